@@ -1,0 +1,33 @@
+//! The chat-suite schema. One file per change, applied in order; a migration that has landed
+//! is never edited, a new one is added. Every migration runs on Postgres and on SQLite.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_users;
+mod m20261124_000002_create_refresh_tokens;
+mod m20261124_000003_create_notification_outbox;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_users::Migration),
+            Box::new(m20261124_000002_create_refresh_tokens::Migration),
+            Box::new(m20261124_000003_create_notification_outbox::Migration),
+        ]
+    }
+}
+
+/// A text column that compares byte by byte on both databases, so that ordering and prefix
+/// ranges on it can use its index: Postgres needs the "C" collation spelled out, SQLite's
+/// default (BINARY) already is.
+pub(crate) fn bytewise_text(manager: &SchemaManager<'_>, column: impl IntoIden) -> ColumnDef {
+    let mut def = ColumnDef::new(column);
+    def.text().not_null();
+    if manager.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        def.extra("COLLATE \"C\"");
+    }
+    def
+}

@@ -1,0 +1,237 @@
+//! Configuration read once at start-up. Every setting is a flag and an environment variable
+//! (clap), so `--help` documents them all; a bad value ends the process with one line naming
+//! the variable and what is wrong with it.
+
+use std::{fmt, path::PathBuf, str::FromStr};
+
+use clap::{
+    Parser,
+    error::{ContextKind, ContextValue, ErrorKind},
+};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Settings every service shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonConfig {
+    /// Database: `postgres://…` or `sqlite://…`. Unset: an embedded SQLite file in DATA_DIR.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<DatabaseUrl>,
+
+    /// Connections kept in the database pool of this process.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_max_connections: u32,
+
+    /// Redis (`redis://…`) for cross-replica rooms and rate limits. Unset: in-process, which is
+    /// correct for one replica only.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<RedisUrl>,
+
+    /// Where the embedded default keeps its files (SQLite database, generated signing key).
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// OTLP/HTTP collector for traces, e.g. `http://otel-collector:4318`. Unset: no export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace_seconds: u64,
+
+    /// Number of reverse proxies (the ingress) in front of this service whose
+    /// `X-Forwarded-For` entries are trusted to name the client. 0 uses the peer address.
+    #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0)]
+    pub trusted_proxy_hops: usize,
+
+    #[command(flatten)]
+    pub tokens: TokenSettings,
+}
+
+/// Who issues access tokens and for whom: checked on every verification.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenSettings {
+    /// `iss` of access tokens: signed into them by auth-api, required by every verifier.
+    #[arg(long, env = "JWT_ISSUER", default_value = "chat-suite")]
+    pub issuer: String,
+
+    /// `aud` of access tokens: signed into them by auth-api, required by every verifier.
+    #[arg(long, env = "JWT_AUDIENCE", default_value = "chat-suite")]
+    pub audience: String,
+}
+
+impl CommonConfig {
+    /// The database this process uses: the configured one, or the embedded SQLite file.
+    pub fn database(&self) -> DatabaseUrl {
+        self.database_url.clone().unwrap_or_else(|| {
+            let path = self.data_dir.join("chat-suite.db");
+            DatabaseUrl(SecretString::from(format!("sqlite://{}?mode=rwc", path.display())))
+        })
+    }
+}
+
+/// A database URL, checked for a scheme we can serve; the password in it is never printed.
+#[derive(Clone)]
+pub struct DatabaseUrl(SecretString);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.expose().starts_with("sqlite:")
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let known = ["postgres://", "postgresql://", "sqlite:"];
+        if known.iter().any(|scheme| s.starts_with(scheme)) {
+            Ok(Self(SecretString::from(s.to_owned())))
+        } else {
+            Err("expected a postgres://… or sqlite://… URL".into())
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.expose().split(':').next().unwrap_or_default();
+        write!(f, "DatabaseUrl({scheme}:…)")
+    }
+}
+
+/// A Redis URL that the redis crate accepts; the password in it is never printed.
+#[derive(Clone)]
+pub struct RedisUrl(SecretString);
+
+impl RedisUrl {
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl FromStr for RedisUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        redis::Client::open(s).map_err(|e| e.to_string())?;
+        Ok(Self(SecretString::from(s.to_owned())))
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RedisUrl(…)")
+    }
+}
+
+/// A configuration problem found after parsing (a file that cannot be read, a combination
+/// that cannot work). Printed as the same one line as a parse error.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self { variable, reason: reason.into() }
+    }
+}
+
+/// Parses the command line and environment, or exits: `--help` and `--version` print as usual,
+/// anything else wrong prints one line (`BIN: invalid configuration: VARIABLE …`) and exits 2.
+pub fn parse_or_exit<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(config) => config,
+        Err(err) => exit_on_clap_error(err),
+    }
+}
+
+fn exit_on_clap_error(err: clap::Error) -> ! {
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => err.exit(),
+        _ => exit_with_config_error(&one_line(&err)),
+    }
+}
+
+/// Prints one line naming what is wrong and exits with status 2.
+pub fn exit_with_config_error(message: &dyn fmt::Display) -> ! {
+    let bin = std::env::args().next().unwrap_or_default();
+    let bin = bin.rsplit('/').next().unwrap_or("chat-suite");
+    eprintln!("{bin}: invalid configuration: {message}");
+    std::process::exit(2)
+}
+
+/// Clap's own message spans several lines and names the flag; operators set variables, so
+/// name the variable (clap's value name, which we keep equal to it) and the flag beside it.
+fn one_line(err: &clap::Error) -> String {
+    let context = |kind| match err.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    if let (Some(arg), Some(value)) = (context(ContextKind::InvalidArg), context(ContextKind::InvalidValue)) {
+        let variable = arg
+            .split_once('<')
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(name, _)| name.to_owned())
+            .unwrap_or_else(|| arg.clone());
+        let flag = arg.split_whitespace().next().unwrap_or_default();
+        let reason = std::error::Error::source(err)
+            .map(|source| source.to_string())
+            .unwrap_or_else(|| "not an accepted value".into());
+        return format!("{variable} ({flag}) = {value:?}: {reason}");
+    }
+    err.to_string()
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("unreadable arguments")
+        .trim_start_matches("error: ")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Probe {
+        #[arg(long, env = "PROBE_LISTEN_ADDR")]
+        listen_addr: std::net::SocketAddr,
+        #[command(flatten)]
+        common: CommonConfig,
+    }
+
+    #[test]
+    fn a_bad_value_is_one_line_naming_the_variable() {
+        let err = Probe::try_parse_from(["probe", "--listen-addr", "nowhere"]).unwrap_err();
+        let line = one_line(&err);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.starts_with("LISTEN_ADDR (--listen-addr) = \"nowhere\": "), "{line}");
+        assert!(line.contains("invalid socket address"), "{line}");
+    }
+
+    #[test]
+    fn a_database_url_of_another_kind_is_refused() {
+        let err = Probe::try_parse_from(["probe", "--listen-addr", "127.0.0.1:1", "--database-url", "mysql://x"])
+            .unwrap_err();
+        assert_eq!(
+            one_line(&err),
+            "DATABASE_URL (--database-url) = \"mysql://x\": expected a postgres://… or sqlite://… URL"
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_in_debug_output() {
+        let url: DatabaseUrl = "postgres://app:hunter2@db/chat".parse().unwrap();
+        assert_eq!(format!("{url:?}"), "DatabaseUrl(postgres:…)");
+        let url: RedisUrl = "redis://:hunter2@redis:6379".parse().unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,206 @@
+//! The one error type a client sees. Every status a route can answer is a variant, so the
+//! OpenAPI spec lists them, and each renders the contract's body:
+//! `{"error": "human readable", "code": "machine_code"}` (plus `field` when one field is at fault).
+
+use poem_openapi::{ApiResponse, Object, payload::Json};
+use sea_orm::{DbErr, SqlErr};
+
+/// The contract's JSON error body.
+#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// What went wrong, for a program: stable, snake_case.
+    pub code: String,
+    /// The request field at fault, when there is one.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "ApiError::from_rejected_request")]
+pub enum ApiError {
+    /// The request is malformed, of the wrong type, or a field is invalid.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing, invalid or expired credentials.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such resource.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The request conflicts with existing data (a taken username, say).
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The request body is larger than this service accepts.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// Too many requests; retry after the given number of seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
+    /// A fault of ours; the cause is in the log under the request id.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// A dependency (database, Redis) is unreachable; retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+fn body(code: &str, error: impl Into<String>, field: Option<&str>) -> Json<ErrorBody> {
+    Json(ErrorBody { error: error.into(), code: code.into(), field: field.map(Into::into) })
+}
+
+impl ApiError {
+    /// A field failed validation: a 400 that names it.
+    pub fn invalid_field(field: &str, error: impl Into<String>) -> Self {
+        Self::BadRequest(body("invalid_field", error, Some(field)))
+    }
+
+    pub fn bad_request(code: &str, error: impl Into<String>) -> Self {
+        Self::BadRequest(body(code, error, None))
+    }
+
+    pub fn unauthorized(code: &str, error: impl Into<String>) -> Self {
+        Self::Unauthorized(body(code, error, None))
+    }
+
+    pub fn forbidden(error: impl Into<String>) -> Self {
+        Self::Forbidden(body("forbidden", error, None))
+    }
+
+    pub fn not_found(error: impl Into<String>) -> Self {
+        Self::NotFound(body("not_found", error, None))
+    }
+
+    pub fn conflict(code: &str, error: impl Into<String>) -> Self {
+        Self::Conflict(body(code, error, None))
+    }
+
+    pub fn too_many_requests(retry_after_seconds: u64) -> Self {
+        Self::TooManyRequests(
+            body("rate_limited", "too many requests, slow down", None),
+            retry_after_seconds.max(1),
+        )
+    }
+
+    pub fn unavailable(error: impl Into<String>) -> Self {
+        Self::Unavailable(body("unavailable", error, None))
+    }
+
+    /// A server fault: the cause goes to the log, the client gets an opaque message.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "request failed");
+        Self::Internal(body("internal", "internal error", None))
+    }
+
+    pub fn body(&self) -> &ErrorBody {
+        match self {
+            Self::BadRequest(b)
+            | Self::Unauthorized(b)
+            | Self::Forbidden(b)
+            | Self::NotFound(b)
+            | Self::Conflict(b)
+            | Self::PayloadTooLarge(b)
+            | Self::TooManyRequests(b, _)
+            | Self::Internal(b)
+            | Self::Unavailable(b) => b,
+        }
+    }
+
+    /// Requests poem-openapi could not parse (malformed JSON, wrong types, unknown fields,
+    /// missing parameters) become 400s with the parser's reason, which names the field.
+    fn from_rejected_request(err: poem::Error) -> Self {
+        if err.status() == poem::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::payload_too_large();
+        }
+        let reason = err.to_string();
+        let field = quoted_field(&reason);
+        Self::BadRequest(body("invalid_request", reason, field.as_deref()))
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::PayloadTooLarge(body("payload_too_large", "request body too large", None))
+    }
+
+    /// Any poem error outside the typed routes (unknown path, wrong method, a middleware's
+    /// refusal) rendered as the contract's JSON with its own status.
+    pub fn from_poem(err: &poem::Error) -> poem::Response {
+        use poem::{IntoResponse, http::StatusCode};
+        let status = err.status();
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "no such route".to_owned()),
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed".to_owned()),
+            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body too large".to_owned()),
+            s if s.is_server_error() => {
+                tracing::error!(error = %err, "request failed");
+                ("internal", "internal error".to_owned())
+            }
+            _ => ("invalid_request", err.to_string()),
+        };
+        poem::web::Json(ErrorBody { error: message, code: code.into(), field: None })
+            .with_status(status)
+            .into_response()
+    }
+}
+
+/// poem-openapi's messages quote the offending field as `field` or "field"; name it too.
+fn quoted_field(reason: &str) -> Option<String> {
+    let after = reason.split("field `").nth(1)?;
+    Some(after.split('`').next()?.to_owned())
+}
+
+impl From<DbErr> for ApiError {
+    /// The one place where database failures become statuses: a unique violation is a conflict,
+    /// a lost connection is a 503 (retryable), anything else a 500.
+    fn from(err: DbErr) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
+            return Self::conflict("conflict", "already exists");
+        }
+        match err {
+            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::unavailable("database unavailable")
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_has_the_contract_shape() {
+        let err = ApiError::not_found("no such user");
+        let json = serde_json::to_value(&err.body().clone().into_json()).unwrap();
+        assert_eq!(json, serde_json::json!({"error": "no such user", "code": "not_found"}));
+    }
+
+    #[test]
+    fn a_field_error_names_the_field() {
+        let err = ApiError::invalid_field("username", "must be 3 to 32 characters");
+        let json = serde_json::to_value(&err.body().clone().into_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "must be 3 to 32 characters", "code": "invalid_field", "field": "username"})
+        );
+    }
+
+    trait IntoJson {
+        fn into_json(self) -> serde_json::Value;
+    }
+
+    impl IntoJson for ErrorBody {
+        fn into_json(self) -> serde_json::Value {
+            use poem_openapi::types::ToJSON;
+            self.to_json().unwrap_or_default()
+        }
+    }
+}

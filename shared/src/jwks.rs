@@ -1,0 +1,159 @@
+//! The JWKS document (RFC 7517) that publishes the public keys verifying access tokens, and
+//! the client other services use to fetch it: keys are cached, and an unknown `kid` triggers a
+//! refetch, so a key rotation at auth-api needs no restart anywhere else.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::DecodingKey;
+use poem_openapi::Object;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::tokens::{TokenError, b64url, decoding_key, ed25519_thumbprint};
+
+/// One public key, as a JWK.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Object)]
+pub struct PublicJwk {
+    /// Key type: `OKP`.
+    pub kty: String,
+    /// Curve: `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url.
+    pub x: String,
+    /// Key id: the RFC 7638 thumbprint.
+    pub kid: String,
+    /// `sig`.
+    #[serde(rename = "use")]
+    #[oai(rename = "use")]
+    pub use_: String,
+    /// `EdDSA`.
+    pub alg: String,
+}
+
+impl PublicJwk {
+    pub fn ed25519(public_key: &[u8; 32]) -> Self {
+        let x = b64url(public_key);
+        Self {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            kid: ed25519_thumbprint(&x),
+            x,
+            use_: "sig".into(),
+            alg: "EdDSA".into(),
+        }
+    }
+}
+
+/// The JWKS document: `{"keys": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Object)]
+pub struct JwksDocument {
+    pub keys: Vec<PublicJwk>,
+}
+
+/// Verification keys by `kid`, parsed once.
+pub struct KeySet {
+    document: JwksDocument,
+    decoding: HashMap<String, Arc<DecodingKey>>,
+}
+
+impl KeySet {
+    /// Keys that are not Ed25519, or unreadable, are left out: a verifier pinned to EdDSA could
+    /// not use them anyway.
+    pub fn new(keys: Vec<PublicJwk>) -> Self {
+        let decoding = keys
+            .iter()
+            .filter_map(|jwk| Some((jwk.kid.clone(), Arc::new(decoding_key(jwk)?))))
+            .collect();
+        Self { document: JwksDocument { keys }, decoding }
+    }
+
+    pub fn document(&self) -> &JwksDocument {
+        &self.document
+    }
+
+    pub fn decoding_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        self.decoding.get(kid).cloned()
+    }
+}
+
+/// Fetches auth-api's JWKS and keeps it. A token with a `kid` we do not hold triggers one
+/// refetch (concurrent ones wait for the same fetch), at most once per `min_refetch` so that
+/// tokens with made-up `kid`s cannot turn us into a load generator against auth-api.
+pub struct JwksClient {
+    url: String,
+    http: reqwest::Client,
+    keys: RwLock<Option<(Arc<KeySet>, Instant)>>,
+    fetch: Mutex<Option<Instant>>,
+    min_refetch: Duration,
+    max_age: Duration,
+}
+
+impl JwksClient {
+    pub fn new(url: String) -> Result<Self, TokenError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+        Ok(Self {
+            url,
+            http,
+            keys: RwLock::new(None),
+            fetch: Mutex::new(None),
+            min_refetch: Duration::from_secs(1),
+            max_age: Duration::from_secs(300),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether keys have been fetched at least once (readiness).
+    pub fn is_loaded(&self) -> bool {
+        self.keys.read().map(|k| k.is_some()).unwrap_or(false)
+    }
+
+    fn cached(&self) -> Option<(Arc<KeySet>, Instant)> {
+        self.keys.read().ok().and_then(|k| k.clone())
+    }
+
+    /// The key for `kid`, from the cache when it is there and not older than `max_age`,
+    /// otherwise after a refetch.
+    pub async fn decoding_key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
+        if let Some((set, fetched)) = self.cached()
+            && fetched.elapsed() < self.max_age
+            && let Some(key) = set.decoding_key(kid)
+        {
+            return Ok(key);
+        }
+        let set = self.refetch().await?;
+        set.decoding_key(kid).ok_or(TokenError::UnknownKey)
+    }
+
+    /// Fetches the document unless another caller fetched it within `min_refetch`.
+    pub async fn refetch(&self) -> Result<Arc<KeySet>, TokenError> {
+        let mut last = self.fetch.lock().await;
+        if let Some(at) = *last
+            && at.elapsed() < self.min_refetch
+            && let Some((set, _)) = self.cached()
+        {
+            return Ok(set);
+        }
+        *last = Some(Instant::now());
+        let document: JwksDocument = async {
+            self.http.get(&self.url).send().await?.error_for_status()?.json().await
+        }
+        .await
+        .map_err(|e: reqwest::Error| TokenError::KeysUnavailable(format!("{}: {e}", self.url)))?;
+        let set = Arc::new(KeySet::new(document.keys));
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = Some((set.clone(), Instant::now()));
+        }
+        tracing::debug!(url = %self.url, keys = set.document().keys.len(), "fetched JWKS");
+        Ok(set)
+    }
+}

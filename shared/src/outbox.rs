@@ -1,0 +1,67 @@
+//! Notification events and the outbox they wait in. An event is written in the same
+//! transaction as the change it reports, so it exists exactly when the change does; a relay
+//! publishes it to Kafka afterwards, at least once, and consumers drop duplicates by `event_id`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::entities::notification_outbox;
+
+/// The record value of the contract: what the original notification worker reads (`header`,
+/// `body`) and a typed envelope around it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NotificationEvent {
+    pub header: String,
+    pub body: String,
+    pub event_id: Uuid,
+    pub event_type: &'static str,
+    pub schema_version: u32,
+    pub occurred_at: String,
+    pub user_id: Uuid,
+    pub username: String,
+    pub fcm_token: Option<String>,
+}
+
+impl NotificationEvent {
+    pub const SCHEMA_VERSION: u32 = 1;
+
+    /// `user.registered`: the welcome push of the original service, word for word.
+    pub fn user_registered(
+        user_id: Uuid,
+        username: &str,
+        fcm_token: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            header: format!("Welcome to chat application: {username}"),
+            body: "Good to see you!".into(),
+            event_id: Uuid::new_v4(),
+            event_type: "user.registered",
+            schema_version: Self::SCHEMA_VERSION,
+            occurred_at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            user_id,
+            username: username.into(),
+            fcm_token,
+        }
+    }
+}
+
+/// Writes the event into the outbox on `conn`, which should be the transaction of the change
+/// the event reports. The record key is the user the event is about.
+pub async fn enqueue(conn: &impl ConnectionTrait, event: &NotificationEvent) -> Result<(), DbErr> {
+    let payload = serde_json::to_value(event).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let row = notification_outbox::ActiveModel {
+        event_id: Set(event.event_id),
+        event_type: Set(event.event_type.into()),
+        key: Set(event.user_id.to_string()),
+        payload: Set(payload),
+        created_at: Set(Utc::now()),
+        delivered_at: Set(None),
+        attempts: Set(0),
+        ..Default::default()
+    };
+    notification_outbox::Entity::insert(row).exec(conn).await?;
+    Ok(())
+}

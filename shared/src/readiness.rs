@@ -1,0 +1,46 @@
+//! What `/readyz` checks: every dependency a service cannot serve without. A 503 takes the
+//! pod out of the Service until the dependency is back; `/healthz` stays 200 meanwhile, so
+//! Kubernetes does not restart a pod for a fault that is not its own.
+
+use std::{sync::Arc, time::Duration};
+
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+
+use crate::jwks::JwksClient;
+
+#[derive(Clone)]
+pub enum Dependency {
+    Database(DatabaseConnection),
+    Redis(ConnectionManager),
+    /// Verification keys from auth-api: ready once fetched (a fetch is tried if not).
+    Jwks(Arc<JwksClient>),
+}
+
+impl Dependency {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Database(_) => "database",
+            Self::Redis(_) => "redis",
+            Self::Jwks(_) => "jwks",
+        }
+    }
+
+    /// Ok, or why not. Each check is bounded so a hung dependency cannot hang the probe.
+    pub async fn check(&self) -> Result<(), String> {
+        let probe = async {
+            match self {
+                Self::Database(db) => db.ping().await.map_err(|e| e.to_string()),
+                Self::Redis(conn) => {
+                    let mut conn = conn.clone();
+                    redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(|e| e.to_string())
+                }
+                Self::Jwks(client) if client.is_loaded() => Ok(()),
+                Self::Jwks(client) => client.refetch().await.map(drop).map_err(|e| e.to_string()),
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), probe)
+            .await
+            .unwrap_or_else(|_| Err("no answer within 2 s".into()))
+    }
+}

@@ -1,0 +1,41 @@
+//! Serving an app on a bound listener until SIGTERM or SIGINT (or the caller's own shutdown
+//! signal, in tests), then letting in-flight requests finish within the grace period.
+
+use std::{future::Future, time::Duration};
+
+use poem::{Endpoint, Server, listener::TcpAcceptor};
+use tokio::net::TcpListener;
+
+pub async fn serve(
+    listener: TcpListener,
+    app: impl Endpoint + 'static,
+    shutdown: impl Future<Output = ()> + Send,
+    grace: Duration,
+) -> std::io::Result<()> {
+    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
+        .run_with_graceful_shutdown(app, shutdown, Some(grace))
+        .await
+}
+
+/// Resolves on the first SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,258 @@
+//! Access tokens: short-lived JWTs signed with Ed25519 (EdDSA). auth-api signs; every service
+//! verifies with the algorithm pinned and `exp`, `iss` and `aud` required, choosing the key by
+//! the token's `kid` from a key set (in-process in `chat-suite`, fetched from JWKS elsewhere).
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{
+    config::TokenSettings,
+    jwks::{JwksClient, KeySet, PublicJwk},
+};
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The user id.
+    pub sub: Uuid,
+    /// The username at the time of issue (for display; `sub` is the identity).
+    pub preferred_username: String,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token is signed with an algorithm other than EdDSA")]
+    WrongAlgorithm,
+    #[error("the token names no key, or a key this service does not know")]
+    UnknownKey,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+    #[error("verification keys are unavailable: {0}")]
+    KeysUnavailable(String),
+    #[error("the signing key is unusable: {0}")]
+    BadKey(String),
+}
+
+/// The Ed25519 key auth-api signs with, and its public half as a JWK whose `kid` is the
+/// RFC 7638 thumbprint, so the same key always has the same id on every replica.
+pub struct SigningKey {
+    encoding: EncodingKey,
+    public: PublicJwk,
+    pem: String,
+}
+
+impl SigningKey {
+    /// Reads a PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519`).
+    pub fn from_pem(pem: &str) -> Result<Self, TokenError> {
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
+            .map_err(|e| TokenError::BadKey(format!("not a PKCS#8 PEM Ed25519 private key ({e})")))?;
+        Self::from_dalek(&key)
+    }
+
+    /// A fresh random key, for the embedded default (which keeps it in DATA_DIR).
+    pub fn generate() -> Result<Self, TokenError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| TokenError::BadKey(e.to_string()))?;
+        Self::from_dalek(&ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+
+    fn from_dalek(key: &ed25519_dalek::SigningKey) -> Result<Self, TokenError> {
+        let pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| TokenError::BadKey(e.to_string()))?
+            .to_string();
+        let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| TokenError::BadKey(e.to_string()))?;
+        let public = PublicJwk::ed25519(&key.verifying_key().to_bytes());
+        Ok(Self { encoding, public, pem })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.public.kid
+    }
+
+    pub fn public_jwk(&self) -> &PublicJwk {
+        &self.public
+    }
+
+    /// The private key as PKCS#8 PEM, to persist it.
+    pub fn to_pem(&self) -> &str {
+        &self.pem
+    }
+}
+
+/// Signs access tokens.
+pub struct TokenIssuer {
+    key: SigningKey,
+    settings: TokenSettings,
+    ttl: Duration,
+}
+
+impl TokenIssuer {
+    pub fn new(key: SigningKey, settings: TokenSettings, ttl: Duration) -> Self {
+        Self { key, settings, ttl }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    pub fn issue(&self, user_id: Uuid, username: &str) -> Result<String, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = AccessClaims {
+            sub: user_id,
+            preferred_username: username.to_owned(),
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            iat: now,
+            exp: now.saturating_add(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX)),
+            jti: Uuid::new_v4(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.key.kid().to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.key.encoding).map_err(|e| TokenError::BadKey(e.to_string()))
+    }
+}
+
+/// Where a verifier finds public keys.
+#[derive(Clone)]
+pub enum KeySource {
+    /// Keys held by this process (auth-api itself, or `chat-suite`).
+    Local(Arc<KeySet>),
+    /// Keys fetched from auth-api's JWKS, cached and refetched on an unknown `kid`.
+    Remote(Arc<JwksClient>),
+}
+
+/// Verifies access tokens: EdDSA only, a known `kid`, signature, `exp`, `iss` and `aud`.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    keys: KeySource,
+    validation: Validation,
+}
+
+/// Seconds of clock difference between pods that a token's `exp` tolerates.
+const LEEWAY_SECONDS: u64 = 5;
+
+impl TokenVerifier {
+    pub fn new(keys: KeySource, settings: &TokenSettings) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_audience(&[&settings.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_exp = true;
+        Self { keys, validation }
+    }
+
+    pub fn keys(&self) -> &KeySource {
+        &self.keys
+    }
+
+    #[tracing::instrument(name = "verify_token", skip_all, err(level = "debug"))]
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = match &self.keys {
+            KeySource::Local(set) => set.decoding_key(&kid).ok_or(TokenError::UnknownKey)?,
+            KeySource::Remote(client) => client.decoding_key(&kid).await?,
+        };
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+                _ => TokenError::Invalid(e.to_string()),
+            })
+    }
+}
+
+/// base64url without padding, as JWKs and JWTs spell bytes.
+pub(crate) fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// RFC 7638 thumbprint of an Ed25519 public key: SHA-256 of the JWK's required members in
+/// lexicographic order, base64url.
+pub(crate) fn ed25519_thumbprint(x: &str) -> String {
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    b64url(&Sha256::digest(canonical.as_bytes()))
+}
+
+pub(crate) fn decoding_key(jwk: &PublicJwk) -> Option<DecodingKey> {
+    (jwk.kty == "OKP" && jwk.crv == "Ed25519")
+        .then(|| DecodingKey::from_ed_components(&jwk.x).ok())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> TokenSettings {
+        TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() }
+    }
+
+    fn verifier_for(key: &SigningKey, settings: &TokenSettings) -> TokenVerifier {
+        TokenVerifier::new(KeySource::Local(Arc::new(KeySet::new(vec![key.public_jwk().clone()]))), settings)
+    }
+
+    #[tokio::test]
+    async fn a_token_verifies_with_its_key_and_carries_its_claims() {
+        let key = SigningKey::generate().unwrap();
+        let verifier = verifier_for(&key, &settings());
+        let issuer = TokenIssuer::new(key, settings(), Duration::from_secs(60));
+        let user = Uuid::new_v4();
+        let claims = verifier.verify(&issuer.issue(user, "alice").unwrap()).await.unwrap();
+        assert_eq!((claims.sub, claims.preferred_username.as_str()), (user, "alice"));
+        assert_eq!(claims.exp - claims.iat, 60);
+    }
+
+    #[tokio::test]
+    async fn another_key_with_the_same_kid_is_refused() {
+        let key = SigningKey::generate().unwrap();
+        let impostor = SigningKey::generate().unwrap();
+        let mut forged_jwk = key.public_jwk().clone();
+        forged_jwk.x = impostor.public_jwk().x.clone();
+        let verifier = TokenVerifier::new(KeySource::Local(Arc::new(KeySet::new(vec![forged_jwk]))), &settings());
+        let token = TokenIssuer::new(key, settings(), Duration::from_secs(60)).issue(Uuid::new_v4(), "a").unwrap();
+        assert!(matches!(verifier.verify(&token).await, Err(TokenError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn a_foreign_issuer_or_audience_is_refused() {
+        let key = SigningKey::generate().unwrap();
+        let verifier = verifier_for(&key, &settings());
+        let foreign = TokenSettings { issuer: "elsewhere".into(), audience: "chat-suite".into() };
+        let token = TokenIssuer::new(key, foreign, Duration::from_secs(60)).issue(Uuid::new_v4(), "a").unwrap();
+        assert!(matches!(verifier.verify(&token).await, Err(TokenError::Invalid(_))));
+    }
+
+    #[test]
+    fn the_pem_round_trips_to_the_same_kid() {
+        let key = SigningKey::generate().unwrap();
+        let again = SigningKey::from_pem(key.to_pem()).unwrap();
+        assert_eq!(key.kid(), again.kid());
+        assert!(matches!(SigningKey::from_pem("not a key"), Err(TokenError::BadKey(_))));
+    }
+}
