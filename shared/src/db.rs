@@ -43,3 +43,22 @@ pub async fn connect_url(url: &DatabaseUrl, max_connections: u32) -> Result<Data
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
+
+/// The database a service runs on: the embedded default migrates itself; a shared database is
+/// migrated by the `migrate` subcommand, and a service refuses to start on an older schema
+/// rather than fail request by request.
+pub async fn prepare(config: &CommonConfig) -> anyhow::Result<DatabaseConnection> {
+    let db = connect(config).await.map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot connect: {e}"))?;
+    if config.database().is_sqlite() {
+        migrate(&db).await?;
+        return Ok(db);
+    }
+    let pending = Migrator::get_pending_migrations(&db).await?;
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "the database schema is behind by {} migration(s): run the `migrate` subcommand first",
+            pending.len()
+        );
+    }
+    Ok(db)
+}

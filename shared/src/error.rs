@@ -119,33 +119,45 @@ impl ApiError {
         if err.status() == poem::http::StatusCode::PAYLOAD_TOO_LARGE {
             return Self::payload_too_large();
         }
-        let reason = err.to_string();
-        let field = quoted_field(&reason);
-        Self::BadRequest(body("invalid_request", reason, field.as_deref()))
+        Self::rejected(&err.to_string())
+    }
+
+    fn rejected(reason: &str) -> Self {
+        Self::BadRequest(body("invalid_request", reason, quoted_field(reason).as_deref()))
     }
 
     pub fn payload_too_large() -> Self {
         Self::PayloadTooLarge(body("payload_too_large", "request body too large", None))
     }
 
-    /// Any poem error outside the typed routes (unknown path, wrong method, a middleware's
-    /// refusal) rendered as the contract's JSON with its own status.
+    /// Any poem error outside the typed routes (unknown path, wrong method, a missing bearer
+    /// token, a body poem-openapi could not parse) rendered as the contract's JSON with its
+    /// own status.
     pub fn from_poem(err: &poem::Error) -> poem::Response {
         use poem::{IntoResponse, http::StatusCode};
-        let status = err.status();
-        let (code, message) = match status {
-            StatusCode::NOT_FOUND => ("not_found", "no such route".to_owned()),
-            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed".to_owned()),
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body too large".to_owned()),
-            s if s.is_server_error() => {
-                tracing::error!(error = %err, "request failed");
-                ("internal", "internal error".to_owned())
+        let error = match err.status() {
+            StatusCode::NOT_FOUND => Self::not_found("no such route"),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
+            StatusCode::UNAUTHORIZED => {
+                Self::unauthorized("missing_token", "an `Authorization: Bearer` access token is required")
             }
-            _ => ("invalid_request", err.to_string()),
+            StatusCode::BAD_REQUEST => Self::rejected(&err.to_string()),
+            s if s.is_server_error() => Self::internal(err),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                return Self::bad_request("method_not_allowed", "method not allowed on this route")
+                    .with_status(StatusCode::METHOD_NOT_ALLOWED);
+            }
+            s => return Self::bad_request("invalid_request", err.to_string()).with_status(s),
         };
-        poem::web::Json(ErrorBody { error: message, code: code.into(), field: None })
-            .with_status(status)
-            .into_response()
+        error.into_response()
+    }
+
+    /// This error's body with another status (for the few statuses without a variant).
+    fn with_status(self, status: poem::http::StatusCode) -> poem::Response {
+        use poem::IntoResponse;
+        let mut resp = self.into_response();
+        resp.set_status(status);
+        resp
     }
 }
 

@@ -11,8 +11,27 @@ pub mod http;
 pub mod jwks;
 pub mod outbox;
 pub mod readiness;
+pub mod redis_conn;
 pub mod server;
 pub mod telemetry;
 pub mod tokens;
 
 pub use error::{ApiError, ApiResult};
+
+/// The end of every binary's `main`: configuration mistakes found while starting
+/// ([`config::ConfigError`]) print as the one-line configuration error, anything else as
+/// one line with its causes; both exit non-zero.
+pub async fn run_main(run: impl std::future::Future<Output = anyhow::Result<()>>) -> std::process::ExitCode {
+    match run.await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            if let Some(config) = err.downcast_ref::<config::ConfigError>() {
+                config::exit_with_config_error(config);
+            }
+            tracing::error!(error = format!("{err:#}"), "stopped");
+            let bin = std::env::args().next().unwrap_or_default();
+            eprintln!("{}: error: {err:#}", bin.rsplit('/').next().unwrap_or("chat-suite"));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -39,3 +39,34 @@ pub async fn termination_signal() {
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
 }
+
+/// A service (or the whole suite) ready to serve: the listener is bound, so `port()` is known
+/// before serving starts (tests bind port 0).
+pub struct Application {
+    listener: TcpListener,
+    app: poem::endpoint::BoxEndpoint<'static, poem::Response>,
+    grace: Duration,
+}
+
+impl Application {
+    pub async fn bind(
+        name: &str,
+        addr: std::net::SocketAddr,
+        app: impl Endpoint<Output = poem::Response> + 'static,
+        grace: Duration,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("LISTEN_ADDR: cannot bind {addr}: {e}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "{name} listening");
+        Ok(Self { listener, app: poem::EndpointExt::boxed(app), grace })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        serve(self.listener, self.app, shutdown, self.grace).await
+    }
+}

@@ -1,1 +1,45 @@
+//! auth-api: registration, login, refresh tokens, and the JWKS that lets every other service
+//! verify access tokens on its own.
 
+pub mod config;
+pub mod domain;
+pub mod import;
+pub mod passwords;
+pub mod rate_limit;
+pub mod refresh_tokens;
+pub mod routes;
+pub mod signing_key;
+pub mod startup;
+pub mod state;
+pub mod users;
+
+use config::{Cli, Command};
+use shared::config::CommonConfig;
+
+/// Runs what the command line asks for; `serve` until SIGTERM or SIGINT.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.clone().unwrap_or(Command::Serve) {
+        Command::Serve => startup::build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?,
+        Command::Openapi => println!("{}", startup::openapi().spec()),
+        other => run_command(other, &cli.common).await?,
+    }
+    Ok(())
+}
+
+/// The one-shot commands, shared with `chat-suite`.
+pub async fn run_command(command: Command, common: &CommonConfig) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => {
+            let db = shared::db::connect(common).await?;
+            shared::db::migrate(&db).await?;
+            println!("migrations applied");
+        }
+        Command::ImportUsers { from } => {
+            let db = shared::db::prepare(common).await?;
+            let report = import::import_users(&db, &from).await?;
+            println!("read {} users, imported {}, skipped {} already present", report.read, report.imported, report.skipped);
+        }
+        Command::Serve | Command::Openapi => anyhow::bail!("not a one-shot command"),
+    }
+    Ok(())
+}

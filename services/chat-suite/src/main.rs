@@ -1,1 +1,61 @@
-fn main() {}
+//! chat-suite: every built service in one process on one port, with the paths a client sees
+//! behind the ingress. With no environment at all it runs on the embedded default: SQLite in
+//! ./data/, in-process rate limits, events waiting in the outbox.
+
+use std::{net::SocketAddr, process::ExitCode, time::Duration};
+
+use auth_api::{
+    config::{AuthSettings, Command},
+    startup::AuthService,
+};
+use clap::Parser;
+use poem_openapi::{OpenApi, OpenApiService};
+use shared::{config::CommonConfig, http::Plumbing, server::Application};
+
+#[derive(Debug, Parser)]
+#[command(name = "chat-suite", version, about = "chat-suite: every service in one process, for local use")]
+struct Cli {
+    /// host:port to bind.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    listen_addr: SocketAddr,
+
+    #[command(flatten)]
+    common: CommonConfig,
+
+    #[command(flatten)]
+    auth: AuthSettings,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Every built service's routes joined in one OpenAPI document (a tuple, as more services land).
+fn openapi() -> OpenApiService<impl OpenApi, ()> {
+    OpenApiService::new(auth_api::routes::apis(), "chat-suite", env!("CARGO_PKG_VERSION"))
+}
+
+async fn build(cli: &Cli) -> anyhow::Result<Application> {
+    let auth = AuthService::build(&cli.common, &cli.auth).await?;
+    let plumbing = Plumbing::new(auth.dependencies.clone());
+    let app = auth.provide(plumbing.app(openapi()), &cli.common);
+    Application::bind("chat-suite", cli.listen_addr, app, Duration::from_secs(cli.common.shutdown_grace_seconds)).await
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.clone() {
+        None | Some(Command::Serve) => build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?,
+        Some(Command::Openapi) => println!("{}", openapi().spec()),
+        Some(other) => auth_api::run_command(other, &cli.common).await?,
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli: Cli = shared::config::parse_or_exit();
+    let _telemetry = match shared::telemetry::init("chat-suite", cli.common.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => shared::config::exit_with_config_error(&err),
+    };
+    shared::run_main(run(cli)).await
+}

@@ -9,16 +9,18 @@ mod json_errors;
 mod metrics;
 mod probes;
 mod request_id;
+mod text;
 
 use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::{OpenApi, OpenApiService};
 
 pub use bearer::{BearerAuth, bearer_claims};
 pub use client_ip::client_ip;
 pub use metrics::Metrics;
 pub use probes::Probes;
+pub use text::Text;
 
 use crate::readiness::Dependency;
 
@@ -40,7 +42,7 @@ impl Plumbing {
 
     /// The service's API at the root, next to the common routes, wrapped in the middleware
     /// stack. `chat-suite` calls this once with every API joined in a tuple.
-    pub fn app<T: OpenApi + 'static>(&self, api: OpenApiService<T, ()>) -> impl Endpoint + use<T> {
+    pub fn app<T: OpenApi + 'static>(&self, api: OpenApiService<T, ()>) -> impl Endpoint<Output = Response> + use<T> {
         let spec = api.spec_endpoint();
         let docs = api.swagger_ui();
         let probes = Probes::new(self.dependencies.clone(), self.metrics.clone());
@@ -56,7 +58,7 @@ impl Plumbing {
 
     /// The middleware stack, outermost first: request id and access log, metrics, JSON errors,
     /// body limit.
-    pub fn wrap<E: IntoEndpoint + 'static>(&self, routes: E) -> impl Endpoint + use<E>
+    pub fn wrap<E: IntoEndpoint + 'static>(&self, routes: E) -> impl Endpoint<Output = Response> + use<E>
     where
         E::Endpoint: 'static,
     {

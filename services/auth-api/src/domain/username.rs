@@ -1,0 +1,52 @@
+use super::FieldError;
+
+/// 3 to 32 characters of `[A-Za-z0-9_.-]`. Unique without regard to case: `key()` is the
+/// lowercased form the database compares; `as_str()` keeps the spelling the user chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let length = raw.chars().count();
+        if !(3..=32).contains(&length) {
+            return Err(FieldError::new("username", "must be 3 to 32 characters long"));
+        }
+        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+            return Err(FieldError::new("username", "may contain only letters, digits, '_', '.' and '-'"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn key(&self) -> String {
+        key(&self.0)
+    }
+}
+
+/// The case-insensitive form of a username, for lookups of names that need not be valid
+/// (a login attempt with a name that was never registered).
+pub fn key(raw: &str) -> String {
+    raw.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_allowed_alphabet_and_keeps_the_spelling() {
+        let name = Username::parse("Alice_B.c-9").unwrap();
+        assert_eq!((name.as_str(), name.key().as_str()), ("Alice_B.c-9", "alice_b.c-9"));
+    }
+
+    #[test]
+    fn refuses_short_long_and_foreign_characters() {
+        for bad in ["ab", &"a".repeat(33), "al ice", "al@ce", "ålice", ""] {
+            assert_eq!(Username::parse(bad).unwrap_err().field, "username", "{bad:?}");
+        }
+        assert!(Username::parse(&"a".repeat(32)).is_ok());
+    }
+}

@@ -1,0 +1,42 @@
+//! auth-api's routes: one `#[OpenApi]` impl per resource.
+
+mod accounts;
+mod keys;
+mod sessions;
+
+use poem_openapi::{Object, Tags};
+use uuid::Uuid;
+
+pub use self::{accounts::AccountsApi, keys::KeysApi, sessions::SessionsApi};
+
+#[derive(Tags)]
+enum Tag {
+    /// Registration and the caller's own account.
+    Accounts,
+    /// Login, token refresh and logout.
+    Sessions,
+    /// Public keys that verify access tokens.
+    Keys,
+}
+
+/// Every auth-api route, for one `OpenApiService` (here, or joined with the others in
+/// `chat-suite`).
+/// Handlers find `Arc<AuthState>` in the request data.
+pub fn apis() -> (AccountsApi, SessionsApi, KeysApi) {
+    (AccountsApi, SessionsApi, KeysApi)
+}
+
+/// A session: a short-lived access token and the refresh token that renews it.
+#[derive(Debug, Object)]
+pub struct TokenPair {
+    /// EdDSA-signed JWT; send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Opaque; exchange at `/token/refresh`. Each use spends it.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub username: String,
+    pub user_id: Uuid,
+}

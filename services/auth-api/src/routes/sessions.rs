@@ -1,0 +1,109 @@
+use std::sync::Arc;
+
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use shared::{ApiError, ApiResult, http::{Text, client_ip}};
+
+use super::{Tag, TokenPair};
+use crate::{
+    domain::{FieldError, Password, username},
+    passwords::Verdict,
+    refresh_tokens::RefreshError,
+    state::{AuthState, ip_key},
+    users,
+};
+
+pub struct SessionsApi;
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: Text,
+    pub password: Text,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token of the current session; it is spent by this call.
+    pub refresh_token: Text,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum LoggedOut {
+    /// The session is revoked (or was never valid).
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// Login names longer than this cannot exist; refusing them early bounds the work per request.
+const MAX_LOGIN_NAME_CHARS: usize = 256;
+
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized("invalid_credentials", "invalid username or password")
+}
+
+#[OpenApi(tag = "Tag::Sessions")]
+impl SessionsApi {
+    /// Log in with username and password. An unknown username and a wrong password get the
+    /// same answer, after the same work.
+    #[oai(path = "/login", method = "post", operation_id = "login")]
+    #[tracing::instrument(name = "login", skip_all)]
+    async fn login(&self, state: Data<&Arc<AuthState>>, req: &Request, body: Json<LoginRequest>) -> ApiResult<Json<TokenPair>> {
+        let state = state.0;
+        state.enforce(&state.limits.login_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
+        if body.username.is_empty() || body.username.chars().count() > MAX_LOGIN_NAME_CHARS {
+            return Err(FieldError { field: "username", reason: format!("must be 1 to {MAX_LOGIN_NAME_CHARS} characters long") }.into());
+        }
+        let password = Password::parse_offered(&body.password)?;
+        let key = username::key(&body.username);
+        state.enforce(&state.limits.login_by_username, &key).await?;
+
+        let user = users::find_by_username_key(&state.db, &key).await?;
+        let verdict = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+        let (Some(user), Verdict::Match { needs_upgrade }) = (user, verdict) else {
+            return Err(invalid_credentials());
+        };
+        if needs_upgrade {
+            let upgraded = state.hasher.hash(&password).await.map_err(|e| ApiError::internal(&e))?;
+            users::upgrade_password_hash(&state.db, user.id, &user.password_hash, upgraded).await?;
+            tracing::info!(user_id = %user.id, "password hash upgraded");
+        }
+        let refresh_token = state.refresh.issue(&state.db, user.id).await?;
+        Ok(Json(state.session(user.id, &user.username, refresh_token)?))
+    }
+
+    /// Exchange a refresh token for a new pair. The presented token is spent; presenting it
+    /// again later revokes the session (within a few seconds it returns the same new pair's
+    /// refresh token instead, for concurrent refreshes).
+    #[oai(path = "/token/refresh", method = "post", operation_id = "refresh_token")]
+    #[tracing::instrument(name = "refresh", skip_all)]
+    async fn refresh(&self, state: Data<&Arc<AuthState>>, body: Json<RefreshRequest>) -> ApiResult<Json<TokenPair>> {
+        let state = state.0;
+        let rotated = state.refresh.rotate(&state.db, &body.refresh_token).await?;
+        let user = users::find_by_id(&state.db, rotated.user_id)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid_refresh_token", "the account no longer exists"))?;
+        Ok(Json(state.session(user.id, &user.username, rotated.refresh_token)?))
+    }
+
+    /// End the session of this refresh token (every token of its family).
+    #[oai(path = "/logout", method = "post", operation_id = "logout")]
+    async fn logout(&self, state: Data<&Arc<AuthState>>, body: Json<RefreshRequest>) -> ApiResult<LoggedOut> {
+        state.refresh.revoke(&state.db, &body.refresh_token).await?;
+        Ok(LoggedOut::NoContent)
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(err: RefreshError) -> Self {
+        match err {
+            RefreshError::Db(err) => err.into(),
+            RefreshError::Reused => ApiError::unauthorized("refresh_token_reused", err.to_string()),
+            RefreshError::Expired => ApiError::unauthorized("refresh_token_expired", err.to_string()),
+            RefreshError::Invalid | RefreshError::Revoked => {
+                ApiError::unauthorized("invalid_refresh_token", err.to_string())
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Building auth-api: its state and dependencies from the configuration (`AuthService`, which
+//! `chat-suite` mounts too), and the application that serves it alone.
+
+use std::{sync::Arc, time::Duration};
+
+use poem::{Endpoint, EndpointExt, Response};
+use poem_openapi::{OpenApi, OpenApiService};
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+use shared::{config::CommonConfig, http::Plumbing, readiness::Dependency, server::Application};
+
+use crate::{
+    config::{AuthSettings, Cli},
+    routes,
+    state::AuthState,
+};
+
+/// auth-api, built and connected, not yet mounted.
+pub struct AuthService {
+    pub state: Arc<AuthState>,
+    pub dependencies: Vec<Dependency>,
+}
+
+impl AuthService {
+    pub async fn build(common: &CommonConfig, auth: &AuthSettings) -> anyhow::Result<Self> {
+        let db = shared::db::prepare(common).await?;
+        let redis = connect_redis(common).await?;
+        let state = Arc::new(AuthState::build(common, auth, db.clone(), redis.as_ref())?);
+        Ok(Self { state, dependencies: dependencies(db, redis) })
+    }
+
+    /// Puts what the handlers read from the request data onto `ep`: the state, and a verifier
+    /// of this process's own tokens (for `/me`).
+    pub fn provide<E: Endpoint<Output = Response> + 'static>(
+        &self,
+        ep: E,
+        common: &CommonConfig,
+    ) -> impl Endpoint<Output = Response> + use<E> {
+        ep.data(self.state.clone()).data(Arc::new(self.state.verifier(common)))
+    }
+}
+
+/// auth-api alone, on its own port.
+pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
+    let service = AuthService::build(&cli.common, &cli.auth).await?;
+    let plumbing = Plumbing::new(service.dependencies.clone());
+    let app = service.provide(plumbing.app(openapi()), &cli.common);
+    Application::bind("auth-api", cli.listen_addr, app, Duration::from_secs(cli.common.shutdown_grace_seconds)).await
+}
+
+/// auth-api's routes as one OpenAPI service.
+pub fn openapi() -> OpenApiService<impl OpenApi, ()> {
+    OpenApiService::new(routes::apis(), "auth-api", env!("CARGO_PKG_VERSION"))
+}
+
+async fn connect_redis(common: &CommonConfig) -> anyhow::Result<Option<ConnectionManager>> {
+    match &common.redis_url {
+        Some(url) => Ok(Some(shared::redis_conn::connect(url).await?)),
+        None => Ok(None),
+    }
+}
+
+fn dependencies(db: DatabaseConnection, redis: Option<ConnectionManager>) -> Vec<Dependency> {
+    std::iter::once(Dependency::Database(db)).chain(redis.map(Dependency::Redis)).collect()
+}

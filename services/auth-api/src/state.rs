@@ -1,0 +1,88 @@
+//! What auth-api's handlers share, built once from the configuration.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use redis::aio::ConnectionManager;
+use sea_orm::DatabaseConnection;
+use shared::{
+    ApiError, ApiResult,
+    config::CommonConfig,
+    jwks::KeySet,
+    tokens::{KeySource, TokenIssuer, TokenVerifier},
+};
+use uuid::Uuid;
+
+use crate::{
+    config::AuthSettings,
+    passwords::Hasher,
+    rate_limit::{Limiter, RateLimits},
+    refresh_tokens::RefreshTokens,
+    routes::TokenPair,
+    signing_key,
+};
+
+pub struct AuthState {
+    pub db: DatabaseConnection,
+    pub hasher: Hasher,
+    pub issuer: TokenIssuer,
+    pub keys: Arc<KeySet>,
+    pub refresh: RefreshTokens,
+    pub limits: RateLimits,
+    pub trusted_proxy_hops: usize,
+}
+
+impl AuthState {
+    pub fn build(
+        common: &CommonConfig,
+        auth: &AuthSettings,
+        db: DatabaseConnection,
+        redis: Option<&ConnectionManager>,
+    ) -> anyhow::Result<Self> {
+        let key = signing_key::load(common, auth)?;
+        let keys = Arc::new(KeySet::new(vec![key.public_jwk().clone()]));
+        let hasher = Hasher::new(auth.argon2_memory_kib, auth.argon2_iterations, auth.argon2_parallelism)?;
+        Ok(Self {
+            db,
+            hasher,
+            issuer: TokenIssuer::new(key, common.tokens.clone(), Duration::from_secs(auth.access_token_ttl_seconds)),
+            keys,
+            refresh: RefreshTokens::new(
+                Duration::from_secs(auth.refresh_token_ttl_seconds),
+                Duration::from_secs(auth.refresh_reuse_grace_seconds),
+            ),
+            limits: RateLimits::new(auth.rate_limit_per_ip_per_minute, auth.rate_limit_per_username_per_minute, redis),
+            trusted_proxy_hops: common.trusted_proxy_hops,
+        })
+    }
+
+    /// A verifier of this process's own tokens, with the keys in memory.
+    pub fn verifier(&self, common: &CommonConfig) -> TokenVerifier {
+        TokenVerifier::new(KeySource::Local(self.keys.clone()), &common.tokens)
+    }
+
+    /// The body of a successful register, login or refresh.
+    pub fn session(&self, user_id: Uuid, username: &str, refresh_token: String) -> ApiResult<TokenPair> {
+        let access_token = self.issuer.issue(user_id, username).map_err(|e| ApiError::internal(&e))?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: self.issuer.ttl().as_secs(),
+            username: username.to_owned(),
+            user_id,
+        })
+    }
+
+    /// Counts an attempt against `limiter`; a 429 with `Retry-After` when it is used up.
+    pub async fn enforce(&self, limiter: &Limiter, key: &str) -> ApiResult<()> {
+        limiter
+            .check(key)
+            .await
+            .map_err(|wait| ApiError::too_many_requests(wait.0.as_secs_f64().ceil() as u64))
+    }
+}
+
+/// The rate-limit key of a client address ("unknown" when the peer has none, e.g. a socket).
+pub fn ip_key(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
