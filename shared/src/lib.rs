@@ -28,7 +28,6 @@ pub async fn run_main(run: impl std::future::Future<Output = anyhow::Result<()>>
             if let Some(config) = err.downcast_ref::<config::ConfigError>() {
                 config::exit_with_config_error(config);
             }
-            tracing::error!(error = format!("{err:#}"), "stopped");
             let bin = std::env::args().next().unwrap_or_default();
             eprintln!("{}: error: {err:#}", bin.rsplit('/').next().unwrap_or("chat-suite"));
             std::process::ExitCode::FAILURE

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
     TransactionTrait, sea_query::Expr,
@@ -77,7 +77,7 @@ impl RefreshTokens {
         }
         // Spent, by us earlier or by a concurrent request just now: read what that left.
         let row = find(db, &secret).await?.ok_or(RefreshError::Invalid)?;
-        self.reuse(db, row, &secret, now).await
+        self.reuse(db, row, &secret).await
     }
 
     /// Revokes the family of `presented` (logout). Unknown tokens are ignored: logging out
@@ -124,9 +124,12 @@ impl RefreshTokens {
         db: &DatabaseConnection,
         row: refresh_tokens::Model,
         secret: &Secret,
-        now: DateTime<Utc>,
     ) -> Result<Rotated, RefreshError> {
-        let within_grace = row.spent_at.is_some_and(|spent| now.signed_duration_since(spent).to_std().is_ok_and(|age| age <= self.grace));
+        // Measured now, not when the request began: a concurrent request may have spent the
+        // token after this one started.
+        let within_grace = row.spent_at.is_some_and(|spent| {
+            Utc::now().signed_duration_since(spent).to_std().unwrap_or_default() <= self.grace
+        });
         if within_grace
             && row.revoked_at.is_none()
             && let (Some(successor_id), Some(sealed)) = (row.successor_id, row.successor_sealed.as_deref())

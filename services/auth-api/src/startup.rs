@@ -11,7 +11,7 @@ use shared::{config::CommonConfig, http::Plumbing, readiness::Dependency, server
 
 use crate::{
     config::{AuthSettings, Cli},
-    routes,
+    routes, signing_key,
     state::AuthState,
 };
 
@@ -23,9 +23,11 @@ pub struct AuthService {
 
 impl AuthService {
     pub async fn build(common: &CommonConfig, auth: &AuthSettings) -> anyhow::Result<Self> {
+        // Configuration first: a bad key is a one-line error before any connection is tried.
+        let key = signing_key::load(common, auth)?;
         let db = shared::db::prepare(common).await?;
         let redis = connect_redis(common).await?;
-        let state = Arc::new(AuthState::build(common, auth, db.clone(), redis.as_ref())?);
+        let state = Arc::new(AuthState::build(common, auth, key, db.clone(), redis.as_ref())?);
         Ok(Self { state, dependencies: dependencies(db, redis) })
     }
 

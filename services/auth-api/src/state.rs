@@ -8,7 +8,7 @@ use shared::{
     ApiError, ApiResult,
     config::CommonConfig,
     jwks::KeySet,
-    tokens::{KeySource, TokenIssuer, TokenVerifier},
+    tokens::{KeySource, SigningKey, TokenIssuer, TokenVerifier},
 };
 use uuid::Uuid;
 
@@ -18,7 +18,6 @@ use crate::{
     rate_limit::{Limiter, RateLimits},
     refresh_tokens::RefreshTokens,
     routes::TokenPair,
-    signing_key,
 };
 
 pub struct AuthState {
@@ -35,10 +34,10 @@ impl AuthState {
     pub fn build(
         common: &CommonConfig,
         auth: &AuthSettings,
+        key: SigningKey,
         db: DatabaseConnection,
         redis: Option<&ConnectionManager>,
     ) -> anyhow::Result<Self> {
-        let key = signing_key::load(common, auth)?;
         let keys = Arc::new(KeySet::new(vec![key.public_jwk().clone()]));
         let hasher = Hasher::new(auth.argon2_memory_kib, auth.argon2_iterations, auth.argon2_parallelism)?;
         Ok(Self {

@@ -13,7 +13,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 use shared::{config::CommonConfig, http::Plumbing, server::Application};
 
 #[derive(Debug, Parser)]
-#[command(name = "chat-suite", version, about = "chat-suite: every service in one process, for local use")]
+#[command(name = "chat-suite", version, about = "chat-suite: every service in one process, for local use", args_override_self = true)]
 struct Cli {
     /// host:port to bind.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]

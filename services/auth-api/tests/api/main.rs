@@ -1,0 +1,13 @@
+//! auth-api over real HTTP, on real Postgres and SQLite (and real Redis for shared limits).
+
+mod helpers;
+
+mod config;
+mod import;
+mod limits;
+mod login;
+mod openapi;
+mod probes;
+mod refresh;
+mod register;
+mod tokens;

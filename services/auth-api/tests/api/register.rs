@@ -1,0 +1,198 @@
+use sea_orm::EntityTrait;
+use serde_json::json;
+use shared::entities::notification_outbox;
+use uuid::Uuid;
+
+use crate::helpers::{Backend, spawn_app, unique_name};
+
+async fn registration_answers_201_with_a_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let resp = app
+        .post("/register", json!({"username": "Alice", "password": "correct horse battery", "email": "alice@example.com"}))
+        .await;
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    let body = resp.body.as_object().unwrap();
+    let mut keys: Vec<_> = body.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["access_token", "expires_in", "refresh_token", "token_type", "user_id", "username"]);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["username"], "Alice");
+    assert_eq!(body["expires_in"], 900);
+    let user_id = Uuid::parse_str(body["user_id"].as_str().unwrap()).unwrap();
+    assert_eq!(user_id.get_version_num(), 4);
+
+    let me = app.get("/me", body["access_token"].as_str()).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["user_id"], body["user_id"]);
+    assert_eq!(me.body["username"], "Alice");
+    assert_eq!(me.body["email"], "alice@example.com");
+    assert!(me.body["created_at"].as_str().unwrap().len() >= 20);
+}
+
+async fn registration_writes_the_welcome_event_in_the_outbox(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let resp = app
+        .post(
+            "/register",
+            json!({"username": "bob", "password": "correct horse battery", "email": "bob@example.com", "fcm_token": "device-1"}),
+        )
+        .await;
+    assert_eq!(resp.status, 201);
+    let user_id = resp.body["user_id"].as_str().unwrap();
+    let rows = notification_outbox::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    let payload = &row.payload;
+    assert_eq!(payload["header"], "Welcome to chat application: bob");
+    assert_eq!(payload["body"], "Good to see you!");
+    assert_eq!(payload["event_type"], "user.registered");
+    assert_eq!(payload["schema_version"], 1);
+    assert_eq!(payload["user_id"], user_id);
+    assert_eq!(payload["username"], "bob");
+    assert_eq!(payload["fcm_token"], "device-1");
+    assert!(chrono::DateTime::parse_from_rfc3339(payload["occurred_at"].as_str().unwrap()).is_ok());
+    assert_eq!(payload["event_id"], row.event_id.to_string());
+    assert_eq!((row.key.as_str(), row.event_type.as_str()), (user_id, "user.registered"));
+    assert_eq!((row.delivered_at, row.attempts), (None, 0));
+    let mut keys: Vec<_> = payload.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["body", "event_id", "event_type", "fcm_token", "header", "occurred_at", "schema_version", "user_id", "username"]
+    );
+
+    let other = app.register("carol").await;
+    assert_eq!(other["username"], "carol");
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox").await.as_deref(), Some("2"));
+}
+
+async fn a_taken_username_or_email_is_409_whatever_the_case(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("dave").await;
+    let resp = app
+        .post("/register", json!({"username": "DAVE", "password": "correct horse battery", "email": "other@example.com"}))
+        .await;
+    assert_eq!(resp.status, 409);
+    assert_eq!(resp.body, json!({"error": "this username is taken", "code": "username_taken"}));
+    let resp = app
+        .post("/register", json!({"username": "dave2", "password": "correct horse battery", "email": "DAVE@example.com"}))
+        .await;
+    assert_eq!(resp.status, 409);
+    assert_eq!(resp.body, json!({"error": "this email is already registered", "code": "email_taken"}));
+    // Neither failed attempt left an event behind.
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox").await.as_deref(), Some("1"));
+}
+
+async fn invalid_fields_are_400s_that_name_the_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let good = json!({"username": "erin", "password": "correct horse battery", "email": "erin@example.com"});
+    let cases = [
+        ("username", json!("ab")),
+        ("username", json!("a".repeat(33))),
+        ("username", json!("has space")),
+        ("username", json!("émile")),
+        ("email", json!("not-an-email")),
+        ("email", json!("erin@")),
+        ("password", json!("short")),
+        ("password", json!("p".repeat(129))),
+        ("fcm_token", json!("")),
+    ];
+    for (field, value) in cases {
+        let mut body = good.clone();
+        body[field] = value.clone();
+        let resp = app.post("/register", body).await;
+        assert_eq!(resp.status, 400, "{field}={value}");
+        assert_eq!(resp.body["code"], "invalid_field", "{field}={value}");
+        assert_eq!(resp.body["field"], field, "{field}={value}");
+        assert!(resp.body["error"].as_str().unwrap().starts_with(&format!("{field}: ")), "{}", resp.body);
+    }
+    // A 128-character password is whole and valid, not cut.
+    let mut body = good.clone();
+    body["password"] = json!("p".repeat(128));
+    assert_eq!(app.post("/register", body).await.status, 201);
+    let login = app.post("/login", json!({"username": "erin", "password": "p".repeat(127)})).await;
+    assert_eq!(login.status, 401);
+}
+
+async fn malformed_bodies_are_400s(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let unknown = app
+        .post(
+            "/register",
+            json!({"username": "frank", "password": "correct horse battery", "email": "f@example.com", "admin": true}),
+        )
+        .await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.body["code"], "invalid_request");
+    assert_eq!(unknown.body["field"], "admin");
+
+    for wrong in [
+        json!({"username": 5, "password": "correct horse battery", "email": "f@example.com"}),
+        json!({"username": "frank", "password": true, "email": "f@example.com"}),
+        json!({"username": "frank", "password": "correct horse battery", "email": ["f@example.com"]}),
+        json!({"username": "frank", "password": "correct horse battery"}),
+        json!(["frank"]),
+        json!("frank"),
+    ] {
+        let resp = app.post("/register", wrong.clone()).await;
+        assert_eq!(resp.status, 400, "{wrong}");
+        assert_eq!(resp.body["code"], "invalid_request", "{wrong}");
+        assert!(resp.body["error"].as_str().unwrap().contains("parse"), "{}", resp.body);
+    }
+    for garbage in ["{\"username\":", "not json", "\u{0}\u{1}", ""] {
+        let resp = app.post_raw("/register", garbage.to_owned(), "application/json").await;
+        assert_eq!(resp.status, 400, "{garbage:?}");
+        assert_eq!(resp.body["code"], "invalid_request");
+    }
+    let form = app.post_raw("/register", "username=frank", "application/x-www-form-urlencoded").await;
+    assert_eq!(form.status, 415);
+    assert_eq!(form.body["code"], "invalid_request");
+    // Nothing was created by any of it.
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("0"));
+}
+
+async fn bodies_over_64_kib_are_413(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let huge = json!({"username": "gina", "password": "correct horse battery", "email": "g@example.com", "fcm_token": "x".repeat(70_000)});
+    let resp = app.post("/register", huge.clone()).await;
+    assert_eq!(resp.status, 413);
+    assert_eq!(resp.body, json!({"error": "request body too large", "code": "payload_too_large"}));
+
+    // Chunked, with no Content-Length to go by.
+    let bytes = serde_json::to_vec(&huge).unwrap();
+    let stream = futures_util::stream::iter(bytes.chunks(8192).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let resp = app.post_raw("/register", reqwest::Body::wrap_stream(stream), "application/json").await;
+    assert_eq!(resp.status, 413);
+    assert_eq!(resp.body["code"], "payload_too_large");
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("0"));
+}
+
+async fn twenty_concurrent_registrations_of_one_name_make_one_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let name = unique_name("race");
+    let attempts = (0..20).map(|i| {
+        app.post(
+            "/register",
+            json!({"username": name, "password": "correct horse battery", "email": format!("{name}{i}@example.com")}),
+        )
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let mut statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [vec![201], vec![409; 19]].concat(), "{:?}", results.iter().map(|r| &r.body).collect::<Vec<_>>());
+    for conflict in results.iter().filter(|r| r.status == 409) {
+        assert_eq!(conflict.body["code"], "username_taken");
+    }
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("1"));
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox").await.as_deref(), Some("1"));
+}
+
+crate::on_both_backends!(
+    registration_answers_201_with_a_session,
+    registration_writes_the_welcome_event_in_the_outbox,
+    a_taken_username_or_email_is_409_whatever_the_case,
+    invalid_fields_are_400s_that_name_the_field,
+    malformed_bodies_are_400s,
+    bodies_over_64_kib_are_413,
+    twenty_concurrent_registrations_of_one_name_make_one_user,
+);
