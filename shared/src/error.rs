@@ -53,7 +53,11 @@ pub enum ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 fn body(code: &str, error: impl Into<String>, field: Option<&str>) -> Json<ErrorBody> {
-    Json(ErrorBody { error: error.into(), code: code.into(), field: field.map(Into::into) })
+    Json(ErrorBody {
+        error: error.into(),
+        code: code.into(),
+        field: field.map(Into::into),
+    })
 }
 
 impl ApiError {
@@ -123,7 +127,11 @@ impl ApiError {
     }
 
     fn rejected(reason: &str) -> Self {
-        Self::BadRequest(body("invalid_request", reason, quoted_field(reason).as_deref()))
+        Self::BadRequest(body(
+            "invalid_request",
+            reason,
+            quoted_field(reason).as_deref(),
+        ))
     }
 
     pub fn payload_too_large() -> Self {
@@ -138,9 +146,10 @@ impl ApiError {
         let error = match err.status() {
             StatusCode::NOT_FOUND => Self::not_found("no such route"),
             StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
-            StatusCode::UNAUTHORIZED => {
-                Self::unauthorized("missing_token", "an `Authorization: Bearer` access token is required")
-            }
+            StatusCode::UNAUTHORIZED => Self::unauthorized(
+                "missing_token",
+                "an `Authorization: Bearer` access token is required",
+            ),
             StatusCode::BAD_REQUEST => Self::rejected(&err.to_string()),
             s if s.is_server_error() => Self::internal(err),
             StatusCode::METHOD_NOT_ALLOWED => {
@@ -191,28 +200,20 @@ mod tests {
     #[test]
     fn the_body_has_the_contract_shape() {
         let err = ApiError::not_found("no such user");
-        let json = serde_json::to_value(&err.body().clone().into_json()).unwrap();
-        assert_eq!(json, serde_json::json!({"error": "no such user", "code": "not_found"}));
+        let json = serde_json::to_value(err.body()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"error": "no such user", "code": "not_found"})
+        );
     }
 
     #[test]
     fn a_field_error_names_the_field() {
         let err = ApiError::invalid_field("username", "must be 3 to 32 characters");
-        let json = serde_json::to_value(&err.body().clone().into_json()).unwrap();
+        let json = serde_json::to_value(err.body()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"error": "must be 3 to 32 characters", "code": "invalid_field", "field": "username"})
         );
-    }
-
-    trait IntoJson {
-        fn into_json(self) -> serde_json::Value;
-    }
-
-    impl IntoJson for ErrorBody {
-        fn into_json(self) -> serde_json::Value {
-            use poem_openapi::types::ToJSON;
-            self.to_json().unwrap_or_default()
-        }
     }
 }

@@ -68,7 +68,10 @@ impl KeySet {
             .iter()
             .filter_map(|jwk| Some((jwk.kid.clone(), Arc::new(decoding_key(jwk)?))))
             .collect();
-        Self { document: JwksDocument { keys }, decoding }
+        Self {
+            document: JwksDocument { keys },
+            decoding,
+        }
     }
 
     pub fn document(&self) -> &JwksDocument {
@@ -145,7 +148,13 @@ impl JwksClient {
         }
         *last = Some(Instant::now());
         let document: JwksDocument = async {
-            self.http.get(&self.url).send().await?.error_for_status()?.json().await
+            self.http
+                .get(&self.url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await
         }
         .await
         .map_err(|e: reqwest::Error| TokenError::KeysUnavailable(format!("{}: {e}", self.url)))?;

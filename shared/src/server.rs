@@ -22,7 +22,9 @@ pub async fn termination_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
             Ok(term) => term,
             Err(err) => {
                 tracing::error!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the server");
@@ -59,14 +61,24 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("LISTEN_ADDR: cannot bind {addr}: {e}"))?;
         tracing::info!(addr = %listener.local_addr()?, "{name} listening");
-        Ok(Self { listener, app: poem::EndpointExt::boxed(app), grace })
+        Ok(Self {
+            listener,
+            app: poem::EndpointExt::boxed(app),
+            grace,
+        })
     }
 
     pub fn port(&self) -> u16 {
-        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+        self.listener
+            .local_addr()
+            .map(|a| a.port())
+            .unwrap_or_default()
     }
 
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
         serve(self.listener, self.app, shutdown, self.grace).await
     }
 }

@@ -29,7 +29,9 @@ pub fn init(service: &'static str, otlp_endpoint: Option<&str>) -> anyhow::Resul
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,hyper=warn"));
     let fmt = if std::io::stderr().is_terminal() {
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed()
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
         tracing_subscriber::fmt::layer()
             .json()
@@ -39,12 +41,18 @@ pub fn init(service: &'static str, otlp_endpoint: Option<&str>) -> anyhow::Resul
             .with_writer(std::io::stderr)
             .boxed()
     };
-    let provider = otlp_endpoint.map(|endpoint| tracer_provider(service, endpoint)).transpose()?;
+    let provider = otlp_endpoint
+        .map(|endpoint| tracer_provider(service, endpoint))
+        .transpose()?;
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
     // A second init in one process (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
     Ok(Telemetry { provider })
 }
 

@@ -59,8 +59,9 @@ pub struct SigningKey {
 impl SigningKey {
     /// Reads a PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519`).
     pub fn from_pem(pem: &str) -> Result<Self, TokenError> {
-        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
-            .map_err(|e| TokenError::BadKey(format!("not a PKCS#8 PEM Ed25519 private key ({e})")))?;
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|e| {
+            TokenError::BadKey(format!("not a PKCS#8 PEM Ed25519 private key ({e})"))
+        })?;
         Self::from_dalek(&key)
     }
 
@@ -76,9 +77,14 @@ impl SigningKey {
             .to_pkcs8_pem(LineEnding::LF)
             .map_err(|e| TokenError::BadKey(e.to_string()))?
             .to_string();
-        let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| TokenError::BadKey(e.to_string()))?;
+        let encoding = EncodingKey::from_ed_pem(pem.as_bytes())
+            .map_err(|e| TokenError::BadKey(e.to_string()))?;
         let public = PublicJwk::ed25519(&key.verifying_key().to_bytes());
-        Ok(Self { encoding, public, pem })
+        Ok(Self {
+            encoding,
+            public,
+            pem,
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -128,7 +134,8 @@ impl TokenIssuer {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.key.kid().to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.key.encoding).map_err(|e| TokenError::BadKey(e.to_string()))
+        jsonwebtoken::encode(&header, &claims, &self.key.encoding)
+            .map_err(|e| TokenError::BadKey(e.to_string()))
     }
 }
 
@@ -210,11 +217,17 @@ mod tests {
     use super::*;
 
     fn settings() -> TokenSettings {
-        TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() }
+        TokenSettings {
+            issuer: "chat-suite".into(),
+            audience: "chat-suite".into(),
+        }
     }
 
     fn verifier_for(key: &SigningKey, settings: &TokenSettings) -> TokenVerifier {
-        TokenVerifier::new(KeySource::Local(Arc::new(KeySet::new(vec![key.public_jwk().clone()]))), settings)
+        TokenVerifier::new(
+            KeySource::Local(Arc::new(KeySet::new(vec![key.public_jwk().clone()]))),
+            settings,
+        )
     }
 
     #[tokio::test]
@@ -223,8 +236,14 @@ mod tests {
         let verifier = verifier_for(&key, &settings());
         let issuer = TokenIssuer::new(key, settings(), Duration::from_secs(60));
         let user = Uuid::new_v4();
-        let claims = verifier.verify(&issuer.issue(user, "alice").unwrap()).await.unwrap();
-        assert_eq!((claims.sub, claims.preferred_username.as_str()), (user, "alice"));
+        let claims = verifier
+            .verify(&issuer.issue(user, "alice").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            (claims.sub, claims.preferred_username.as_str()),
+            (user, "alice")
+        );
         assert_eq!(claims.exp - claims.iat, 60);
     }
 
@@ -234,18 +253,34 @@ mod tests {
         let impostor = SigningKey::generate().unwrap();
         let mut forged_jwk = key.public_jwk().clone();
         forged_jwk.x = impostor.public_jwk().x.clone();
-        let verifier = TokenVerifier::new(KeySource::Local(Arc::new(KeySet::new(vec![forged_jwk]))), &settings());
-        let token = TokenIssuer::new(key, settings(), Duration::from_secs(60)).issue(Uuid::new_v4(), "a").unwrap();
-        assert!(matches!(verifier.verify(&token).await, Err(TokenError::Invalid(_))));
+        let verifier = TokenVerifier::new(
+            KeySource::Local(Arc::new(KeySet::new(vec![forged_jwk]))),
+            &settings(),
+        );
+        let token = TokenIssuer::new(key, settings(), Duration::from_secs(60))
+            .issue(Uuid::new_v4(), "a")
+            .unwrap();
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(TokenError::Invalid(_))
+        ));
     }
 
     #[tokio::test]
     async fn a_foreign_issuer_or_audience_is_refused() {
         let key = SigningKey::generate().unwrap();
         let verifier = verifier_for(&key, &settings());
-        let foreign = TokenSettings { issuer: "elsewhere".into(), audience: "chat-suite".into() };
-        let token = TokenIssuer::new(key, foreign, Duration::from_secs(60)).issue(Uuid::new_v4(), "a").unwrap();
-        assert!(matches!(verifier.verify(&token).await, Err(TokenError::Invalid(_))));
+        let foreign = TokenSettings {
+            issuer: "elsewhere".into(),
+            audience: "chat-suite".into(),
+        };
+        let token = TokenIssuer::new(key, foreign, Duration::from_secs(60))
+            .issue(Uuid::new_v4(), "a")
+            .unwrap();
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(TokenError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -253,6 +288,9 @@ mod tests {
         let key = SigningKey::generate().unwrap();
         let again = SigningKey::from_pem(key.to_pem()).unwrap();
         assert_eq!(key.kid(), again.kid());
-        assert!(matches!(SigningKey::from_pem("not a key"), Err(TokenError::BadKey(_))));
+        assert!(matches!(
+            SigningKey::from_pem("not a key"),
+            Err(TokenError::BadKey(_))
+        ));
     }
 }

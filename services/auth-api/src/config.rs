@@ -8,7 +8,12 @@ use secrecy::SecretString;
 use shared::config::CommonConfig;
 
 #[derive(Debug, Parser)]
-#[command(name = "auth-api", version, about = "chat-suite registration, login, tokens and JWKS", args_override_self = true)]
+#[command(
+    name = "auth-api",
+    version,
+    about = "chat-suite registration, login, tokens and JWKS",
+    args_override_self = true
+)]
 pub struct Cli {
     /// host:port to bind.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8081")]

@@ -19,7 +19,12 @@ use shared::config::CommonConfig;
 /// Runs what the command line asks for; `serve` until SIGTERM or SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone().unwrap_or(Command::Serve) {
-        Command::Serve => startup::build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?,
+        Command::Serve => {
+            startup::build(&cli)
+                .await?
+                .run_until_stopped(shared::server::termination_signal())
+                .await?
+        }
         Command::Openapi => println!("{}", startup::openapi().spec()),
         other => run_command(other, &cli.common).await?,
     }
@@ -37,7 +42,10 @@ pub async fn run_command(command: Command, common: &CommonConfig) -> anyhow::Res
         Command::ImportUsers { from } => {
             let db = shared::db::prepare(common).await?;
             let report = import::import_users(&db, &from).await?;
-            println!("read {} users, imported {}, skipped {} already present", report.read, report.imported, report.skipped);
+            println!(
+                "read {} users, imported {}, skipped {} already present",
+                report.read, report.imported, report.skipped
+            );
         }
         Command::Serve | Command::Openapi => anyhow::bail!("not a one-shot command"),
     }

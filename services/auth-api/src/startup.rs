@@ -27,8 +27,17 @@ impl AuthService {
         let key = signing_key::load(common, auth)?;
         let db = shared::db::prepare(common).await?;
         let redis = connect_redis(common).await?;
-        let state = Arc::new(AuthState::build(common, auth, key, db.clone(), redis.as_ref())?);
-        Ok(Self { state, dependencies: dependencies(db, redis) })
+        let state = Arc::new(AuthState::build(
+            common,
+            auth,
+            key,
+            db.clone(),
+            redis.as_ref(),
+        )?);
+        Ok(Self {
+            state,
+            dependencies: dependencies(db, redis),
+        })
     }
 
     /// Puts what the handlers read from the request data onto `ep`: the state, and a verifier
@@ -38,7 +47,8 @@ impl AuthService {
         ep: E,
         common: &CommonConfig,
     ) -> impl Endpoint<Output = Response> + use<E> {
-        ep.data(self.state.clone()).data(Arc::new(self.state.verifier(common)))
+        ep.data(self.state.clone())
+            .data(Arc::new(self.state.verifier(common)))
     }
 }
 
@@ -47,7 +57,13 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let service = AuthService::build(&cli.common, &cli.auth).await?;
     let plumbing = Plumbing::new(service.dependencies.clone());
     let app = service.provide(plumbing.app(openapi()), &cli.common);
-    Application::bind("auth-api", cli.listen_addr, app, Duration::from_secs(cli.common.shutdown_grace_seconds)).await
+    Application::bind(
+        "auth-api",
+        cli.listen_addr,
+        app,
+        Duration::from_secs(cli.common.shutdown_grace_seconds),
+    )
+    .await
 }
 
 /// auth-api's routes as one OpenAPI service.
@@ -63,5 +79,7 @@ async fn connect_redis(common: &CommonConfig) -> anyhow::Result<Option<Connectio
 }
 
 fn dependencies(db: DatabaseConnection, redis: Option<ConnectionManager>) -> Vec<Dependency> {
-    std::iter::once(Dependency::Database(db)).chain(redis.map(Dependency::Redis)).collect()
+    std::iter::once(Dependency::Database(db))
+        .chain(redis.map(Dependency::Redis))
+        .collect()
 }

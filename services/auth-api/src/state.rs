@@ -39,17 +39,29 @@ impl AuthState {
         redis: Option<&ConnectionManager>,
     ) -> anyhow::Result<Self> {
         let keys = Arc::new(KeySet::new(vec![key.public_jwk().clone()]));
-        let hasher = Hasher::new(auth.argon2_memory_kib, auth.argon2_iterations, auth.argon2_parallelism)?;
+        let hasher = Hasher::new(
+            auth.argon2_memory_kib,
+            auth.argon2_iterations,
+            auth.argon2_parallelism,
+        )?;
         Ok(Self {
             db,
             hasher,
-            issuer: TokenIssuer::new(key, common.tokens.clone(), Duration::from_secs(auth.access_token_ttl_seconds)),
+            issuer: TokenIssuer::new(
+                key,
+                common.tokens.clone(),
+                Duration::from_secs(auth.access_token_ttl_seconds),
+            ),
             keys,
             refresh: RefreshTokens::new(
                 Duration::from_secs(auth.refresh_token_ttl_seconds),
                 Duration::from_secs(auth.refresh_reuse_grace_seconds),
             ),
-            limits: RateLimits::new(auth.rate_limit_per_ip_per_minute, auth.rate_limit_per_username_per_minute, redis),
+            limits: RateLimits::new(
+                auth.rate_limit_per_ip_per_minute,
+                auth.rate_limit_per_username_per_minute,
+                redis,
+            ),
             trusted_proxy_hops: common.trusted_proxy_hops,
         })
     }
@@ -60,8 +72,16 @@ impl AuthState {
     }
 
     /// The body of a successful register, login or refresh.
-    pub fn session(&self, user_id: Uuid, username: &str, refresh_token: String) -> ApiResult<TokenPair> {
-        let access_token = self.issuer.issue(user_id, username).map_err(|e| ApiError::internal(&e))?;
+    pub fn session(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        refresh_token: String,
+    ) -> ApiResult<TokenPair> {
+        let access_token = self
+            .issuer
+            .issue(user_id, username)
+            .map_err(|e| ApiError::internal(&e))?;
         Ok(TokenPair {
             access_token,
             refresh_token,

@@ -33,8 +33,12 @@ impl From<DbErr> for RegisterError {
     /// in the message (`users_username_key_unique` or `users.username_key`).
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains("username_key") => Self::UsernameTaken,
-            Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains("email_key") => Self::EmailTaken,
+            Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains("username_key") => {
+                Self::UsernameTaken
+            }
+            Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains("email_key") => {
+                Self::EmailTaken
+            }
             _ => Self::Db(err),
         }
     }
@@ -43,8 +47,12 @@ impl From<DbErr> for RegisterError {
 impl From<RegisterError> for ApiError {
     fn from(err: RegisterError) -> Self {
         match err {
-            RegisterError::UsernameTaken => ApiError::conflict("username_taken", "this username is taken"),
-            RegisterError::EmailTaken => ApiError::conflict("email_taken", "this email is already registered"),
+            RegisterError::UsernameTaken => {
+                ApiError::conflict("username_taken", "this username is taken")
+            }
+            RegisterError::EmailTaken => {
+                ApiError::conflict("email_taken", "this email is already registered")
+            }
             RegisterError::Db(err) => err.into(),
         }
     }
@@ -76,16 +84,25 @@ pub async fn register(
         created_at: now,
     };
     let txn = db.begin().await?;
-    User::insert(users::ActiveModel::from(user.clone())).exec_without_returning(&txn).await?;
-    let event = NotificationEvent::user_registered(user.id, &user.username, user.fcm_token.clone(), now);
+    User::insert(users::ActiveModel::from(user.clone()))
+        .exec_without_returning(&txn)
+        .await?;
+    let event =
+        NotificationEvent::user_registered(user.id, &user.username, user.fcm_token.clone(), now);
     outbox::enqueue(&txn, &event).await?;
     let refresh_token = refresh.issue(&txn, user.id).await?;
     txn.commit().await?;
     Ok((user, refresh_token))
 }
 
-pub async fn find_by_username_key(db: &DatabaseConnection, key: &str) -> Result<Option<users::Model>, DbErr> {
-    User::find().filter(Column::UsernameKey.eq(key)).one(db).await
+pub async fn find_by_username_key(
+    db: &DatabaseConnection,
+    key: &str,
+) -> Result<Option<users::Model>, DbErr> {
+    User::find()
+        .filter(Column::UsernameKey.eq(key))
+        .one(db)
+        .await
 }
 
 pub async fn find_by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<users::Model>, DbErr> {
@@ -94,7 +111,12 @@ pub async fn find_by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<user
 
 /// Replaces the stored hash, unless it changed meanwhile (a concurrent upgrade or a password
 /// change wins over us).
-pub async fn upgrade_password_hash(db: &DatabaseConnection, id: Uuid, old: &str, new: String) -> Result<(), DbErr> {
+pub async fn upgrade_password_hash(
+    db: &DatabaseConnection,
+    id: Uuid,
+    old: &str,
+    new: String,
+) -> Result<(), DbErr> {
     User::update_many()
         .col_expr(Column::PasswordHash, Expr::value(new))
         .filter(Column::Id.eq(id))

@@ -13,7 +13,12 @@ use poem_openapi::{OpenApi, OpenApiService};
 use shared::{config::CommonConfig, http::Plumbing, server::Application};
 
 #[derive(Debug, Parser)]
-#[command(name = "chat-suite", version, about = "chat-suite: every service in one process, for local use", args_override_self = true)]
+#[command(
+    name = "chat-suite",
+    version,
+    about = "chat-suite: every service in one process, for local use",
+    args_override_self = true
+)]
 struct Cli {
     /// host:port to bind.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
@@ -31,19 +36,34 @@ struct Cli {
 
 /// Every built service's routes joined in one OpenAPI document (a tuple, as more services land).
 fn openapi() -> OpenApiService<impl OpenApi, ()> {
-    OpenApiService::new(auth_api::routes::apis(), "chat-suite", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new(
+        auth_api::routes::apis(),
+        "chat-suite",
+        env!("CARGO_PKG_VERSION"),
+    )
 }
 
 async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let auth = AuthService::build(&cli.common, &cli.auth).await?;
     let plumbing = Plumbing::new(auth.dependencies.clone());
     let app = auth.provide(plumbing.app(openapi()), &cli.common);
-    Application::bind("chat-suite", cli.listen_addr, app, Duration::from_secs(cli.common.shutdown_grace_seconds)).await
+    Application::bind(
+        "chat-suite",
+        cli.listen_addr,
+        app,
+        Duration::from_secs(cli.common.shutdown_grace_seconds),
+    )
+    .await
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone() {
-        None | Some(Command::Serve) => build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?,
+        None | Some(Command::Serve) => {
+            build(&cli)
+                .await?
+                .run_until_stopped(shared::server::termination_signal())
+                .await?
+        }
         Some(Command::Openapi) => println!("{}", openapi().spec()),
         Some(other) => auth_api::run_command(other, &cli.common).await?,
     }
@@ -53,9 +73,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli: Cli = shared::config::parse_or_exit();
-    let _telemetry = match shared::telemetry::init("chat-suite", cli.common.otlp_endpoint.as_deref()) {
-        Ok(telemetry) => telemetry,
-        Err(err) => shared::config::exit_with_config_error(&err),
-    };
+    let _telemetry =
+        match shared::telemetry::init("chat-suite", cli.common.otlp_endpoint.as_deref()) {
+            Ok(telemetry) => telemetry,
+            Err(err) => shared::config::exit_with_config_error(&err),
+        };
     shared::run_main(run(cli)).await
 }

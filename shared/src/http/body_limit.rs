@@ -6,7 +6,10 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response, Result, http::header
 use super::MAX_BODY_BYTES;
 use crate::ApiError;
 
-pub(super) async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> Result<Response> {
+pub(super) async fn limit_body<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    mut req: Request,
+) -> Result<Response> {
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -26,7 +29,8 @@ pub(super) async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Requ
 }
 
 fn has_body(req: &Request) -> bool {
-    req.headers().contains_key(poem::http::header::TRANSFER_ENCODING)
+    req.headers()
+        .contains_key(poem::http::header::TRANSFER_ENCODING)
 }
 
 fn too_large() -> Response {

@@ -1,9 +1,8 @@
 //! Input parsed once at the edge: past a `parse`, a value is valid by construction.
 
 mod email;
-pub mod username;
 mod password;
-
+pub mod username;
 
 pub use email::Email;
 pub use password::Password;
@@ -19,7 +18,10 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self { field, reason: reason.into() }
+        Self {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 

@@ -11,7 +11,9 @@ pub struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub fn new(per_minute: NonZeroU32) -> Self {
-        Self { limiter: RateLimiter::keyed(Quota::per_minute(per_minute)) }
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+        }
     }
 
     pub fn check(&self, key: &str) -> Result<(), RetryAfter> {
@@ -19,8 +21,8 @@ impl MemoryLimiter {
         if self.limiter.len() > 10_000 {
             self.limiter.retain_recent();
         }
-        self.limiter.check_key(&key.to_owned()).map_err(|not_until| {
-            RetryAfter(not_until.wait_time_from(self.limiter.clock().now()))
-        })
+        self.limiter
+            .check_key(&key.to_owned())
+            .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.limiter.clock().now())))
     }
 }

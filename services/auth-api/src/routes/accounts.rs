@@ -55,20 +55,45 @@ impl AccountsApi {
     /// Create an account and log it in.
     #[oai(path = "/register", method = "post", operation_id = "register")]
     #[tracing::instrument(name = "register", skip_all)]
-    async fn register(&self, state: Data<&Arc<AuthState>>, req: &Request, body: Json<RegisterRequest>) -> ApiResult<Registered> {
+    async fn register(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        req: &Request,
+        body: Json<RegisterRequest>,
+    ) -> ApiResult<Registered> {
         let state = state.0;
-        state.enforce(&state.limits.register_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
+        state
+            .enforce(
+                &state.limits.register_by_ip,
+                &ip_key(client_ip(req, state.trusted_proxy_hops)),
+            )
+            .await?;
         let username = Username::parse(&body.username)?;
         let email = Email::parse(&body.email)?;
         let password = Password::parse(&body.password)?;
         let fcm_token = parse_fcm_token(body.0.fcm_token.map(|t| t.0))?;
-        state.enforce(&state.limits.register_by_username, &username.key()).await?;
+        state
+            .enforce(&state.limits.register_by_username, &username.key())
+            .await?;
 
-        let password_hash = state.hasher.hash(&password).await.map_err(|e| ApiError::internal(&e))?;
-        let new = NewUser { username, email, password_hash, fcm_token };
+        let password_hash = state
+            .hasher
+            .hash(&password)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+        let new = NewUser {
+            username,
+            email,
+            password_hash,
+            fcm_token,
+        };
         let (user, refresh_token) = users::register(&state.db, new, &state.refresh).await?;
         tracing::info!(user_id = %user.id, "registered");
-        Ok(Registered::Created(Json(state.session(user.id, &user.username, refresh_token)?)))
+        Ok(Registered::Created(Json(state.session(
+            user.id,
+            &user.username,
+            refresh_token,
+        )?)))
     }
 
     /// The caller's account.
@@ -76,17 +101,29 @@ impl AccountsApi {
     async fn me(&self, state: Data<&Arc<AuthState>>, auth: BearerAuth) -> ApiResult<Json<Me>> {
         let user = users::find_by_id(&state.db, auth.0.sub)
             .await?
-            .ok_or_else(|| ApiError::unauthorized("invalid_token", "the account of this token no longer exists"))?;
-        Ok(Json(Me { user_id: user.id, username: user.username, email: user.email, created_at: user.created_at }))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "invalid_token",
+                    "the account of this token no longer exists",
+                )
+            })?;
+        Ok(Json(Me {
+            user_id: user.id,
+            username: user.username,
+            email: user.email,
+            created_at: user.created_at,
+        }))
     }
 }
 
 fn parse_fcm_token(token: Option<String>) -> ApiResult<Option<String>> {
     match token {
-        Some(t) if t.trim().is_empty() || t.chars().count() > MAX_FCM_TOKEN_CHARS => Err(ApiError::invalid_field(
-            "fcm_token",
-            format!("fcm_token: must be 1 to {MAX_FCM_TOKEN_CHARS} characters long"),
-        )),
+        Some(t) if t.trim().is_empty() || t.chars().count() > MAX_FCM_TOKEN_CHARS => {
+            Err(ApiError::invalid_field(
+                "fcm_token",
+                format!("fcm_token: must be 1 to {MAX_FCM_TOKEN_CHARS} characters long"),
+            ))
+        }
         other => Ok(other),
     }
 }

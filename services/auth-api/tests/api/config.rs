@@ -4,7 +4,13 @@ use std::process::Command;
 
 fn auth_api() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth-api"));
-    for var in ["DATABASE_URL", "REDIS_URL", "JWT_SIGNING_KEY", "JWT_SIGNING_KEY_FILE", "LISTEN_ADDR"] {
+    for var in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "JWT_SIGNING_KEY",
+        "JWT_SIGNING_KEY_FILE",
+        "LISTEN_ADDR",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -21,13 +27,21 @@ fn one_line_error(cmd: &mut Command) -> String {
 #[test]
 fn a_bad_listen_address_is_one_line() {
     let line = one_line_error(auth_api().env("LISTEN_ADDR", "nowhere"));
-    assert_eq!(line, r#"auth-api: invalid configuration: LISTEN_ADDR (--listen-addr) = "nowhere": invalid socket address syntax"#);
+    assert_eq!(
+        line,
+        r#"auth-api: invalid configuration: LISTEN_ADDR (--listen-addr) = "nowhere": invalid socket address syntax"#
+    );
 }
 
 #[test]
 fn a_weak_argon2_cost_is_refused() {
     let line = one_line_error(auth_api().env("ARGON2_MEMORY_KIB", "1024"));
-    assert!(line.starts_with(r#"auth-api: invalid configuration: ARGON2_MEMORY_KIB (--argon2-memory-kib) = "1024": "#), "{line}");
+    assert!(
+        line.starts_with(
+            r#"auth-api: invalid configuration: ARGON2_MEMORY_KIB (--argon2-memory-kib) = "1024": "#
+        ),
+        "{line}"
+    );
 }
 
 #[test]
@@ -49,9 +63,17 @@ fn postgres_without_a_signing_key_is_refused() {
 fn an_unreadable_signing_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let line = one_line_error(
-        auth_api().env("JWT_SIGNING_KEY", "not a key").env("DATA_DIR", dir.path()).env("LISTEN_ADDR", "127.0.0.1:0"),
+        auth_api()
+            .env("JWT_SIGNING_KEY", "not a key")
+            .env("DATA_DIR", dir.path())
+            .env("LISTEN_ADDR", "127.0.0.1:0"),
     );
-    assert!(line.starts_with("auth-api: invalid configuration: JWT_SIGNING_KEY: the signing key is unusable"), "{line}");
+    assert!(
+        line.starts_with(
+            "auth-api: invalid configuration: JWT_SIGNING_KEY: the signing key is unusable"
+        ),
+        "{line}"
+    );
 }
 
 #[test]
@@ -59,7 +81,14 @@ fn help_lists_the_variables() {
     let out = auth_api().arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for var in ["LISTEN_ADDR", "DATABASE_URL", "REDIS_URL", "JWT_SIGNING_KEY", "RATE_LIMIT_PER_IP_PER_MINUTE", "OTEL_EXPORTER_OTLP_ENDPOINT"] {
+    for var in [
+        "LISTEN_ADDR",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "JWT_SIGNING_KEY",
+        "RATE_LIMIT_PER_IP_PER_MINUTE",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ] {
         assert!(help.contains(var), "{var} missing from --help");
     }
 }
