@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_users;
 mod m20261124_000002_create_refresh_tokens;
 mod m20261124_000003_create_notification_outbox;
+mod m20261124_000004_outbox_relay_state;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_users::Migration),
             Box::new(m20261124_000002_create_refresh_tokens::Migration),
             Box::new(m20261124_000003_create_notification_outbox::Migration),
+            Box::new(m20261124_000004_outbox_relay_state::Migration),
         ]
     }
 }

@@ -18,9 +18,7 @@ impl MigrationTrait for Migration {
                     .col(text(NotificationOutbox::Key))
                     .col(json_binary(NotificationOutbox::Payload))
                     .col(timestamp_with_time_zone(NotificationOutbox::CreatedAt))
-                    .col(timestamp_with_time_zone_null(
-                        NotificationOutbox::DeliveredAt,
-                    ))
+                    .col(timestamp_with_time_zone_null(NotificationOutbox::DeliveredAt))
                     .col(integer(NotificationOutbox::Attempts).default(0))
                     .to_owned(),
             )
@@ -38,9 +36,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(NotificationOutbox::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(NotificationOutbox::Table).to_owned()).await
     }
 }
 

@@ -64,10 +64,7 @@ impl CommonConfig {
     pub fn database(&self) -> DatabaseUrl {
         self.database_url.clone().unwrap_or_else(|| {
             let path = self.data_dir.join("chat-suite.db");
-            DatabaseUrl(SecretString::from(format!(
-                "sqlite://{}?mode=rwc",
-                path.display()
-            )))
+            DatabaseUrl(SecretString::from(format!("sqlite://{}?mode=rwc", path.display())))
         })
     }
 }
@@ -142,10 +139,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(variable: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            variable,
-            reason: reason.into(),
-        }
+        Self { variable, reason: reason.into() }
     }
 }
 
@@ -160,9 +154,9 @@ pub fn parse_or_exit<T: Parser>() -> T {
 
 fn exit_on_clap_error(err: clap::Error) -> ! {
     match err.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => err.exit(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            err.exit()
+        }
         _ => exit_with_config_error(&one_line(&err)),
     }
 }
@@ -182,10 +176,7 @@ fn one_line(err: &clap::Error) -> String {
         Some(ContextValue::String(s)) => Some(s.clone()),
         _ => None,
     };
-    if let (Some(arg), Some(value)) = (
-        context(ContextKind::InvalidArg),
-        context(ContextKind::InvalidValue),
-    ) {
+    if let (Some(arg), Some(value)) = (context(ContextKind::InvalidArg), context(ContextKind::InvalidValue)) {
         let variable = arg
             .split_once('<')
             .and_then(|(_, rest)| rest.split_once('>'))
@@ -222,23 +213,14 @@ mod tests {
         let err = Probe::try_parse_from(["probe", "--listen-addr", "nowhere"]).unwrap_err();
         let line = one_line(&err);
         assert!(!line.contains('\n'), "{line}");
-        assert!(
-            line.starts_with("LISTEN_ADDR (--listen-addr) = \"nowhere\": "),
-            "{line}"
-        );
+        assert!(line.starts_with("LISTEN_ADDR (--listen-addr) = \"nowhere\": "), "{line}");
         assert!(line.contains("invalid socket address"), "{line}");
     }
 
     #[test]
     fn a_database_url_of_another_kind_is_refused() {
-        let err = Probe::try_parse_from([
-            "probe",
-            "--listen-addr",
-            "127.0.0.1:1",
-            "--database-url",
-            "mysql://x",
-        ])
-        .unwrap_err();
+        let err = Probe::try_parse_from(["probe", "--listen-addr", "127.0.0.1:1", "--database-url", "mysql://x"])
+            .unwrap_err();
         assert_eq!(
             one_line(&err),
             "DATABASE_URL (--database-url) = \"mysql://x\": expected a postgres://… or sqlite://… URL"

@@ -13,20 +13,13 @@ use crate::config::{CommonConfig, DatabaseUrl};
 pub async fn connect(config: &CommonConfig) -> Result<DatabaseConnection, DbErr> {
     let url = config.database();
     if url.is_sqlite() {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            DbErr::Custom(format!(
-                "cannot create DATA_DIR {}: {e}",
-                config.data_dir.display()
-            ))
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| DbErr::Custom(format!("cannot create DATA_DIR {}: {e}", config.data_dir.display())))?;
     }
     connect_url(&url, config.database_max_connections).await
 }
 
-pub async fn connect_url(
-    url: &DatabaseUrl,
-    max_connections: u32,
-) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect_url(url: &DatabaseUrl, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.expose().to_owned());
     options
         .max_connections(max_connections)
@@ -54,9 +47,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// migrated by the `migrate` subcommand, and a service refuses to start on an older schema
 /// rather than fail request by request.
 pub async fn prepare(config: &CommonConfig) -> anyhow::Result<DatabaseConnection> {
-    let db = connect(config)
-        .await
-        .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot connect: {e}"))?;
+    let db = connect(config).await.map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot connect: {e}"))?;
     if config.database().is_sqlite() {
         migrate(&db).await?;
         return Ok(db);

@@ -53,11 +53,7 @@ pub enum ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 fn body(code: &str, error: impl Into<String>, field: Option<&str>) -> Json<ErrorBody> {
-    Json(ErrorBody {
-        error: error.into(),
-        code: code.into(),
-        field: field.map(Into::into),
-    })
+    Json(ErrorBody { error: error.into(), code: code.into(), field: field.map(Into::into) })
 }
 
 impl ApiError {
@@ -87,10 +83,7 @@ impl ApiError {
     }
 
     pub fn too_many_requests(retry_after_seconds: u64) -> Self {
-        Self::TooManyRequests(
-            body("rate_limited", "too many requests, slow down", None),
-            retry_after_seconds.max(1),
-        )
+        Self::TooManyRequests(body("rate_limited", "too many requests, slow down", None), retry_after_seconds.max(1))
     }
 
     pub fn unavailable(error: impl Into<String>) -> Self {
@@ -127,11 +120,7 @@ impl ApiError {
     }
 
     fn rejected(reason: &str) -> Self {
-        Self::BadRequest(body(
-            "invalid_request",
-            reason,
-            quoted_field(reason).as_deref(),
-        ))
+        Self::BadRequest(body("invalid_request", reason, quoted_field(reason).as_deref()))
     }
 
     pub fn payload_too_large() -> Self {
@@ -146,10 +135,9 @@ impl ApiError {
         let error = match err.status() {
             StatusCode::NOT_FOUND => Self::not_found("no such route"),
             StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
-            StatusCode::UNAUTHORIZED => Self::unauthorized(
-                "missing_token",
-                "an `Authorization: Bearer` access token is required",
-            ),
+            StatusCode::UNAUTHORIZED => {
+                Self::unauthorized("missing_token", "an `Authorization: Bearer` access token is required")
+            }
             StatusCode::BAD_REQUEST => Self::rejected(&err.to_string()),
             s if s.is_server_error() => Self::internal(err),
             StatusCode::METHOD_NOT_ALLOWED => {
@@ -201,10 +189,7 @@ mod tests {
     fn the_body_has_the_contract_shape() {
         let err = ApiError::not_found("no such user");
         let json = serde_json::to_value(err.body()).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"error": "no such user", "code": "not_found"})
-        );
+        assert_eq!(json, serde_json::json!({"error": "no such user", "code": "not_found"}));
     }
 
     #[test]

@@ -64,14 +64,8 @@ impl KeySet {
     /// Keys that are not Ed25519, or unreadable, are left out: a verifier pinned to EdDSA could
     /// not use them anyway.
     pub fn new(keys: Vec<PublicJwk>) -> Self {
-        let decoding = keys
-            .iter()
-            .filter_map(|jwk| Some((jwk.kid.clone(), Arc::new(decoding_key(jwk)?))))
-            .collect();
-        Self {
-            document: JwksDocument { keys },
-            decoding,
-        }
+        let decoding = keys.iter().filter_map(|jwk| Some((jwk.kid.clone(), Arc::new(decoding_key(jwk)?)))).collect();
+        Self { document: JwksDocument { keys }, decoding }
     }
 
     pub fn document(&self) -> &JwksDocument {
@@ -147,17 +141,9 @@ impl JwksClient {
             return Ok(set);
         }
         *last = Some(Instant::now());
-        let document: JwksDocument = async {
-            self.http
-                .get(&self.url)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await
-        }
-        .await
-        .map_err(|e: reqwest::Error| TokenError::KeysUnavailable(format!("{}: {e}", self.url)))?;
+        let document: JwksDocument = async { self.http.get(&self.url).send().await?.error_for_status()?.json().await }
+            .await
+            .map_err(|e: reqwest::Error| TokenError::KeysUnavailable(format!("{}: {e}", self.url)))?;
         let set = Arc::new(KeySet::new(document.keys));
         if let Ok(mut keys) = self.keys.write() {
             *keys = Some((set.clone(), Instant::now()));

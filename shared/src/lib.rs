@@ -21,9 +21,7 @@ pub use error::{ApiError, ApiResult};
 /// The end of every binary's `main`: configuration mistakes found while starting
 /// ([`config::ConfigError`]) print as the one-line configuration error, anything else as
 /// one line with its causes; both exit non-zero.
-pub async fn run_main(
-    run: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> std::process::ExitCode {
+pub async fn run_main(run: impl std::future::Future<Output = anyhow::Result<()>>) -> std::process::ExitCode {
     match run.await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -31,10 +29,7 @@ pub async fn run_main(
                 config::exit_with_config_error(config);
             }
             let bin = std::env::args().next().unwrap_or_default();
-            eprintln!(
-                "{}: error: {err:#}",
-                bin.rsplit('/').next().unwrap_or("chat-suite")
-            );
+            eprintln!("{}: error: {err:#}", bin.rsplit('/').next().unwrap_or("chat-suite"));
             std::process::ExitCode::FAILURE
         }
     }

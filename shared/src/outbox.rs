@@ -3,7 +3,7 @@
 //! publishes it to Kafka afterwards, at least once, and consumers drop duplicates by `event_id`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -28,12 +28,7 @@ impl NotificationEvent {
     pub const SCHEMA_VERSION: u32 = 1;
 
     /// `user.registered`: the welcome push of the original service, word for word.
-    pub fn user_registered(
-        user_id: Uuid,
-        username: &str,
-        fcm_token: Option<String>,
-        at: DateTime<Utc>,
-    ) -> Self {
+    pub fn user_registered(user_id: Uuid, username: &str, fcm_token: Option<String>, at: DateTime<Utc>) -> Self {
         Self {
             header: format!("Welcome to chat application: {username}"),
             body: "Good to see you!".into(),
@@ -60,8 +55,34 @@ pub async fn enqueue(conn: &impl ConnectionTrait, event: &NotificationEvent) -> 
         created_at: Set(Utc::now()),
         delivered_at: Set(None),
         attempts: Set(0),
+        claimed_until: Set(None),
+        claimed_by: Set(None),
+        last_error: Set(None),
+        parked_at: Set(None),
         ..Default::default()
     };
-    notification_outbox::Entity::insert(row).exec(conn).await?;
+    notification_outbox::Entity::insert(row).exec_without_returning(conn).await?;
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        // Delivered at commit, to the relay of every replica.
+        conn.execute_unprepared(&format!("NOTIFY {WAKEUP_CHANNEL}")).await?;
+    }
     Ok(())
+}
+
+/// The Postgres channel `enqueue` notifies, so relays pick new events up at once.
+pub const WAKEUP_CHANNEL: &str = "chat_suite_outbox";
+
+/// Wakes this process's relay after a commit that enqueued events (the way SQLite, which has
+/// no NOTIFY, gets the same latency). Cheap and harmless when no relay runs.
+#[derive(Clone, Default)]
+pub struct Wakeup(std::sync::Arc<tokio::sync::Notify>);
+
+impl Wakeup {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    pub async fn woken(&self) {
+        self.0.notified().await;
+    }
 }

@@ -33,18 +33,12 @@ impl Dependency {
                 Self::Database(db) => db.ping().await.map_err(|e| e.to_string()),
                 Self::Redis(conn) => {
                     let mut conn = conn.clone();
-                    redis::cmd("PING")
-                        .query_async::<String>(&mut conn)
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.to_string())
+                    redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(|e| e.to_string())
                 }
                 Self::Jwks(client) if client.is_loaded() => Ok(()),
                 Self::Jwks(client) => client.refetch().await.map(drop).map_err(|e| e.to_string()),
             }
         };
-        tokio::time::timeout(Duration::from_secs(2), probe)
-            .await
-            .unwrap_or_else(|_| Err("no answer within 2 s".into()))
+        tokio::time::timeout(Duration::from_secs(2), probe).await.unwrap_or_else(|_| Err("no answer within 2 s".into()))
     }
 }

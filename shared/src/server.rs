@@ -22,9 +22,7 @@ pub async fn termination_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(term) => term,
             Err(err) => {
                 tracing::error!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the server");
@@ -48,6 +46,19 @@ pub struct Application {
     listener: TcpListener,
     app: poem::endpoint::BoxEndpoint<'static, poem::Response>,
     grace: Duration,
+    stop: tokio::sync::watch::Sender<bool>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Tells a background task that the application is stopping.
+#[derive(Clone)]
+pub struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    /// Resolves once the application is stopping.
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|stopping| *stopping).await;
+    }
 }
 
 impl Application {
@@ -57,28 +68,35 @@ impl Application {
         app: impl Endpoint<Output = poem::Response> + 'static,
         grace: Duration,
     ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("LISTEN_ADDR: cannot bind {addr}: {e}"))?;
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LISTEN_ADDR: cannot bind {addr}: {e}"))?;
         tracing::info!(addr = %listener.local_addr()?, "{name} listening");
-        Ok(Self {
-            listener,
-            app: poem::EndpointExt::boxed(app),
-            grace,
-        })
+        let (stop, _) = tokio::sync::watch::channel(false);
+        Ok(Self { listener, app: poem::EndpointExt::boxed(app), grace, stop, background: Vec::new() })
+    }
+
+    /// Runs `task` beside the server; when the server stops it is told so, and given the
+    /// grace period to finish.
+    pub fn spawn_background<F, Fut>(&mut self, task: F)
+    where
+        F: FnOnce(Stopping) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stopping = Stopping(self.stop.subscribe());
+        self.background.push(tokio::spawn(task(stopping)));
     }
 
     pub fn port(&self) -> u16 {
-        self.listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or_default()
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send,
-    ) -> std::io::Result<()> {
-        serve(self.listener, self.app, shutdown, self.grace).await
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let served = serve(self.listener, self.app, shutdown, self.grace).await;
+        let _ = self.stop.send(true);
+        let finished = futures_util::future::join_all(self.background);
+        if tokio::time::timeout(self.grace, finished).await.is_err() {
+            tracing::warn!("background tasks did not finish within the grace period");
+        }
+        served
     }
 }

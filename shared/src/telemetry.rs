@@ -26,12 +26,10 @@ impl Drop for Telemetry {
 
 /// Installs the global subscriber. Fails only on a malformed OTLP endpoint.
 pub fn init(service: &'static str, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,hyper=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,hyper=warn"));
     let fmt = if std::io::stderr().is_terminal() {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .boxed()
+        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed()
     } else {
         tracing_subscriber::fmt::layer()
             .json()
@@ -41,18 +39,10 @@ pub fn init(service: &'static str, otlp_endpoint: Option<&str>) -> anyhow::Resul
             .with_writer(std::io::stderr)
             .boxed()
     };
-    let provider = otlp_endpoint
-        .map(|endpoint| tracer_provider(service, endpoint))
-        .transpose()?;
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    let provider = otlp_endpoint.map(|endpoint| tracer_provider(service, endpoint)).transpose()?;
+    let otel = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
     // A second init in one process (tests) keeps the first subscriber.
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt)
-        .with(otel)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init();
     Ok(Telemetry { provider })
 }
 

@@ -59,9 +59,8 @@ pub struct SigningKey {
 impl SigningKey {
     /// Reads a PKCS#8 PEM Ed25519 private key (`openssl genpkey -algorithm ed25519`).
     pub fn from_pem(pem: &str) -> Result<Self, TokenError> {
-        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|e| {
-            TokenError::BadKey(format!("not a PKCS#8 PEM Ed25519 private key ({e})"))
-        })?;
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
+            .map_err(|e| TokenError::BadKey(format!("not a PKCS#8 PEM Ed25519 private key ({e})")))?;
         Self::from_dalek(&key)
     }
 
@@ -73,18 +72,10 @@ impl SigningKey {
     }
 
     fn from_dalek(key: &ed25519_dalek::SigningKey) -> Result<Self, TokenError> {
-        let pem = key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| TokenError::BadKey(e.to_string()))?
-            .to_string();
-        let encoding = EncodingKey::from_ed_pem(pem.as_bytes())
-            .map_err(|e| TokenError::BadKey(e.to_string()))?;
+        let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| TokenError::BadKey(e.to_string()))?.to_string();
+        let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| TokenError::BadKey(e.to_string()))?;
         let public = PublicJwk::ed25519(&key.verifying_key().to_bytes());
-        Ok(Self {
-            encoding,
-            public,
-            pem,
-        })
+        Ok(Self { encoding, public, pem })
     }
 
     pub fn kid(&self) -> &str {
@@ -134,8 +125,7 @@ impl TokenIssuer {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.key.kid().to_owned());
-        jsonwebtoken::encode(&header, &claims, &self.key.encoding)
-            .map_err(|e| TokenError::BadKey(e.to_string()))
+        jsonwebtoken::encode(&header, &claims, &self.key.encoding).map_err(|e| TokenError::BadKey(e.to_string()))
     }
 }
 
@@ -184,13 +174,13 @@ impl TokenVerifier {
             KeySource::Local(set) => set.decoding_key(&kid).ok_or(TokenError::UnknownKey)?,
             KeySource::Remote(client) => client.decoding_key(&kid).await?,
         };
-        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
-                _ => TokenError::Invalid(e.to_string()),
-            })
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation).map(|data| data.claims).map_err(|e| match e
+            .kind()
+        {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+            _ => TokenError::Invalid(e.to_string()),
+        })
     }
 }
 
@@ -207,9 +197,7 @@ pub(crate) fn ed25519_thumbprint(x: &str) -> String {
 }
 
 pub(crate) fn decoding_key(jwk: &PublicJwk) -> Option<DecodingKey> {
-    (jwk.kty == "OKP" && jwk.crv == "Ed25519")
-        .then(|| DecodingKey::from_ed_components(&jwk.x).ok())
-        .flatten()
+    (jwk.kty == "OKP" && jwk.crv == "Ed25519").then(|| DecodingKey::from_ed_components(&jwk.x).ok()).flatten()
 }
 
 #[cfg(test)]
@@ -217,17 +205,11 @@ mod tests {
     use super::*;
 
     fn settings() -> TokenSettings {
-        TokenSettings {
-            issuer: "chat-suite".into(),
-            audience: "chat-suite".into(),
-        }
+        TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() }
     }
 
     fn verifier_for(key: &SigningKey, settings: &TokenSettings) -> TokenVerifier {
-        TokenVerifier::new(
-            KeySource::Local(Arc::new(KeySet::new(vec![key.public_jwk().clone()]))),
-            settings,
-        )
+        TokenVerifier::new(KeySource::Local(Arc::new(KeySet::new(vec![key.public_jwk().clone()]))), settings)
     }
 
     #[tokio::test]
@@ -236,14 +218,8 @@ mod tests {
         let verifier = verifier_for(&key, &settings());
         let issuer = TokenIssuer::new(key, settings(), Duration::from_secs(60));
         let user = Uuid::new_v4();
-        let claims = verifier
-            .verify(&issuer.issue(user, "alice").unwrap())
-            .await
-            .unwrap();
-        assert_eq!(
-            (claims.sub, claims.preferred_username.as_str()),
-            (user, "alice")
-        );
+        let claims = verifier.verify(&issuer.issue(user, "alice").unwrap()).await.unwrap();
+        assert_eq!((claims.sub, claims.preferred_username.as_str()), (user, "alice"));
         assert_eq!(claims.exp - claims.iat, 60);
     }
 
@@ -253,34 +229,18 @@ mod tests {
         let impostor = SigningKey::generate().unwrap();
         let mut forged_jwk = key.public_jwk().clone();
         forged_jwk.x = impostor.public_jwk().x.clone();
-        let verifier = TokenVerifier::new(
-            KeySource::Local(Arc::new(KeySet::new(vec![forged_jwk]))),
-            &settings(),
-        );
-        let token = TokenIssuer::new(key, settings(), Duration::from_secs(60))
-            .issue(Uuid::new_v4(), "a")
-            .unwrap();
-        assert!(matches!(
-            verifier.verify(&token).await,
-            Err(TokenError::Invalid(_))
-        ));
+        let verifier = TokenVerifier::new(KeySource::Local(Arc::new(KeySet::new(vec![forged_jwk]))), &settings());
+        let token = TokenIssuer::new(key, settings(), Duration::from_secs(60)).issue(Uuid::new_v4(), "a").unwrap();
+        assert!(matches!(verifier.verify(&token).await, Err(TokenError::Invalid(_))));
     }
 
     #[tokio::test]
     async fn a_foreign_issuer_or_audience_is_refused() {
         let key = SigningKey::generate().unwrap();
         let verifier = verifier_for(&key, &settings());
-        let foreign = TokenSettings {
-            issuer: "elsewhere".into(),
-            audience: "chat-suite".into(),
-        };
-        let token = TokenIssuer::new(key, foreign, Duration::from_secs(60))
-            .issue(Uuid::new_v4(), "a")
-            .unwrap();
-        assert!(matches!(
-            verifier.verify(&token).await,
-            Err(TokenError::Invalid(_))
-        ));
+        let foreign = TokenSettings { issuer: "elsewhere".into(), audience: "chat-suite".into() };
+        let token = TokenIssuer::new(key, foreign, Duration::from_secs(60)).issue(Uuid::new_v4(), "a").unwrap();
+        assert!(matches!(verifier.verify(&token).await, Err(TokenError::Invalid(_))));
     }
 
     #[test]
@@ -288,9 +248,6 @@ mod tests {
         let key = SigningKey::generate().unwrap();
         let again = SigningKey::from_pem(key.to_pem()).unwrap();
         assert_eq!(key.kid(), again.kid());
-        assert!(matches!(
-            SigningKey::from_pem("not a key"),
-            Err(TokenError::BadKey(_))
-        ));
+        assert!(matches!(SigningKey::from_pem("not a key"), Err(TokenError::BadKey(_))));
     }
 }

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 use secrecy::SecretString;
 use shared::config::CommonConfig;
 
+use crate::relay::RelaySettings;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "auth-api",
@@ -24,6 +26,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub auth: AuthSettings,
+
+    #[command(flatten)]
+    pub relay: RelaySettings,
 
     #[command(subcommand)]
     pub command: Option<Command>,

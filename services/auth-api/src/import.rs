@@ -4,9 +4,7 @@
 //! skipped, so running it twice is harmless.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, EntityTrait, QueryResult, Statement, sea_query::OnConflict,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryResult, Statement, sea_query::OnConflict};
 use shared::{
     config::DatabaseUrl,
     entities::users::{self, Entity as User},
@@ -22,19 +20,14 @@ pub struct ImportReport {
 
 pub async fn import_users(target: &DatabaseConnection, from: &str) -> anyhow::Result<ImportReport> {
     let url: DatabaseUrl = from.parse().map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    let source = shared::db::connect_url(&url, 2)
-        .await
-        .map_err(|e| anyhow::anyhow!("--from: cannot connect: {e}"))?;
+    let source = shared::db::connect_url(&url, 2).await.map_err(|e| anyhow::anyhow!("--from: cannot connect: {e}"))?;
     let rows = source
         .query_all_raw(Statement::from_string(
             source.get_database_backend(),
             r#"SELECT id, username, email, password, created_at FROM "user" ORDER BY id"#,
         ))
         .await?;
-    let mut report = ImportReport {
-        read: rows.len(),
-        ..Default::default()
-    };
+    let mut report = ImportReport { read: rows.len(), ..Default::default() };
     for row in rows {
         let user = legacy_user(&row)?;
         let inserted = User::insert(users::ActiveModel::from(user))
@@ -56,20 +49,13 @@ fn legacy_user(row: &QueryResult) -> anyhow::Result<users::Model> {
     let id = row
         .try_get::<Uuid>("", "id")
         .ok()
-        .or_else(|| {
-            row.try_get::<String>("", "id")
-                .ok()
-                .and_then(|s| Uuid::parse_str(&s).ok())
-        })
+        .or_else(|| row.try_get::<String>("", "id").ok().and_then(|s| Uuid::parse_str(&s).ok()))
         .unwrap_or_else(Uuid::new_v4);
     let username: String = row.try_get("", "username")?;
     let email: String = row.try_get("", "email")?;
     let created_at = row
         .try_get::<DateTime<Utc>>("", "created_at")
-        .or_else(|_| {
-            row.try_get::<NaiveDateTime>("", "created_at")
-                .map(|naive| naive.and_utc())
-        })
+        .or_else(|_| row.try_get::<NaiveDateTime>("", "created_at").map(|naive| naive.and_utc()))
         .unwrap_or_else(|_| Utc::now());
     Ok(users::Model {
         id,

@@ -7,6 +7,7 @@ pub mod import;
 pub mod passwords;
 pub mod rate_limit;
 pub mod refresh_tokens;
+pub mod relay;
 pub mod routes;
 pub mod signing_key;
 pub mod startup;
@@ -19,12 +20,7 @@ use shared::config::CommonConfig;
 /// Runs what the command line asks for; `serve` until SIGTERM or SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone().unwrap_or(Command::Serve) {
-        Command::Serve => {
-            startup::build(&cli)
-                .await?
-                .run_until_stopped(shared::server::termination_signal())
-                .await?
-        }
+        Command::Serve => startup::build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?,
         Command::Openapi => println!("{}", startup::openapi().spec()),
         other => run_command(other, &cli.common).await?,
     }

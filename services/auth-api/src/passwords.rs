@@ -40,24 +40,17 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new(memory_kib: u32, iterations: u32, parallelism: u32) -> Result<Self, HashError> {
-        let params = Params::new(memory_kib, iterations, parallelism, None)
-            .map_err(|e| HashError::Params(e.to_string()))?;
-        let cores = std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(1);
+        let params =
+            Params::new(memory_kib, iterations, parallelism, None).map_err(|e| HashError::Params(e.to_string()))?;
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
         let decoy = hash_blocking(&params, "decoy password, never a real one")?;
-        Ok(Self {
-            params,
-            permits: Arc::new(Semaphore::new(cores)),
-            decoy,
-        })
+        Ok(Self { params, permits: Arc::new(Semaphore::new(cores)), decoy })
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let params = self.params.clone();
         let password = password.clone();
-        self.blocking(move || hash_blocking(&params, password.expose()))
-            .await?
+        self.blocking(move || hash_blocking(&params, password.expose())).await?
     }
 
     /// Checks `password` against the stored hash, or against the decoy when there is no user.
@@ -75,19 +68,10 @@ impl Hasher {
         if real { verdict } else { Verdict::Mismatch }
     }
 
-    async fn blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError::Hash(e.to_string()))?;
+    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+        let _permit = self.permits.acquire().await.map_err(|e| HashError::Hash(e.to_string()))?;
         let span = Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .await
-            .map_err(|e| HashError::Hash(e.to_string()))
+        tokio::task::spawn_blocking(move || span.in_scope(work)).await.map_err(|e| HashError::Hash(e.to_string()))
     }
 }
 
@@ -101,9 +85,7 @@ fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
 fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verdict {
     if stored.starts_with("$2") {
         return match bcrypt::verify(password, stored) {
-            Ok(true) => Verdict::Match {
-                needs_upgrade: true,
-            },
+            Ok(true) => Verdict::Match { needs_upgrade: true },
             _ => Verdict::Mismatch,
         };
     }
@@ -111,15 +93,10 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verdict {
         return Verdict::Mismatch;
     };
     // The stored hash's own algorithm and parameters drive verification.
-    if Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_err()
-    {
+    if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
         return Verdict::Mismatch;
     }
-    Verdict::Match {
-        needs_upgrade: is_weaker(&parsed, params),
-    }
+    Verdict::Match { needs_upgrade: is_weaker(&parsed, params) }
 }
 
 fn is_weaker(hash: &PasswordHash, wanted: &Params) -> bool {
@@ -148,58 +125,26 @@ mod tests {
     async fn an_argon2id_hash_of_the_configured_cost_verifies_without_upgrade() {
         let h = hasher();
         let hash = h.hash(&password("correct horse")).await.unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
-        assert_eq!(
-            h.verify(&password("correct horse"), Some(&hash)).await,
-            Verdict::Match {
-                needs_upgrade: false
-            }
-        );
-        assert_eq!(
-            h.verify(&password("wrong horse"), Some(&hash)).await,
-            Verdict::Mismatch
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert_eq!(h.verify(&password("correct horse"), Some(&hash)).await, Verdict::Match { needs_upgrade: false });
+        assert_eq!(h.verify(&password("wrong horse"), Some(&hash)).await, Verdict::Mismatch);
     }
 
     #[tokio::test]
     async fn weaker_argon2_and_bcrypt_hashes_verify_and_ask_for_an_upgrade() {
         let h = hasher();
         let weak = hash_blocking(&Params::new(4096, 1, 1, None).unwrap(), "correct horse").unwrap();
-        assert_eq!(
-            h.verify(&password("correct horse"), Some(&weak)).await,
-            Verdict::Match {
-                needs_upgrade: true
-            }
-        );
+        assert_eq!(h.verify(&password("correct horse"), Some(&weak)).await, Verdict::Match { needs_upgrade: true });
         let legacy = bcrypt::hash("correct horse", 4).unwrap();
         assert!(legacy.starts_with("$2b$"));
-        assert_eq!(
-            h.verify(&password("correct horse"), Some(&legacy)).await,
-            Verdict::Match {
-                needs_upgrade: true
-            }
-        );
-        assert_eq!(
-            h.verify(&password("wrong horse!"), Some(&legacy)).await,
-            Verdict::Mismatch
-        );
+        assert_eq!(h.verify(&password("correct horse"), Some(&legacy)).await, Verdict::Match { needs_upgrade: true });
+        assert_eq!(h.verify(&password("wrong horse!"), Some(&legacy)).await, Verdict::Mismatch);
     }
 
     #[tokio::test]
     async fn no_user_never_matches_even_the_decoy_password() {
         let h = hasher();
-        assert_eq!(
-            h.verify(&password("decoy password, never a real one"), None)
-                .await,
-            Verdict::Mismatch
-        );
-        assert_eq!(
-            h.verify(&password("anything at all"), Some("garbage"))
-                .await,
-            Verdict::Mismatch
-        );
+        assert_eq!(h.verify(&password("decoy password, never a real one"), None).await, Verdict::Mismatch);
+        assert_eq!(h.verify(&password("anything at all"), Some("garbage")).await, Verdict::Mismatch);
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 use shared::entities::refresh_tokens::{self, Column, Entity as RefreshToken};
@@ -55,17 +55,12 @@ impl RefreshTokens {
     /// Starts a new family (a login or a registration) on `conn`.
     pub async fn issue(&self, conn: &impl ConnectionTrait, user_id: Uuid) -> Result<String, DbErr> {
         let secret = random_secret()?;
-        self.insert(conn, Uuid::new_v4(), user_id, Uuid::new_v4(), &secret)
-            .await?;
+        self.insert(conn, Uuid::new_v4(), user_id, Uuid::new_v4(), &secret).await?;
         Ok(encode(&secret))
     }
 
     /// Spends `presented` and returns its successor (see the module comment for reuse).
-    pub async fn rotate(
-        &self,
-        db: &DatabaseConnection,
-        presented: &str,
-    ) -> Result<Rotated, RefreshError> {
+    pub async fn rotate(&self, db: &DatabaseConnection, presented: &str) -> Result<Rotated, RefreshError> {
         let secret = decode(presented).ok_or(RefreshError::Invalid)?;
         let row = find(db, &secret).await?.ok_or(RefreshError::Invalid)?;
         let now = Utc::now();
@@ -111,10 +106,7 @@ impl RefreshTokens {
         let spent = RefreshToken::update_many()
             .col_expr(Column::SpentAt, Expr::value(Utc::now()))
             .col_expr(Column::SuccessorId, Expr::value(successor_id))
-            .col_expr(
-                Column::SuccessorSealed,
-                Expr::value(hex::encode(seal(&successor, secret))),
-            )
+            .col_expr(Column::SuccessorSealed, Expr::value(hex::encode(seal(&successor, secret))))
             .filter(Column::Id.eq(row.id))
             .filter(Column::SpentAt.is_null())
             .filter(Column::RevokedAt.is_null())
@@ -124,13 +116,9 @@ impl RefreshTokens {
             txn.rollback().await?;
             return Ok(None);
         }
-        self.insert(&txn, successor_id, row.user_id, row.family_id, &successor)
-            .await?;
+        self.insert(&txn, successor_id, row.user_id, row.family_id, &successor).await?;
         txn.commit().await?;
-        Ok(Some(Rotated {
-            user_id: row.user_id,
-            refresh_token: encode(&successor),
-        }))
+        Ok(Some(Rotated { user_id: row.user_id, refresh_token: encode(&successor) }))
     }
 
     async fn reuse(
@@ -141,28 +129,18 @@ impl RefreshTokens {
     ) -> Result<Rotated, RefreshError> {
         // Measured now, not when the request began: a concurrent request may have spent the
         // token after this one started.
-        let within_grace = row.spent_at.is_some_and(|spent| {
-            Utc::now()
-                .signed_duration_since(spent)
-                .to_std()
-                .unwrap_or_default()
-                <= self.grace
-        });
+        let within_grace = row
+            .spent_at
+            .is_some_and(|spent| Utc::now().signed_duration_since(spent).to_std().unwrap_or_default() <= self.grace);
         if within_grace
             && row.revoked_at.is_none()
-            && let (Some(successor_id), Some(sealed)) =
-                (row.successor_id, row.successor_sealed.as_deref())
+            && let (Some(successor_id), Some(sealed)) = (row.successor_id, row.successor_sealed.as_deref())
             && let Some(successor) = RefreshToken::find_by_id(successor_id).one(db).await?
             && successor.spent_at.is_none()
             && successor.revoked_at.is_none()
-            && let Some(successor_secret) = hex::decode(sealed)
-                .ok()
-                .and_then(|s| Secret::try_from(s).ok())
+            && let Some(successor_secret) = hex::decode(sealed).ok().and_then(|s| Secret::try_from(s).ok())
         {
-            return Ok(Rotated {
-                user_id: row.user_id,
-                refresh_token: encode(&seal(&successor_secret, secret)),
-            });
+            return Ok(Rotated { user_id: row.user_id, refresh_token: encode(&seal(&successor_secret, secret)) });
         }
         tracing::warn!(user_id = %row.user_id, family_id = %row.family_id, "refresh token reused, revoking its family");
         revoke_family(db, row.family_id).await?;
@@ -191,21 +169,13 @@ impl RefreshTokens {
             spent_at: Set(None),
             revoked_at: Set(None),
         };
-        RefreshToken::insert(row)
-            .exec_without_returning(conn)
-            .await?;
+        RefreshToken::insert(row).exec_without_returning(conn).await?;
         Ok(())
     }
 }
 
-async fn find(
-    db: &DatabaseConnection,
-    secret: &Secret,
-) -> Result<Option<refresh_tokens::Model>, DbErr> {
-    RefreshToken::find()
-        .filter(Column::TokenHash.eq(hash(secret)))
-        .one(db)
-        .await
+async fn find(db: &DatabaseConnection, secret: &Secret) -> Result<Option<refresh_tokens::Model>, DbErr> {
+    RefreshToken::find().filter(Column::TokenHash.eq(hash(secret))).one(db).await
 }
 
 async fn revoke_family(db: &DatabaseConnection, family_id: Uuid) -> Result<(), DbErr> {
@@ -229,10 +199,7 @@ fn encode(secret: &Secret) -> String {
 }
 
 fn decode(presented: &str) -> Option<Secret> {
-    URL_SAFE_NO_PAD
-        .decode(presented.trim())
-        .ok()
-        .and_then(|bytes| Secret::try_from(bytes).ok())
+    URL_SAFE_NO_PAD.decode(presented.trim()).ok().and_then(|bytes| Secret::try_from(bytes).ok())
 }
 
 fn hash(secret: &Secret) -> String {
@@ -242,10 +209,7 @@ fn hash(secret: &Secret) -> String {
 /// XOR with a pad derived from `key`; its own inverse. Domain-separated from `hash`, so the
 /// stored hash of a token says nothing about the pad.
 fn seal(secret: &Secret, key: &Secret) -> Secret {
-    let pad = Sha256::new()
-        .chain_update(b"chat-suite refresh successor seal")
-        .chain_update(key)
-        .finalize();
+    let pad = Sha256::new().chain_update(b"chat-suite refresh successor seal").chain_update(key).finalize();
     std::array::from_fn(|i| secret[i] ^ pad[i])
 }
 

@@ -20,14 +20,9 @@ pub fn load(common: &CommonConfig, auth: &AuthSettings) -> Result<SigningKey, Co
             .map_err(|e| ConfigError::new("JWT_SIGNING_KEY", e.to_string()));
     }
     if let Some(path) = &auth.jwt_signing_key_file {
-        let pem = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(
-                "JWT_SIGNING_KEY_FILE",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?;
-        return SigningKey::from_pem(&pem)
-            .map_err(|e| ConfigError::new("JWT_SIGNING_KEY_FILE", e.to_string()));
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("JWT_SIGNING_KEY_FILE", format!("cannot read {}: {e}", path.display())))?;
+        return SigningKey::from_pem(&pem).map_err(|e| ConfigError::new("JWT_SIGNING_KEY_FILE", e.to_string()));
     }
     if !common.database().is_sqlite() {
         return Err(ConfigError::new(
@@ -39,9 +34,8 @@ pub fn load(common: &CommonConfig, auth: &AuthSettings) -> Result<SigningKey, Co
 }
 
 fn load_or_create(path: &Path) -> Result<SigningKey, ConfigError> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        ConfigError::new("DATA_DIR", format!("{what} {}: {e}", path.display()))
-    };
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| ConfigError::new("DATA_DIR", format!("{what} {}: {e}", path.display()));
     if path.exists() {
         let pem = std::fs::read_to_string(path).map_err(|e| fail("cannot read", &e))?;
         return SigningKey::from_pem(&pem).map_err(|e| fail("unusable key in", &e));

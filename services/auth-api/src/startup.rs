@@ -7,10 +7,16 @@ use poem::{Endpoint, EndpointExt, Response};
 use poem_openapi::{OpenApi, OpenApiService};
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
-use shared::{config::CommonConfig, http::Plumbing, readiness::Dependency, server::Application};
+use shared::{
+    config::CommonConfig,
+    http::{Metrics, Plumbing},
+    readiness::Dependency,
+    server::Application,
+};
 
 use crate::{
     config::{AuthSettings, Cli},
+    relay::{self, RelaySettings},
     routes, signing_key,
     state::AuthState,
 };
@@ -27,17 +33,8 @@ impl AuthService {
         let key = signing_key::load(common, auth)?;
         let db = shared::db::prepare(common).await?;
         let redis = connect_redis(common).await?;
-        let state = Arc::new(AuthState::build(
-            common,
-            auth,
-            key,
-            db.clone(),
-            redis.as_ref(),
-        )?);
-        Ok(Self {
-            state,
-            dependencies: dependencies(db, redis),
-        })
+        let state = Arc::new(AuthState::build(common, auth, key, db.clone(), redis.as_ref())?);
+        Ok(Self { state, dependencies: dependencies(db, redis) })
     }
 
     /// Puts what the handlers read from the request data onto `ep`: the state, and a verifier
@@ -47,8 +44,14 @@ impl AuthService {
         ep: E,
         common: &CommonConfig,
     ) -> impl Endpoint<Output = Response> + use<E> {
-        ep.data(self.state.clone())
-            .data(Arc::new(self.state.verifier(common)))
+        ep.data(self.state.clone()).data(Arc::new(self.state.verifier(common)))
+    }
+}
+
+impl AuthService {
+    /// Starts the outbox relay and its gauges beside `app`.
+    pub fn start_relay(&self, app: &mut Application, relay: &RelaySettings, metrics: &Metrics) -> anyhow::Result<()> {
+        relay::start(app, relay, &self.state.db, metrics, &self.state.outbox)
     }
 }
 
@@ -57,13 +60,10 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let service = AuthService::build(&cli.common, &cli.auth).await?;
     let plumbing = Plumbing::new(service.dependencies.clone());
     let app = service.provide(plumbing.app(openapi()), &cli.common);
-    Application::bind(
-        "auth-api",
-        cli.listen_addr,
-        app,
-        Duration::from_secs(cli.common.shutdown_grace_seconds),
-    )
-    .await
+    let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
+    let mut app = Application::bind("auth-api", cli.listen_addr, app, grace).await?;
+    service.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
+    Ok(app)
 }
 
 /// auth-api's routes as one OpenAPI service.
@@ -79,7 +79,5 @@ async fn connect_redis(common: &CommonConfig) -> anyhow::Result<Option<Connectio
 }
 
 fn dependencies(db: DatabaseConnection, redis: Option<ConnectionManager>) -> Vec<Dependency> {
-    std::iter::once(Dependency::Database(db))
-        .chain(redis.map(Dependency::Redis))
-        .collect()
+    std::iter::once(Dependency::Database(db)).chain(redis.map(Dependency::Redis)).collect()
 }

@@ -8,6 +8,7 @@ use shared::{
     ApiError, ApiResult,
     config::CommonConfig,
     jwks::KeySet,
+    outbox::Wakeup,
     tokens::{KeySource, SigningKey, TokenIssuer, TokenVerifier},
 };
 use uuid::Uuid;
@@ -28,6 +29,8 @@ pub struct AuthState {
     pub refresh: RefreshTokens,
     pub limits: RateLimits,
     pub trusted_proxy_hops: usize,
+    /// Poked after a commit that wrote outbox events, so the relay publishes them at once.
+    pub outbox: Wakeup,
 }
 
 impl AuthState {
@@ -39,30 +42,19 @@ impl AuthState {
         redis: Option<&ConnectionManager>,
     ) -> anyhow::Result<Self> {
         let keys = Arc::new(KeySet::new(vec![key.public_jwk().clone()]));
-        let hasher = Hasher::new(
-            auth.argon2_memory_kib,
-            auth.argon2_iterations,
-            auth.argon2_parallelism,
-        )?;
+        let hasher = Hasher::new(auth.argon2_memory_kib, auth.argon2_iterations, auth.argon2_parallelism)?;
         Ok(Self {
             db,
             hasher,
-            issuer: TokenIssuer::new(
-                key,
-                common.tokens.clone(),
-                Duration::from_secs(auth.access_token_ttl_seconds),
-            ),
+            issuer: TokenIssuer::new(key, common.tokens.clone(), Duration::from_secs(auth.access_token_ttl_seconds)),
             keys,
             refresh: RefreshTokens::new(
                 Duration::from_secs(auth.refresh_token_ttl_seconds),
                 Duration::from_secs(auth.refresh_reuse_grace_seconds),
             ),
-            limits: RateLimits::new(
-                auth.rate_limit_per_ip_per_minute,
-                auth.rate_limit_per_username_per_minute,
-                redis,
-            ),
+            limits: RateLimits::new(auth.rate_limit_per_ip_per_minute, auth.rate_limit_per_username_per_minute, redis),
             trusted_proxy_hops: common.trusted_proxy_hops,
+            outbox: Wakeup::default(),
         })
     }
 
@@ -72,16 +64,8 @@ impl AuthState {
     }
 
     /// The body of a successful register, login or refresh.
-    pub fn session(
-        &self,
-        user_id: Uuid,
-        username: &str,
-        refresh_token: String,
-    ) -> ApiResult<TokenPair> {
-        let access_token = self
-            .issuer
-            .issue(user_id, username)
-            .map_err(|e| ApiError::internal(&e))?;
+    pub fn session(&self, user_id: Uuid, username: &str, refresh_token: String) -> ApiResult<TokenPair> {
+        let access_token = self.issuer.issue(user_id, username).map_err(|e| ApiError::internal(&e))?;
         Ok(TokenPair {
             access_token,
             refresh_token,
@@ -94,10 +78,7 @@ impl AuthState {
 
     /// Counts an attempt against `limiter`; a 429 with `Retry-After` when it is used up.
     pub async fn enforce(&self, limiter: &Limiter, key: &str) -> ApiResult<()> {
-        limiter
-            .check(key)
-            .await
-            .map_err(|wait| ApiError::too_many_requests(wait.0.as_secs_f64().ceil() as u64))
+        limiter.check(key).await.map_err(|wait| ApiError::too_many_requests(wait.0.as_secs_f64().ceil() as u64))
     }
 }
 

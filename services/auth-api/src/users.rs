@@ -3,8 +3,7 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr, TransactionTrait,
-    sea_query::Expr,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr, TransactionTrait, sea_query::Expr,
 };
 use shared::{
     ApiError,
@@ -33,12 +32,8 @@ impl From<DbErr> for RegisterError {
     /// in the message (`users_username_key_unique` or `users.username_key`).
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains("username_key") => {
-                Self::UsernameTaken
-            }
-            Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains("email_key") => {
-                Self::EmailTaken
-            }
+            Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains("username_key") => Self::UsernameTaken,
+            Some(SqlErr::UniqueConstraintViolation(msg)) if msg.contains("email_key") => Self::EmailTaken,
             _ => Self::Db(err),
         }
     }
@@ -47,12 +42,8 @@ impl From<DbErr> for RegisterError {
 impl From<RegisterError> for ApiError {
     fn from(err: RegisterError) -> Self {
         match err {
-            RegisterError::UsernameTaken => {
-                ApiError::conflict("username_taken", "this username is taken")
-            }
-            RegisterError::EmailTaken => {
-                ApiError::conflict("email_taken", "this email is already registered")
-            }
+            RegisterError::UsernameTaken => ApiError::conflict("username_taken", "this username is taken"),
+            RegisterError::EmailTaken => ApiError::conflict("email_taken", "this email is already registered"),
             RegisterError::Db(err) => err.into(),
         }
     }
@@ -84,25 +75,16 @@ pub async fn register(
         created_at: now,
     };
     let txn = db.begin().await?;
-    User::insert(users::ActiveModel::from(user.clone()))
-        .exec_without_returning(&txn)
-        .await?;
-    let event =
-        NotificationEvent::user_registered(user.id, &user.username, user.fcm_token.clone(), now);
+    User::insert(users::ActiveModel::from(user.clone())).exec_without_returning(&txn).await?;
+    let event = NotificationEvent::user_registered(user.id, &user.username, user.fcm_token.clone(), now);
     outbox::enqueue(&txn, &event).await?;
     let refresh_token = refresh.issue(&txn, user.id).await?;
     txn.commit().await?;
     Ok((user, refresh_token))
 }
 
-pub async fn find_by_username_key(
-    db: &DatabaseConnection,
-    key: &str,
-) -> Result<Option<users::Model>, DbErr> {
-    User::find()
-        .filter(Column::UsernameKey.eq(key))
-        .one(db)
-        .await
+pub async fn find_by_username_key(db: &DatabaseConnection, key: &str) -> Result<Option<users::Model>, DbErr> {
+    User::find().filter(Column::UsernameKey.eq(key)).one(db).await
 }
 
 pub async fn find_by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<users::Model>, DbErr> {
@@ -111,17 +93,17 @@ pub async fn find_by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<user
 
 /// Replaces the stored hash, unless it changed meanwhile (a concurrent upgrade or a password
 /// change wins over us).
-pub async fn upgrade_password_hash(
-    db: &DatabaseConnection,
-    id: Uuid,
-    old: &str,
-    new: String,
-) -> Result<(), DbErr> {
+pub async fn upgrade_password_hash(db: &DatabaseConnection, id: Uuid, old: &str, new: String) -> Result<(), DbErr> {
     User::update_many()
         .col_expr(Column::PasswordHash, Expr::value(new))
         .filter(Column::Id.eq(id))
         .filter(Column::PasswordHash.eq(old))
         .exec(db)
         .await?;
+    Ok(())
+}
+
+pub async fn set_fcm_token(db: &DatabaseConnection, id: Uuid, token: Option<String>) -> Result<(), DbErr> {
+    User::update_many().col_expr(Column::FcmToken, Expr::value(token)).filter(Column::Id.eq(id)).exec(db).await?;
     Ok(())
 }

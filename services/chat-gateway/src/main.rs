@@ -2,8 +2,6 @@
 //! non-zero rather than pretend to serve.
 
 fn main() -> std::process::ExitCode {
-    eprintln!(
-        "chat-gateway: not built yet; run auth-api, or chat-suite for everything that exists"
-    );
+    eprintln!("chat-gateway: not built yet; run auth-api, or chat-suite for everything that exists");
     std::process::ExitCode::from(2)
 }

@@ -6,6 +6,7 @@ use std::{net::SocketAddr, process::ExitCode, time::Duration};
 
 use auth_api::{
     config::{AuthSettings, Command},
+    relay::RelaySettings,
     startup::AuthService,
 };
 use clap::Parser;
@@ -30,39 +31,32 @@ struct Cli {
     #[command(flatten)]
     auth: AuthSettings,
 
+    #[command(flatten)]
+    relay: RelaySettings,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 /// Every built service's routes joined in one OpenAPI document (a tuple, as more services land).
 fn openapi() -> OpenApiService<impl OpenApi, ()> {
-    OpenApiService::new(
-        auth_api::routes::apis(),
-        "chat-suite",
-        env!("CARGO_PKG_VERSION"),
-    )
+    OpenApiService::new(auth_api::routes::apis(), "chat-suite", env!("CARGO_PKG_VERSION"))
 }
 
 async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let auth = AuthService::build(&cli.common, &cli.auth).await?;
     let plumbing = Plumbing::new(auth.dependencies.clone());
     let app = auth.provide(plumbing.app(openapi()), &cli.common);
-    Application::bind(
-        "chat-suite",
-        cli.listen_addr,
-        app,
-        Duration::from_secs(cli.common.shutdown_grace_seconds),
-    )
-    .await
+    let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
+    let mut app = Application::bind("chat-suite", cli.listen_addr, app, grace).await?;
+    auth.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
+    Ok(app)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone() {
         None | Some(Command::Serve) => {
-            build(&cli)
-                .await?
-                .run_until_stopped(shared::server::termination_signal())
-                .await?
+            build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?
         }
         Some(Command::Openapi) => println!("{}", openapi().spec()),
         Some(other) => auth_api::run_command(other, &cli.common).await?,
@@ -73,10 +67,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli: Cli = shared::config::parse_or_exit();
-    let _telemetry =
-        match shared::telemetry::init("chat-suite", cli.common.otlp_endpoint.as_deref()) {
-            Ok(telemetry) => telemetry,
-            Err(err) => shared::config::exit_with_config_error(&err),
-        };
+    let _telemetry = match shared::telemetry::init("chat-suite", cli.common.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => shared::config::exit_with_config_error(&err),
+    };
     shared::run_main(run(cli)).await
 }

@@ -35,10 +35,7 @@ fn start(dir: &Path) -> Suite {
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let addr = loop {
-        let line = lines
-            .next()
-            .expect("chat-suite exited before listening")
-            .unwrap();
+        let line = lines.next().expect("chat-suite exited before listening").unwrap();
         if let Ok(log) = serde_json::from_str::<Value>(&line)
             && log["message"] == "chat-suite listening"
         {
@@ -47,10 +44,7 @@ fn start(dir: &Path) -> Suite {
     };
     // Keep draining the log so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Suite {
-        child,
-        base: format!("http://{addr}"),
-    }
+    Suite { child, base: format!("http://{addr}") }
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
@@ -62,10 +56,7 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
 #[tokio::test]
 async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let suite = start(dir.path());
     let base = suite.base.clone();
 
@@ -76,19 +67,12 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
     )
     .await;
     assert_eq!(status, 201, "{registered}");
-    let (status, login) = post(
-        &client,
-        format!("{base}/login"),
-        json!({"username": "newcomer", "password": "correct horse battery"}),
-    )
-    .await;
+    let (status, login) =
+        post(&client, format!("{base}/login"), json!({"username": "newcomer", "password": "correct horse battery"}))
+            .await;
     assert_eq!(status, 200, "{login}");
-    let (status, refreshed) = post(
-        &client,
-        format!("{base}/token/refresh"),
-        json!({"refresh_token": login["refresh_token"]}),
-    )
-    .await;
+    let (status, refreshed) =
+        post(&client, format!("{base}/token/refresh"), json!({"refresh_token": login["refresh_token"]})).await;
     assert_eq!(status, 200, "{refreshed}");
     let me: Value = client
         .get(format!("{base}/me"))
@@ -105,14 +89,7 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
     let docs = client.get(format!("{base}/docs")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
-    let spec: Value = client
-        .get(format!("{base}/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = client.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/register"]["post"].is_object());
     assert!(dir.path().join("data/chat-suite.db").exists());
     assert!(dir.path().join("data/jwt-signing-key.pem").exists());
@@ -134,22 +111,13 @@ async fn sigterm_stops_it_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut suite = start(dir.path());
     let pid = suite.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = suite.child.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running 10 s after SIGTERM"
-        );
+        assert!(std::time::Instant::now() < deadline, "still running 10 s after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");

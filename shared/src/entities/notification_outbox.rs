@@ -13,6 +13,12 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
     pub attempts: i32,
+    /// Until when a relay holds the event, or (after a failure) when it may be retried.
+    pub claimed_until: Option<DateTimeUtc>,
+    pub claimed_by: Option<String>,
+    pub last_error: Option<String>,
+    /// Set when the broker refused the event for good; it no longer blocks its key.
+    pub parked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

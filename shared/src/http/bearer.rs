@@ -17,9 +17,7 @@ use crate::{
 pub struct BearerAuth(pub AccessClaims);
 
 async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClaims> {
-    bearer_claims(req, &bearer.token)
-        .await
-        .map_err(|e| poem::Error::from_response(e.into_response()))
+    bearer_claims(req, &bearer.token).await.map_err(|e| poem::Error::from_response(e.into_response()))
 }
 
 /// Verifies `token` with the verifier the app put in the request data; the error is the
@@ -34,9 +32,7 @@ pub async fn bearer_claims(req: &Request, token: &str) -> Result<AccessClaims, A
 impl From<TokenError> for ApiError {
     fn from(err: TokenError) -> Self {
         match err {
-            TokenError::Expired => {
-                ApiError::unauthorized("token_expired", "the access token has expired")
-            }
+            TokenError::Expired => ApiError::unauthorized("token_expired", "the access token has expired"),
             TokenError::KeysUnavailable(why) => {
                 tracing::warn!(%why, "verification keys unavailable");
                 ApiError::unavailable("verification keys unavailable")

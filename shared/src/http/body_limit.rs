@@ -6,15 +6,8 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response, Result, http::header
 use super::MAX_BODY_BYTES;
 use crate::ApiError;
 
-pub(super) async fn limit_body<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    mut req: Request,
-) -> Result<Response> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+pub(super) async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Request) -> Result<Response> {
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     match declared {
         Some(length) if length > MAX_BODY_BYTES as u64 => return Ok(too_large()),
         Some(_) => {}
@@ -29,8 +22,7 @@ pub(super) async fn limit_body<E: Endpoint>(
 }
 
 fn has_body(req: &Request) -> bool {
-    req.headers()
-        .contains_key(poem::http::header::TRANSFER_ENCODING)
+    req.headers().contains_key(poem::http::header::TRANSFER_ENCODING)
 }
 
 fn too_large() -> Response {

@@ -24,9 +24,5 @@ pub fn client_ip(req: &Request, trusted_proxy_hops: usize) -> Option<IpAddr> {
         .collect();
     // The last `hops` entries were appended by our proxies; the one before the nearest of
     // them is what that proxy saw as its client.
-    forwarded
-        .len()
-        .checked_sub(trusted_proxy_hops)
-        .and_then(|i| forwarded.get(i).copied())
-        .or(peer)
+    forwarded.len().checked_sub(trusted_proxy_hops).and_then(|i| forwarded.get(i).copied()).or(peer)
 }

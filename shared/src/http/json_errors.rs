@@ -6,19 +6,12 @@ use poem_openapi::OperationId;
 
 use crate::ApiError;
 
-pub(super) async fn render_errors<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    req: Request,
-) -> Result<Response> {
+pub(super) async fn render_errors<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> Result<Response> {
     match ep.call(req).await {
         Ok(resp) => Ok(resp.into_response()),
         Err(err) => {
             let operation = err.data::<OperationId>().copied();
-            let mut resp = if err.is_from_response() {
-                err.into_response()
-            } else {
-                ApiError::from_poem(&err)
-            };
+            let mut resp = if err.is_from_response() { err.into_response() } else { ApiError::from_poem(&err) };
             if let Some(operation) = operation {
                 resp.set_data(operation);
             }

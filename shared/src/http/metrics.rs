@@ -6,9 +6,7 @@ use std::{sync::Arc, time::Instant};
 
 use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use poem_openapi::OperationId;
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
-};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -27,35 +25,19 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new(
-                "chat_suite_http_requests_total",
-                "HTTP requests answered, by route and status",
-            ),
+            Opts::new("chat_suite_http_requests_total", "HTTP requests answered, by route and status"),
             &["method", "route", "status"],
         )
         .expect("valid metric");
         let latency = HistogramVec::new(
-            HistogramOpts::new(
-                "chat_suite_http_request_duration_seconds",
-                "HTTP request latency, by route",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
+            HistogramOpts::new("chat_suite_http_request_duration_seconds", "HTTP request latency, by route")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
             &["method", "route"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(requests.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(latency.clone()))
-            .expect("registered once");
-        Self {
-            registry,
-            requests,
-            latency,
-        }
+        registry.register(Box::new(requests.clone())).expect("registered once");
+        registry.register(Box::new(latency.clone())).expect("registered once");
+        Self { registry, requests, latency }
     }
 
     /// Where services register their own metrics.
@@ -73,12 +55,8 @@ impl Metrics {
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.requests
-            .with_label_values(&[method, route, &status.to_string()])
-            .inc();
-        self.latency
-            .with_label_values(&[method, route])
-            .observe(seconds);
+        self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
+        self.latency.with_label_values(&[method, route]).observe(seconds);
     }
 }
 
@@ -95,24 +73,11 @@ fn route_label(resp: &Response, path: &str) -> String {
     }
 }
 
-pub(super) async fn record<E: Endpoint>(
-    metrics: Arc<Metrics>,
-    ep: Arc<E>,
-    req: Request,
-) -> Result<Response> {
+pub(super) async fn record<E: Endpoint>(metrics: Arc<Metrics>, ep: Arc<E>, req: Request) -> Result<Response> {
     let started = Instant::now();
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
-    let resp = ep
-        .call(req)
-        .await
-        .map(IntoResponse::into_response)
-        .unwrap_or_else(|e| e.into_response());
-    metrics.observe(
-        &method,
-        &route_label(&resp, &path),
-        resp.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    let resp = ep.call(req).await.map(IntoResponse::into_response).unwrap_or_else(|e| e.into_response());
+    metrics.observe(&method, &route_label(&resp, &path), resp.status().as_u16(), started.elapsed().as_secs_f64());
     Ok(resp)
 }

@@ -37,18 +37,12 @@ pub struct Plumbing {
 
 impl Plumbing {
     pub fn new(dependencies: Vec<Dependency>) -> Self {
-        Self {
-            metrics: Arc::new(Metrics::new()),
-            dependencies,
-        }
+        Self { metrics: Arc::new(Metrics::new()), dependencies }
     }
 
     /// The service's API at the root, next to the common routes, wrapped in the middleware
     /// stack. `chat-suite` calls this once with every API joined in a tuple.
-    pub fn app<T: OpenApi + 'static>(
-        &self,
-        api: OpenApiService<T, ()>,
-    ) -> impl Endpoint<Output = Response> + use<T> {
+    pub fn app<T: OpenApi + 'static>(&self, api: OpenApiService<T, ()>) -> impl Endpoint<Output = Response> + use<T> {
         let spec = api.spec_endpoint();
         let docs = api.swagger_ui();
         let probes = Probes::new(self.dependencies.clone(), self.metrics.clone());
@@ -64,10 +58,7 @@ impl Plumbing {
 
     /// The middleware stack, outermost first: request id and access log, metrics, JSON errors,
     /// body limit.
-    pub fn wrap<E: IntoEndpoint + 'static>(
-        &self,
-        routes: E,
-    ) -> impl Endpoint<Output = Response> + use<E>
+    pub fn wrap<E: IntoEndpoint + 'static>(&self, routes: E) -> impl Endpoint<Output = Response> + use<E>
     where
         E::Endpoint: 'static,
     {

@@ -17,10 +17,7 @@ pub struct Probes {
 
 impl Probes {
     pub fn new(dependencies: Vec<Dependency>, metrics: Arc<Metrics>) -> Self {
-        Self {
-            dependencies: Arc::new(dependencies),
-            metrics,
-        }
+        Self { dependencies: Arc::new(dependencies), metrics }
     }
 
     pub fn healthz(&self) -> impl poem::Endpoint<Output = Response> + use<> {
@@ -39,32 +36,17 @@ impl Probes {
         let metrics = self.metrics.clone();
         make(move |_| {
             let metrics = metrics.clone();
-            async move {
-                metrics
-                    .render()
-                    .with_content_type("text/plain; version=0.0.4; charset=utf-8")
-                    .into_response()
-            }
+            async move { metrics.render().with_content_type("text/plain; version=0.0.4; charset=utf-8").into_response() }
         })
     }
 }
 
 async fn readiness(dependencies: &[Dependency]) -> Response {
-    let results = join_all(
-        dependencies
-            .iter()
-            .map(|d| async move { (d.name(), d.check().await) }),
-    )
-    .await;
-    let failed: Vec<String> = results
-        .iter()
-        .filter_map(|(name, result)| result.as_ref().err().map(|why| format!("{name}: {why}")))
-        .collect();
+    let results = join_all(dependencies.iter().map(|d| async move { (d.name(), d.check().await) })).await;
+    let failed: Vec<String> =
+        results.iter().filter_map(|(name, result)| result.as_ref().err().map(|why| format!("{name}: {why}"))).collect();
     if failed.is_empty() {
-        let checks: serde_json::Map<_, _> = results
-            .iter()
-            .map(|(name, _)| ((*name).to_owned(), json!("ok")))
-            .collect();
+        let checks: serde_json::Map<_, _> = results.iter().map(|(name, _)| ((*name).to_owned(), json!("ok"))).collect();
         return Json(json!({"status": "ready", "checks": checks})).into_response();
     }
     tracing::warn!(failed = ?failed, "not ready");

@@ -8,10 +8,7 @@ use tracing::Instrument;
 
 const HEADER: &str = "x-request-id";
 
-pub(super) async fn trace_request<E: Endpoint>(
-    ep: std::sync::Arc<E>,
-    req: Request,
-) -> Result<Response> {
+pub(super) async fn trace_request<E: Endpoint>(ep: std::sync::Arc<E>, req: Request) -> Result<Response> {
     let id = req
         .headers()
         .get(HEADER)
@@ -22,16 +19,8 @@ pub(super) async fn trace_request<E: Endpoint>(
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     let started = Instant::now();
     async move {
-        let mut resp = ep
-            .call(req)
-            .await
-            .map(IntoResponse::into_response)
-            .unwrap_or_else(|e| e.into_response());
-        tracing::info!(
-            status = resp.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-            "served"
-        );
+        let mut resp = ep.call(req).await.map(IntoResponse::into_response).unwrap_or_else(|e| e.into_response());
+        tracing::info!(status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "served");
         if let Ok(value) = HeaderValue::from_str(&id) {
             resp.headers_mut().insert(HEADER, value);
         }

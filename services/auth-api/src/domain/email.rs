@@ -33,30 +33,15 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_addresses() {
-        for good in [
-            "alice@example.com",
-            "a.b+tag@mail.example.co.uk",
-            "Alice@Example.COM",
-        ] {
+        for good in ["alice@example.com", "a.b+tag@mail.example.co.uk", "Alice@Example.COM"] {
             assert!(Email::parse(good).is_ok(), "{good}");
         }
-        assert_eq!(
-            Email::parse("Alice@Example.COM").unwrap().key(),
-            "alice@example.com"
-        );
+        assert_eq!(Email::parse("Alice@Example.COM").unwrap().key(), "alice@example.com");
     }
 
     #[test]
     fn refuses_what_is_not_an_address() {
-        for bad in [
-            "",
-            "alice",
-            "alice@",
-            "@example.com",
-            "a b@example.com",
-            "alice@localhost",
-            "a@@b.com",
-        ] {
+        for bad in ["", "alice", "alice@", "@example.com", "a b@example.com", "alice@localhost", "a@@b.com"] {
             assert_eq!(Email::parse(bad).unwrap_err().field, "email", "{bad:?}");
         }
     }

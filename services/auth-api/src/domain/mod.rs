@@ -18,10 +18,7 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason: reason.into(),
-        }
+        Self { field, reason: reason.into() }
     }
 }
 

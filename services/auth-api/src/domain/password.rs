@@ -11,10 +11,7 @@ impl Password {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let length = raw.chars().count();
         if !(8..=128).contains(&length) {
-            return Err(FieldError::new(
-                "password",
-                "must be 8 to 128 characters long",
-            ));
+            return Err(FieldError::new("password", "must be 8 to 128 characters long"));
         }
         Ok(Self(SecretString::from(raw.to_owned())))
     }
@@ -23,10 +20,7 @@ impl Password {
     /// had no minimum), capped so that nobody makes us hash megabytes.
     pub fn parse_offered(raw: &str) -> Result<Self, FieldError> {
         if raw.is_empty() || raw.chars().count() > 1024 {
-            return Err(FieldError::new(
-                "password",
-                "must be 1 to 1024 characters long",
-            ));
+            return Err(FieldError::new("password", "must be 1 to 1024 characters long"));
         }
         Ok(Self(SecretString::from(raw.to_owned())))
     }
@@ -45,10 +39,7 @@ mod tests {
         assert!(Password::parse("ééééééé").is_err()); // 7 characters, 14 bytes
         assert!(Password::parse("éééééééé").is_ok());
         assert!(Password::parse(&"é".repeat(128)).is_ok());
-        assert_eq!(
-            Password::parse(&"a".repeat(129)).unwrap_err().field,
-            "password"
-        );
+        assert_eq!(Password::parse(&"a".repeat(129)).unwrap_err().field, "password");
     }
 
     #[test]

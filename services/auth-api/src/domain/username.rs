@@ -9,19 +9,10 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let length = raw.chars().count();
         if !(3..=32).contains(&length) {
-            return Err(FieldError::new(
-                "username",
-                "must be 3 to 32 characters long",
-            ));
+            return Err(FieldError::new("username", "must be 3 to 32 characters long"));
         }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        {
-            return Err(FieldError::new(
-                "username",
-                "may contain only letters, digits, '_', '.' and '-'",
-            ));
+        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+            return Err(FieldError::new("username", "may contain only letters, digits, '_', '.' and '-'"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -48,20 +39,13 @@ mod tests {
     #[test]
     fn accepts_the_allowed_alphabet_and_keeps_the_spelling() {
         let name = Username::parse("Alice_B.c-9").unwrap();
-        assert_eq!(
-            (name.as_str(), name.key().as_str()),
-            ("Alice_B.c-9", "alice_b.c-9")
-        );
+        assert_eq!((name.as_str(), name.key().as_str()), ("Alice_B.c-9", "alice_b.c-9"));
     }
 
     #[test]
     fn refuses_short_long_and_foreign_characters() {
         for bad in ["ab", &"a".repeat(33), "al ice", "al@ce", "ålice", ""] {
-            assert_eq!(
-                Username::parse(bad).unwrap_err().field,
-                "username",
-                "{bad:?}"
-            );
+            assert_eq!(Username::parse(bad).unwrap_err().field, "username", "{bad:?}");
         }
         assert!(Username::parse(&"a".repeat(32)).is_ok());
     }

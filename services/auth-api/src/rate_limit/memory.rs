@@ -11,9 +11,7 @@ pub struct MemoryLimiter {
 
 impl MemoryLimiter {
     pub fn new(per_minute: NonZeroU32) -> Self {
-        Self {
-            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
-        }
+        Self { limiter: RateLimiter::keyed(Quota::per_minute(per_minute)) }
     }
 
     pub fn check(&self, key: &str) -> Result<(), RetryAfter> {

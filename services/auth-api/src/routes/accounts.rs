@@ -47,6 +47,20 @@ pub struct Me {
     pub created_at: DateTime<Utc>,
 }
 
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct DeviceRequest {
+    /// Firebase Cloud Messaging token of the device the user is on now.
+    pub fcm_token: Text,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum DeviceSaved {
+    /// Stored; later notification events for this user carry it.
+    #[oai(status = 204)]
+    NoContent,
+}
+
 /// Longer than any real FCM token (about 160 characters).
 const MAX_FCM_TOKEN_CHARS: usize = 4096;
 
@@ -62,68 +76,65 @@ impl AccountsApi {
         body: Json<RegisterRequest>,
     ) -> ApiResult<Registered> {
         let state = state.0;
-        state
-            .enforce(
-                &state.limits.register_by_ip,
-                &ip_key(client_ip(req, state.trusted_proxy_hops)),
-            )
-            .await?;
+        state.enforce(&state.limits.register_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
         let username = Username::parse(&body.username)?;
         let email = Email::parse(&body.email)?;
         let password = Password::parse(&body.password)?;
         let fcm_token = parse_fcm_token(body.0.fcm_token.map(|t| t.0))?;
-        state
-            .enforce(&state.limits.register_by_username, &username.key())
-            .await?;
+        state.enforce(&state.limits.register_by_username, &username.key()).await?;
 
-        let password_hash = state
-            .hasher
-            .hash(&password)
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let new = NewUser {
-            username,
-            email,
-            password_hash,
-            fcm_token,
-        };
+        let password_hash = state.hasher.hash(&password).await.map_err(|e| ApiError::internal(&e))?;
+        let new = NewUser { username, email, password_hash, fcm_token };
         let (user, refresh_token) = users::register(&state.db, new, &state.refresh).await?;
+        state.outbox.wake();
         tracing::info!(user_id = %user.id, "registered");
-        Ok(Registered::Created(Json(state.session(
-            user.id,
-            &user.username,
-            refresh_token,
-        )?)))
+        Ok(Registered::Created(Json(state.session(user.id, &user.username, refresh_token)?)))
     }
 
     /// The caller's account.
     #[oai(path = "/me", method = "get", operation_id = "me")]
     async fn me(&self, state: Data<&Arc<AuthState>>, auth: BearerAuth) -> ApiResult<Json<Me>> {
-        let user = users::find_by_id(&state.db, auth.0.sub)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "invalid_token",
-                    "the account of this token no longer exists",
-                )
-            })?;
-        Ok(Json(Me {
-            user_id: user.id,
-            username: user.username,
-            email: user.email,
-            created_at: user.created_at,
-        }))
+        let user = caller(&state, &auth).await?;
+        Ok(Json(Me { user_id: user.id, username: user.username, email: user.email, created_at: user.created_at }))
     }
+
+    /// Store or replace the push token of the caller's device (a user may log in on a new
+    /// phone after registering).
+    #[oai(path = "/me/device", method = "put", operation_id = "put_device")]
+    async fn put_device(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        auth: BearerAuth,
+        body: Json<DeviceRequest>,
+    ) -> ApiResult<DeviceSaved> {
+        let token = parse_fcm_token(Some(body.0.fcm_token.0))?;
+        let user = caller(&state, &auth).await?;
+        users::set_fcm_token(&state.db, user.id, token).await?;
+        Ok(DeviceSaved::NoContent)
+    }
+
+    /// Forget the caller's push token: no more pushes until a new one is stored.
+    #[oai(path = "/me/device", method = "delete", operation_id = "delete_device")]
+    async fn delete_device(&self, state: Data<&Arc<AuthState>>, auth: BearerAuth) -> ApiResult<DeviceSaved> {
+        let user = caller(&state, &auth).await?;
+        users::set_fcm_token(&state.db, user.id, None).await?;
+        Ok(DeviceSaved::NoContent)
+    }
+}
+
+/// The caller's account, or 401 when the token outlived it.
+async fn caller(state: &AuthState, auth: &BearerAuth) -> ApiResult<shared::entities::users::Model> {
+    users::find_by_id(&state.db, auth.0.sub)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "the account of this token no longer exists"))
 }
 
 fn parse_fcm_token(token: Option<String>) -> ApiResult<Option<String>> {
     match token {
-        Some(t) if t.trim().is_empty() || t.chars().count() > MAX_FCM_TOKEN_CHARS => {
-            Err(ApiError::invalid_field(
-                "fcm_token",
-                format!("fcm_token: must be 1 to {MAX_FCM_TOKEN_CHARS} characters long"),
-            ))
-        }
+        Some(t) if t.trim().is_empty() || t.chars().count() > MAX_FCM_TOKEN_CHARS => Err(ApiError::invalid_field(
+            "fcm_token",
+            format!("fcm_token: must be 1 to {MAX_FCM_TOKEN_CHARS} characters long"),
+        )),
         other => Ok(other),
     }
 }

@@ -22,9 +22,6 @@ impl KeysApi {
     /// The JSON Web Key Set of the access-token signing keys.
     #[oai(path = "/.well-known/jwks.json", method = "get", operation_id = "jwks")]
     async fn jwks(&self, state: Data<&Arc<AuthState>>) -> Jwks {
-        Jwks::Ok(
-            Json(state.keys.document().clone()),
-            "public, max-age=300".into(),
-        )
+        Jwks::Ok(Json(state.keys.document().clone()), "public, max-age=300".into())
     }
 }

@@ -59,12 +59,7 @@ impl SessionsApi {
         body: Json<LoginRequest>,
     ) -> ApiResult<Json<TokenPair>> {
         let state = state.0;
-        state
-            .enforce(
-                &state.limits.login_by_ip,
-                &ip_key(client_ip(req, state.trusted_proxy_hops)),
-            )
-            .await?;
+        state.enforce(&state.limits.login_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
         if body.username.is_empty() || body.username.chars().count() > MAX_LOGIN_NAME_CHARS {
             return Err(FieldError {
                 field: "username",
@@ -77,65 +72,36 @@ impl SessionsApi {
         state.enforce(&state.limits.login_by_username, &key).await?;
 
         let user = users::find_by_username_key(&state.db, &key).await?;
-        let verdict = state
-            .hasher
-            .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await;
+        let verdict = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
         let (Some(user), Verdict::Match { needs_upgrade }) = (user, verdict) else {
             return Err(invalid_credentials());
         };
         if needs_upgrade {
-            let upgraded = state
-                .hasher
-                .hash(&password)
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
+            let upgraded = state.hasher.hash(&password).await.map_err(|e| ApiError::internal(&e))?;
             users::upgrade_password_hash(&state.db, user.id, &user.password_hash, upgraded).await?;
             tracing::info!(user_id = %user.id, "password hash upgraded");
         }
         let refresh_token = state.refresh.issue(&state.db, user.id).await?;
-        Ok(Json(state.session(
-            user.id,
-            &user.username,
-            refresh_token,
-        )?))
+        Ok(Json(state.session(user.id, &user.username, refresh_token)?))
     }
 
     /// Exchange a refresh token for a new pair. The presented token is spent; presenting it
     /// again later revokes the session (within a few seconds it returns the same new pair's
     /// refresh token instead, for concurrent refreshes).
-    #[oai(
-        path = "/token/refresh",
-        method = "post",
-        operation_id = "refresh_token"
-    )]
+    #[oai(path = "/token/refresh", method = "post", operation_id = "refresh_token")]
     #[tracing::instrument(name = "refresh", skip_all)]
-    async fn refresh(
-        &self,
-        state: Data<&Arc<AuthState>>,
-        body: Json<RefreshRequest>,
-    ) -> ApiResult<Json<TokenPair>> {
+    async fn refresh(&self, state: Data<&Arc<AuthState>>, body: Json<RefreshRequest>) -> ApiResult<Json<TokenPair>> {
         let state = state.0;
         let rotated = state.refresh.rotate(&state.db, &body.refresh_token).await?;
         let user = users::find_by_id(&state.db, rotated.user_id)
             .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized("invalid_refresh_token", "the account no longer exists")
-            })?;
-        Ok(Json(state.session(
-            user.id,
-            &user.username,
-            rotated.refresh_token,
-        )?))
+            .ok_or_else(|| ApiError::unauthorized("invalid_refresh_token", "the account no longer exists"))?;
+        Ok(Json(state.session(user.id, &user.username, rotated.refresh_token)?))
     }
 
     /// End the session of this refresh token (every token of its family).
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
-    async fn logout(
-        &self,
-        state: Data<&Arc<AuthState>>,
-        body: Json<RefreshRequest>,
-    ) -> ApiResult<LoggedOut> {
+    async fn logout(&self, state: Data<&Arc<AuthState>>, body: Json<RefreshRequest>) -> ApiResult<LoggedOut> {
         state.refresh.revoke(&state.db, &body.refresh_token).await?;
         Ok(LoggedOut::NoContent)
     }
@@ -146,9 +112,7 @@ impl From<RefreshError> for ApiError {
         match err {
             RefreshError::Db(err) => err.into(),
             RefreshError::Reused => ApiError::unauthorized("refresh_token_reused", err.to_string()),
-            RefreshError::Expired => {
-                ApiError::unauthorized("refresh_token_expired", err.to_string())
-            }
+            RefreshError::Expired => ApiError::unauthorized("refresh_token_expired", err.to_string()),
             RefreshError::Invalid | RefreshError::Revoked => {
                 ApiError::unauthorized("invalid_refresh_token", err.to_string())
             }

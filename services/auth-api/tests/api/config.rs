@@ -4,13 +4,7 @@ use std::process::Command;
 
 fn auth_api() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth-api"));
-    for var in [
-        "DATABASE_URL",
-        "REDIS_URL",
-        "JWT_SIGNING_KEY",
-        "JWT_SIGNING_KEY_FILE",
-        "LISTEN_ADDR",
-    ] {
+    for var in ["DATABASE_URL", "REDIS_URL", "JWT_SIGNING_KEY", "JWT_SIGNING_KEY_FILE", "LISTEN_ADDR"] {
         cmd.env_remove(var);
     }
     cmd
@@ -37,9 +31,7 @@ fn a_bad_listen_address_is_one_line() {
 fn a_weak_argon2_cost_is_refused() {
     let line = one_line_error(auth_api().env("ARGON2_MEMORY_KIB", "1024"));
     assert!(
-        line.starts_with(
-            r#"auth-api: invalid configuration: ARGON2_MEMORY_KIB (--argon2-memory-kib) = "1024": "#
-        ),
+        line.starts_with(r#"auth-api: invalid configuration: ARGON2_MEMORY_KIB (--argon2-memory-kib) = "1024": "#),
         "{line}"
     );
 }
@@ -63,15 +55,10 @@ fn postgres_without_a_signing_key_is_refused() {
 fn an_unreadable_signing_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let line = one_line_error(
-        auth_api()
-            .env("JWT_SIGNING_KEY", "not a key")
-            .env("DATA_DIR", dir.path())
-            .env("LISTEN_ADDR", "127.0.0.1:0"),
+        auth_api().env("JWT_SIGNING_KEY", "not a key").env("DATA_DIR", dir.path()).env("LISTEN_ADDR", "127.0.0.1:0"),
     );
     assert!(
-        line.starts_with(
-            "auth-api: invalid configuration: JWT_SIGNING_KEY: the signing key is unusable"
-        ),
+        line.starts_with("auth-api: invalid configuration: JWT_SIGNING_KEY: the signing key is unusable"),
         "{line}"
     );
 }

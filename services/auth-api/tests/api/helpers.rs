@@ -33,8 +33,7 @@ macro_rules! on_both_backends {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn redis_url() -> String {
@@ -68,21 +67,12 @@ impl TestDatabase {
             },
             Backend::Postgres => {
                 let name = format!("chat_suite_test_{}", Uuid::new_v4().simple());
-                let admin = Database::connect(postgres_admin_url())
-                    .await
-                    .expect("Postgres must be running");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .unwrap();
+                let admin = Database::connect(postgres_admin_url()).await.expect("Postgres must be running");
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
                 admin.close().await.unwrap();
                 let base = postgres_admin_url();
                 let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-                let db = Self {
-                    url,
-                    postgres_name: Some(name),
-                    _dir: dir,
-                };
+                let db = Self { url, postgres_name: Some(name), _dir: dir };
                 let conn = db.connect().await;
                 shared::db::migrate(&conn).await.unwrap();
                 conn.close().await.unwrap();
@@ -105,9 +95,7 @@ impl TestDatabase {
 
 async fn drop_postgres(name: &str) {
     if let Ok(admin) = Database::connect(postgres_admin_url()).await {
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
+        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
         let _ = admin.close().await;
     }
 }
@@ -117,10 +105,7 @@ impl Drop for TestDatabase {
         if let Some(name) = self.postgres_name.take() {
             // Drop runs outside any runtime guarantee; use a small one of our own.
             let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     rt.block_on(drop_postgres(&name));
                 }
             })
@@ -177,20 +162,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts auth-api with the base arguments plus `extra` (later flags win).
 pub async fn spawn_app_with(backend: Backend, extra: &[&str]) -> TestApp {
     let database = std::sync::Arc::new(TestDatabase::create(backend).await);
-    spawn_on(
-        database,
-        SigningKey::generate().unwrap().to_pem().to_owned(),
-        extra,
-    )
-    .await
+    spawn_on(database, SigningKey::generate().unwrap().to_pem().to_owned(), extra).await
 }
 
 /// Starts another auth-api on an existing database (a second replica).
-pub async fn spawn_on(
-    database: std::sync::Arc<TestDatabase>,
-    signing_key: String,
-    extra: &[&str],
-) -> TestApp {
+pub async fn spawn_on(database: std::sync::Arc<TestDatabase>, signing_key: String, extra: &[&str]) -> TestApp {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let mut args = base_args(&database.url, dir.path(), &signing_key);
@@ -204,10 +180,7 @@ pub async fn spawn_on(
     }));
     TestApp {
         address,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         db: database.connect().await,
         database,
         signing_key,
@@ -227,27 +200,12 @@ pub struct Response {
 
 impl TestApp {
     pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.send(
-            self.client
-                .post(format!("{}{path}", self.address))
-                .json(&body),
-        )
-        .await
+        self.send(self.client.post(format!("{}{path}", self.address)).json(&body)).await
     }
 
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        body: impl Into<reqwest::Body>,
-        content_type: &str,
-    ) -> Response {
-        self.send(
-            self.client
-                .post(format!("{}{path}", self.address))
-                .header("content-type", content_type)
-                .body(body),
-        )
-        .await
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>, content_type: &str) -> Response {
+        self.send(self.client.post(format!("{}{path}", self.address)).header("content-type", content_type).body(body))
+            .await
     }
 
     pub async fn get(&self, path: &str, bearer: Option<&str>) -> Response {
@@ -263,19 +221,13 @@ impl TestApp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Response {
-            status,
-            headers,
-            body,
-        }
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Response { status, headers, body }
     }
 
     /// Registers `username` with a password of "correct horse battery"; returns the 201 body.
+    /// Names are made unique per database by the callers, emails follow the names.
     pub async fn register(&self, username: &str) -> Value {
         let resp = self
             .post(
@@ -287,12 +239,13 @@ impl TestApp {
         resp.body
     }
 
+    /// Registers `username` (a 201 is asserted) and returns the new user id.
+    pub async fn register_quietly(&self, username: &str) -> String {
+        self.register(username).await["user_id"].as_str().unwrap_or_default().to_owned()
+    }
+
     pub async fn scalar(&self, sql: &str) -> Option<String> {
-        let row = self
-            .db
-            .query_one_raw(Statement::from_string(self.db.get_database_backend(), sql))
-            .await
-            .unwrap()?;
+        let row = self.db.query_one_raw(Statement::from_string(self.db.get_database_backend(), sql)).await.unwrap()?;
         row.try_get_by_index::<Option<String>>(0).unwrap()
     }
 }

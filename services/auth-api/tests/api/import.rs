@@ -14,11 +14,7 @@ async fn legacy_database() -> TestDatabase {
     )
     .await
     .unwrap();
-    for (name, password) in [
-        ("OldTimer", "hunter22"),
-        ("shorty", "abc"),
-        ("third", "third-password"),
-    ] {
+    for (name, password) in [("OldTimer", "hunter22"), ("shorty", "abc"), ("third", "third-password")] {
         let hash = bcrypt::hash(password, 4).unwrap();
         conn.execute_unprepared(&format!(
             "INSERT INTO \"user\" (username, email, password, created_at) VALUES ('{name}', '{name}@old.example.com', '{hash}', '2020-01-02 03:04:05')"
@@ -35,47 +31,16 @@ async fn import_users_copies_the_original_table_idempotently(backend: Backend) {
     let app = spawn_app(backend).await;
     app.register("third").await; // already taken here: skipped, not overwritten
 
-    let report = auth_api::import::import_users(&app.db, &legacy.url)
-        .await
-        .unwrap();
-    assert_eq!(
-        report,
-        auth_api::import::ImportReport {
-            read: 3,
-            imported: 2,
-            skipped: 1
-        }
-    );
-    let again = auth_api::import::import_users(&app.db, &legacy.url)
-        .await
-        .unwrap();
-    assert_eq!(
-        again,
-        auth_api::import::ImportReport {
-            read: 3,
-            imported: 0,
-            skipped: 3
-        }
-    );
-    assert_eq!(
-        app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users")
-            .await
-            .as_deref(),
-        Some("3")
-    );
-    let created = app
-        .scalar("SELECT CAST(created_at AS TEXT) FROM users WHERE username = 'OldTimer'")
-        .await
-        .unwrap();
+    let report = auth_api::import::import_users(&app.db, &legacy.url).await.unwrap();
+    assert_eq!(report, auth_api::import::ImportReport { read: 3, imported: 2, skipped: 1 });
+    let again = auth_api::import::import_users(&app.db, &legacy.url).await.unwrap();
+    assert_eq!(again, auth_api::import::ImportReport { read: 3, imported: 0, skipped: 3 });
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("3"));
+    let created = app.scalar("SELECT CAST(created_at AS TEXT) FROM users WHERE username = 'OldTimer'").await.unwrap();
     assert!(created.starts_with("2020-01-02"), "{created}");
 
     // Old passwords keep working, whatever the case of the name, and get argon2id.
-    let login = app
-        .post(
-            "/login",
-            json!({"username": "oldtimer", "password": "hunter22"}),
-        )
-        .await;
+    let login = app.post("/login", json!({"username": "oldtimer", "password": "hunter22"})).await;
     assert_eq!(login.status, 200, "{}", login.body);
     assert_eq!(login.body["username"], "OldTimer");
     assert!(
@@ -84,22 +49,9 @@ async fn import_users_copies_the_original_table_idempotently(backend: Backend) {
             .unwrap()
             .starts_with("$argon2id$")
     );
-    assert_eq!(
-        app.post("/login", json!({"username": "shorty", "password": "abc"}))
-            .await
-            .status,
-        200
-    );
-    let skipped = app
-        .post(
-            "/login",
-            json!({"username": "third", "password": "third-password"}),
-        )
-        .await;
-    assert_eq!(
-        skipped.status, 401,
-        "the existing account keeps its own password"
-    );
+    assert_eq!(app.post("/login", json!({"username": "shorty", "password": "abc"})).await.status, 200);
+    let skipped = app.post("/login", json!({"username": "third", "password": "third-password"})).await;
+    assert_eq!(skipped.status, 401, "the existing account keeps its own password");
 }
 
 crate::on_both_backends!(import_users_copies_the_original_table_idempotently);

@@ -10,34 +10,18 @@ fn login_body(username: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn logins_past_the_per_username_limit_get_429_with_retry_after() {
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        &["--rate-limit-per-username-per-minute", "3"],
-    )
-    .await;
+    let app = spawn_app_with(Backend::Sqlite, &["--rate-limit-per-username-per-minute", "3"]).await;
     let name = unique_name("u");
     for _ in 0..3 {
         assert_eq!(app.post("/login", login_body(&name)).await.status, 401);
     }
     let limited = app.post("/login", login_body(&name)).await;
     assert_eq!(limited.status, 429);
-    assert_eq!(
-        limited.body,
-        json!({"error": "too many requests, slow down", "code": "rate_limited"})
-    );
-    let retry_after: u64 = limited.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    assert_eq!(limited.body, json!({"error": "too many requests, slow down", "code": "rate_limited"}));
+    let retry_after: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=20).contains(&retry_after), "{retry_after}");
     // Another name from the same address is not affected.
-    assert_eq!(
-        app.post("/login", login_body(&unique_name("v")))
-            .await
-            .status,
-        401
-    );
+    assert_eq!(app.post("/login", login_body(&unique_name("v"))).await.status, 401);
 }
 
 #[tokio::test]
@@ -46,7 +30,10 @@ async fn registrations_past_the_per_address_limit_get_429() {
     app.register(&unique_name("a")).await;
     app.register(&unique_name("b")).await;
     let limited = app
-        .post("/register", json!({"username": unique_name("c"), "password": "correct horse battery", "email": "c@example.com"}))
+        .post(
+            "/register",
+            json!({"username": unique_name("c"), "password": "correct horse battery", "email": "c@example.com"}),
+        )
         .await;
     assert_eq!(limited.status, 429);
     assert!(limited.headers.contains_key("retry-after"));
@@ -56,16 +43,8 @@ async fn registrations_past_the_per_address_limit_get_429() {
 #[tokio::test]
 async fn the_redis_limit_holds_across_two_replicas() {
     let database = Arc::new(TestDatabase::create(Backend::Postgres).await);
-    let key = shared::tokens::SigningKey::generate()
-        .unwrap()
-        .to_pem()
-        .to_owned();
-    let extra = [
-        "--redis-url",
-        &redis_url(),
-        "--rate-limit-per-username-per-minute",
-        "4",
-    ];
+    let key = shared::tokens::SigningKey::generate().unwrap().to_pem().to_owned();
+    let extra = ["--redis-url", &redis_url(), "--rate-limit-per-username-per-minute", "4"];
     let a = spawn_on(database.clone(), key.clone(), &extra).await;
     let b = spawn_on(database, key, &extra).await;
     let name = unique_name("shared");
@@ -84,26 +63,13 @@ async fn the_redis_limit_holds_across_two_replicas() {
 #[tokio::test]
 async fn the_per_address_limit_follows_the_trusted_forwarded_address_across_replicas() {
     let database = Arc::new(TestDatabase::create(Backend::Postgres).await);
-    let key = shared::tokens::SigningKey::generate()
-        .unwrap()
-        .to_pem()
-        .to_owned();
-    let extra = [
-        "--redis-url",
-        &redis_url(),
-        "--rate-limit-per-ip-per-minute",
-        "2",
-        "--trusted-proxy-hops",
-        "1",
-    ];
+    let key = shared::tokens::SigningKey::generate().unwrap().to_pem().to_owned();
+    let extra = ["--redis-url", &redis_url(), "--rate-limit-per-ip-per-minute", "2", "--trusted-proxy-hops", "1"];
     let a = spawn_on(database.clone(), key.clone(), &extra).await;
     let b = spawn_on(database, key, &extra).await;
     let id = *uuid::Uuid::new_v4().as_bytes();
-    let client_ip = format!(
-        "2001:db8::{:x}:{:x}",
-        u16::from_be_bytes([id[0], id[1]]),
-        u16::from_be_bytes([id[2], id[3]])
-    );
+    let client_ip =
+        format!("2001:db8::{:x}:{:x}", u16::from_be_bytes([id[0], id[1]]), u16::from_be_bytes([id[2], id[3]]));
     assert_eq!(attempt(&a, "10.0.0.1", &client_ip).await, 401);
     assert_eq!(attempt(&b, "10.0.0.2", &client_ip).await, 401);
     assert_eq!(attempt(&a, "10.0.0.3", &client_ip).await, 429);

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! auth-api over real HTTP, on real Postgres and SQLite (and real Redis for shared limits).
 
+mod broker;
 mod helpers;
 
 mod config;
@@ -10,5 +11,6 @@ mod login;
 mod openapi;
 mod probes;
 mod refresh;
+mod relay;
 mod register;
 mod tokens;

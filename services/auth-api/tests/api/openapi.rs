@@ -14,8 +14,7 @@ fn the_committed_openapi_document_is_current() {
 
 #[test]
 fn the_spec_lists_every_contract_route_and_its_error_statuses() {
-    let spec: serde_json::Value =
-        serde_json::from_str(&auth_api::startup::openapi().spec()).unwrap();
+    let spec: serde_json::Value = serde_json::from_str(&auth_api::startup::openapi().spec()).unwrap();
     for (path, method) in [
         ("/register", "post"),
         ("/login", "post"),
@@ -24,10 +23,7 @@ fn the_spec_lists_every_contract_route_and_its_error_statuses() {
         ("/me", "get"),
         ("/.well-known/jwks.json", "get"),
     ] {
-        assert!(
-            spec["paths"][path][method].is_object(),
-            "{method} {path} missing"
-        );
+        assert!(spec["paths"][path][method].is_object(), "{method} {path} missing");
     }
     let register = &spec["paths"]["/register"]["post"]["responses"];
     for status in ["201", "400", "409", "413", "429", "503"] {

@@ -8,23 +8,16 @@ use crate::helpers::{Backend, spawn_app, unique_name};
 async fn registration_answers_201_with_a_session(backend: Backend) {
     let app = spawn_app(backend).await;
     let resp = app
-        .post("/register", json!({"username": "Alice", "password": "correct horse battery", "email": "alice@example.com"}))
+        .post(
+            "/register",
+            json!({"username": "Alice", "password": "correct horse battery", "email": "alice@example.com"}),
+        )
         .await;
     assert_eq!(resp.status, 201, "{}", resp.body);
     let body = resp.body.as_object().unwrap();
     let mut keys: Vec<_> = body.keys().map(String::as_str).collect();
     keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "access_token",
-            "expires_in",
-            "refresh_token",
-            "token_type",
-            "user_id",
-            "username"
-        ]
-    );
+    assert_eq!(keys, ["access_token", "expires_in", "refresh_token", "token_type", "user_id", "username"]);
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["username"], "Alice");
     assert_eq!(body["expires_in"], 900);
@@ -49,10 +42,7 @@ async fn registration_writes_the_welcome_event_in_the_outbox(backend: Backend) {
         .await;
     assert_eq!(resp.status, 201);
     let user_id = resp.body["user_id"].as_str().unwrap();
-    let rows = notification_outbox::Entity::find()
-        .all(&app.db)
-        .await
-        .unwrap();
+    let rows = notification_outbox::Entity::find().all(&app.db).await.unwrap();
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     let payload = &row.payload;
@@ -65,17 +55,9 @@ async fn registration_writes_the_welcome_event_in_the_outbox(backend: Backend) {
     assert_eq!(payload["fcm_token"], "device-1");
     assert!(chrono::DateTime::parse_from_rfc3339(payload["occurred_at"].as_str().unwrap()).is_ok());
     assert_eq!(payload["event_id"], row.event_id.to_string());
-    assert_eq!(
-        (row.key.as_str(), row.event_type.as_str()),
-        (user_id, "user.registered")
-    );
+    assert_eq!((row.key.as_str(), row.event_type.as_str()), (user_id, "user.registered"));
     assert_eq!((row.delivered_at, row.attempts), (None, 0));
-    let mut keys: Vec<_> = payload
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let mut keys: Vec<_> = payload.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
         keys,
@@ -94,40 +76,30 @@ async fn registration_writes_the_welcome_event_in_the_outbox(backend: Backend) {
 
     let other = app.register("carol").await;
     assert_eq!(other["username"], "carol");
-    assert_eq!(
-        app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox")
-            .await
-            .as_deref(),
-        Some("2")
-    );
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox").await.as_deref(), Some("2"));
 }
 
 async fn a_taken_username_or_email_is_409_whatever_the_case(backend: Backend) {
     let app = spawn_app(backend).await;
     app.register("dave").await;
     let resp = app
-        .post("/register", json!({"username": "DAVE", "password": "correct horse battery", "email": "other@example.com"}))
+        .post(
+            "/register",
+            json!({"username": "DAVE", "password": "correct horse battery", "email": "other@example.com"}),
+        )
         .await;
     assert_eq!(resp.status, 409);
-    assert_eq!(
-        resp.body,
-        json!({"error": "this username is taken", "code": "username_taken"})
-    );
+    assert_eq!(resp.body, json!({"error": "this username is taken", "code": "username_taken"}));
     let resp = app
-        .post("/register", json!({"username": "dave2", "password": "correct horse battery", "email": "DAVE@example.com"}))
+        .post(
+            "/register",
+            json!({"username": "dave2", "password": "correct horse battery", "email": "DAVE@example.com"}),
+        )
         .await;
     assert_eq!(resp.status, 409);
-    assert_eq!(
-        resp.body,
-        json!({"error": "this email is already registered", "code": "email_taken"})
-    );
+    assert_eq!(resp.body, json!({"error": "this email is already registered", "code": "email_taken"}));
     // Neither failed attempt left an event behind.
-    assert_eq!(
-        app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox")
-            .await
-            .as_deref(),
-        Some("1")
-    );
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox").await.as_deref(), Some("1"));
 }
 
 async fn invalid_fields_are_400s_that_name_the_field(backend: Backend) {
@@ -151,25 +123,13 @@ async fn invalid_fields_are_400s_that_name_the_field(backend: Backend) {
         assert_eq!(resp.status, 400, "{field}={value}");
         assert_eq!(resp.body["code"], "invalid_field", "{field}={value}");
         assert_eq!(resp.body["field"], field, "{field}={value}");
-        assert!(
-            resp.body["error"]
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("{field}: ")),
-            "{}",
-            resp.body
-        );
+        assert!(resp.body["error"].as_str().unwrap().starts_with(&format!("{field}: ")), "{}", resp.body);
     }
     // A 128-character password is whole and valid, not cut.
     let mut body = good.clone();
     body["password"] = json!("p".repeat(128));
     assert_eq!(app.post("/register", body).await.status, 201);
-    let login = app
-        .post(
-            "/login",
-            json!({"username": "erin", "password": "p".repeat(127)}),
-        )
-        .await;
+    let login = app.post("/login", json!({"username": "erin", "password": "p".repeat(127)})).await;
     assert_eq!(login.status, 401);
 }
 
@@ -196,35 +156,18 @@ async fn malformed_bodies_are_400s(backend: Backend) {
         let resp = app.post("/register", wrong.clone()).await;
         assert_eq!(resp.status, 400, "{wrong}");
         assert_eq!(resp.body["code"], "invalid_request", "{wrong}");
-        assert!(
-            resp.body["error"].as_str().unwrap().contains("parse"),
-            "{}",
-            resp.body
-        );
+        assert!(resp.body["error"].as_str().unwrap().contains("parse"), "{}", resp.body);
     }
     for garbage in ["{\"username\":", "not json", "\u{0}\u{1}", ""] {
-        let resp = app
-            .post_raw("/register", garbage.to_owned(), "application/json")
-            .await;
+        let resp = app.post_raw("/register", garbage.to_owned(), "application/json").await;
         assert_eq!(resp.status, 400, "{garbage:?}");
         assert_eq!(resp.body["code"], "invalid_request");
     }
-    let form = app
-        .post_raw(
-            "/register",
-            "username=frank",
-            "application/x-www-form-urlencoded",
-        )
-        .await;
+    let form = app.post_raw("/register", "username=frank", "application/x-www-form-urlencoded").await;
     assert_eq!(form.status, 415);
     assert_eq!(form.body["code"], "invalid_request");
     // Nothing was created by any of it.
-    assert_eq!(
-        app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users")
-            .await
-            .as_deref(),
-        Some("0")
-    );
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("0"));
 }
 
 async fn bodies_over_64_kib_are_413(backend: Backend) {
@@ -232,34 +175,16 @@ async fn bodies_over_64_kib_are_413(backend: Backend) {
     let huge = json!({"username": "gina", "password": "correct horse battery", "email": "g@example.com", "fcm_token": "x".repeat(70_000)});
     let resp = app.post("/register", huge.clone()).await;
     assert_eq!(resp.status, 413);
-    assert_eq!(
-        resp.body,
-        json!({"error": "request body too large", "code": "payload_too_large"})
-    );
+    assert_eq!(resp.body, json!({"error": "request body too large", "code": "payload_too_large"}));
 
     // Chunked, with no Content-Length to go by.
     let bytes = serde_json::to_vec(&huge).unwrap();
-    let stream = futures_util::stream::iter(
-        bytes
-            .chunks(8192)
-            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
-            .collect::<Vec<_>>(),
-    );
-    let resp = app
-        .post_raw(
-            "/register",
-            reqwest::Body::wrap_stream(stream),
-            "application/json",
-        )
-        .await;
+    let stream =
+        futures_util::stream::iter(bytes.chunks(8192).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
+    let resp = app.post_raw("/register", reqwest::Body::wrap_stream(stream), "application/json").await;
     assert_eq!(resp.status, 413);
     assert_eq!(resp.body["code"], "payload_too_large");
-    assert_eq!(
-        app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users")
-            .await
-            .as_deref(),
-        Some("0")
-    );
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("0"));
 }
 
 async fn twenty_concurrent_registrations_of_one_name_make_one_user(backend: Backend) {
@@ -283,18 +208,8 @@ async fn twenty_concurrent_registrations_of_one_name_make_one_user(backend: Back
     for conflict in results.iter().filter(|r| r.status == 409) {
         assert_eq!(conflict.body["code"], "username_taken");
     }
-    assert_eq!(
-        app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users")
-            .await
-            .as_deref(),
-        Some("1")
-    );
-    assert_eq!(
-        app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox")
-            .await
-            .as_deref(),
-        Some("1")
-    );
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("1"));
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox").await.as_deref(), Some("1"));
 }
 
 crate::on_both_backends!(

@@ -21,12 +21,7 @@ fn sign(app: &TestApp, claims: &Value) -> String {
     let key = SigningKey::from_pem(&app.signing_key).unwrap();
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key.kid().to_owned());
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &EncodingKey::from_ed_pem(app.signing_key.as_bytes()).unwrap(),
-    )
-    .unwrap()
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_pem(app.signing_key.as_bytes()).unwrap()).unwrap()
 }
 
 fn claims(user_id: &Value) -> Value {
@@ -46,12 +41,7 @@ async fn me_needs_a_valid_access_token(backend: Backend) {
     let user_id = &session["user_id"];
 
     // The harness's own signature is accepted, so each refusal below is for its one flaw.
-    assert_eq!(
-        app.get("/me", Some(&sign(&app, &claims(user_id))))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(app.get("/me", Some(&sign(&app, &claims(user_id)))).await.status, 200);
 
     let missing = app.get("/me", None).await;
     assert_eq!(missing.status, 401);
@@ -83,26 +73,16 @@ async fn me_needs_a_valid_access_token(backend: Backend) {
     let public_x = jwks["keys"][0]["x"].as_str().unwrap();
     let mut hs_header = Header::new(Algorithm::HS256);
     hs_header.kid = jwks["keys"][0]["kid"].as_str().map(str::to_owned);
-    let confused = jsonwebtoken::encode(
-        &hs_header,
-        &claims(user_id),
-        &EncodingKey::from_secret(public_x.as_bytes()),
-    )
-    .unwrap();
+    let confused =
+        jsonwebtoken::encode(&hs_header, &claims(user_id), &EncodingKey::from_secret(public_x.as_bytes())).unwrap();
     assert_refused(&app, &confused, "invalid_token").await;
 
     // A real token with its payload changed.
     let real = session["access_token"].as_str().unwrap();
     let parts: Vec<&str> = real.split('.').collect();
-    let mut tampered_claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let mut tampered_claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     tampered_claims["sub"] = json!(uuid::Uuid::new_v4());
-    let tampered = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(tampered_claims.to_string()),
-        parts[2]
-    );
+    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(tampered_claims.to_string()), parts[2]);
     assert_refused(&app, &tampered, "invalid_token").await;
 
     // Signed by a key auth-api never published.
@@ -131,12 +111,7 @@ async fn an_access_token_verifies_from_the_jwks_alone(backend: Backend) {
     let key = &jwks.body["keys"][0];
     assert_eq!(
         (&key["kty"], &key["crv"], &key["alg"], &key["use"]),
-        (
-            &json!("OKP"),
-            &json!("Ed25519"),
-            &json!("EdDSA"),
-            &json!("sig")
-        )
+        (&json!("OKP"), &json!("Ed25519"), &json!("EdDSA"), &json!("sig"))
     );
 
     // Only the published document and a generic JWT library: what any client could do.
@@ -154,53 +129,32 @@ async fn an_access_token_verifies_from_the_jwks_alone(backend: Backend) {
     .unwrap();
     assert_eq!(decoded.claims["sub"], session["user_id"]);
     assert_eq!(decoded.claims["preferred_username"], "rosa");
-    assert_eq!(
-        decoded.claims["exp"].as_i64().unwrap() - decoded.claims["iat"].as_i64().unwrap(),
-        900
-    );
+    assert_eq!(decoded.claims["exp"].as_i64().unwrap() - decoded.claims["iat"].as_i64().unwrap(), 900);
 }
 
 async fn the_jwks_client_fetches_caches_and_refuses_unknown_keys(backend: Backend) {
     let app = spawn_app(backend).await;
     let session = app.register("sam").await;
-    let settings = TokenSettings {
-        issuer: "chat-suite".into(),
-        audience: "chat-suite".into(),
-    };
-    let client =
-        Arc::new(JwksClient::new(format!("{}/.well-known/jwks.json", app.address)).unwrap());
+    let settings = TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() };
+    let client = Arc::new(JwksClient::new(format!("{}/.well-known/jwks.json", app.address)).unwrap());
     let verifier = TokenVerifier::new(KeySource::Remote(client.clone()), &settings);
     assert!(!client.is_loaded());
-    let claims = verifier
-        .verify(session["access_token"].as_str().unwrap())
-        .await
-        .unwrap();
+    let claims = verifier.verify(session["access_token"].as_str().unwrap()).await.unwrap();
     assert_eq!(claims.sub.to_string(), session["user_id"].as_str().unwrap());
     assert!(client.is_loaded());
 
     let stranger = SigningKey::generate().unwrap();
-    let foreign = TokenIssuer::new(
-        stranger,
-        settings.clone(),
-        std::time::Duration::from_secs(60),
-    )
-    .issue(claims.sub, "sam")
-    .unwrap();
-    assert!(matches!(
-        verifier.verify(&foreign).await,
-        Err(TokenError::UnknownKey)
-    ));
+    let foreign = TokenIssuer::new(stranger, settings.clone(), std::time::Duration::from_secs(60))
+        .issue(claims.sub, "sam")
+        .unwrap();
+    assert!(matches!(verifier.verify(&foreign).await, Err(TokenError::UnknownKey)));
 
     let unreachable = TokenVerifier::new(
-        KeySource::Remote(Arc::new(
-            JwksClient::new("http://127.0.0.1:9/jwks.json".into()).unwrap(),
-        )),
+        KeySource::Remote(Arc::new(JwksClient::new("http://127.0.0.1:9/jwks.json".into()).unwrap())),
         &settings,
     );
     assert!(matches!(
-        unreachable
-            .verify(session["access_token"].as_str().unwrap())
-            .await,
+        unreachable.verify(session["access_token"].as_str().unwrap()).await,
         Err(TokenError::KeysUnavailable(_))
     ));
 }

@@ -1,0 +1,235 @@
+//! The outbox relay: publishes notification events to Kafka after the transaction that wrote
+//! them has committed, so a broker outage never fails or slows a request and never loses an
+//! event. At least once, in write order per key; consumers drop duplicates by `event_id`.
+//!
+//! Each round claims the oldest pending event of each key (a lease, so replicas share the
+//! work and a dead replica's claims expire), publishes them concurrently, and marks the ones
+//! the broker acknowledged. A failure retries the event after a capped exponential backoff,
+//! holding back the events of its key behind it; an event the broker can never take (too
+//! large) is parked and counted instead, so it does not block its key for ever.
+
+mod kafka;
+mod metrics;
+mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use futures_util::future::join_all;
+use sea_orm::{DatabaseBackend, DatabaseConnection};
+use shared::{
+    entities::notification_outbox,
+    http::Metrics,
+    outbox::{WAKEUP_CHANNEL, Wakeup},
+    server::{Application, Stopping},
+};
+
+use self::kafka::Publisher;
+pub use self::{kafka::PublishError, metrics::RelayMetrics, store::Store};
+
+/// Events claimed per round: one per key, so also the number of keys published at once.
+const BATCH: u64 = 256;
+/// The safety net when no wake-up arrives (a lost NOTIFY, a row written by hand).
+const POLL: Duration = Duration::from_secs(2);
+/// How often the backlog gauges are refreshed.
+const STATS_EVERY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RelaySettings {
+    /// Kafka bootstrap servers, comma separated (host:port,…). Unset: events wait in the outbox.
+    #[arg(long, env = "KAFKA_BROKERS", value_parser = parse_brokers)]
+    pub kafka_brokers: Option<String>,
+
+    /// The topic notification events go to.
+    #[arg(long, env = "NOTIFICATIONS_TOPIC", default_value = "received_messages")]
+    pub notifications_topic: String,
+
+    /// Partitions of the topic when the relay has to create it.
+    #[arg(long, env = "NOTIFICATIONS_TOPIC_PARTITIONS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub notifications_topic_partitions: i32,
+
+    /// Replication factor of the topic when the relay has to create it.
+    #[arg(long, env = "NOTIFICATIONS_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=16))]
+    pub notifications_topic_replication: i32,
+
+    /// How long a replica holds the events it claimed; a replica that dies holding some
+    /// delays them by at most this much.
+    #[arg(long, env = "OUTBOX_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub outbox_lease_seconds: u64,
+}
+
+fn parse_brokers(raw: &str) -> Result<String, String> {
+    let valid = |broker: &str| {
+        broker.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+    };
+    if !raw.is_empty() && raw.split(',').map(str::trim).all(valid) {
+        Ok(raw.to_owned())
+    } else {
+        Err("expected host:port[,host:port…]".into())
+    }
+}
+
+/// Starts the relay (when a broker is configured) and the backlog gauges (always) beside `app`.
+pub fn start(
+    app: &mut Application,
+    settings: &RelaySettings,
+    db: &DatabaseConnection,
+    metrics: &Metrics,
+    wakeup: &Wakeup,
+) -> anyhow::Result<()> {
+    let relay_metrics = Arc::new(RelayMetrics::register(metrics.registry())?);
+    let store = Store::new(db.clone(), Duration::from_secs(settings.outbox_lease_seconds));
+    let (stats_store, stats_metrics) = (store.clone(), relay_metrics.clone());
+    app.spawn_background(move |stopping| refresh_stats(stats_store, stats_metrics, stopping));
+
+    let Some(brokers) = &settings.kafka_brokers else {
+        tracing::warn!("KAFKA_BROKERS is not set: notification events wait in the outbox until a broker is configured");
+        return Ok(());
+    };
+    let publisher = Publisher::new(brokers, settings)?;
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        let (db, wakeup) = (db.clone(), wakeup.clone());
+        app.spawn_background(move |stopping| forward_notifications(db, wakeup, stopping));
+    }
+    let relay = Relay { store, publisher, metrics: relay_metrics, wakeup: wakeup.clone() };
+    app.spawn_background(move |stopping| relay.run(stopping));
+    tracing::info!(brokers = %brokers, topic = %settings.notifications_topic, "outbox relay started");
+    Ok(())
+}
+
+struct Relay {
+    store: Store,
+    publisher: Publisher,
+    metrics: Arc<RelayMetrics>,
+    wakeup: Wakeup,
+}
+
+impl Relay {
+    async fn run(self, mut stopping: Stopping) {
+        let mut topic_ready = false;
+        let mut db_failures = 0u32;
+        loop {
+            if !topic_ready {
+                topic_ready = self.publisher.ensure_topic().await;
+            }
+            let idle = match self.store.claim(BATCH).await {
+                Ok(rows) if rows.is_empty() => POLL,
+                Ok(rows) => {
+                    db_failures = 0;
+                    self.publish(rows).await;
+                    continue;
+                }
+                Err(err) => {
+                    db_failures += 1;
+                    tracing::warn!(error = %err, "outbox unreadable, retrying");
+                    backoff(db_failures)
+                }
+            };
+            tokio::select! {
+                () = stopping.wait() => return,
+                () = self.wakeup.woken() => {}
+                () = tokio::time::sleep(idle) => {}
+            }
+        }
+    }
+
+    /// Publishes one event per key concurrently; each outcome is recorded on its own row.
+    async fn publish(&self, rows: Vec<notification_outbox::Model>) {
+        let outcomes = join_all(rows.iter().map(|row| self.publisher.publish(row))).await;
+        let mut delivered = Vec::new();
+        for (row, outcome) in rows.iter().zip(outcomes) {
+            let recorded = match outcome {
+                Ok(()) => {
+                    delivered.push(row.id);
+                    Ok(())
+                }
+                Err(PublishError::Rejected(why)) => {
+                    tracing::error!(event_id = %row.event_id, error = %why, "the broker refuses this event for good; parked");
+                    self.metrics.parked_total.inc();
+                    self.store.park(row, &why).await
+                }
+                Err(PublishError::Failed(why)) => {
+                    let retry_in = backoff(u32::try_from(row.attempts).unwrap_or(u32::MAX).saturating_add(1));
+                    tracing::warn!(event_id = %row.event_id, error = %why, retry_in_ms = retry_in.as_millis() as u64, "publish failed, will retry");
+                    self.metrics.failed_total.inc();
+                    self.store.retry_later(row, &why, retry_in).await
+                }
+            };
+            if let Err(err) = recorded {
+                tracing::warn!(event_id = %row.event_id, error = %err, "could not record the outcome; the lease will expire");
+            }
+        }
+        if delivered.is_empty() {
+            return;
+        }
+        match self.store.delivered(&delivered).await {
+            Ok(()) => self.metrics.published_total.inc_by(delivered.len() as u64),
+            // Published but not marked: they will be published again (at least once).
+            Err(err) => tracing::warn!(error = %err, count = delivered.len(), "could not mark published events"),
+        }
+    }
+}
+
+/// 500 ms doubled per attempt, at most 10 s: quick after a blip, gentle during an outage.
+fn backoff(attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(5);
+    Duration::from_millis(500 * (1 << exponent)).min(Duration::from_secs(10))
+}
+
+async fn refresh_stats(store: Store, metrics: Arc<RelayMetrics>, mut stopping: Stopping) {
+    loop {
+        match store.stats().await {
+            Ok(stats) => metrics.observe(&stats),
+            Err(err) => tracing::debug!(error = %err, "outbox stats unavailable"),
+        }
+        tokio::select! {
+            () = stopping.wait() => return,
+            () = tokio::time::sleep(STATS_EVERY) => {}
+        }
+    }
+}
+
+/// Turns Postgres NOTIFYs (sent by every replica's commits) into local wake-ups.
+async fn forward_notifications(db: DatabaseConnection, wakeup: Wakeup, mut stopping: Stopping) {
+    use sea_orm::sqlx::postgres::PgListener;
+    loop {
+        let listening = async {
+            let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
+            listener.listen(WAKEUP_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                wakeup.wake();
+            }
+        };
+        let result: Result<(), sea_orm::sqlx::Error> = tokio::select! {
+            () = stopping.wait() => return,
+            result = listening => result,
+        };
+        if let Err(err) = result {
+            tracing::debug!(error = %err, "outbox LISTEN lost, reconnecting");
+        }
+        tokio::select! {
+            () = stopping.wait() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let waits: Vec<u64> = (1..=8).map(|a| backoff(a).as_millis() as u64).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+    }
+
+    #[test]
+    fn brokers_must_be_host_port_pairs() {
+        assert!(parse_brokers("127.0.0.1:9092").is_ok());
+        assert!(parse_brokers("kafka-0:9092, kafka-1:9092").is_ok());
+        for bad in ["", "kafka", "kafka:port", ":9092", "a:1,"] {
+            assert!(parse_brokers(bad).is_err(), "{bad:?}");
+        }
+    }
+}

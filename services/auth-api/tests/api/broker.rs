@@ -1,0 +1,136 @@
+//! A real Kafka-protocol broker (tansu, in-memory storage) of the test's own, on a free
+//! loopback port, that the test can stop and start again; and a consumer that reads what the
+//! relay published. `scripts/test` installs tansu and sets `TANSU_BIN`.
+
+use std::{
+    collections::HashMap,
+    net::TcpStream,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use rdkafka::{
+    ClientConfig, Message,
+    consumer::{BaseConsumer, Consumer},
+    message::Headers,
+};
+use serde_json::Value;
+
+pub struct Broker {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+fn tansu_bin() -> String {
+    std::env::var("TANSU_BIN").unwrap_or_else(|_| {
+        let cached = format!("{}/.cache/chat-suite/tansu/bin/tansu", std::env::var("HOME").unwrap_or_default());
+        if std::path::Path::new(&cached).exists() { cached } else { "tansu".into() }
+    })
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut broker = Self { port, child: None };
+        broker.resume();
+        broker
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (SIGKILL: no goodbye to the clients).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it (again) on the same port, with empty storage.
+    pub fn resume(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(tansu_bin())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("STORAGE_ENGINE")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start tansu ({}): {e}; run scripts/test, which installs it", tansu_bin()));
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {} within 30 s", self.port);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One record as a consumer sees it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub key: String,
+    pub headers: HashMap<String, String>,
+    pub value: Value,
+}
+
+pub struct Reader {
+    consumer: BaseConsumer,
+}
+
+impl Reader {
+    pub fn new(broker: &str, topic: &str) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", broker)
+            .set("group.id", format!("test-{}", uuid::Uuid::new_v4()))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "true")
+            .set("topic.metadata.refresh.interval.ms", "1000")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        Self { consumer }
+    }
+
+    /// `read` off the async runtime, whose workers serve the app under test.
+    pub async fn read_async(self: &std::sync::Arc<Self>, wanted: usize, patience: Duration) -> Vec<Record> {
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || reader.read(wanted, patience)).await.unwrap()
+    }
+
+    /// Reads until `wanted` records have arrived or `patience` passes, whichever is first.
+    pub fn read(&self, wanted: usize, patience: Duration) -> Vec<Record> {
+        let deadline = Instant::now() + patience;
+        let mut records = Vec::new();
+        while records.len() < wanted && Instant::now() < deadline {
+            let Some(message) = self.consumer.poll(Duration::from_millis(200)) else { continue };
+            let Ok(message) = message else { continue };
+            let headers = message
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|header| {
+                            (header.key.to_owned(), String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            records.push(Record {
+                key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
+                headers,
+                value: serde_json::from_slice(message.payload().unwrap_or_default()).unwrap_or(Value::Null),
+            });
+        }
+        records
+    }
+}
