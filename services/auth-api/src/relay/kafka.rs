@@ -1,7 +1,10 @@
 //! The Kafka side of the relay: an idempotent producer with `acks=all` (librdkafka keeps
 //! per-partition order across its own retries), and the topic created when missing.
 
-use std::time::Duration;
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use rdkafka::{
     ClientConfig,
@@ -26,7 +29,11 @@ pub enum PublishError {
 }
 
 pub struct Publisher {
-    producer: FutureProducer,
+    config: ClientConfig,
+    /// Replaced after a round in which nothing got through: a producer that has lost its
+    /// broker can keep stale metadata or idempotence state that a broker back from a restart
+    /// no longer knows, and would time out for ever.
+    producer: RwLock<Arc<FutureProducer>>,
     admin: AdminClient<DefaultClientContext>,
     topic: String,
     partitions: i32,
@@ -50,7 +57,8 @@ impl Publisher {
         let admin: AdminClient<DefaultClientContext> =
             config.create().map_err(|e| anyhow::anyhow!("KAFKA_BROKERS: {e}"))?;
         Ok(Self {
-            producer,
+            config,
+            producer: RwLock::new(Arc::new(producer)),
             admin,
             topic: settings.notifications_topic.clone(),
             partitions: settings.notifications_topic_partitions,
@@ -89,10 +97,26 @@ impl Publisher {
             .insert(Header { key: "event_type", value: Some(row.event_type.as_str()) })
             .insert(Header { key: "event_id", value: Some(event_id.as_str()) });
         let record = FutureRecord::to(&self.topic).key(row.key.as_str()).payload(&value).headers(headers);
-        match self.producer.send(record, Duration::from_secs(5)).await {
+        let producer = self.producer.read().map(|p| p.clone()).map_err(|e| PublishError::Failed(e.to_string()))?;
+        match producer.send(record, Duration::from_secs(5)).await {
             Ok(_) => Ok(()),
             Err((err, _)) if is_permanent(&err) => Err(PublishError::Rejected(err.to_string())),
             Err((err, _)) => Err(PublishError::Failed(err.to_string())),
+        }
+    }
+}
+
+impl Publisher {
+    /// Starts over with a new producer (see `producer`).
+    pub fn reconnect(&self) {
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                if let Ok(mut producer) = self.producer.write() {
+                    *producer = Arc::new(fresh);
+                    tracing::info!("reconnected the Kafka producer");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot create a new Kafka producer"),
         }
     }
 }

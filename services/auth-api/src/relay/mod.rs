@@ -115,7 +115,16 @@ impl Relay {
                 Ok(rows) if rows.is_empty() => POLL,
                 Ok(rows) => {
                     db_failures = 0;
-                    self.publish(rows).await;
+                    // A broker that came back empty (or a topic deleted meanwhile) needs the
+                    // topic again before anything can be published.
+                    match self.publish(rows).await {
+                        Round::AllPublished => {}
+                        Round::SomeFailed => topic_ready = false,
+                        Round::NoneGotThrough => {
+                            topic_ready = false;
+                            self.publisher.reconnect();
+                        }
+                    }
                     continue;
                 }
                 Err(err) => {
@@ -133,7 +142,7 @@ impl Relay {
     }
 
     /// Publishes one event per key concurrently; each outcome is recorded on its own row.
-    async fn publish(&self, rows: Vec<notification_outbox::Model>) {
+    async fn publish(&self, rows: Vec<notification_outbox::Model>) -> Round {
         let outcomes = join_all(rows.iter().map(|row| self.publisher.publish(row))).await;
         let mut delivered = Vec::new();
         for (row, outcome) in rows.iter().zip(outcomes) {
@@ -158,15 +167,30 @@ impl Relay {
                 tracing::warn!(event_id = %row.event_id, error = %err, "could not record the outcome; the lease will expire");
             }
         }
+        let round = match delivered.len() {
+            n if n == rows.len() => Round::AllPublished,
+            0 => Round::NoneGotThrough,
+            _ => Round::SomeFailed,
+        };
         if delivered.is_empty() {
-            return;
+            return round;
         }
         match self.store.delivered(&delivered).await {
             Ok(()) => self.metrics.published_total.inc_by(delivered.len() as u64),
             // Published but not marked: they will be published again (at least once).
             Err(err) => tracing::warn!(error = %err, count = delivered.len(), "could not mark published events"),
         }
+        round
     }
+}
+
+/// How a round of publishing went, which decides what the next one needs first.
+enum Round {
+    AllPublished,
+    /// A broker back from a restart may have lost the topic: make sure of it again.
+    SomeFailed,
+    /// Nothing got through: also start over with a new producer.
+    NoneGotThrough,
 }
 
 /// 500 ms doubled per attempt, at most 10 s: quick after a blip, gentle during an outage.

@@ -60,7 +60,9 @@ impl Broker {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start tansu ({}): {e}; run scripts/test, which installs it", tansu_bin()));
+            .unwrap_or_else(|e| {
+                panic!("cannot start tansu ({}): {e}; run scripts/test, which installs it", tansu_bin())
+            });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
@@ -120,7 +122,10 @@ impl Reader {
                 .map(|h| {
                     h.iter()
                         .map(|header| {
-                            (header.key.to_owned(), String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned())
+                            (
+                                header.key.to_owned(),
+                                String::from_utf8_lossy(header.value.unwrap_or_default()).into_owned(),
+                            )
                         })
                         .collect()
                 })

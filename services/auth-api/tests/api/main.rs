@@ -5,12 +5,13 @@ mod broker;
 mod helpers;
 
 mod config;
+mod device;
 mod import;
 mod limits;
 mod login;
 mod openapi;
 mod probes;
 mod refresh;
-mod relay;
 mod register;
+mod relay;
 mod tokens;
