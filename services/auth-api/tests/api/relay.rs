@@ -234,3 +234,33 @@ async fn two_relays_on_one_postgres_publish_every_event_once() {
         metric(&a, "chat_suite_outbox_published_total").await + metric(&b, "chat_suite_outbox_published_total").await;
     assert_eq!(published, 120.0);
 }
+
+/// A replica that died holding claims delays its events by the rest of its lease, no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_of_a_dead_replica_expire_and_are_taken_over() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let broker = Broker::start();
+    let topic = unique_name("notifications-");
+    let app = spawn_app_with(Backend::Postgres, &[]).await;
+    let ids = register_many(&app, "orphan", 5).await;
+    // What a replica leaves behind when it is killed between claiming and publishing.
+    app.db
+        .execute_raw(Statement::from_string(
+            sea_orm::DatabaseBackend::Postgres,
+            "UPDATE notification_outbox SET claimed_by = 'relay-dead', claimed_until = now() + interval '3 seconds'",
+        ))
+        .await
+        .unwrap();
+    let args = relay_args(&broker, &topic);
+    let _survivor =
+        spawn_on(app.database.clone(), app.signing_key.clone(), &args.iter().map(String::as_str).collect::<Vec<_>>())
+            .await;
+    let reader = Arc::new(Reader::new(&broker.address(), &topic));
+    let users: HashSet<String> = reader
+        .read_async(5, PATIENCE)
+        .await
+        .into_iter()
+        .map(|r| r.value["user_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(users, ids.into_iter().collect::<HashSet<_>>());
+}
