@@ -131,14 +131,22 @@ impl JwksClient {
         set.decoding_key(kid).ok_or(TokenError::UnknownKey)
     }
 
-    /// Fetches the document unless another caller fetched it within `min_refetch`.
+    /// Fetches the document. Concurrent callers share one fetch: whoever waited while another
+    /// fetched takes that result. Fetches are at least `min_refetch` apart; a caller that comes
+    /// sooner waits out the rest rather than being refused, so a token of a key rotated in
+    /// just after a fetch still verifies.
     pub async fn refetch(&self) -> Result<Arc<KeySet>, TokenError> {
+        let asked = Instant::now();
         let mut last = self.fetch.lock().await;
-        if let Some(at) = *last
-            && at.elapsed() < self.min_refetch
-            && let Some((set, _)) = self.cached()
-        {
-            return Ok(set);
+        if let Some(at) = *last {
+            if at >= asked
+                && let Some((set, _)) = self.cached()
+            {
+                return Ok(set);
+            }
+            if let Some(rest) = self.min_refetch.checked_sub(at.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
         }
         *last = Some(Instant::now());
         let document: JwksDocument = async { self.http.get(&self.url).send().await?.error_for_status()?.json().await }

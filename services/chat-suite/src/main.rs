@@ -11,7 +11,8 @@ use auth_api::{
 };
 use clap::Parser;
 use poem_openapi::{OpenApi, OpenApiService};
-use shared::{config::CommonConfig, http::Plumbing, server::Application};
+use shared::{config::CommonConfig, http::Plumbing, server::Application, tokens::KeySource};
+use user_search::startup::SearchService;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,13 +41,20 @@ struct Cli {
 
 /// Every built service's routes joined in one OpenAPI document (a tuple, as more services land).
 fn openapi() -> OpenApiService<impl OpenApi, ()> {
-    OpenApiService::new(auth_api::routes::apis(), "chat-suite", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new(
+        (auth_api::routes::apis(), user_search::routes::apis()),
+        "chat-suite",
+        env!("CARGO_PKG_VERSION"),
+    )
 }
 
 async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let auth = AuthService::build(&cli.common, &cli.auth).await?;
+    // One database pool and the in-process keys serve every service here.
+    let search =
+        SearchService::new(auth.state.db.clone(), KeySource::Local(auth.state.keys.clone()), &cli.common.tokens);
     let plumbing = Plumbing::new(auth.dependencies.clone());
-    let app = auth.provide(plumbing.app(openapi()), &cli.common);
+    let app = search.provide(auth.provide(plumbing.app(openapi()), &cli.common));
     let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
     let mut app = Application::bind("chat-suite", cli.listen_addr, app, grace).await?;
     auth.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;

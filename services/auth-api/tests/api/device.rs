@@ -34,4 +34,4 @@ async fn put_me_device_stores_and_replaces_the_push_token(backend: Backend) {
     assert_eq!((anonymous.status, &anonymous.body["code"]), (401, &json!("missing_token")));
 }
 
-crate::on_both_backends!(put_me_device_stores_and_replaces_the_push_token);
+testkit::on_both_backends!(put_me_device_stores_and_replaces_the_push_token);

@@ -54,4 +54,4 @@ async fn import_users_copies_the_original_table_idempotently(backend: Backend) {
     assert_eq!(skipped.status, 401, "the existing account keeps its own password");
 }
 
-crate::on_both_backends!(import_users_copies_the_original_table_idempotently);
+testkit::on_both_backends!(import_users_copies_the_original_table_idempotently);

@@ -27,7 +27,7 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer(backend: Backe
     assert_eq!(unknown_user.status, 401);
     assert_eq!(wrong_password.body, json!({"error": "invalid username or password", "code": "invalid_credentials"}));
     assert_eq!(unknown_user.body, wrong_password.body);
-    let header_names = |r: &crate::helpers::Response| {
+    let header_names = |r: &testkit::Response| {
         let mut names: Vec<String> = r.headers.keys().map(|k| k.to_string()).collect();
         names.sort();
         names
@@ -88,7 +88,7 @@ async fn malformed_logins_are_400s(backend: Backend) {
     assert_eq!((resp.status, &resp.body["field"]), (400, &json!("remember")));
 }
 
-crate::on_both_backends!(
+testkit::on_both_backends!(
     login_answers_200_with_a_session_for_any_case_of_the_name,
     an_unknown_user_and_a_wrong_password_get_the_same_answer,
     a_weaker_argon2_hash_is_upgraded_at_login,

@@ -1,7 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! auth-api over real HTTP, on real Postgres and SQLite (and real Redis for shared limits).
 
-mod broker;
 mod helpers;
 
 mod config;

@@ -39,7 +39,7 @@ async fn every_response_carries_a_request_id(backend: Backend) {
     assert_eq!(wrong_method.body["code"], "method_not_allowed");
 }
 
-crate::on_both_backends!(health_readiness_and_metrics_answer, every_response_carries_a_request_id);
+testkit::on_both_backends!(health_readiness_and_metrics_answer, every_response_carries_a_request_id);
 
 /// Losing the database makes the pod unready (503, the contract's error body) but still alive.
 #[tokio::test]

@@ -92,7 +92,7 @@ async fn unknown_and_malformed_refresh_tokens_are_401(backend: Backend) {
     assert_eq!(app.post("/token/refresh", json!({"refresh_token": 12})).await.status, 400);
 }
 
-crate::on_both_backends!(
+testkit::on_both_backends!(
     a_refresh_rotates_the_pair_and_spends_the_old_token,
     reuse_after_the_grace_window_revokes_the_whole_family,
     reuse_within_the_grace_window_gets_the_same_successor,

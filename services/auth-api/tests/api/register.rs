@@ -212,7 +212,7 @@ async fn twenty_concurrent_registrations_of_one_name_make_one_user(backend: Back
     assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox").await.as_deref(), Some("1"));
 }
 
-crate::on_both_backends!(
+testkit::on_both_backends!(
     registration_answers_201_with_a_session,
     registration_writes_the_welcome_event_in_the_outbox,
     a_taken_username_or_email_is_409_whatever_the_case,

@@ -8,10 +8,9 @@ use serde_json::{Value, json};
 use shared::entities::notification_outbox;
 use uuid::Uuid;
 
-use crate::{
-    broker::{Broker, Reader},
-    helpers::{Backend, TestApp, TestDatabase, spawn_app_with, spawn_on, unique_name},
-};
+use testkit::broker::{Broker, Reader};
+
+use crate::helpers::{Backend, TestApp, TestDatabase, spawn_app_with, spawn_on, unique_name};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -201,7 +200,7 @@ async fn events_wait_without_a_broker_and_go_once_one_is_configured(backend: Bac
     assert_eq!(users, ids.into_iter().collect::<HashSet<_>>());
 }
 
-crate::on_both_backends!(
+testkit::on_both_backends!(
     a_consumer_reads_exactly_the_contract_event,
     events_written_while_the_broker_is_down_all_arrive_once_it_is_back,
     a_payload_the_broker_refuses_is_parked_and_does_not_hold_back_its_key,

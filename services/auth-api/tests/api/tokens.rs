@@ -159,7 +159,7 @@ async fn the_jwks_client_fetches_caches_and_refuses_unknown_keys(backend: Backen
     ));
 }
 
-crate::on_both_backends!(
+testkit::on_both_backends!(
     me_needs_a_valid_access_token,
     an_access_token_verifies_from_the_jwks_alone,
     the_jwks_client_fetches_caches_and_refuses_unknown_keys,

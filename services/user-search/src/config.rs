@@ -1,0 +1,41 @@
+use std::net::SocketAddr;
+
+use clap::{Parser, Subcommand};
+use shared::config::CommonConfig;
+
+#[derive(Debug, Parser)]
+#[command(name = "user-search", version, about = "chat-suite user listing and search", args_override_self = true)]
+pub struct Cli {
+    /// host:port to bind.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8082")]
+    pub listen_addr: SocketAddr,
+
+    #[command(flatten)]
+    pub common: CommonConfig,
+
+    /// auth-api's key set, e.g. `http://auth-api:8081/.well-known/jwks.json`. Keys are cached
+    /// and fetched again when a token names one we do not hold (a key rotation).
+    #[arg(long, env = "JWKS_URL", value_parser = parse_http_url)]
+    pub jwks_url: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Print the OpenAPI document of this service.
+    Openapi,
+}
+
+pub fn parse_http_url(raw: &str) -> Result<String, String> {
+    let rest = raw.strip_prefix("http://").or_else(|| raw.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(raw.to_owned()),
+        _ => Err("expected an http:// or https:// URL".into()),
+    }
+}

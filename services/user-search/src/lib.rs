@@ -1,0 +1,24 @@
+//! user-search: find any user by username (without regard to case) or id, list them with
+//! keyset pagination, search them by prefix. Authenticated callers only; answers carry
+//! `username` and `user_id` and nothing else.
+
+pub mod config;
+pub mod cursor;
+pub mod queries;
+pub mod routes;
+pub mod startup;
+
+use config::{Cli, Command};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.clone().unwrap_or(Command::Serve) {
+        Command::Serve => startup::build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?,
+        Command::Openapi => println!("{}", startup::openapi().spec()),
+        Command::Migrate => {
+            let db = shared::db::connect(&cli.common).await?;
+            shared::db::migrate(&db).await?;
+            println!("migrations applied");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! user-search's routes. Every one needs a verified access token; none says more about a user
+//! than `username` and `user_id`.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi, Tags, Union,
+    param::{Path, Query},
+    payload::Json,
+};
+use sea_orm::DatabaseConnection;
+use shared::{ApiError, ApiResult, http::BearerAuth};
+use uuid::Uuid;
+
+use crate::{
+    cursor,
+    queries::{self, PublicUser},
+};
+
+/// What the handlers share.
+pub struct SearchState {
+    pub db: DatabaseConnection,
+}
+
+#[derive(Tags)]
+enum Tag {
+    /// Finding other users.
+    Users,
+}
+
+pub struct UsersApi;
+
+/// Every user-search route, for one `OpenApiService`.
+pub fn apis() -> UsersApi {
+    UsersApi
+}
+
+/// A user as anyone may see them.
+#[derive(Debug, Object)]
+pub struct UserRef {
+    /// As the user spelled it at registration.
+    pub username: String,
+    pub user_id: Uuid,
+}
+
+/// A page of the listing.
+#[derive(Debug, Object)]
+pub struct UserPage {
+    pub users: Vec<UserRef>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct SearchResults {
+    pub users: Vec<UserRef>,
+}
+
+/// `/users/show` answers a page, or one user when `username` is given.
+#[derive(Debug, Union)]
+#[oai(one_of)]
+pub enum ShowResult {
+    Page(UserPage),
+    User(UserRef),
+}
+
+const DEFAULT_LIMIT: u64 = 20;
+const MAX_LIMIT: u64 = 100;
+
+impl From<PublicUser> for UserRef {
+    fn from(user: PublicUser) -> Self {
+        Self { username: user.username, user_id: user.user_id }
+    }
+}
+
+#[OpenApi(tag = "Tag::Users")]
+impl UsersApi {
+    /// List users in username order (`limit` 1–100, default 20; `cursor` from the previous
+    /// page), or, with `username`, the user of that name (without regard to case).
+    #[oai(path = "/users/show", method = "get", operation_id = "show_users")]
+    async fn show(
+        &self,
+        state: Data<&Arc<SearchState>>,
+        _auth: BearerAuth,
+        username: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<ShowResult>> {
+        if let Some(name) = username.0 {
+            return Ok(Json(ShowResult::User(find_by_name(&state.db, &name).await?)));
+        }
+        let limit = parse_limit(limit.0)?;
+        let after = match cursor.0.as_deref() {
+            Some(raw) => Some(
+                cursor::decode(raw)
+                    .ok_or_else(|| ApiError::invalid_field("cursor", "cursor: not one this service issued"))?,
+            ),
+            None => None,
+        };
+        // One more than asked tells whether a next page exists.
+        let mut users = queries::page_after(&state.db, after.as_deref(), limit + 1).await?;
+        let next_cursor = if users.len() as u64 > limit {
+            users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            users.last().map(|last| cursor::encode(&last.username_key))
+        } else {
+            None
+        };
+        let users = users.into_iter().map(UserRef::from).collect();
+        Ok(Json(ShowResult::Page(UserPage { users, next_cursor })))
+    }
+
+    /// The user of this name, without regard to case.
+    #[oai(path = "/users/username/:username", method = "get", operation_id = "user_by_username")]
+    async fn by_username(
+        &self,
+        state: Data<&Arc<SearchState>>,
+        _auth: BearerAuth,
+        username: Path<String>,
+    ) -> ApiResult<Json<UserRef>> {
+        Ok(Json(find_by_name(&state.db, &username.0).await?))
+    }
+
+    /// The user of this id.
+    #[oai(path = "/users/user_id/:user_id", method = "get", operation_id = "user_by_id")]
+    async fn by_id(
+        &self,
+        state: Data<&Arc<SearchState>>,
+        _auth: BearerAuth,
+        user_id: Path<String>,
+    ) -> ApiResult<Json<UserRef>> {
+        let id = Uuid::parse_str(&user_id.0).map_err(|_| ApiError::invalid_field("user_id", "user_id: not a UUID"))?;
+        let user = queries::by_id(&state.db, id).await?.ok_or_else(|| ApiError::not_found("no user with this id"))?;
+        Ok(Json(user.into()))
+    }
+
+    /// Users whose name starts with `q` (1–32 characters, without regard to case), in
+    /// username order; `limit` 1–100, default 20.
+    #[oai(path = "/users/search", method = "get", operation_id = "search_users")]
+    async fn search(
+        &self,
+        state: Data<&Arc<SearchState>>,
+        _auth: BearerAuth,
+        q: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+    ) -> ApiResult<Json<SearchResults>> {
+        let q = q.0.unwrap_or_default();
+        if !(1..=32).contains(&q.chars().count()) {
+            return Err(ApiError::invalid_field("q", "q: must be 1 to 32 characters long"));
+        }
+        let limit = parse_limit(limit.0)?;
+        let users = queries::by_prefix(&state.db, &q.to_ascii_lowercase(), limit).await?;
+        Ok(Json(SearchResults { users: users.into_iter().map(UserRef::from).collect() }))
+    }
+}
+
+async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<UserRef> {
+    // Names longer than any valid one cannot exist; no need to ask the database.
+    let user = if name.len() <= 64 { queries::by_username_key(db, &name.to_ascii_lowercase()).await? } else { None };
+    user.map(UserRef::from).ok_or_else(|| ApiError::not_found("no user with this username"))
+}
+
+fn parse_limit(limit: Option<i64>) -> ApiResult<u64> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT as i64).contains(&n) => Ok(n as u64),
+        Some(_) => Err(ApiError::invalid_field("limit", format!("limit: must be 1 to {MAX_LIMIT}"))),
+    }
+}

@@ -1,0 +1,67 @@
+//! Building user-search: `SearchService` (which `chat-suite` mounts too, with its in-process
+//! keys and its database) and the application that serves it alone.
+
+use std::{sync::Arc, time::Duration};
+
+use poem::{Endpoint, EndpointExt, Response};
+use poem_openapi::{OpenApi, OpenApiService};
+use sea_orm::DatabaseConnection;
+use shared::{
+    config::{ConfigError, TokenSettings},
+    http::Plumbing,
+    jwks::JwksClient,
+    readiness::Dependency,
+    server::Application,
+    tokens::{KeySource, TokenVerifier},
+};
+
+use crate::{config::Cli, routes};
+
+pub struct SearchService {
+    pub state: Arc<routes::SearchState>,
+    pub verifier: Arc<TokenVerifier>,
+    pub dependencies: Vec<Dependency>,
+}
+
+impl SearchService {
+    pub fn new(db: DatabaseConnection, keys: KeySource, tokens: &TokenSettings) -> Self {
+        let mut dependencies = vec![Dependency::Database(db.clone())];
+        if let KeySource::Remote(client) = &keys {
+            dependencies.push(Dependency::Jwks(client.clone()));
+        }
+        Self {
+            state: Arc::new(routes::SearchState { db }),
+            verifier: Arc::new(TokenVerifier::new(keys, tokens)),
+            dependencies,
+        }
+    }
+
+    /// Puts the state and the token verifier into the request data the handlers read.
+    pub fn provide<E: Endpoint<Output = Response> + 'static>(
+        &self,
+        ep: E,
+    ) -> impl Endpoint<Output = Response> + use<E> {
+        ep.data(self.state.clone()).data(self.verifier.clone())
+    }
+}
+
+/// user-search alone: keys from auth-api's JWKS.
+pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
+    let url = cli.jwks_url.clone().ok_or_else(|| {
+        ConfigError::new(
+            "JWKS_URL",
+            "required: where auth-api publishes its keys, e.g. http://auth-api:8081/.well-known/jwks.json",
+        )
+    })?;
+    let jwks = Arc::new(JwksClient::new(url)?);
+    let db = shared::db::prepare(&cli.common).await?;
+    let service = SearchService::new(db, KeySource::Remote(jwks), &cli.common.tokens);
+    let plumbing = Plumbing::new(service.dependencies.clone());
+    let app = service.provide(plumbing.app(openapi()));
+    let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
+    Application::bind("user-search", cli.listen_addr, app, grace).await
+}
+
+pub fn openapi() -> OpenApiService<impl OpenApi, ()> {
+    OpenApiService::new(routes::apis(), "user-search", env!("CARGO_PKG_VERSION"))
+}

@@ -1,0 +1,156 @@
+//! Each test starts a real auth-api and a real user-search on one fresh database; user-search
+//! verifies tokens with the keys it fetches from that auth-api's JWKS.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use clap::Parser;
+use sea_orm::{DatabaseConnection, EntityTrait};
+use serde_json::Value;
+use shared::{entities::users, server::Application, tokens::SigningKey};
+pub use testkit::{Backend, Response, TestDatabase};
+use tokio::{sync::oneshot, task::JoinHandle};
+use uuid::Uuid;
+
+/// A running application and the means to stop it.
+pub struct Running {
+    pub address: String,
+    pub port: u16,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    fn start(app: Application) -> Self {
+        testkit::init_logs();
+        let port = app.port();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self { address: format!("http://127.0.0.1:{port}"), port, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stops it and waits until its port is free again.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub struct Suite {
+    pub auth: Running,
+    pub search: Running,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub database: Arc<TestDatabase>,
+}
+
+pub async fn spawn(backend: Backend) -> Suite {
+    let database = Arc::new(TestDatabase::create(backend).await);
+    let auth = spawn_auth(&database, "127.0.0.1:0".parse().unwrap(), &SigningKey::generate().unwrap()).await;
+    let search = spawn_search(&database, &format!("{}/.well-known/jwks.json", auth.address)).await;
+    Suite {
+        auth,
+        search,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        db: database.connect().await,
+        database,
+    }
+}
+
+/// A real auth-api on `addr`, signing with `key`.
+pub async fn spawn_auth(database: &TestDatabase, addr: SocketAddr, key: &SigningKey) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = auth_api::config::Cli::try_parse_from([
+        "auth-api".to_owned(),
+        format!("--listen-addr={addr}"),
+        format!("--database-url={}", database.url),
+        format!("--data-dir={}", dir.path().display()),
+        format!("--jwt-signing-key={}", key.to_pem()),
+        "--rate-limit-per-ip-per-minute=0".to_owned(),
+        "--rate-limit-per-username-per-minute=0".to_owned(),
+        "--shutdown-grace-seconds=1".to_owned(),
+    ])
+    .unwrap();
+    Running::start(auth_api::startup::build(&cli).await.unwrap())
+}
+
+pub async fn spawn_search(database: &TestDatabase, jwks_url: &str) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = user_search::config::Cli::try_parse_from([
+        "user-search".to_owned(),
+        "--listen-addr=127.0.0.1:0".to_owned(),
+        format!("--database-url={}", database.url),
+        format!("--data-dir={}", dir.path().display()),
+        format!("--jwks-url={jwks_url}"),
+        "--shutdown-grace-seconds=1".to_owned(),
+    ])
+    .unwrap();
+    Running::start(user_search::startup::build(&cli).await.unwrap())
+}
+
+impl Suite {
+    /// Registers through auth-api; returns (access token, user id).
+    pub async fn register(&self, username: &str) -> (String, String) {
+        let resp =
+            testkit::read(self.client.post(format!("{}/register", self.auth.address)).json(&serde_json::json!({
+                "username": username, "password": "correct horse battery", "email": format!("{username}@example.com")
+            })))
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        (resp.body["access_token"].as_str().unwrap().to_owned(), resp.body["user_id"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn get(&self, path_and_query: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(format!("{}{path_and_query}", self.search.address));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        testkit::read(req).await
+    }
+
+    /// Writes users straight into the table (hashing thousands of passwords would only slow
+    /// the test down); returns their ids by name.
+    pub async fn seed(&self, names: &[String]) -> Vec<(String, Uuid)> {
+        let rows: Vec<users::Model> = names
+            .iter()
+            .map(|name| users::Model {
+                id: Uuid::new_v4(),
+                username: name.clone(),
+                username_key: name.to_ascii_lowercase(),
+                email: format!("{name}@seed.example.com"),
+                email_key: format!("{}@seed.example.com", name.to_ascii_lowercase()),
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2VlZHNlZWQ$c2VlZA".into(),
+                fcm_token: None,
+                created_at: Utc::now(),
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            users::Entity::insert_many(chunk.iter().cloned().map(users::ActiveModel::from))
+                .exec_without_returning(&self.db)
+                .await
+                .unwrap();
+        }
+        rows.into_iter().map(|row| (row.username, row.id)).collect()
+    }
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(value: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    keys
+}

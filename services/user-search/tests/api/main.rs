@@ -1,0 +1,9 @@
+//! user-search over real HTTP, with a real auth-api issuing the tokens, on Postgres and SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod lookups;
+mod openapi;
+mod pages;
+mod tokens;
