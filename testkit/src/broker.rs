@@ -16,6 +16,17 @@ use rdkafka::{
 };
 use serde_json::Value;
 
+/// librdkafka 2.12 can crash (a NULL topic name in its metadata cache) on the newest
+/// Metadata replies tansu gives; the API versions of Kafka 2.6 avoid them. Clients of the
+/// tests' brokers, the relay's included (`KAFKA_PROPERTIES`), use these.
+pub const CLIENT_PROPERTIES: [(&str, &str); 2] =
+    [("api.version.request", "false"), ("broker.version.fallback", "2.6.0")];
+
+/// `CLIENT_PROPERTIES` as `KAFKA_PROPERTIES` wants them.
+pub fn kafka_properties() -> String {
+    CLIENT_PROPERTIES.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
 pub struct Broker {
     pub port: u16,
     child: Option<Child>,
@@ -92,7 +103,11 @@ pub struct Reader {
 
 impl Reader {
     pub fn new(broker: &str, topic: &str) -> Self {
-        let consumer: BaseConsumer = ClientConfig::new()
+        let mut config = ClientConfig::new();
+        for (key, value) in CLIENT_PROPERTIES {
+            config.set(key, value);
+        }
+        let consumer: BaseConsumer = config
             .set("bootstrap.servers", broker)
             .set("group.id", format!("test-{}", uuid::Uuid::new_v4()))
             .set("auto.offset.reset", "earliest")

@@ -53,9 +53,12 @@ impl Publisher {
             .set("message.timeout.ms", "10000")
             .set("linger.ms", "1")
             .set("compression.type", "lz4");
-        let producer: FutureProducer = config.create().map_err(|e| anyhow::anyhow!("KAFKA_BROKERS: {e}"))?;
+        for (key, value) in &settings.kafka_properties.0 {
+            config.set(key, value);
+        }
+        let producer: FutureProducer = config.create().map_err(|e| anyhow::anyhow!("KAFKA_PROPERTIES: {e}"))?;
         let admin: AdminClient<DefaultClientContext> =
-            config.create().map_err(|e| anyhow::anyhow!("KAFKA_BROKERS: {e}"))?;
+            config.create().map_err(|e| anyhow::anyhow!("KAFKA_PROPERTIES: {e}"))?;
         Ok(Self {
             config,
             producer: RwLock::new(Arc::new(producer)),

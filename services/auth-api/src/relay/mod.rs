@@ -51,10 +51,31 @@ pub struct RelaySettings {
     #[arg(long, env = "NOTIFICATIONS_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=16))]
     pub notifications_topic_replication: i32,
 
+    /// Extra librdkafka properties for the producer, `key=value` separated by commas (for
+    /// example `security.protocol=ssl`).
+    #[arg(long, env = "KAFKA_PROPERTIES", value_parser = parse_properties, default_value = "")]
+    pub kafka_properties: KafkaProperties,
+
     /// How long a replica holds the events it claimed; a replica that dies holding some
     /// delays them by at most this much.
     #[arg(long, env = "OUTBOX_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=3600))]
     pub outbox_lease_seconds: u64,
+}
+
+/// `key=value` pairs handed to librdkafka as they are.
+#[derive(Debug, Clone, Default)]
+pub struct KafkaProperties(pub Vec<(String, String)>);
+
+fn parse_properties(raw: &str) -> Result<KafkaProperties, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
+            _ => Err(format!("expected key=value[,key=value…], got {pair:?}")),
+        })
+        .collect::<Result<_, _>>()
+        .map(KafkaProperties)
 }
 
 fn parse_brokers(raw: &str) -> Result<String, String> {
@@ -246,6 +267,14 @@ mod tests {
     fn backoff_doubles_and_is_capped() {
         let waits: Vec<u64> = (1..=8).map(|a| backoff(a).as_millis() as u64).collect();
         assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+    }
+
+    #[test]
+    fn properties_are_key_value_pairs() {
+        let parsed = parse_properties("a=1, b.c = x=y").unwrap();
+        assert_eq!(parsed.0, [("a".to_owned(), "1".to_owned()), ("b.c".to_owned(), "x=y".to_owned())]);
+        assert!(parse_properties("").unwrap().0.is_empty());
+        assert!(parse_properties("novalue").is_err());
     }
 
     #[test]

@@ -15,7 +15,13 @@ use crate::helpers::{Backend, TestApp, TestDatabase, spawn_app_with, spawn_on, u
 const PATIENCE: Duration = Duration::from_secs(60);
 
 fn relay_args(broker: &Broker, topic: &str) -> Vec<String> {
-    vec!["--kafka-brokers".into(), broker.address(), "--notifications-topic".into(), topic.into()]
+    vec![
+        "--kafka-brokers".into(),
+        broker.address(),
+        "--notifications-topic".into(),
+        topic.into(),
+        format!("--kafka-properties={}", testkit::broker::kafka_properties()),
+    ]
 }
 
 async fn spawn_relaying(backend: Backend, broker: &Broker, topic: &str) -> TestApp {
