@@ -86,11 +86,24 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
     assert_eq!(me["username"], "newcomer");
     assert_eq!(me["user_id"], registered["user_id"]);
 
+    // user-search is mounted too, verifying with the in-process keys.
+    let found: Value = client
+        .get(format!("{base}/users/search?q=NEW"))
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found, json!({"users": [{"username": "newcomer", "user_id": registered["user_id"]}]}));
+
     let docs = client.get(format!("{base}/docs")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
     let spec: Value = client.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/register"]["post"].is_object());
+    assert!(spec["paths"]["/users/search"]["get"].is_object());
     assert!(dir.path().join("data/chat-suite.db").exists());
     assert!(dir.path().join("data/jwt-signing-key.pem").exists());
 

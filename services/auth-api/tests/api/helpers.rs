@@ -1,6 +1,9 @@
 //! The harness: each test starts the real auth-api on a random port, on a fresh Postgres
 //! database (dropped afterwards) or a fresh SQLite file (see `testkit`), and talks to it over HTTP.
 
+// Shared by two test targets (api, relay), each using part of it.
+#![allow(dead_code, unused_imports)]
+
 use std::time::Duration;
 
 use auth_api::config::Cli;

@@ -12,5 +12,4 @@ mod openapi;
 mod probes;
 mod refresh;
 mod register;
-mod relay;
 mod tokens;
