@@ -38,6 +38,23 @@ async fn spawn_relaying(backend: Backend, broker: &Broker, topic: &str) -> TestA
     spawn_app_with(backend, &args.iter().map(String::as_str).collect::<Vec<_>>()).await
 }
 
+/// A second replica on `app`'s database, relaying to `broker`.
+async fn spawn_relay_beside(app: &TestApp, broker: &Broker, topic: &str) -> TestApp {
+    let args = relay_args(broker, topic);
+    spawn_on(app.database.clone(), app.signing_key.clone(), &args.iter().map(String::as_str).collect::<Vec<_>>()).await
+}
+
+/// The user ids of the first `count` events a new consumer reads from `topic`.
+async fn users_read(broker: &Broker, topic: &str, count: usize) -> HashSet<String> {
+    let reader = Arc::new(Reader::new(&broker.address(), topic));
+    reader
+        .read_async(count, PATIENCE)
+        .await
+        .into_iter()
+        .map(|r| r.value["user_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn register_many(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for chunk in (0..count).collect::<Vec<_>>().chunks(20) {
@@ -165,10 +182,7 @@ async fn a_payload_the_broker_refuses_is_parked_and_does_not_hold_back_its_key(b
     for seq in 1..=10 {
         notification_outbox::Entity::insert(row(json!({"seq": seq}))).exec_without_returning(&app.db).await.unwrap();
     }
-    let args = relay_args(&broker, &topic);
-    let relaying =
-        spawn_on(app.database.clone(), app.signing_key.clone(), &args.iter().map(String::as_str).collect::<Vec<_>>())
-            .await;
+    let relaying = spawn_relay_beside(&app, &broker, &topic).await;
     let reader = Arc::new(Reader::new(&broker.address(), &topic));
     let records = reader.read_async(10, PATIENCE).await;
     let sequence: Vec<i64> = records.iter().map(|r| r.value["seq"].as_i64().unwrap()).collect();
@@ -200,17 +214,8 @@ async fn events_wait_without_a_broker_and_go_once_one_is_configured(backend: Bac
 
     let broker = Broker::start();
     let topic = unique_name("notifications-");
-    let args = relay_args(&broker, &topic);
-    let _relaying =
-        spawn_on(app.database.clone(), app.signing_key.clone(), &args.iter().map(String::as_str).collect::<Vec<_>>())
-            .await;
-    let reader = Arc::new(Reader::new(&broker.address(), &topic));
-    let users: HashSet<String> = reader
-        .read_async(5, PATIENCE)
-        .await
-        .into_iter()
-        .map(|r| r.value["user_id"].as_str().unwrap().to_owned())
-        .collect();
+    let _relaying = spawn_relay_beside(&app, &broker, &topic).await;
+    let users = users_read(&broker, &topic, 5).await;
     assert_eq!(users.len(), 5);
     assert_eq!(users, ids.into_iter().collect::<HashSet<_>>());
 }
@@ -265,16 +270,6 @@ async fn claims_of_a_dead_replica_expire_and_are_taken_over() {
         ))
         .await
         .unwrap();
-    let args = relay_args(&broker, &topic);
-    let _survivor =
-        spawn_on(app.database.clone(), app.signing_key.clone(), &args.iter().map(String::as_str).collect::<Vec<_>>())
-            .await;
-    let reader = Arc::new(Reader::new(&broker.address(), &topic));
-    let users: HashSet<String> = reader
-        .read_async(5, PATIENCE)
-        .await
-        .into_iter()
-        .map(|r| r.value["user_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(users, ids.into_iter().collect::<HashSet<_>>());
+    let _survivor = spawn_relay_beside(&app, &broker, &topic).await;
+    assert_eq!(users_read(&broker, &topic, 5).await, ids.into_iter().collect::<HashSet<_>>());
 }
