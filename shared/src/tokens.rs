@@ -139,11 +139,20 @@ pub enum KeySource {
 }
 
 /// Verifies access tokens: EdDSA only, a known `kid`, signature, `exp`, `iss` and `aud`.
+///
+/// A client sends the same token with every request until it expires, so tokens that
+/// verified are remembered (until their `exp`): the signature check, the costliest step of
+/// an authenticated lookup, runs once per token instead of once per request.
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: KeySource,
     validation: Validation,
+    verified: Arc<std::sync::Mutex<std::collections::HashMap<String, AccessClaims>>>,
 }
+
+/// Remembered tokens at most; past that the memory starts over (a cold cache costs one
+/// signature check per token, nothing else).
+const VERIFIED_CAPACITY: usize = 100_000;
 
 /// Seconds of clock difference between pods that a token's `exp` tolerates.
 const LEEWAY_SECONDS: u64 = 5;
@@ -156,7 +165,7 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
-        Self { keys, validation }
+        Self { keys, validation, verified: Arc::default() }
     }
 
     pub fn keys(&self) -> &KeySource {
@@ -165,6 +174,33 @@ impl TokenVerifier {
 
     #[tracing::instrument(name = "verify_token", skip_all, err(level = "debug"))]
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(claims) = self.remembered(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.verify_signature(token).await?;
+        if let Ok(mut verified) = self.verified.lock() {
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(token.to_owned(), claims.clone());
+        }
+        Ok(claims)
+    }
+
+    fn remembered(&self, token: &str, now: i64) -> Option<AccessClaims> {
+        let mut verified = self.verified.lock().ok()?;
+        match verified.get(token) {
+            Some(claims) if claims.exp > now => Some(claims.clone()),
+            Some(_) => {
+                verified.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::WrongAlgorithm);
@@ -241,6 +277,19 @@ mod tests {
         let foreign = TokenSettings { issuer: "elsewhere".into(), audience: "chat-suite".into() };
         let token = TokenIssuer::new(key, foreign, Duration::from_secs(60)).issue(Uuid::new_v4(), "a").unwrap();
         assert!(matches!(verifier.verify(&token).await, Err(TokenError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_still_expires() {
+        let key = SigningKey::generate().unwrap();
+        let verifier = verifier_for(&key, &settings());
+        let issuer = TokenIssuer::new(key, settings(), Duration::from_secs(60));
+        let token = issuer.issue(Uuid::new_v4(), "a").unwrap();
+        let first = verifier.verify(&token).await.unwrap();
+        assert_eq!(verifier.verify(&token).await.unwrap(), first);
+        // Seen from a minute later (past exp, and past the leeway the signature check allows).
+        assert_eq!(verifier.remembered(&token, first.exp + 1), None);
+        assert_eq!(verifier.remembered(&token, first.exp - 1), None, "forgotten once seen expired");
     }
 
     #[test]
