@@ -92,6 +92,22 @@ impl SigningKey {
     }
 }
 
+/// Public keys in PEM (SubjectPublicKeyInfo, `openssl pkey -pubout`), as many blocks as given,
+/// as JWKs: the retired keys a key set keeps publishing while their tokens may still be live.
+pub fn public_jwks_from_pem(pems: &str) -> Result<Vec<PublicJwk>, TokenError> {
+    use ed25519_dalek::pkcs8::DecodePublicKey;
+    const END: &str = "-----END PUBLIC KEY-----";
+    pems.split_inclusive(END)
+        .map(str::trim)
+        .filter(|block| !block.is_empty())
+        .map(|block| {
+            ed25519_dalek::VerifyingKey::from_public_key_pem(block)
+                .map(|key| PublicJwk::ed25519(&key.to_bytes()))
+                .map_err(|e| TokenError::BadKey(format!("not a PEM Ed25519 public key ({e})")))
+        })
+        .collect()
+}
+
 /// Signs access tokens.
 pub struct TokenIssuer {
     key: SigningKey,
@@ -290,6 +306,23 @@ mod tests {
         // Seen from a minute later (past exp, and past the leeway the signature check allows).
         assert_eq!(verifier.remembered(&token, first.exp + 1), None);
         assert_eq!(verifier.remembered(&token, first.exp - 1), None, "forgotten once seen expired");
+    }
+
+    #[test]
+    fn retired_public_keys_read_from_concatenated_pem() {
+        use ed25519_dalek::pkcs8::{EncodePublicKey, spki::der::pem::LineEnding};
+        let keys = [SigningKey::generate().unwrap(), SigningKey::generate().unwrap()];
+        let pem: String = keys
+            .iter()
+            .map(|k| {
+                let dalek = ed25519_dalek::SigningKey::from_pkcs8_pem(k.to_pem()).unwrap();
+                dalek.verifying_key().to_public_key_pem(LineEnding::LF).unwrap()
+            })
+            .collect();
+        let jwks = public_jwks_from_pem(&pem).unwrap();
+        assert_eq!(jwks.iter().map(|j| j.kid.as_str()).collect::<Vec<_>>(), [keys[0].kid(), keys[1].kid()]);
+        assert!(public_jwks_from_pem("").unwrap().is_empty());
+        assert!(public_jwks_from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());
     }
 
     #[test]

@@ -61,6 +61,12 @@ pub struct AuthSettings {
     #[arg(long, env = "JWT_SIGNING_KEY_FILE", conflicts_with = "jwt_signing_key")]
     pub jwt_signing_key_file: Option<PathBuf>,
 
+    /// Public keys (PEM, as many as needed) of signing keys retired in a rotation. They stay in
+    /// the JWKS, so tokens they signed verify until they expire; drop them after
+    /// ACCESS_TOKEN_TTL_SECONDS.
+    #[arg(long, env = "JWT_RETIRED_PUBLIC_KEYS", default_value = "", hide_default_value = true)]
+    pub jwt_retired_public_keys: String,
+
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL_SECONDS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(30..=86_400))]
     pub access_token_ttl_seconds: u64,

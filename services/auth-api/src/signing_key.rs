@@ -7,14 +7,25 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 use shared::{
     config::{CommonConfig, ConfigError},
-    tokens::SigningKey,
+    jwks::PublicJwk,
+    tokens::{SigningKey, public_jwks_from_pem},
 };
 
 use crate::config::AuthSettings;
 
 const KEY_FILE: &str = "jwt-signing-key.pem";
 
-pub fn load(common: &CommonConfig, auth: &AuthSettings) -> Result<SigningKey, ConfigError> {
+/// The signing key, and every key the JWKS publishes: the signing key's public half first,
+/// then the retired ones.
+pub fn load_key_set(common: &CommonConfig, auth: &AuthSettings) -> Result<(SigningKey, Vec<PublicJwk>), ConfigError> {
+    let key = load(common, auth)?;
+    let retired = public_jwks_from_pem(&auth.jwt_retired_public_keys)
+        .map_err(|e| ConfigError::new("JWT_RETIRED_PUBLIC_KEYS", e.to_string()))?;
+    let published = std::iter::once(key.public_jwk().clone()).chain(retired).collect();
+    Ok((key, published))
+}
+
+fn load(common: &CommonConfig, auth: &AuthSettings) -> Result<SigningKey, ConfigError> {
     if let Some(pem) = &auth.jwt_signing_key {
         return SigningKey::from_pem(pem.expose_secret())
             .map_err(|e| ConfigError::new("JWT_SIGNING_KEY", e.to_string()));

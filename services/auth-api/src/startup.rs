@@ -30,10 +30,10 @@ pub struct AuthService {
 impl AuthService {
     pub async fn build(common: &CommonConfig, auth: &AuthSettings) -> anyhow::Result<Self> {
         // Configuration first: a bad key is a one-line error before any connection is tried.
-        let key = signing_key::load(common, auth)?;
+        let (key, published) = signing_key::load_key_set(common, auth)?;
         let db = shared::db::prepare(common).await?;
         let redis = connect_redis(common).await?;
-        let state = Arc::new(AuthState::build(common, auth, key, db.clone(), redis.as_ref())?);
+        let state = Arc::new(AuthState::build(common, auth, key, published, db.clone(), redis.as_ref())?);
         Ok(Self { state, dependencies: dependencies(db, redis) })
     }
 

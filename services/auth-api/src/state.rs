@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 use shared::{
     ApiError, ApiResult,
     config::CommonConfig,
-    jwks::KeySet,
+    jwks::{KeySet, PublicJwk},
     outbox::Wakeup,
     tokens::{KeySource, SigningKey, TokenIssuer, TokenVerifier},
 };
@@ -38,10 +38,11 @@ impl AuthState {
         common: &CommonConfig,
         auth: &AuthSettings,
         key: SigningKey,
+        published: Vec<PublicJwk>,
         db: DatabaseConnection,
         redis: Option<&ConnectionManager>,
     ) -> anyhow::Result<Self> {
-        let keys = Arc::new(KeySet::new(vec![key.public_jwk().clone()]));
+        let keys = Arc::new(KeySet::new(published));
         let hasher = Hasher::new(auth.argon2_memory_kib, auth.argon2_iterations, auth.argon2_parallelism)?;
         Ok(Self {
             db,

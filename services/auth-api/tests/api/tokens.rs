@@ -159,8 +159,36 @@ async fn the_jwks_client_fetches_caches_and_refuses_unknown_keys(backend: Backen
     ));
 }
 
+/// A rotation: the new key signs, the retired one stays published, so the tokens it signed
+/// keep working until they expire.
+async fn tokens_of_a_retired_key_verify_while_it_is_published(backend: Backend) {
+    use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePublicKey, spki::der::pem::LineEnding};
+    let retired = SigningKey::generate().unwrap();
+    let retired_public = ed25519_dalek::SigningKey::from_pkcs8_pem(retired.to_pem())
+        .unwrap()
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    let app = crate::helpers::spawn_app_with(backend, &[&format!("--jwt-retired-public-keys={retired_public}")]).await;
+    let session = app.register("xavier").await;
+    let current_kid = jsonwebtoken::decode_header(session["access_token"].as_str().unwrap()).unwrap().kid.unwrap();
+    assert_ne!(current_kid, retired.kid(), "the new key signs");
+
+    let jwks = app.get("/.well-known/jwks.json", None).await.body;
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids, [current_kid.as_str(), retired.kid()]);
+
+    let settings = TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() };
+    let user_id = uuid::Uuid::parse_str(session["user_id"].as_str().unwrap()).unwrap();
+    let old_token =
+        TokenIssuer::new(retired, settings, std::time::Duration::from_secs(60)).issue(user_id, "xavier").unwrap();
+    let me = app.get("/me", Some(&old_token)).await;
+    assert_eq!((me.status, &me.body["username"]), (200, &json!("xavier")));
+}
+
 testkit::on_both_backends!(
     me_needs_a_valid_access_token,
     an_access_token_verifies_from_the_jwks_alone,
     the_jwks_client_fetches_caches_and_refuses_unknown_keys,
+    tokens_of_a_retired_key_verify_while_it_is_published,
 );
