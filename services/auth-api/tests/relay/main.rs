@@ -1,9 +1,10 @@
 //! The outbox relay against a real Kafka-protocol broker.
 //!
-//! A test target of its own, run by `scripts/test` on its own: librdkafka 2.12 (the newest the
-//! `rdkafka` crate bundles) now and then dies of a SIGSEGV in its leader-discovery code on
-//! tansu's replies, taking the whole test process with it; isolated, such a crash costs one
-//! rerun of this target instead of the run of every test.
+//! A test target of its own, each test run by `scripts/test` in a process of its own:
+//! librdkafka 2.12 (the newest the `rdkafka` crate bundles) now and then dies of a SIGSEGV in its
+//! leader-discovery code on tansu's replies, taking the whole test process with it; isolated,
+//! such a crash costs a rerun of one test, never a wrong verdict (assertion failures are not
+//! rerun).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../api/helpers.rs"]
