@@ -114,6 +114,11 @@ impl JwksClient {
         self.keys.read().map(|k| k.is_some()).unwrap_or(false)
     }
 
+    /// Whether the key set as last fetched has `kid` (no fetch).
+    pub fn holds(&self, kid: &str) -> bool {
+        self.cached().is_some_and(|(set, _)| set.decoding_key(kid).is_some())
+    }
+
     fn cached(&self) -> Option<(Arc<KeySet>, Instant)> {
         self.keys.read().ok().and_then(|k| k.clone())
     }

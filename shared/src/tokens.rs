@@ -157,13 +157,20 @@ pub enum KeySource {
 /// Verifies access tokens: EdDSA only, a known `kid`, signature, `exp`, `iss` and `aud`.
 ///
 /// A client sends the same token with every request until it expires, so tokens that
-/// verified are remembered (until their `exp`): the signature check, the costliest step of
-/// an authenticated lookup, runs once per token instead of once per request.
+/// verified are remembered (until their `exp`, and only while their key is still in the key
+/// set): the signature check, the costliest step of an authenticated lookup, runs once per
+/// token instead of once per request.
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: KeySource,
     validation: Validation,
-    verified: Arc<std::sync::Mutex<std::collections::HashMap<String, AccessClaims>>>,
+    verified: Arc<std::sync::Mutex<std::collections::HashMap<String, Remembered>>>,
+}
+
+#[derive(Clone)]
+struct Remembered {
+    claims: AccessClaims,
+    kid: String,
 }
 
 /// Remembered tokens at most; past that the memory starts over (a cold cache costs one
@@ -194,29 +201,35 @@ impl TokenVerifier {
         if let Some(claims) = self.remembered(token, now) {
             return Ok(claims);
         }
-        let claims = self.verify_signature(token).await?;
+        let (claims, kid) = self.verify_signature(token).await?;
         if let Ok(mut verified) = self.verified.lock() {
             if verified.len() >= VERIFIED_CAPACITY {
                 verified.clear();
             }
-            verified.insert(token.to_owned(), claims.clone());
+            verified.insert(token.to_owned(), Remembered { claims: claims.clone(), kid });
         }
         Ok(claims)
     }
 
     fn remembered(&self, token: &str, now: i64) -> Option<AccessClaims> {
         let mut verified = self.verified.lock().ok()?;
-        match verified.get(token) {
-            Some(claims) if claims.exp > now => Some(claims.clone()),
-            Some(_) => {
-                verified.remove(token);
-                None
-            }
-            None => None,
+        let entry = verified.get(token)?;
+        if entry.claims.exp > now && self.holds_key(&entry.kid) {
+            return Some(entry.claims.clone());
+        }
+        verified.remove(token);
+        None
+    }
+
+    /// Whether `kid` is in the key set as last fetched (no fetch here).
+    fn holds_key(&self, kid: &str) -> bool {
+        match &self.keys {
+            KeySource::Local(set) => set.decoding_key(kid).is_some(),
+            KeySource::Remote(client) => client.holds(kid),
         }
     }
 
-    async fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
+    async fn verify_signature(&self, token: &str) -> Result<(AccessClaims, String), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::WrongAlgorithm);
@@ -226,13 +239,13 @@ impl TokenVerifier {
             KeySource::Local(set) => set.decoding_key(&kid).ok_or(TokenError::UnknownKey)?,
             KeySource::Remote(client) => client.decoding_key(&kid).await?,
         };
-        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation).map(|data| data.claims).map_err(|e| match e
-            .kind()
-        {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
-            _ => TokenError::Invalid(e.to_string()),
-        })
+        jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation).map(|data| (data.claims, kid)).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => TokenError::WrongAlgorithm,
+                _ => TokenError::Invalid(e.to_string()),
+            },
+        )
     }
 }
 
