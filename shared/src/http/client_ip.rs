@@ -22,7 +22,8 @@ pub fn client_ip(req: &Request, trusted_proxy_hops: usize) -> Option<IpAddr> {
         .flat_map(|v| v.split(','))
         .filter_map(|part| part.trim().parse().ok())
         .collect();
-    // The last `hops` entries were appended by our proxies; the one before the nearest of
-    // them is what that proxy saw as its client.
+    // Each proxy appends the address it received the request from, so the last `hops`
+    // entries were written by our proxies, and the earliest of those is the client as the
+    // outermost proxy saw it. Entries before it are whatever the client chose to send.
     forwarded.len().checked_sub(trusted_proxy_hops).and_then(|i| forwarded.get(i).copied()).or(peer)
 }
