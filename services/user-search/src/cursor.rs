@@ -15,7 +15,7 @@ pub fn decode(cursor: &str) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let key = text.strip_prefix(VERSION)?;
-    (!key.is_empty() && key.len() <= 64).then(|| key.to_owned())
+    (!key.is_empty() && key.len() <= 256 && !key.chars().any(char::is_control)).then(|| key.to_owned())
 }
 
 #[cfg(test)]
@@ -28,5 +28,6 @@ mod tests {
         assert_eq!(decode("alice"), None);
         assert_eq!(decode(&URL_SAFE_NO_PAD.encode("v2:alice")), None);
         assert_eq!(decode(&URL_SAFE_NO_PAD.encode("v1:")), None);
+        assert_eq!(decode(&URL_SAFE_NO_PAD.encode("v1:a\u{0}b")), None);
     }
 }

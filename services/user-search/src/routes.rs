@@ -149,15 +149,24 @@ impl UsersApi {
             return Err(ApiError::invalid_field("q", "q: must be 1 to 32 characters long"));
         }
         let limit = parse_limit(limit.0)?;
+        if !could_be_a_name(&q) {
+            return Ok(Json(SearchResults { users: Vec::new() }));
+        }
         let users = queries::by_prefix(&state.db, &q.to_ascii_lowercase(), limit).await?;
         Ok(Json(SearchResults { users: users.into_iter().map(UserRef::from).collect() }))
     }
 }
 
 async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<UserRef> {
-    // Names longer than any valid one cannot exist; no need to ask the database.
-    let user = if name.len() <= 64 { queries::by_username_key(db, &name.to_ascii_lowercase()).await? } else { None };
+    let user =
+        if could_be_a_name(name) { queries::by_username_key(db, &name.to_ascii_lowercase()).await? } else { None };
     user.map(UserRef::from).ok_or_else(|| ApiError::not_found("no user with this username"))
+}
+
+/// Names longer than any valid one, or with control characters (which Postgres cannot even
+/// compare), cannot exist: no need to ask the database.
+fn could_be_a_name(text: &str) -> bool {
+    text.len() <= 256 && !text.chars().any(char::is_control)
 }
 
 fn parse_limit(limit: Option<i64>) -> ApiResult<u64> {

@@ -131,10 +131,16 @@ async fn caller(state: &AuthState, auth: &BearerAuth) -> ApiResult<shared::entit
 
 fn parse_fcm_token(token: Option<String>) -> ApiResult<Option<String>> {
     match token {
-        Some(t) if t.trim().is_empty() || t.chars().count() > MAX_FCM_TOKEN_CHARS => Err(ApiError::invalid_field(
-            "fcm_token",
-            format!("fcm_token: must be 1 to {MAX_FCM_TOKEN_CHARS} characters long"),
-        )),
+        // FCM tokens are letters, digits and `:_-`; anything printable is let through, but no
+        // spaces or control characters (Postgres cannot even store a NUL).
+        Some(t)
+            if t.is_empty() || t.chars().count() > MAX_FCM_TOKEN_CHARS || !t.chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            Err(ApiError::invalid_field(
+                "fcm_token",
+                format!("fcm_token: must be 1 to {MAX_FCM_TOKEN_CHARS} printable characters without spaces"),
+            ))
+        }
         other => Ok(other),
     }
 }

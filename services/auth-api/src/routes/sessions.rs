@@ -60,10 +60,13 @@ impl SessionsApi {
     ) -> ApiResult<Json<TokenPair>> {
         let state = state.0;
         state.enforce(&state.limits.login_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
-        if body.username.is_empty() || body.username.chars().count() > MAX_LOGIN_NAME_CHARS {
+        // Names of imported accounts may be outside today's alphabet, but never hold control
+        // characters (which Postgres could not even compare).
+        let name = &body.username;
+        if name.is_empty() || name.chars().count() > MAX_LOGIN_NAME_CHARS || name.chars().any(char::is_control) {
             return Err(FieldError {
                 field: "username",
-                reason: format!("must be 1 to {MAX_LOGIN_NAME_CHARS} characters long"),
+                reason: format!("must be 1 to {MAX_LOGIN_NAME_CHARS} characters long, without control characters"),
             }
             .into());
         }

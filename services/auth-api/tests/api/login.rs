@@ -84,6 +84,9 @@ async fn malformed_logins_are_400s(backend: Backend) {
     assert_eq!((resp.status, &resp.body["field"]), (400, &json!("password")));
     let resp = app.post("/login", json!({"username": "", "password": "whatever1"})).await;
     assert_eq!((resp.status, &resp.body["field"]), (400, &json!("username")));
+    // A NUL in the name reached Postgres and came back as a 500 before it was refused here.
+    let resp = app.post("/login", json!({"username": "ke\u{0}n", "password": "whatever1"})).await;
+    assert_eq!((resp.status, &resp.body["field"]), (400, &json!("username")));
     let resp = app.post("/login", json!({"username": "ken", "password": "whatever1", "remember": true})).await;
     assert_eq!((resp.status, &resp.body["field"]), (400, &json!("remember")));
 }

@@ -115,6 +115,10 @@ async fn invalid_fields_are_400s_that_name_the_field(backend: Backend) {
         ("password", json!("short")),
         ("password", json!("p".repeat(129))),
         ("fcm_token", json!("")),
+        // Postgres cannot store a NUL: this was a 500 before it was refused here.
+        ("fcm_token", json!("device\u{0}token")),
+        ("fcm_token", json!("with space")),
+        ("email", json!("nul\u{0}@example.com")),
     ];
     for (field, value) in cases {
         let mut body = good.clone();

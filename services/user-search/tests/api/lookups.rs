@@ -31,6 +31,13 @@ async fn unknown_users_are_404_and_malformed_ids_400(backend: Backend) {
             "{path}"
         );
     }
+    // Control characters reached Postgres and came back as 500s before they were caught.
+    for path in ["/users/username/ya%00nn", "/users/show?username=ya%00nn"] {
+        let resp = suite.get(path, Some(&token)).await;
+        assert_eq!(resp.status, 404, "{path}: {}", resp.body);
+    }
+    let resp = suite.get("/users/search?q=ya%00", Some(&token)).await;
+    assert_eq!((resp.status, resp.body), (200, json!({"users": []})));
     let resp = suite.get(&format!("/users/user_id/{}", uuid::Uuid::new_v4()), Some(&token)).await;
     assert_eq!((resp.status, resp.body), (404, json!({"error": "no user with this id", "code": "not_found"})));
     let resp = suite.get("/users/user_id/not-a-uuid", Some(&token)).await;
