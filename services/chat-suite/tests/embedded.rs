@@ -53,6 +53,10 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
+    client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
@@ -74,28 +78,13 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
     let (status, refreshed) =
         post(&client, format!("{base}/token/refresh"), json!({"refresh_token": login["refresh_token"]})).await;
     assert_eq!(status, 200, "{refreshed}");
-    let me: Value = client
-        .get(format!("{base}/me"))
-        .bearer_auth(refreshed["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = refreshed["access_token"].as_str().unwrap();
+    let me = get_json(&client, format!("{base}/me"), token).await;
     assert_eq!(me["username"], "newcomer");
     assert_eq!(me["user_id"], registered["user_id"]);
 
     // user-search is mounted too, verifying with the in-process keys.
-    let found: Value = client
-        .get(format!("{base}/users/search?q=NEW"))
-        .bearer_auth(refreshed["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found = get_json(&client, format!("{base}/users/search?q=NEW"), token).await;
     assert_eq!(found, json!({"users": [{"username": "newcomer", "user_id": registered["user_id"]}]}));
 
     let docs = client.get(format!("{base}/docs")).send().await.unwrap();
