@@ -20,7 +20,10 @@ use shared::config::CommonConfig;
 /// Runs what the command line asks for; `serve` until SIGTERM or SIGINT.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone().unwrap_or(Command::Serve) {
-        Command::Serve => startup::build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?,
+        Command::Serve => {
+            let stop = shared::server::termination_signal();
+            startup::build(&cli).await?.run_until_stopped(stop).await?
+        }
         Command::Openapi => println!("{}", startup::openapi().spec()),
         other => run_command(other, &cli.common).await?,
     }

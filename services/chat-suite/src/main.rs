@@ -64,7 +64,8 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone() {
         None | Some(Command::Serve) => {
-            build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?
+            let stop = shared::server::termination_signal();
+            build(&cli).await?.run_until_stopped(stop).await?
         }
         Some(Command::Openapi) => println!("{}", openapi().spec()),
         Some(other) => auth_api::run_command(other, &cli.common).await?,

@@ -108,6 +108,9 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
     assert_eq!(me.status(), 200);
 }
 
+/// SIGTERM right after start-up stops it cleanly too: the handlers are in place before the
+/// listener is bound (they used to be installed only once serving began, and a SIGTERM in
+/// between killed the process the default way).
 #[tokio::test]
 async fn sigterm_stops_it_cleanly() {
     let dir = tempfile::tempdir().unwrap();

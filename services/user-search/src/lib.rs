@@ -12,7 +12,10 @@ use config::{Cli, Command};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone().unwrap_or(Command::Serve) {
-        Command::Serve => startup::build(&cli).await?.run_until_stopped(shared::server::termination_signal()).await?,
+        Command::Serve => {
+            let stop = shared::server::termination_signal();
+            startup::build(&cli).await?.run_until_stopped(stop).await?
+        }
         Command::Openapi => println!("{}", startup::openapi().spec()),
         Command::Migrate => {
             let db = shared::db::connect(&cli.common).await?;
