@@ -43,6 +43,14 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
+/// The `migrate` subcommand of every binary: connect, apply what is pending, say so.
+pub async fn migrate_command(config: &CommonConfig) -> anyhow::Result<()> {
+    let db = connect(config).await.map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot connect: {e}"))?;
+    migrate(&db).await?;
+    println!("migrations applied");
+    Ok(())
+}
+
 /// The database a service runs on: the embedded default migrates itself; a shared database is
 /// migrated by the `migrate` subcommand, and a service refuses to start on an older schema
 /// rather than fail request by request.

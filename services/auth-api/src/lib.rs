@@ -33,11 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// The one-shot commands, shared with `chat-suite`.
 pub async fn run_command(command: Command, common: &CommonConfig) -> anyhow::Result<()> {
     match command {
-        Command::Migrate => {
-            let db = shared::db::connect(common).await?;
-            shared::db::migrate(&db).await?;
-            println!("migrations applied");
-        }
+        Command::Migrate => shared::db::migrate_command(common).await?,
         Command::ImportUsers { from } => {
             let db = shared::db::prepare(common).await?;
             let report = import::import_users(&db, &from).await?;

@@ -17,11 +17,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             startup::build(&cli).await?.run_until_stopped(stop).await?
         }
         Command::Openapi => println!("{}", startup::openapi().spec()),
-        Command::Migrate => {
-            let db = shared::db::connect(&cli.common).await?;
-            shared::db::migrate(&db).await?;
-            println!("migrations applied");
-        }
+        Command::Migrate => shared::db::migrate_command(&cli.common).await?,
     }
     Ok(())
 }
