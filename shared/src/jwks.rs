@@ -105,10 +105,6 @@ impl JwksClient {
         })
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// Whether keys have been fetched at least once (readiness).
     pub fn is_loaded(&self) -> bool {
         self.keys.read().map(|k| k.is_some()).unwrap_or(false)

@@ -124,10 +124,6 @@ impl TokenIssuer {
         self.ttl
     }
 
-    pub fn key(&self) -> &SigningKey {
-        &self.key
-    }
-
     pub fn issue(&self, user_id: Uuid, username: &str) -> Result<String, TokenError> {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
@@ -189,10 +185,6 @@ impl TokenVerifier {
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
         Self { keys, validation, verified: Arc::default() }
-    }
-
-    pub fn keys(&self) -> &KeySource {
-        &self.keys
     }
 
     #[tracing::instrument(name = "verify_token", skip_all, err(level = "debug"))]

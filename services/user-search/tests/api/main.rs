@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod config;
 mod lookups;
 mod openapi;
 mod pages;

@@ -1,0 +1,44 @@
+//! The contract's start-up behaviour: `--help`, and one line naming the variable when the
+//! configuration cannot work.
+
+use std::process::Command;
+
+fn user_search() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_user-search"));
+    for var in ["DATABASE_URL", "JWKS_URL", "LISTEN_ADDR"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+#[test]
+fn without_jwks_url_it_stops_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = user_search().env("DATA_DIR", dir.path()).env("LISTEN_ADDR", "127.0.0.1:0").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "user-search: invalid configuration: JWKS_URL: required: where auth-api publishes its keys, \
+         e.g. http://auth-api:8081/.well-known/jwks.json\n"
+    );
+}
+
+#[test]
+fn a_jwks_url_that_is_not_http_is_refused() {
+    let out = user_search().env("JWKS_URL", "ftp://keys").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "user-search: invalid configuration: JWKS_URL (--jwks-url) = \"ftp://keys\": expected an http:// or https:// URL\n"
+    );
+}
+
+#[test]
+fn help_lists_the_variables() {
+    let out = user_search().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for var in ["LISTEN_ADDR", "DATABASE_URL", "JWKS_URL", "JWT_AUDIENCE"] {
+        assert!(help.contains(var), "{var} missing from --help");
+    }
+}
