@@ -7,6 +7,7 @@ mod m20261124_000001_create_users;
 mod m20261124_000002_create_refresh_tokens;
 mod m20261124_000003_create_notification_outbox;
 mod m20261124_000004_outbox_relay_state;
+mod m20261125_000005_create_chats;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_create_refresh_tokens::Migration),
             Box::new(m20261124_000003_create_notification_outbox::Migration),
             Box::new(m20261124_000004_outbox_relay_state::Migration),
+            Box::new(m20261125_000005_create_chats::Migration),
         ]
     }
 }

@@ -128,6 +128,15 @@ impl fmt::Debug for RedisUrl {
     }
 }
 
+/// An `http://` or `https://` URL with a host (where a service fetches another's keys).
+pub fn parse_http_url(raw: &str) -> Result<String, String> {
+    let rest = raw.strip_prefix("http://").or_else(|| raw.strip_prefix("https://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(raw.to_owned()),
+        _ => Err("expected an http:// or https:// URL".into()),
+    }
+}
+
 /// A configuration problem found after parsing (a file that cannot be read, a combination
 /// that cannot work). Printed as the same one line as a parse error.
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,21 @@ pub struct NotificationEvent {
     pub user_id: Uuid,
     pub username: String,
     pub fcm_token: Option<String>,
+    /// For `message.created`: which message, so the phone can open its chat.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub message: Option<MessageRef>,
 }
+
+/// The message a `message.created` event is about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageRef {
+    pub chat_id: Uuid,
+    pub message_id: i64,
+    pub sender_id: Uuid,
+}
+
+/// Longest message preview in a push, in characters.
+pub const PREVIEW_CHARS: usize = 100;
 
 impl NotificationEvent {
     pub const SCHEMA_VERSION: u32 = 1;
@@ -39,6 +53,34 @@ impl NotificationEvent {
             user_id,
             username: username.into(),
             fcm_token,
+            message: None,
+        }
+    }
+
+    /// `message.created`: a push for a recipient with no live connection. `user_id`,
+    /// `username` and `fcm_token` are the recipient's; the body is a short preview.
+    pub fn message_created(
+        recipient: &crate::entities::users::Model,
+        sender_username: &str,
+        content: &str,
+        message: MessageRef,
+        at: DateTime<Utc>,
+    ) -> Self {
+        let mut body: String = content.chars().take(PREVIEW_CHARS).collect();
+        if content.chars().nth(PREVIEW_CHARS).is_some() {
+            body.push('…');
+        }
+        Self {
+            header: format!("New message from: {sender_username}"),
+            body,
+            event_id: Uuid::new_v4(),
+            event_type: "message.created",
+            schema_version: Self::SCHEMA_VERSION,
+            occurred_at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            user_id: recipient.id,
+            username: recipient.username.clone(),
+            fcm_token: recipient.fcm_token.clone(),
+            message: Some(message),
         }
     }
 }

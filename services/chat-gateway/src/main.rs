@@ -1,7 +1,13 @@
-//! chat-gateway is not built yet: it has its own issue. Until then this binary says so and exits
-//! non-zero rather than pretend to serve.
+use std::process::ExitCode;
 
-fn main() -> std::process::ExitCode {
-    eprintln!("chat-gateway: not built yet; run auth-api, or chat-suite for everything that exists");
-    std::process::ExitCode::from(2)
+use chat_gateway::config::Cli;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli: Cli = shared::config::parse_or_exit();
+    let _telemetry = match shared::telemetry::init("chat-gateway", cli.common.otlp_endpoint.as_deref()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => shared::config::exit_with_config_error(&err),
+    };
+    shared::run_main(chat_gateway::run(cli)).await
 }

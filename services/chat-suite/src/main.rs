@@ -9,6 +9,7 @@ use auth_api::{
     relay::RelaySettings,
     startup::AuthService,
 };
+use chat_gateway::{config::ChatSettings, startup::ChatService};
 use clap::Parser;
 use poem_openapi::{OpenApi, OpenApiService};
 use shared::{config::CommonConfig, http::Plumbing, server::Application, tokens::KeySource};
@@ -35,29 +36,44 @@ struct Cli {
     #[command(flatten)]
     relay: RelaySettings,
 
+    #[command(flatten)]
+    chat: ChatSettings,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
 
-/// Every built service's routes joined in one OpenAPI document (a tuple, as more services land).
+/// Every service's routes joined in one OpenAPI document.
 fn openapi() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(
-        (auth_api::routes::apis(), user_search::routes::apis()),
+        (auth_api::routes::apis(), user_search::routes::apis(), chat_gateway::routes::apis()),
         "chat-suite",
         env!("CARGO_PKG_VERSION"),
     )
 }
 
 async fn build(cli: &Cli) -> anyhow::Result<Application> {
+    cli.chat.validate()?;
     let auth = AuthService::build(&cli.common, &cli.auth).await?;
     // One database pool and the in-process keys serve every service here.
-    let search =
-        SearchService::new(auth.state.db.clone(), KeySource::Local(auth.state.keys.clone()), &cli.common.tokens);
-    let plumbing = Plumbing::new(auth.dependencies.clone());
-    let app = search.provide(auth.provide(plumbing.app(openapi()), &cli.common));
+    let db = auth.state.db.clone();
+    let keys = || KeySource::Local(auth.state.keys.clone());
+    let search = SearchService::new(db.clone(), keys(), &cli.common.tokens);
+    let wakeup = Some(auth.state.outbox.clone());
+    let mut chat = ChatService::build(db, keys(), &cli.common, &cli.chat, wakeup).await?;
+    let mut dependencies = auth.dependencies.clone();
+    for dependency in &chat.dependencies {
+        if !dependencies.iter().any(|d| d.name() == dependency.name()) {
+            dependencies.push(dependency.clone());
+        }
+    }
+    let plumbing = Plumbing::new(dependencies);
+    let routes = plumbing.app_with(openapi(), chat.socket_routes());
+    let app = chat.provide(search.provide(auth.provide(routes, &cli.common)));
     let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
     let mut app = Application::bind("chat-suite", cli.listen_addr, app, grace).await?;
     auth.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
+    chat.start(&mut app, &plumbing)?;
     Ok(app)
 }
 

@@ -15,7 +15,7 @@ pub struct Cli {
 
     /// auth-api's key set, e.g. `http://auth-api:8081/.well-known/jwks.json`. Keys are cached
     /// and fetched again when a token names one we do not hold (a key rotation).
-    #[arg(long, env = "JWKS_URL", value_parser = parse_http_url)]
+    #[arg(long, env = "JWKS_URL", value_parser = shared::config::parse_http_url)]
     pub jwks_url: Option<String>,
 
     #[command(subcommand)]
@@ -30,12 +30,4 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document of this service.
     Openapi,
-}
-
-pub fn parse_http_url(raw: &str) -> Result<String, String> {
-    let rest = raw.strip_prefix("http://").or_else(|| raw.strip_prefix("https://"));
-    match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(raw.to_owned()),
-        _ => Err("expected an http:// or https:// URL".into()),
-    }
 }

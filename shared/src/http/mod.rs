@@ -43,10 +43,19 @@ impl Plumbing {
     /// The service's API at the root, next to the common routes, wrapped in the middleware
     /// stack. `chat-suite` calls this once with every API joined in a tuple.
     pub fn app<T: OpenApi + 'static>(&self, api: OpenApiService<T, ()>) -> impl Endpoint<Output = Response> + use<T> {
+        self.app_with(api, Route::new())
+    }
+
+    /// [`Plumbing::app`] with routes outside the OpenAPI document beside it (the WebSocket).
+    pub fn app_with<T: OpenApi + 'static>(
+        &self,
+        api: OpenApiService<T, ()>,
+        extra: Route,
+    ) -> impl Endpoint<Output = Response> + use<T> {
         let spec = api.spec_endpoint();
         let docs = api.swagger_ui();
         let probes = Probes::new(self.dependencies.clone(), self.metrics.clone());
-        let routes = Route::new()
+        let routes = extra
             .nest("/", api)
             .at("/healthz", probes.healthz())
             .at("/readyz", probes.readyz())

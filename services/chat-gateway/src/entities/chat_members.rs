@@ -1,0 +1,19 @@
+use sea_orm::entity::prelude::*;
+
+/// A user in a chat, with their receipts as watermarks (message ids).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "chat_members")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub chat_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: Uuid,
+    pub joined_at: DateTimeUtc,
+    pub delivered_up_to: Option<i64>,
+    pub seen_up_to: Option<i64>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

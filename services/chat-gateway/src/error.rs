@@ -1,0 +1,56 @@
+//! What chat operations can refuse, and how each refusal reads on the socket and over HTTP.
+
+use sea_orm::DbErr;
+use shared::ApiError;
+
+use crate::protocol::WsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("you are not a member of this chat")]
+    NotMember,
+    #[error("no user with this id")]
+    NoSuchUser,
+    #[error("no such message in this chat")]
+    NoSuchMessage,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl ChatError {
+    fn is_unreachable(err: &DbErr) -> bool {
+        matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+    }
+}
+
+impl From<ChatError> for WsError {
+    fn from(err: ChatError) -> Self {
+        match err {
+            ChatError::NotMember => WsError::forbidden(),
+            ChatError::NoSuchUser => WsError::new("not_found", "no user with this id"),
+            ChatError::NoSuchMessage => WsError::new("not_found", "no such message in this chat"),
+            ChatError::Invalid(why) => WsError::invalid_data(why),
+            ChatError::Database(err) if ChatError::is_unreachable(&err) => {
+                tracing::warn!(error = %err, "database unreachable");
+                WsError::unavailable()
+            }
+            ChatError::Database(err) => {
+                tracing::error!(error = %err, "chat operation failed");
+                WsError::internal()
+            }
+        }
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(err: ChatError) -> Self {
+        match err {
+            ChatError::NotMember => ApiError::forbidden("you are not a member of this chat"),
+            ChatError::NoSuchUser | ChatError::NoSuchMessage => ApiError::not_found(err.to_string()),
+            ChatError::Invalid(why) => ApiError::bad_request("invalid_field", why),
+            ChatError::Database(err) => ApiError::from(err),
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! Messages: storing them (with their offline pushes), reading them back in order, receipts.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+use shared::{
+    entities::users,
+    outbox::{self, NotificationEvent},
+};
+use uuid::Uuid;
+
+use crate::{
+    entities::{chat_members, chats, messages},
+    error::ChatError,
+};
+
+/// A message a member wants to send, already parsed.
+#[derive(Debug)]
+pub struct Draft<'a> {
+    pub chat_id: Uuid,
+    pub sender_id: Uuid,
+    pub sender_username: &'a str,
+    pub kind: &'a str,
+    pub content: &'a str,
+    pub client_msg_id: Option<&'a str>,
+}
+
+/// What sending did.
+#[derive(Debug)]
+pub enum Sent {
+    /// Stored now; `pushes` offline recipients got a `message.created` event.
+    New { message: messages::Model, pushes: usize },
+    /// The sender already sent this `client_msg_id`: the original, unchanged.
+    Existing(messages::Model),
+}
+
+/// The message this sender already sent under `client_msg_id`, if any.
+pub async fn by_client_id(
+    db: &impl ConnectionTrait,
+    sender: Uuid,
+    client_msg_id: &str,
+) -> Result<Option<messages::Model>, DbErr> {
+    messages::Entity::find()
+        .filter(messages::Column::SenderId.eq(sender))
+        .filter(messages::Column::ClientMsgId.eq(client_msg_id))
+        .one(db)
+        .await
+}
+
+/// Stores a message from a member, numbering it within its chat, and, in the same transaction,
+/// a `message.created` outbox event for each of `offline` (recipients with no live connection).
+///
+/// Every message involving a user is written while holding that user's lock (Postgres advisory
+/// locks, both members, in a fixed order; SQLite has one writer anyway), so a user's messages
+/// commit in `id` order: a client that has every message up to id n has missed none below it.
+#[tracing::instrument(skip(db, draft), fields(chat_id = %draft.chat_id, sender_id = %draft.sender_id))]
+pub async fn send(
+    db: &DatabaseConnection,
+    draft: &Draft<'_>,
+    members: &[Uuid],
+    offline: &[Uuid],
+) -> Result<Sent, ChatError> {
+    if let Some(client_msg_id) = draft.client_msg_id {
+        if let Some(original) = by_client_id(db, draft.sender_id, client_msg_id).await? {
+            return same_chat(original, draft.chat_id).map(Sent::Existing);
+        }
+    }
+    match insert(db, draft, members, offline).await {
+        Ok(sent) => Ok(sent),
+        // A resend racing its original: the unique index let one through.
+        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            let client_msg_id = draft.client_msg_id.ok_or(ChatError::Database(err))?;
+            let original = by_client_id(db, draft.sender_id, client_msg_id)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("the message a resend collided with".into()))?;
+            same_chat(original, draft.chat_id).map(Sent::Existing)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn same_chat(original: messages::Model, chat_id: Uuid) -> Result<messages::Model, ChatError> {
+    if original.chat_id == chat_id {
+        Ok(original)
+    } else {
+        Err(ChatError::Invalid("client_msg_id: already used for a message in another chat".into()))
+    }
+}
+
+async fn insert(db: &DatabaseConnection, draft: &Draft<'_>, members: &[Uuid], offline: &[Uuid]) -> Result<Sent, DbErr> {
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        let mut keys: Vec<i32> = members.iter().map(|m| lock_key(*m)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1, $2)",
+                [LOCK_CLASS.into(), key.into()],
+            ))
+            .await?;
+        }
+    }
+    // First statement that writes, so SQLite takes its write lock here, not midway.
+    let bumped = chats::Entity::update_many()
+        .col_expr(chats::Column::LastSeq, Expr::col(chats::Column::LastSeq).add(1))
+        .col_expr(chats::Column::LastActivityAt, Expr::value(now))
+        .filter(chats::Column::Id.eq(draft.chat_id))
+        .exec_with_returning(&txn)
+        .await?;
+    let seq = bumped.first().map(|chat| chat.last_seq).ok_or_else(|| DbErr::RecordNotFound("chat".into()))?;
+    let row = messages::ActiveModel {
+        chat_id: Set(draft.chat_id),
+        seq: Set(seq),
+        sender_id: Set(draft.sender_id),
+        kind: Set(draft.kind.to_owned()),
+        content: Set(draft.content.to_owned()),
+        client_msg_id: Set(draft.client_msg_id.map(str::to_owned)),
+        sent_at: Set(now),
+        ..Default::default()
+    };
+    let message = messages::Entity::insert(row).exec_with_returning(&txn).await?;
+    let recipients = users::Entity::find().filter(users::Column::Id.is_in(offline.iter().copied())).all(&txn).await?;
+    for recipient in &recipients {
+        let about = outbox::MessageRef { chat_id: message.chat_id, message_id: message.id, sender_id: draft.sender_id };
+        let event = NotificationEvent::message_created(recipient, draft.sender_username, draft.content, about, now);
+        outbox::enqueue(&txn, &event).await?;
+    }
+    txn.commit().await?;
+    Ok(Sent::New { message, pushes: recipients.len() })
+}
+
+/// Advisory locks of chat-suite's messages: this class, and a 32-bit key per user.
+const LOCK_CLASS: i32 = 0x6368_6174; // "chat"
+
+fn lock_key(user: Uuid) -> i32 {
+    let b = user.as_bytes();
+    i32::from_be_bytes([b[0], b[1], b[2], b[3]]) ^ i32::from_be_bytes([b[12], b[13], b[14], b[15]])
+}
+
+/// Messages of the given chats numbered after each chat's position, oldest first, at most
+/// `limit`. What a connection replays on resume and fetches to fill a gap.
+pub async fn after_positions(
+    db: &impl ConnectionTrait,
+    positions: &[(Uuid, i64)],
+    limit: u64,
+) -> Result<Vec<messages::Model>, DbErr> {
+    if positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted = positions.iter().fold(Condition::any(), |cond, (chat, seq)| {
+        cond.add(Condition::all().add(messages::Column::ChatId.eq(*chat)).add(messages::Column::Seq.gt(*seq)))
+    });
+    messages::Entity::find().filter(wanted).order_by_asc(messages::Column::Id).limit(limit).all(db).await
+}
+
+/// For each chat, the number of the newest message with an id at most `since` (0 if none):
+/// where a client that has everything up to `since` stands in each chat.
+pub async fn positions_at(
+    db: &impl ConnectionTrait,
+    chats: &[Uuid],
+    since: i64,
+) -> Result<Vec<(Uuid, i64)>, DbErr> {
+    let found: Vec<(Uuid, Option<i64>)> = messages::Entity::find()
+        .select_only()
+        .column(messages::Column::ChatId)
+        .column_as(messages::Column::Seq.max(), "seq")
+        .filter(messages::Column::ChatId.is_in(chats.iter().copied()))
+        .filter(messages::Column::Id.lte(since))
+        .group_by(messages::Column::ChatId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(chats
+        .iter()
+        .map(|chat| {
+            let seq = found.iter().find(|(c, _)| c == chat).and_then(|(_, s)| *s).unwrap_or(0);
+            (*chat, seq)
+        })
+        .collect())
+}
+
+/// The number of message `message_id` within `chat_id`.
+pub async fn seq_of(db: &impl ConnectionTrait, chat_id: Uuid, message_id: i64) -> Result<Option<i64>, DbErr> {
+    messages::Entity::find_by_id(message_id)
+        .filter(messages::Column::ChatId.eq(chat_id))
+        .select_only()
+        .column(messages::Column::Seq)
+        .into_tuple()
+        .one(db)
+        .await
+}
+
+/// Which receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    Delivered,
+    Seen,
+}
+
+/// Records that `user` has received (or seen) everything in the chat up to `message_id`.
+/// Returns the sender to tell, when this moved the watermark for another member's message.
+#[tracing::instrument(skip(db))]
+pub async fn acknowledge(
+    db: &DatabaseConnection,
+    user: Uuid,
+    chat_id: Uuid,
+    message_id: i64,
+    receipt: Receipt,
+) -> Result<Option<Uuid>, ChatError> {
+    // Membership first: a non-member learns nothing about which messages exist.
+    let is_member = chat_members::Entity::find_by_id((chat_id, user)).one(db).await?.is_some();
+    if !is_member {
+        return Err(ChatError::NotMember);
+    }
+    let message = messages::Entity::find_by_id(message_id)
+        .filter(messages::Column::ChatId.eq(chat_id))
+        .one(db)
+        .await?
+        .ok_or(ChatError::NoSuchMessage)?;
+    if message.sender_id == user {
+        return Ok(None);
+    }
+    let column = match receipt {
+        Receipt::Delivered => chat_members::Column::DeliveredUpTo,
+        Receipt::Seen => chat_members::Column::SeenUpTo,
+    };
+    let moved = chat_members::Entity::update_many()
+        .col_expr(column, Expr::value(message_id))
+        .filter(chat_members::Column::ChatId.eq(chat_id))
+        .filter(chat_members::Column::UserId.eq(user))
+        .filter(Condition::any().add(column.is_null()).add(column.lt(message_id)))
+        .exec(db)
+        .await?;
+    Ok((moved.rows_affected > 0).then_some(message.sender_id))
+}
+
+/// Which page of a chat's history.
+#[derive(Debug, Clone, Copy)]
+pub enum Page {
+    Newest,
+    Before(i64),
+    After(i64),
+}
+
+/// A page of history, oldest first, and whether more lie beyond it in the direction asked.
+pub async fn history(
+    db: &DatabaseConnection,
+    chat_id: Uuid,
+    page: Page,
+    limit: u64,
+) -> Result<(Vec<messages::Model>, bool), DbErr> {
+    let query = messages::Entity::find().filter(messages::Column::ChatId.eq(chat_id));
+    let query = match page {
+        Page::Newest => query.order_by_desc(messages::Column::Id),
+        Page::Before(id) => query.filter(messages::Column::Id.lt(id)).order_by_desc(messages::Column::Id),
+        Page::After(id) => query.filter(messages::Column::Id.gt(id)).order_by_asc(messages::Column::Id),
+    };
+    let mut rows = query.limit(limit + 1).all(db).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if !matches!(page, Page::After(_)) {
+        rows.reverse();
+    }
+    Ok((rows, more))
+}

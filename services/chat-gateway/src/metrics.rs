@@ -1,0 +1,64 @@
+//! The gateway on `/metrics`: connections, messages, and how the bus between replicas is doing.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+pub struct GatewayMetrics {
+    pub connections: IntGauge,
+    pub messages_total: IntCounter,
+    pub offline_pushes_total: IntCounter,
+    pub slow_readers_total: IntCounter,
+    pub closes_total: IntCounterVec,
+    pub bus_received_total: IntCounter,
+    pub bus_dropped_total: IntCounter,
+    pub bus_publish_failures_total: IntCounter,
+    pub bus_reconnects_total: IntCounter,
+}
+
+impl GatewayMetrics {
+    pub fn new() -> prometheus::Result<Self> {
+        Ok(Self {
+            connections: IntGauge::new("chat_suite_ws_connections", "Open WebSocket connections on this replica")?,
+            messages_total: IntCounter::new("chat_suite_ws_messages_total", "Messages stored by this replica")?,
+            offline_pushes_total: IntCounter::new(
+                "chat_suite_ws_offline_pushes_total",
+                "message.created events written for recipients with no live connection",
+            )?,
+            slow_readers_total: IntCounter::new(
+                "chat_suite_ws_slow_readers_total",
+                "Connections cut off because their send queue overflowed",
+            )?,
+            closes_total: IntCounterVec::new(
+                Opts::new("chat_suite_ws_closes_total", "Connections closed by the server, by reason"),
+                &["reason"],
+            )?,
+            bus_received_total: IntCounter::new("chat_suite_bus_received_total", "Events received from other replicas")?,
+            bus_dropped_total: IntCounter::new(
+                "chat_suite_bus_dropped_total",
+                "Events not published because the publish queue was full (Redis away too long)",
+            )?,
+            bus_publish_failures_total: IntCounter::new(
+                "chat_suite_bus_publish_failures_total",
+                "Publish round trips to Redis that failed and were retried",
+            )?,
+            bus_reconnects_total: IntCounter::new(
+                "chat_suite_bus_reconnects_total",
+                "Times the Redis subscription was lost (or could not be made) and retried",
+            )?,
+        })
+    }
+
+    /// Shows them on a service's `/metrics`.
+    pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        let metrics = self;
+        registry.register(Box::new(metrics.connections.clone()))?;
+        registry.register(Box::new(metrics.messages_total.clone()))?;
+        registry.register(Box::new(metrics.offline_pushes_total.clone()))?;
+        registry.register(Box::new(metrics.slow_readers_total.clone()))?;
+        registry.register(Box::new(metrics.closes_total.clone()))?;
+        registry.register(Box::new(metrics.bus_received_total.clone()))?;
+        registry.register(Box::new(metrics.bus_dropped_total.clone()))?;
+        registry.register(Box::new(metrics.bus_publish_failures_total.clone()))?;
+        registry.register(Box::new(metrics.bus_reconnects_total.clone()))?;
+        Ok(())
+    }
+}

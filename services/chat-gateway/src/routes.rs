@@ -1,0 +1,155 @@
+//! The gateway's REST routes: the caller's chat list and a chat's history. Members only.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi, Tags,
+    param::{Path, Query},
+    payload::Json,
+};
+use shared::{ApiError, ApiResult, http::BearerAuth};
+use uuid::Uuid;
+
+use crate::{
+    chats,
+    messages::{self, Page},
+    protocol::{MessageView, timestamp},
+    state::ChatState,
+};
+
+#[derive(Tags)]
+enum Tag {
+    /// Chats and their history.
+    Chats,
+}
+
+pub struct ChatsApi;
+
+/// Every chat-gateway REST route, for one `OpenApiService`.
+pub fn apis() -> ChatsApi {
+    ChatsApi
+}
+
+#[derive(Debug, Object)]
+pub struct Member {
+    pub user_id: Uuid,
+    pub username: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ChatEntry {
+    pub chat_id: Uuid,
+    /// Both members, the caller included.
+    pub members: Vec<Member>,
+    pub created_at: String,
+    /// When the newest message was sent (or the chat made, before any).
+    pub last_activity_at: String,
+    pub last_message: Option<MessageView>,
+    /// Messages from the other member after the caller's last `seen`.
+    pub unread_count: u64,
+}
+
+#[derive(Debug, Object)]
+pub struct ChatList {
+    pub chats: Vec<ChatEntry>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct MessagePage {
+    /// Oldest first.
+    pub messages: Vec<MessageView>,
+    /// Whether more messages lie beyond this page in the direction asked (older for `before`
+    /// and the newest page, newer for `after`).
+    pub has_more: bool,
+}
+
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 100;
+
+#[OpenApi(tag = "Tag::Chats")]
+impl ChatsApi {
+    /// The caller's chats, newest activity first (`limit` 1–100, default 50; `cursor` from the
+    /// previous page).
+    #[oai(path = "/chats", method = "get", operation_id = "list_chats")]
+    async fn list(
+        &self,
+        state: Data<&Arc<ChatState>>,
+        auth: BearerAuth,
+        limit: Query<Option<i64>>,
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<ChatList>> {
+        let limit = parse_limit(limit.0)?;
+        let after = cursor.0.as_deref().map(decode_cursor).transpose()?;
+        let mut page = chats::list(&state.db, auth.0.sub, after, limit + 1).await?;
+        let next_cursor = if page.len() as u64 > limit {
+            page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            page.last().map(|s| encode_cursor(s.chat.last_activity_at, s.chat.id))
+        } else {
+            None
+        };
+        let chats = page
+            .into_iter()
+            .map(|s| ChatEntry {
+                chat_id: s.chat.id,
+                members: s.members.into_iter().map(|(user_id, username)| Member { user_id, username }).collect(),
+                created_at: timestamp(s.chat.created_at),
+                last_activity_at: timestamp(s.chat.last_activity_at),
+                last_message: s.last_message.map(MessageView::from),
+                unread_count: s.unread,
+            })
+            .collect();
+        Ok(Json(ChatList { chats, next_cursor }))
+    }
+
+    /// A page of a chat's messages, oldest first: the newest page, or the page `before` or
+    /// `after` a message id (one of them; `limit` 1–100, default 50). Members only.
+    #[oai(path = "/chats/:chat_id/messages", method = "get", operation_id = "chat_messages")]
+    async fn messages(
+        &self,
+        state: Data<&Arc<ChatState>>,
+        auth: BearerAuth,
+        chat_id: Path<String>,
+        before: Query<Option<i64>>,
+        after: Query<Option<i64>>,
+        limit: Query<Option<i64>>,
+    ) -> ApiResult<Json<MessagePage>> {
+        let chat_id =
+            Uuid::parse_str(&chat_id.0).map_err(|_| ApiError::invalid_field("chat_id", "chat_id: not a UUID"))?;
+        let limit = parse_limit(limit.0)?;
+        let page = match (before.0, after.0) {
+            (Some(_), Some(_)) => return Err(ApiError::bad_request("invalid_query", "give before or after, not both")),
+            (Some(id), None) => Page::Before(id),
+            (None, Some(id)) => Page::After(id),
+            (None, None) => Page::Newest,
+        };
+        chats::members_if_member(&state.db, chat_id, auth.0.sub).await?;
+        let (rows, has_more) = messages::history(&state.db, chat_id, page, limit).await?;
+        Ok(Json(MessagePage { messages: rows.into_iter().map(MessageView::from).collect(), has_more }))
+    }
+}
+
+fn parse_limit(limit: Option<i64>) -> ApiResult<u64> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT as i64).contains(&n) => Ok(n as u64),
+        Some(_) => Err(ApiError::invalid_field("limit", format!("limit: must be 1 to {MAX_LIMIT}"))),
+    }
+}
+
+fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros()))
+}
+
+fn decode_cursor(raw: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
+    let invalid = || ApiError::invalid_field("cursor", "cursor: not one this service issued");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
+    let at = micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(invalid)?;
+    Ok((at, Uuid::parse_str(id).map_err(|_| invalid())?))
+}

@@ -1,0 +1,469 @@
+//! One WebSocket connection, from `connected` to its close: reads the client's frames, answers
+//! them, and writes the events the hub hands it, every chat's messages in order and without
+//! gaps or duplicates.
+//!
+//! Each chat numbers its messages (`seq`, no gaps), and the connection remembers the newest
+//! number it has written per chat. A message numbered at or below it is a duplicate (dropped);
+//! one further ahead means some were missed (lost on the bus, or published out of order by two
+//! replicas) and they are read from the database first. Resume is the same mechanism: the
+//! connection starts from the client's position instead of the chat's newest message.
+
+use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
+
+use futures_util::{SinkExt, StreamExt, stream::SplitSink};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use poem::web::websocket::{CloseCode, Message, WebSocketStream};
+use shared::tokens::AccessClaims;
+use tokio::{sync::mpsc, time::Instant};
+use uuid::Uuid;
+
+use crate::{
+    chats,
+    error::ChatError,
+    hub::{Connection, Delivery},
+    messages::{self, Draft, Receipt, Sent},
+    protocol::{self, FrameId, MessageRef, MessageView, Outgoing, Request, SendMessage, ServerEvent, Tracked, WsError},
+    state::ChatState,
+};
+
+/// Messages read from the database per round while catching up.
+const CATCH_UP_PAGE: u64 = 200;
+/// Close code for an access token that expired without a `refresh_token` (application range).
+const TOKEN_EXPIRED: u16 = 4001;
+
+/// Where the client says it stands, from the upgrade request.
+#[derive(Debug, Clone, Default)]
+pub enum Resume {
+    /// Live traffic only.
+    #[default]
+    Live,
+    /// Everything after this message id, in every chat.
+    Since(i64),
+    /// Everything after these positions (`seq`), in these chats; other chats live only.
+    Chats(HashMap<Uuid, i64>),
+}
+
+/// Why a connection ends.
+enum End {
+    /// We close it, with this code and reason.
+    Close(CloseCode, &'static str),
+    /// The client left, or cannot be written to.
+    Gone,
+}
+
+type Step = Result<(), End>;
+
+struct Session {
+    state: Arc<ChatState>,
+    user: Uuid,
+    username: String,
+    expires_at: i64,
+    connection: Arc<Connection>,
+    sink: SplitSink<WebSocketStream, Message>,
+    /// Per chat: the newest message number written to this connection, and the other member.
+    chats: HashMap<Uuid, (i64, Uuid)>,
+    limiter: DefaultDirectRateLimiter,
+    strikes: u32,
+    write_timeout: Duration,
+}
+
+/// Serves one upgraded connection until it ends.
+pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, socket: WebSocketStream) {
+    let user = claims.sub;
+    let (sink, mut stream) = socket.split();
+    let (connection, mut queue, first) = state.hub.register(user, state.settings.send_queue as usize);
+    let _registered = Registered { state: state.clone(), user, id: connection.id };
+    if first {
+        state.arrived(user).await;
+    }
+    let settings = &state.settings;
+    let per_second = NonZeroU32::new(settings.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+    let mut session = Session {
+        user,
+        username: claims.preferred_username,
+        expires_at: claims.exp,
+        connection,
+        sink,
+        chats: HashMap::new(),
+        limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+        strikes: 0,
+        write_timeout: Duration::from_secs(settings.write_timeout_seconds),
+        state: state.clone(),
+    };
+    let end = match session.start(resume).await {
+        Ok(()) => session.serve(&mut stream, &mut queue).await,
+        Err(end) => end,
+    };
+    session.finish(end).await;
+}
+
+/// Takes the connection out of the hub however the session ends.
+struct Registered {
+    state: Arc<ChatState>,
+    user: Uuid,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if self.state.hub.unregister(self.user, self.id) {
+            let (state, user) = (self.state.clone(), self.user);
+            tokio::spawn(async move { state.left(user).await });
+        }
+    }
+}
+
+impl Session {
+    /// `connected`, then what the client missed, then the presence of its peers.
+    async fn start(&mut self, resume: Resume) -> Step {
+        self.write_event(&ServerEvent::Connected { user_id: self.user }, None).await?;
+        let positions = chats::positions(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?;
+        let since = match &resume {
+            Resume::Since(since) => {
+                let ids: Vec<Uuid> = positions.iter().map(|p| p.chat_id).collect();
+                messages::positions_at(&self.state.db, &ids, *since)
+                    .await
+                    .map_err(|e| self.fault(e.into()))?
+                    .into_iter()
+                    .collect()
+            }
+            _ => HashMap::new(),
+        };
+        for p in &positions {
+            let from = match &resume {
+                Resume::Live => p.last_seq,
+                Resume::Since(_) => since.get(&p.chat_id).copied().unwrap_or(0),
+                Resume::Chats(map) => map.get(&p.chat_id).copied().unwrap_or(p.last_seq),
+            };
+            self.chats.insert(p.chat_id, (from, p.peer));
+        }
+        self.catch_up().await?;
+        let peers: Vec<Uuid> = positions.iter().map(|p| p.peer).collect();
+        for user_id in self.state.presence.online_among(&self.state.hub, &peers).await {
+            self.write_event(&ServerEvent::Online { user_id }, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn serve(
+        &mut self,
+        stream: &mut futures_util::stream::SplitStream<WebSocketStream>,
+        queue: &mut mpsc::Receiver<Delivery>,
+    ) -> End {
+        let settings = self.state.settings.clone();
+        let idle_timeout = Duration::from_secs(settings.idle_timeout_seconds);
+        let mut ping = tokio::time::interval(Duration::from_secs(settings.ping_interval_seconds));
+        ping.tick().await;
+        let mut last_heard = Instant::now();
+        let mut draining = self.state.hub.draining();
+        loop {
+            let expiry = expiry_instant(self.expires_at);
+            let step = tokio::select! {
+                biased;
+                () = async { let _ = draining.wait_for(|draining| *draining).await; } => Err(End::Close(CloseCode::Restart, "server restarting, reconnect")),
+                delivery = queue.recv() => match delivery {
+                    _ if self.connection.overflowed() => Err(End::Close(CloseCode::Again, "too slow to read, reconnect")),
+                    Some(Delivery::Event(event)) => self.deliver(&event).await,
+                    Some(Delivery::Resync) => self.resync().await,
+                    None => Err(End::Gone),
+                },
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    self.on_frame(frame).await
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > idle_timeout {
+                        Err(End::Close(CloseCode::Away, "no pong within WS_IDLE_TIMEOUT_SECONDS"))
+                    } else {
+                        self.write(Message::Ping(Vec::new())).await
+                    }
+                }
+                () = tokio::time::sleep_until(expiry) => Err(End::Close(CloseCode::from(TOKEN_EXPIRED), "access token expired")),
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    async fn finish(&mut self, end: End) {
+        let reason = match &end {
+            End::Close(code, _) => close_reason(code),
+            End::Gone => "client",
+        };
+        self.state.metrics.closes_total.with_label_values(&[reason]).inc();
+        if let End::Close(code, why) = end {
+            let close = Message::Close(Some((code, why.to_owned())));
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.sink.send(close)).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.sink.close()).await;
+    }
+
+    async fn on_frame(&mut self, frame: Option<std::io::Result<Message>>) -> Step {
+        match frame {
+            None | Some(Ok(Message::Close(_))) => Err(End::Gone),
+            Some(Err(err)) if err.to_string().contains("Message too long") => {
+                Err(End::Close(CloseCode::Size, "frame larger than 64 KiB"))
+            }
+            Some(Err(err)) => {
+                tracing::debug!(error = %err, "connection failed");
+                Err(End::Gone)
+            }
+            Some(Ok(Message::Text(text))) => {
+                if self.limiter.check().is_err() {
+                    return self.refuse_over_limit(&text).await;
+                }
+                self.strikes = 0;
+                match protocol::parse(&text) {
+                    Ok(frame) => self.handle(frame.request, frame.id.as_ref()).await,
+                    Err((id, err)) => self.write_event(&ServerEvent::Error(err), id.as_ref()).await,
+                }
+            }
+            Some(Ok(Message::Binary(_))) => {
+                let err = WsError::new("binary_not_supported", "send text frames, each one JSON object");
+                self.write_event(&ServerEvent::Error(err), None).await
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+        }
+    }
+
+    /// Over the rate limit: an error event, and after a burst's worth of refusals in a row,
+    /// the door.
+    async fn refuse_over_limit(&mut self, text: &str) -> Step {
+        self.strikes += 1;
+        if self.strikes > self.state.settings.rate_limit_burst {
+            return Err(End::Close(CloseCode::Policy, "rate limit exceeded"));
+        }
+        let id = protocol::parse(text).ok().and_then(|f| f.id);
+        let err = WsError::new("rate_limited", "too many frames, slow down");
+        self.write_event(&ServerEvent::Error(err), id.as_ref()).await
+    }
+
+    async fn handle(&mut self, request: Request, id: Option<&FrameId>) -> Step {
+        let result = match request {
+            Request::StartPrivateChat { user_id } => self.start_private_chat(user_id, id).await,
+            Request::SendMessage(message) => return self.send_message(message, id).await,
+            Request::ReceiveMessage(r) => self.acknowledge(r, Receipt::Delivered).await,
+            Request::Seen(r) => self.acknowledge(r, Receipt::Seen).await,
+            Request::Typing { chat_id } => self.typing(chat_id).await,
+            Request::RefreshToken { access_token } => self.refresh_token(&access_token).await,
+        };
+        match result {
+            Ok(reply) => self.write_event(&reply, id).await,
+            Err(err) => self.write_event(&ServerEvent::Error(err), id).await,
+        }
+    }
+
+    async fn start_private_chat(&mut self, other: Uuid, id: Option<&FrameId>) -> Result<ServerEvent, WsError> {
+        let (chat, _) = chats::find_or_create(&self.state.db, self.user, other).await?;
+        self.chats.entry(chat.id).or_insert((chat.last_seq, other));
+        let mut user_ids = vec![self.user, other];
+        user_ids.sort();
+        let event = ServerEvent::PrivateChatRoomCreated { chat_id: chat.id, user_ids: user_ids.clone() };
+        // This connection gets the reply; every other connection of both users the push.
+        let except = id.is_some().then_some(self.connection.id);
+        self.state.hub.publish(&user_ids, Outgoing::event(&event), except);
+        Ok(event)
+    }
+
+    async fn send_message(&mut self, message: SendMessage, id: Option<&FrameId>) -> Step {
+        match self.store_message(&message).await {
+            Ok(Sent::New { message, pushes }) => {
+                let state = &self.state;
+                state.metrics.messages_total.inc();
+                if pushes > 0 {
+                    state.metrics.offline_pushes_total.inc_by(pushes as u64);
+                    if let Some(wakeup) = &state.wakeup {
+                        wakeup.wake();
+                    }
+                }
+                let (chat_id, seq) = (message.chat_id, message.seq);
+                let peer = self.chats.get(&chat_id).map(|(_, peer)| *peer).unwrap_or(self.user);
+                let view = MessageView::from(message);
+                state.hub.publish(&[self.user, peer], Outgoing::message(view.clone(), seq), None);
+                // This connection's copy is the reply (with the frame's id), in its place in order.
+                let reply = ServerEvent::ReceiveMessage(view).to_text(id);
+                self.write_in_order(chat_id, seq, reply).await
+            }
+            Ok(Sent::Existing(original)) => self.write_event(&ServerEvent::ReceiveMessage(original.into()), id).await,
+            Err(err) => self.write_event(&ServerEvent::Error(err.into()), id).await,
+        }
+    }
+
+    async fn store_message(&mut self, message: &SendMessage) -> Result<Sent, ChatError> {
+        let peer = self.peer_of(message.chat_id).await?;
+        let members = [self.user, peer];
+        let online = self.state.presence.online_among(&self.state.hub, &[peer]).await;
+        let offline: Vec<Uuid> = if online.contains(&peer) { Vec::new() } else { vec![peer] };
+        let draft = Draft {
+            chat_id: message.chat_id,
+            sender_id: self.user,
+            sender_username: &self.username,
+            kind: &message.kind,
+            content: &message.content,
+            client_msg_id: message.client_msg_id.as_deref(),
+        };
+        messages::send(&self.state.db, &draft, &members, &offline).await
+    }
+
+    /// The other member of a chat this user is in.
+    async fn peer_of(&mut self, chat_id: Uuid) -> Result<Uuid, ChatError> {
+        if let Some((_, peer)) = self.chats.get(&chat_id) {
+            return Ok(*peer);
+        }
+        // A chat this connection has not heard of yet (made on another device a moment ago).
+        let members = chats::members_if_member(&self.state.db, chat_id, self.user).await?;
+        let peer = members.into_iter().find(|m| *m != self.user).unwrap_or(self.user);
+        self.chats.insert(chat_id, (0, peer));
+        Ok(peer)
+    }
+
+    async fn acknowledge(&mut self, r: MessageRef, receipt: Receipt) -> Result<ServerEvent, WsError> {
+        let sender = messages::acknowledge(&self.state.db, self.user, r.chat_id, r.message_id, receipt).await?;
+        if let Some(sender) = sender {
+            let (chat_id, message_id, user_id) = (r.chat_id, r.message_id, self.user);
+            let (event, to) = match receipt {
+                Receipt::Delivered => (ServerEvent::MessageReceived { chat_id, message_id, user_id }, vec![sender]),
+                // The reader's other devices clear their unread marks too.
+                Receipt::Seen => (ServerEvent::MessageSeen { chat_id, message_id, user_id }, vec![sender, user_id]),
+            };
+            self.state.hub.publish(&to, Outgoing::event(&event), Some(self.connection.id));
+        }
+        Ok(ServerEvent::Ack {})
+    }
+
+    async fn typing(&mut self, chat_id: Uuid) -> Result<ServerEvent, WsError> {
+        let peer = self.peer_of(chat_id).await?;
+        let event = ServerEvent::Typing { chat_id, user_id: self.user };
+        self.state.hub.publish(&[peer], Outgoing::event(&event), None);
+        Ok(ServerEvent::Ack {})
+    }
+
+    async fn refresh_token(&mut self, token: &str) -> Result<ServerEvent, WsError> {
+        let claims = self
+            .state
+            .verifier
+            .verify(token)
+            .await
+            .map_err(|e| WsError::new("invalid_token", e.to_string()))?;
+        if claims.sub != self.user {
+            return Err(WsError::new("invalid_token", "the token is for another user"));
+        }
+        self.expires_at = claims.exp;
+        Ok(ServerEvent::TokenRefreshed { expires_at: claims.exp })
+    }
+
+    /// An event the hub handed over.
+    async fn deliver(&mut self, event: &Outgoing) -> Step {
+        match &event.kind {
+            Tracked::Message { chat_id, seq } => self.write_in_order(*chat_id, *seq, event.text.to_string()).await,
+            Tracked::ChatCreated { chat_id, user_ids } => {
+                let peer = user_ids.iter().copied().find(|u| *u != self.user).unwrap_or(self.user);
+                self.chats.entry(*chat_id).or_insert((0, peer));
+                self.write(Message::Text(event.text.to_string())).await
+            }
+            Tracked::Plain => self.write(Message::Text(event.text.to_string())).await,
+        }
+    }
+
+    /// Writes message `seq` of `chat_id`: nothing if already written, the missing ones from
+    /// the database first if some were skipped.
+    async fn write_in_order(&mut self, chat_id: Uuid, seq: i64, text: String) -> Step {
+        let (written, peer) = match self.chats.get(&chat_id) {
+            Some(entry) => *entry,
+            None => (0, self.user),
+        };
+        if seq <= written {
+            return Ok(());
+        }
+        if seq > written + 1 {
+            let missing = (seq - written - 1) as u64;
+            let rows = messages::after_positions(&self.state.db, &[(chat_id, written)], missing)
+                .await
+                .map_err(|e| self.fault(e.into()))?;
+            for row in rows.into_iter().filter(|m| m.seq < seq) {
+                let row_seq = row.seq;
+                self.write(Message::Text(ServerEvent::ReceiveMessage(row.into()).to_text(None))).await?;
+                self.chats.insert(chat_id, (row_seq, peer));
+            }
+        }
+        self.write(Message::Text(text)).await?;
+        let peer = self.chats.get(&chat_id).map(|(_, p)| *p).unwrap_or(peer);
+        self.chats.insert(chat_id, (seq, peer));
+        Ok(())
+    }
+
+    /// Writes every message after this connection's position in each of its chats.
+    async fn catch_up(&mut self) -> Step {
+        loop {
+            let positions: Vec<(Uuid, i64)> = self.chats.iter().map(|(chat, (seq, _))| (*chat, *seq)).collect();
+            let mut rows = Vec::new();
+            for chunk in positions.chunks(100) {
+                rows.extend(
+                    messages::after_positions(&self.state.db, chunk, CATCH_UP_PAGE)
+                        .await
+                        .map_err(|e| self.fault(e.into()))?,
+                );
+            }
+            if rows.is_empty() {
+                return Ok(());
+            }
+            rows.sort_by_key(|m| m.id);
+            for row in rows {
+                let (chat_id, seq) = (row.chat_id, row.seq);
+                let text = ServerEvent::ReceiveMessage(row.into()).to_text(None);
+                self.write_in_order(chat_id, seq, text).await?;
+            }
+        }
+    }
+
+    /// After the bus was away: chats made meanwhile, then everything missed.
+    async fn resync(&mut self) -> Step {
+        let positions = chats::positions(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?;
+        for p in positions {
+            self.chats.entry(p.chat_id).or_insert((0, p.peer));
+        }
+        self.catch_up().await
+    }
+
+    /// A failure of ours while serving: tell the client, end the connection so it reconnects
+    /// and resumes (its position is safe in its own hands).
+    fn fault(&self, err: ChatError) -> End {
+        tracing::error!(error = %err, user = %self.user, "connection cannot go on");
+        End::Close(CloseCode::Error, "internal error, reconnect and resume")
+    }
+
+    async fn write_event(&mut self, event: &ServerEvent, id: Option<&FrameId>) -> Step {
+        self.write(Message::Text(event.to_text(id))).await
+    }
+
+    async fn write(&mut self, message: Message) -> Step {
+        match tokio::time::timeout(self.write_timeout, self.sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            Err(_) => {
+                self.state.metrics.closes_total.with_label_values(&["write_timeout"]).inc();
+                Err(End::Gone)
+            }
+        }
+    }
+}
+
+fn expiry_instant(exp: i64) -> Instant {
+    let left = exp.saturating_sub(chrono::Utc::now().timestamp()).max(0);
+    Instant::now() + Duration::from_secs(u64::try_from(left).unwrap_or(0))
+}
+
+fn close_reason(code: &CloseCode) -> &'static str {
+    match u16::from(*code) {
+        1001 => "idle",
+        1008 => "rate_limit",
+        1009 => "too_large",
+        1011 => "error",
+        1012 => "restart",
+        1013 => "slow_reader",
+        TOKEN_EXPIRED => "token_expired",
+        _ => "other",
+    }
+}

@@ -1,0 +1,113 @@
+//! `GET /chat`: checks the access token (the `Authorization` header or the `access_token`
+//! query parameter) and the resume point *before* the upgrade, so a bad request is an HTTP
+//! status a client library can show, then hands the socket to a session.
+
+use std::{collections::HashMap, sync::Arc};
+
+use poem::{
+    FromRequest, IntoResponse, Request, Response, handler,
+    web::{
+        Data,
+        websocket::{WebSocket, WebSocketConfig},
+    },
+};
+use serde::Deserialize;
+use shared::{ApiError, http::bearer_claims};
+use uuid::Uuid;
+
+use crate::{
+    chats, messages,
+    session::{self, Resume},
+    state::ChatState,
+};
+
+/// Largest frame (and message) a client may send; beyond it the connection closes with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Most chats a client may name in `last_message_ids`.
+const MAX_RESUME_CHATS: usize = 500;
+
+#[derive(Debug, Deserialize)]
+struct Params {
+    access_token: Option<String>,
+    /// A message id: replay everything after it, in every chat.
+    since: Option<i64>,
+    /// `chat_id:message_id` pairs, comma separated: replay each chat after its message.
+    last_message_ids: Option<String>,
+}
+
+#[handler]
+pub async fn chat(req: &Request, state: Data<&Arc<ChatState>>) -> Response {
+    match prepare(req, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiError> {
+    let params: Params = req
+        .params()
+        .map_err(|e| ApiError::bad_request("invalid_query", format!("query: {e}")))?;
+    let token = bearer_from_header(req)
+        .or(params.access_token.as_deref())
+        .ok_or_else(|| ApiError::unauthorized("missing_token", "an access token is required (Authorization header or access_token parameter)"))?;
+    let claims = bearer_claims(req, token).await?;
+    if state.hub.is_draining() {
+        return Err(ApiError::unavailable("this replica is restarting, connect again"));
+    }
+    let resume = resume_point(state, claims.sub, &params).await?;
+    let websocket = WebSocket::from_request_without_body(req)
+        .await
+        .map_err(|_| ApiError::bad_request("not_websocket", "GET /chat must be a WebSocket upgrade"))?;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let state = state.clone();
+    Ok(websocket.config(config).on_upgrade(move |socket| session::run(state, claims, resume, socket)).into_response())
+}
+
+fn bearer_from_header(req: &Request) -> Option<&str> {
+    let value = req.headers().get(poem::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+async fn resume_point(state: &ChatState, user: Uuid, params: &Params) -> Result<Resume, ApiError> {
+    match (params.since, params.last_message_ids.as_deref()) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request("invalid_query", "give since or last_message_ids, not both")),
+        (Some(since), None) if since < 0 => Err(ApiError::invalid_field("since", "since: a message id, 0 or more")),
+        (Some(since), None) => Ok(Resume::Since(since)),
+        (None, Some(list)) => {
+            let mut positions = HashMap::new();
+            for pair in list.split(',').filter(|p| !p.is_empty()) {
+                if positions.len() == MAX_RESUME_CHATS {
+                    return Err(ApiError::invalid_field("last_message_ids", format!("last_message_ids: at most {MAX_RESUME_CHATS} chats")));
+                }
+                let (chat_id, message_id) = parse_pair(pair)?;
+                chats::members_if_member(&state.db, chat_id, user).await?;
+                let seq = if message_id == 0 {
+                    0
+                } else {
+                    messages::seq_of(&state.db, chat_id, message_id)
+                        .await?
+                        .ok_or_else(|| ApiError::invalid_field("last_message_ids", format!("no message {message_id} in chat {chat_id}")))?
+                };
+                positions.insert(chat_id, seq);
+            }
+            Ok(Resume::Chats(positions))
+        }
+        (None, None) => Ok(Resume::Live),
+    }
+}
+
+fn parse_pair(pair: &str) -> Result<(Uuid, i64), ApiError> {
+    let invalid = || ApiError::invalid_field("last_message_ids", "last_message_ids: chat_id:message_id pairs, comma separated");
+    let (chat_id, message) = pair.split_once(':').ok_or_else(invalid)?;
+    let chat_id = Uuid::parse_str(chat_id).map_err(|_| invalid())?;
+    let message: i64 = message.parse().map_err(|_| invalid())?;
+    if message < 0 {
+        return Err(invalid());
+    }
+    Ok((chat_id, message))
+}

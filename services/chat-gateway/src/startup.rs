@@ -1,0 +1,139 @@
+//! Building chat-gateway: `ChatService` (which `chat-suite` mounts too) and the application
+//! that serves it alone.
+
+use std::{sync::Arc, time::Duration};
+
+use poem::{Endpoint, EndpointExt, Response, Route};
+use poem_openapi::{OpenApi, OpenApiService};
+use sea_orm::DatabaseConnection;
+use shared::{
+    config::{CommonConfig, ConfigError},
+    http::Plumbing,
+    jwks::JwksClient,
+    outbox::Wakeup,
+    readiness::Dependency,
+    server::Application,
+    tokens::{KeySource, TokenVerifier},
+};
+
+use crate::{
+    bus::{BusTasks, RedisBus},
+    config::{ChatSettings, Cli},
+    hub::Hub,
+    metrics::GatewayMetrics,
+    presence::Presence,
+    routes, socket,
+    state::ChatState,
+};
+
+pub struct ChatService {
+    pub state: Arc<ChatState>,
+    pub dependencies: Vec<Dependency>,
+    bus: Option<BusTasks>,
+}
+
+impl ChatService {
+    /// With `REDIS_URL`, rooms and presence span replicas (and Redis must answer now);
+    /// without, this process is the only replica.
+    pub async fn build(
+        db: DatabaseConnection,
+        keys: KeySource,
+        common: &CommonConfig,
+        settings: &ChatSettings,
+        wakeup: Option<Wakeup>,
+    ) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let metrics = Arc::new(GatewayMetrics::new()?);
+        let node = format!("gw-{}", uuid::Uuid::new_v4().simple());
+        let mut dependencies = vec![Dependency::Database(db.clone())];
+        if let KeySource::Remote(client) = &keys {
+            dependencies.push(Dependency::Jwks(client.clone()));
+        }
+        let (bus, tasks, presence) = match &common.redis_url {
+            Some(url) => {
+                let conn = shared::redis_conn::connect(url).await?;
+                let client = redis::Client::open(url.expose())?;
+                dependencies.push(Dependency::Redis(conn.clone()));
+                let (bus, tasks) = RedisBus::new(client, conn.clone(), node.clone(), metrics.clone());
+                let ttl = Duration::from_secs(settings.presence_ttl_seconds);
+                (Some(bus), Some(tasks), Presence::redis(conn, ttl))
+            }
+            None => (None, None, Presence::Local),
+        };
+        let hub = Arc::new(Hub::new(node, bus, metrics.clone()));
+        let state = Arc::new(ChatState {
+            db,
+            hub,
+            presence,
+            verifier: Arc::new(TokenVerifier::new(keys, &common.tokens)),
+            settings: settings.clone(),
+            metrics,
+            wakeup,
+        });
+        Ok(Self { state, dependencies, bus: tasks })
+    }
+
+    /// The WebSocket route, beside the REST routes of [`routes::apis`].
+    pub fn socket_routes(&self) -> Route {
+        Route::new().at("/chat", socket::chat)
+    }
+
+    /// Puts the state and the token verifier into the request data the handlers read.
+    pub fn provide<E: Endpoint<Output = Response> + 'static>(&self, ep: E) -> impl Endpoint<Output = Response> + use<E> {
+        ep.data(self.state.clone()).data(self.state.verifier.clone())
+    }
+
+    /// Starts what runs beside the server: the Redis bus, presence upkeep, and the drain that
+    /// closes every socket with 1012 on SIGTERM.
+    pub fn start(&mut self, app: &mut Application, plumbing: &Plumbing) -> anyhow::Result<()> {
+        self.state.metrics.register(plumbing.metrics.registry())?;
+        if let Some(tasks) = self.bus.take() {
+            let (hub, metrics) = (self.state.hub.clone(), self.state.metrics.clone());
+            app.spawn_background(move |stopping| tasks.run(hub, metrics, stopping));
+        }
+        let state = self.state.clone();
+        app.spawn_background(move |stopping| async move {
+            let hub = state.hub.clone();
+            let announce = |user| {
+                let state = state.clone();
+                async move { state.announce(user, false).await }
+            };
+            state.presence.maintain(hub, announce, stopping).await;
+        });
+        let hub = self.state.hub.clone();
+        app.spawn_background(move |mut stopping| async move {
+            stopping.wait().await;
+            let open = hub.connection_count();
+            tracing::info!(open, "draining: closing every WebSocket with 1012");
+            hub.start_draining();
+            while hub.connection_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Ok(())
+    }
+}
+
+/// chat-gateway alone: keys from auth-api's JWKS.
+pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
+    let url = cli.jwks_url.clone().ok_or_else(|| {
+        ConfigError::new(
+            "JWKS_URL",
+            "required: where auth-api publishes its keys, e.g. http://auth-api:8081/.well-known/jwks.json",
+        )
+    })?;
+    cli.chat.validate()?;
+    let jwks = Arc::new(JwksClient::new(url)?);
+    let db = shared::db::prepare(&cli.common).await?;
+    let mut service = ChatService::build(db, KeySource::Remote(jwks), &cli.common, &cli.chat, None).await?;
+    let plumbing = Plumbing::new(service.dependencies.clone());
+    let app = service.provide(plumbing.app_with(openapi(), service.socket_routes()));
+    let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
+    let mut app = Application::bind("chat-gateway", cli.listen_addr, app, grace).await?;
+    service.start(&mut app, &plumbing)?;
+    Ok(app)
+}
+
+pub fn openapi() -> OpenApiService<impl OpenApi, ()> {
+    OpenApiService::new(routes::apis(), "chat-gateway", env!("CARGO_PKG_VERSION"))
+}
