@@ -4,6 +4,7 @@
 
 pub mod broker;
 mod http;
+pub mod redis_server;
 
 use std::sync::Once;
 

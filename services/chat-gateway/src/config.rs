@@ -39,30 +39,30 @@ pub enum Command {
 pub struct ChatSettings {
     /// Seconds between the server's pings on an otherwise quiet connection.
     #[arg(long, env = "WS_PING_INTERVAL_SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=300))]
-    pub ping_interval_seconds: u64,
+    pub ws_ping_interval_seconds: u64,
 
     /// A connection from which nothing (not even a pong) arrived for this long is closed.
     /// Must be longer than WS_PING_INTERVAL_SECONDS.
     #[arg(long, env = "WS_IDLE_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
-    pub idle_timeout_seconds: u64,
+    pub ws_idle_timeout_seconds: u64,
 
     /// Events waiting to be written to one connection. A reader that lets this many pile up
     /// is disconnected (close 1013) rather than allowed to grow the server's memory.
     #[arg(long, env = "WS_SEND_QUEUE", default_value_t = 256, value_parser = clap::value_parser!(u32).range(8..=65536))]
-    pub send_queue: u32,
+    pub ws_send_queue: u32,
 
     /// Seconds a write to one connection may take before the client counts as gone.
     #[arg(long, env = "WS_WRITE_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
-    pub write_timeout_seconds: u64,
+    pub ws_write_timeout_seconds: u64,
 
     /// Frames a connection may send per second, sustained (a burst of WS_RATE_LIMIT_BURST is
     /// allowed). A frame over the limit gets an error event; a client that keeps going is cut off.
     #[arg(long, env = "WS_RATE_LIMIT_PER_SECOND", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub rate_limit_per_second: u32,
+    pub ws_rate_limit_per_second: u32,
 
     /// Frames a connection may send at once before WS_RATE_LIMIT_PER_SECOND applies.
     #[arg(long, env = "WS_RATE_LIMIT_BURST", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub rate_limit_burst: u32,
+    pub ws_rate_limit_burst: u32,
 
     /// Seconds a replica's presence entries live in Redis without being renewed: how long a
     /// crashed replica's users still look online.
@@ -73,12 +73,12 @@ pub struct ChatSettings {
 impl ChatSettings {
     /// What clap cannot check alone: how the settings relate.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.idle_timeout_seconds <= self.ping_interval_seconds {
+        if self.ws_idle_timeout_seconds <= self.ws_ping_interval_seconds {
             return Err(ConfigError::new(
                 "WS_IDLE_TIMEOUT_SECONDS",
                 format!(
                     "must be longer than WS_PING_INTERVAL_SECONDS ({} s), or live clients are cut off between pings",
-                    self.ping_interval_seconds
+                    self.ws_ping_interval_seconds
                 ),
             ));
         }

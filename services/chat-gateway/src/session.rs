@@ -71,14 +71,14 @@ struct Session {
 pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, socket: WebSocketStream) {
     let user = claims.sub;
     let (sink, mut stream) = socket.split();
-    let (connection, mut queue, first) = state.hub.register(user, state.settings.send_queue as usize);
+    let (connection, mut queue, first) = state.hub.register(user, state.settings.ws_send_queue as usize);
     let _registered = Registered { state: state.clone(), user, id: connection.id };
     if first {
         state.arrived(user).await;
     }
     let settings = &state.settings;
-    let per_second = NonZeroU32::new(settings.rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(settings.rate_limit_burst).unwrap_or(NonZeroU32::MIN);
+    let per_second = NonZeroU32::new(settings.ws_rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(settings.ws_rate_limit_burst).unwrap_or(NonZeroU32::MIN);
     let mut session = Session {
         user,
         username: claims.preferred_username,
@@ -88,7 +88,7 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
         chats: HashMap::new(),
         limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
         strikes: 0,
-        write_timeout: Duration::from_secs(settings.write_timeout_seconds),
+        write_timeout: Duration::from_secs(settings.ws_write_timeout_seconds),
         state: state.clone(),
     };
     let end = match session.start(resume).await {
@@ -152,8 +152,8 @@ impl Session {
         queue: &mut mpsc::Receiver<Delivery>,
     ) -> End {
         let settings = self.state.settings.clone();
-        let idle_timeout = Duration::from_secs(settings.idle_timeout_seconds);
-        let mut ping = tokio::time::interval(Duration::from_secs(settings.ping_interval_seconds));
+        let idle_timeout = Duration::from_secs(settings.ws_idle_timeout_seconds);
+        let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_interval_seconds));
         ping.tick().await;
         let mut last_heard = Instant::now();
         let mut draining = self.state.hub.draining();
@@ -232,7 +232,7 @@ impl Session {
     /// the door.
     async fn refuse_over_limit(&mut self, text: &str) -> Step {
         self.strikes += 1;
-        if self.strikes > self.state.settings.rate_limit_burst {
+        if self.strikes > self.state.settings.ws_rate_limit_burst {
             return Err(End::Close(CloseCode::Policy, "rate limit exceeded"));
         }
         let id = protocol::parse(text).ok().and_then(|f| f.id);

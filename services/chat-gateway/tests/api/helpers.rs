@@ -1,0 +1,305 @@
+//! Each test starts a real auth-api and one or more real chat-gateways on one fresh database;
+//! the gateways verify tokens with the keys they fetch from that auth-api, and (with Redis)
+//! talk to each other through a Redis server of the test's own.
+
+use std::{sync::Arc, time::Duration};
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use sea_orm::DatabaseConnection;
+use serde_json::{Value, json};
+use shared::{server::Application, tokens::SigningKey};
+pub use testkit::{Backend, Response, TestDatabase, redis_server::RedisServer};
+use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{self, Message, protocol::CloseFrame},
+};
+
+/// A running application and the means to stop it.
+pub struct Running {
+    pub address: String,
+    pub port: u16,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    fn start(app: Application) -> Self {
+        testkit::init_logs();
+        let port = app.port();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        Self { address: format!("http://127.0.0.1:{port}"), port, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stops it (as SIGTERM would) and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// How the gateways of a test coordinate.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Bus {
+    /// A Redis server of the test's own.
+    Redis,
+    /// None: the in-process bus of one replica.
+    InProcess,
+}
+
+pub struct Suite {
+    pub auth: Running,
+    pub gateways: Vec<Running>,
+    pub redis: Option<RedisServer>,
+    pub client: reqwest::Client,
+    pub db: DatabaseConnection,
+    pub database: Arc<TestDatabase>,
+    pub extra_args: Vec<String>,
+}
+
+/// Settings loose enough that only the tests about limits meet them.
+pub const ROOMY: [&str; 2] = ["--ws-rate-limit-per-second=10000", "--ws-rate-limit-burst=10000"];
+
+pub async fn spawn(backend: Backend, bus: Bus, replicas: usize) -> Suite {
+    spawn_with(backend, bus, replicas, &ROOMY).await
+}
+
+pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&str]) -> Suite {
+    let database = Arc::new(TestDatabase::create(backend).await);
+    let auth = spawn_auth(&database).await;
+    let redis = (bus == Bus::Redis).then(RedisServer::start);
+    let mut suite = Suite {
+        auth,
+        gateways: Vec::new(),
+        redis,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        db: database.connect().await,
+        database,
+        extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
+    };
+    for _ in 0..replicas {
+        let gateway = suite.spawn_gateway().await;
+        suite.gateways.push(gateway);
+    }
+    suite
+}
+
+async fn spawn_auth(database: &TestDatabase) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate().unwrap();
+    let cli = auth_api::config::Cli::try_parse_from([
+        "auth-api".to_owned(),
+        "--listen-addr=127.0.0.1:0".to_owned(),
+        format!("--database-url={}", database.url),
+        format!("--data-dir={}", dir.path().display()),
+        format!("--jwt-signing-key={}", key.to_pem()),
+        "--rate-limit-per-ip-per-minute=0".to_owned(),
+        "--rate-limit-per-username-per-minute=0".to_owned(),
+        "--shutdown-grace-seconds=1".to_owned(),
+    ])
+    .unwrap();
+    Running::start(auth_api::startup::build(&cli).await.unwrap())
+}
+
+impl Suite {
+    /// The arguments a gateway of this suite starts with.
+    pub fn gateway_args(&self) -> Vec<String> {
+        let dir = std::env::temp_dir();
+        let mut args = vec![
+            "chat-gateway".to_owned(),
+            "--listen-addr=127.0.0.1:0".to_owned(),
+            format!("--database-url={}", self.database.url),
+            format!("--data-dir={}", dir.display()),
+            format!("--jwks-url={}/.well-known/jwks.json", self.auth.address),
+            "--shutdown-grace-seconds=5".to_owned(),
+        ];
+        if let Some(redis) = &self.redis {
+            args.push(format!("--redis-url={}", redis.url()));
+        }
+        args.extend(self.extra_args.iter().cloned());
+        args
+    }
+
+    pub async fn spawn_gateway(&self) -> Running {
+        let cli = chat_gateway::config::Cli::try_parse_from(self.gateway_args()).unwrap();
+        Running::start(chat_gateway::startup::build(&cli).await.unwrap())
+    }
+
+    /// Registers through auth-api.
+    pub async fn user(&self, prefix: &str) -> User {
+        let username = testkit::unique_name(prefix);
+        let resp = testkit::read(self.client.post(format!("{}/register", self.auth.address)).json(&json!({
+            "username": username, "password": "correct horse battery", "email": format!("{username}@example.com")
+        })))
+        .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        User {
+            token: resp.body["access_token"].as_str().unwrap().to_owned(),
+            id: resp.body["user_id"].as_str().unwrap().to_owned(),
+            username,
+        }
+    }
+
+    /// A WebSocket to gateway `replica`, authenticated by query parameter, after `connected`.
+    pub async fn connect(&self, replica: usize, user: &User) -> Ws {
+        self.connect_with(replica, user, "").await
+    }
+
+    /// Same, with more query parameters (`&since=…`).
+    pub async fn connect_with(&self, replica: usize, user: &User, query: &str) -> Ws {
+        let url = format!("ws://127.0.0.1:{}/chat?access_token={}{query}", self.gateways[replica].port, user.token);
+        let mut ws = Ws::open(&url).await;
+        let connected = ws.next().await;
+        assert_eq!(connected["event"], "connected", "{connected}");
+        assert_eq!(connected["data"]["user_id"], user.id.as_str());
+        ws
+    }
+
+    pub async fn get(&self, replica: usize, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(format!("{}{path}", self.gateways[replica].address));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        testkit::read(req).await
+    }
+
+    /// The chat between two users, started by `a` (on `a_ws`); `b_ws` hears of it too.
+    pub async fn chat(&self, a_ws: &mut Ws, b: &User, b_ws: &mut Ws) -> String {
+        let reply = a_ws.request("start_private_chat", json!({"user_id": b.id}), json!("start")).await;
+        assert_eq!(reply["event"], "private_chat_room_created", "{reply}");
+        let chat_id = reply["data"]["chat_id"].as_str().unwrap().to_owned();
+        let pushed = b_ws.next_of("private_chat_room_created").await;
+        assert_eq!(pushed["data"]["chat_id"], chat_id.as_str());
+        chat_id
+    }
+}
+
+pub struct User {
+    pub token: String,
+    pub id: String,
+    pub username: String,
+}
+
+pub struct Ws {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How long a test waits for an event before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+impl Ws {
+    pub async fn open(url: &str) -> Self {
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Self { stream }
+    }
+
+    pub async fn open_on(stream: TcpStream, url: &str) -> Self {
+        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await.unwrap();
+        Self { stream }
+    }
+
+    pub async fn send(&mut self, event: &str, data: Value) {
+        self.send_raw(Message::text(json!({"event": event, "data": data}).to_string())).await;
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.stream.send(message).await.unwrap();
+    }
+
+    /// Sends a frame with an `id` and returns the reply that carries it (other events that
+    /// arrive meanwhile are skipped).
+    pub async fn request(&mut self, event: &str, data: Value, id: Value) -> Value {
+        self.send_raw(Message::text(json!({"event": event, "data": data, "id": id}).to_string())).await;
+        loop {
+            let frame = self.next().await;
+            if frame.get("id") == Some(&id) {
+                return frame;
+            }
+        }
+    }
+
+    /// The next JSON frame, whatever it is.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("no frame within the test's patience")
+                .expect("the connection ended")
+                .expect("the connection failed");
+            match message {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame of this event, skipping others (presence, typing…).
+    pub async fn next_of(&mut self, event: &str) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame["event"] == event {
+                return frame;
+            }
+        }
+    }
+
+    /// The next `n` messages (`receive_message` data), skipping other events.
+    pub async fn messages(&mut self, n: usize) -> Vec<Value> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            out.push(self.next_of("receive_message").await["data"].clone());
+        }
+        out
+    }
+
+    /// Frames that arrive within `wait`.
+    pub async fn drain_for(&mut self, wait: Duration) -> Vec<Value> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, self.stream.next()).await {
+            if let Message::Text(text) = message {
+                out.push(serde_json::from_str(text.as_str()).unwrap());
+            }
+        }
+        out
+    }
+
+    /// Reads until the server closes; the close frame, if it sent one.
+    pub async fn closed(&mut self) -> Option<CloseFrame> {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.stream.next()).await.expect("not closed within the test's patience") {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+/// The close code of a close frame.
+pub fn code(frame: &Option<CloseFrame>) -> Option<u16> {
+    frame.as_ref().map(|f| u16::from(f.code))
+}
+
+pub use tungstenite::Message as WsMessage;

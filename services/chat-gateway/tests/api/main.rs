@@ -1,0 +1,7 @@
+//! chat-gateway over real WebSockets and HTTP, with a real auth-api issuing the tokens, real
+//! Postgres (and SQLite for the embedded default) and real Redis servers.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod chatting;
