@@ -9,7 +9,13 @@
 //! arrives). The subscription reconnects with backoff, subscribes again to every local user
 //! and tells every local connection to resynchronise from the database.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
@@ -48,6 +54,8 @@ enum Subscription {
 
 pub struct RedisBus {
     node: String,
+    /// Whether the subscription is up: while it is not, callers do not wait on Redis.
+    up: AtomicBool,
     outgoing: mpsc::Sender<(Vec<Uuid>, Arc<[u8]>)>,
     subscriptions: mpsc::UnboundedSender<Subscription>,
     metrics: Arc<GatewayMetrics>,
@@ -70,8 +78,19 @@ impl RedisBus {
     ) -> (Arc<Self>, BusTasks) {
         let (outgoing_tx, outgoing) = mpsc::channel(PUBLISH_QUEUE);
         let (subscriptions_tx, subscriptions) = mpsc::unbounded_channel();
-        let bus = Arc::new(Self { node, outgoing: outgoing_tx, subscriptions: subscriptions_tx, metrics });
+        let bus = Arc::new(Self {
+            node,
+            up: AtomicBool::new(false),
+            outgoing: outgoing_tx,
+            subscriptions: subscriptions_tx,
+            metrics,
+        });
         (bus, BusTasks { client, publisher, outgoing, subscriptions })
+    }
+
+    /// Whether Redis answered last time we looked (the subscription is up).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
     }
 
     /// Queues `event` for the other replicas holding connections of `users`.
@@ -175,6 +194,7 @@ async fn subscribe_loop(
         match connect(&client, &hub).await {
             Ok((sink, mut stream)) => {
                 waits = backoff();
+                set_up(&hub, true);
                 if lost_once {
                     tracing::info!("Redis subscription restored; connections resynchronise");
                     hub.resync_all();
@@ -194,6 +214,7 @@ async fn subscribe_loop(
                         () = stopping.wait() => return,
                     }
                 }
+                set_up(&hub, false);
                 tracing::warn!("Redis subscription lost; reconnecting");
             }
             Err(err) => tracing::warn!(error = %err, "cannot subscribe to Redis; retrying"),
@@ -215,6 +236,12 @@ async fn subscribe_loop(
                 () = stopping.wait() => return,
             }
         }
+    }
+}
+
+fn set_up(hub: &Hub, up: bool) {
+    if let Some(bus) = hub.bus() {
+        bus.up.store(up, Ordering::Relaxed);
     }
 }
 

@@ -4,8 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
     sea_query::{OnConflict, Query},
 };
 use shared::entities::users;
@@ -186,7 +187,8 @@ pub async fn list(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = page.iter().map(|c| c.id).collect();
-    let memberships = chat_members::Entity::find().filter(chat_members::Column::ChatId.is_in(ids.clone())).all(db).await?;
+    let memberships =
+        chat_members::Entity::find().filter(chat_members::Column::ChatId.is_in(ids.clone())).all(db).await?;
     let user_ids: Vec<Uuid> = memberships.iter().map(|m| m.user_id).collect();
     let names: HashMap<Uuid, String> = users::Entity::find()
         .select_only()
@@ -208,7 +210,8 @@ pub async fn list(
     };
     let mut unread_cond = Condition::any();
     for m in memberships.iter().filter(|m| m.user_id == user) {
-        let mut cond = Condition::all().add(messages::Column::ChatId.eq(m.chat_id)).add(messages::Column::SenderId.ne(user));
+        let mut cond =
+            Condition::all().add(messages::Column::ChatId.eq(m.chat_id)).add(messages::Column::SenderId.ne(user));
         if let Some(seen) = m.seen_up_to {
             cond = cond.add(messages::Column::Id.gt(seen));
         }

@@ -4,7 +4,12 @@ use clap::{Parser, Subcommand};
 use shared::config::{CommonConfig, ConfigError};
 
 #[derive(Debug, Parser)]
-#[command(name = "chat-gateway", version, about = "chat-suite one-to-one chat over WebSockets", args_override_self = true)]
+#[command(
+    name = "chat-gateway",
+    version,
+    about = "chat-suite one-to-one chat over WebSockets",
+    args_override_self = true
+)]
 pub struct Cli {
     /// host:port to bind.
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8083")]

@@ -77,8 +77,11 @@ impl Hub {
     /// user's only connection here (so the replica must subscribe and announce presence).
     pub fn register(&self, user: Uuid, capacity: usize) -> (Arc<Connection>, mpsc::Receiver<Delivery>, bool) {
         let (queue, receiver) = mpsc::channel(capacity);
-        let connection =
-            Arc::new(Connection { id: self.next_id.fetch_add(1, Ordering::Relaxed), queue, overflowed: AtomicBool::new(false) });
+        let connection = Arc::new(Connection {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            queue,
+            overflowed: AtomicBool::new(false),
+        });
         let mut local = self.local();
         let entry = local.entry(user).or_default();
         entry.push(connection.clone());

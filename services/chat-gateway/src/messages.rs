@@ -2,8 +2,9 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use shared::{
@@ -161,11 +162,7 @@ pub async fn after_positions(
 
 /// For each chat, the number of the newest message with an id at most `since` (0 if none):
 /// where a client that has everything up to `since` stands in each chat.
-pub async fn positions_at(
-    db: &impl ConnectionTrait,
-    chats: &[Uuid],
-    since: i64,
-) -> Result<Vec<(Uuid, i64)>, DbErr> {
+pub async fn positions_at(db: &impl ConnectionTrait, chats: &[Uuid], since: i64) -> Result<Vec<(Uuid, i64)>, DbErr> {
     let found: Vec<(Uuid, Option<i64>)> = messages::Entity::find()
         .select_only()
         .column(messages::Column::ChatId)

@@ -31,7 +31,10 @@ impl GatewayMetrics {
                 Opts::new("chat_suite_ws_closes_total", "Connections closed by the server, by reason"),
                 &["reason"],
             )?,
-            bus_received_total: IntCounter::new("chat_suite_bus_received_total", "Events received from other replicas")?,
+            bus_received_total: IntCounter::new(
+                "chat_suite_bus_received_total",
+                "Events received from other replicas",
+            )?,
             bus_dropped_total: IntCounter::new(
                 "chat_suite_bus_dropped_total",
                 "Events not published because the publish queue was full (Redis away too long)",

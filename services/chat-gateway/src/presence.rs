@@ -2,7 +2,8 @@
 //! replica renews it (every third of `PRESENCE_TTL_SECONDS`), so the users of a replica that
 //! died go offline by themselves; a surviving replica claims the dead one (atomically, so only
 //! one does) and tells their peers. Times are Redis's own clock, so replicas' clocks do not
-//! matter. Without Redis, online means "has a connection here".
+//! matter. Without Redis (or while it is away) online means "has a connection here": no
+//! caller waits on a Redis that is down.
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,7 +24,8 @@ fn node_key(node: &str) -> String {
 }
 
 /// Redis's clock in milliseconds, in every script.
-const NOW: &str = "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
+const NOW: &str =
+    "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
 /// KEYS: user key, node key, nodes. ARGV: node, ttl ms, user. Returns live entries before.
 const ARRIVE: &str = "local before = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
@@ -93,20 +95,22 @@ impl Presence {
     /// Records that `user` has a connection on this replica (its first here). True when the
     /// user was offline everywhere before.
     pub async fn arrived(&self, hub: &Hub, user: Uuid) -> bool {
-        match self {
-            Self::Local => true,
-            Self::Redis(redis) => {
+        match self.reachable(hub) {
+            None => true,
+            Some(redis) => {
                 let mut conn = redis.conn.clone();
-                let result: redis::RedisResult<i64> = redis
-                    .arrive
-                    .key(user_key(user))
-                    .key(node_key(hub.node()))
-                    .key(NODES)
-                    .arg(hub.node())
-                    .arg(ttl_ms(redis.ttl))
-                    .arg(user.to_string())
-                    .invoke_async(&mut conn)
-                    .await;
+                let result: redis::RedisResult<i64> = bounded(
+                    redis
+                        .arrive
+                        .key(user_key(user))
+                        .key(node_key(hub.node()))
+                        .key(NODES)
+                        .arg(hub.node())
+                        .arg(ttl_ms(redis.ttl))
+                        .arg(user.to_string())
+                        .invoke_async(&mut conn),
+                )
+                .await;
                 match result {
                     Ok(before) => before == 0,
                     Err(err) => {
@@ -118,21 +122,24 @@ impl Presence {
         }
     }
 
-    /// Records that `user`'s last connection on `node` is gone. True when the user is now
-    /// offline everywhere.
-    pub async fn left(&self, node: &str, user: Uuid) -> bool {
-        match self {
-            Self::Local => true,
-            Self::Redis(redis) => {
+    /// Records that `user`'s last connection on this replica is gone. True when the user is
+    /// now offline everywhere.
+    pub async fn left(&self, hub: &Hub, user: Uuid) -> bool {
+        let node = hub.node();
+        match self.reachable(hub) {
+            None => true,
+            Some(redis) => {
                 let mut conn = redis.conn.clone();
-                let result: redis::RedisResult<i64> = redis
-                    .leave
-                    .key(user_key(user))
-                    .key(node_key(node))
-                    .arg(node)
-                    .arg(user.to_string())
-                    .invoke_async(&mut conn)
-                    .await;
+                let result: redis::RedisResult<i64> = bounded(
+                    redis
+                        .leave
+                        .key(user_key(user))
+                        .key(node_key(node))
+                        .arg(node)
+                        .arg(user.to_string())
+                        .invoke_async(&mut conn),
+                )
+                .await;
                 match result {
                     Ok(after) => after == 0,
                     Err(err) => {
@@ -147,9 +154,9 @@ impl Presence {
     /// Which of `users` have a live connection on some replica. When Redis cannot say, nobody
     /// is taken for online (an extra push beats a lost one).
     pub async fn online_among(&self, hub: &Hub, users: &[Uuid]) -> Vec<Uuid> {
-        match self {
-            Self::Local => users.iter().copied().filter(|u| hub.is_local(*u)).collect(),
-            Self::Redis(redis) => {
+        match self.reachable(hub) {
+            None => users.iter().copied().filter(|u| hub.is_local(*u)).collect(),
+            Some(redis) => {
                 if users.is_empty() {
                     return Vec::new();
                 }
@@ -158,7 +165,7 @@ impl Presence {
                 for user in users {
                     invocation.key(user_key(*user));
                 }
-                match invocation.invoke_async::<Vec<i64>>(&mut conn).await {
+                match bounded(invocation.invoke_async::<Vec<i64>>(&mut conn)).await {
                     Ok(counts) => users.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(u, _)| *u).collect(),
                     Err(err) => {
                         tracing::warn!(error = %err, "presence unknown");
@@ -166,6 +173,14 @@ impl Presence {
                     }
                 }
             }
+        }
+    }
+
+    /// Redis, when it is configured and the bus last found it up.
+    fn reachable(&self, hub: &Hub) -> Option<&RedisPresence> {
+        match self {
+            Self::Redis(redis) if hub.bus().is_some_and(|bus| bus.is_up()) => Some(redis),
+            _ => None,
         }
     }
 
@@ -242,6 +257,13 @@ impl RedisPresence {
         }
         Ok(gone)
     }
+}
+
+/// A presence call answers within a second or counts as failed.
+async fn bounded<T>(call: impl std::future::Future<Output = redis::RedisResult<T>>) -> redis::RedisResult<T> {
+    tokio::time::timeout(Duration::from_secs(1), call)
+        .await
+        .unwrap_or_else(|_| Err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))))
 }
 
 fn ttl_ms(ttl: Duration) -> u64 {

@@ -123,7 +123,10 @@ pub fn parse(text: &str) -> Result<ClientFrame, (Option<FrameId>, WsError)> {
     })?;
     let id = match envelope.id {
         Some(id) if !valid_id(&id) => {
-            return Err((None, WsError::new("invalid_frame", "id: must be a string (at most 128 characters) or a number")));
+            return Err((
+                None,
+                WsError::new("invalid_frame", "id: must be a string (at most 128 characters) or a number"),
+            ));
         }
         id => id,
     };
@@ -231,15 +234,37 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
 pub enum ServerEvent {
-    Connected { user_id: Uuid },
-    PrivateChatRoomCreated { chat_id: Uuid, user_ids: Vec<Uuid> },
+    Connected {
+        user_id: Uuid,
+    },
+    PrivateChatRoomCreated {
+        chat_id: Uuid,
+        user_ids: Vec<Uuid>,
+    },
     ReceiveMessage(MessageView),
-    MessageReceived { chat_id: Uuid, message_id: i64, user_id: Uuid },
-    MessageSeen { chat_id: Uuid, message_id: i64, user_id: Uuid },
-    Typing { chat_id: Uuid, user_id: Uuid },
-    Online { user_id: Uuid },
-    Offline { user_id: Uuid },
-    TokenRefreshed { expires_at: i64 },
+    MessageReceived {
+        chat_id: Uuid,
+        message_id: i64,
+        user_id: Uuid,
+    },
+    MessageSeen {
+        chat_id: Uuid,
+        message_id: i64,
+        user_id: Uuid,
+    },
+    Typing {
+        chat_id: Uuid,
+        user_id: Uuid,
+    },
+    Online {
+        user_id: Uuid,
+    },
+    Offline {
+        user_id: Uuid,
+    },
+    TokenRefreshed {
+        expires_at: i64,
+    },
     /// The result of a frame (with an `id`) that has nothing else to answer.
     Ack {},
     Error(WsError),
@@ -270,8 +295,14 @@ pub struct Outgoing {
 pub enum Tracked {
     #[default]
     Plain,
-    Message { chat_id: Uuid, seq: i64 },
-    ChatCreated { chat_id: Uuid, user_ids: Vec<Uuid> },
+    Message {
+        chat_id: Uuid,
+        seq: i64,
+    },
+    ChatCreated {
+        chat_id: Uuid,
+        user_ids: Vec<Uuid>,
+    },
 }
 
 impl Outgoing {
@@ -301,7 +332,10 @@ mod tests {
         let text = ServerEvent::Connected { user_id }.to_text(Some(&Value::from(7)));
         assert_eq!(text, r#"{"data":{"user_id":"00000000-0000-0000-0000-000000000000"},"event":"connected","id":7}"#);
         let err = ServerEvent::Error(WsError::forbidden()).to_text(None);
-        assert_eq!(err, r#"{"data":{"code":"forbidden","message":"you are not a member of this chat"},"event":"error"}"#);
+        assert_eq!(
+            err,
+            r#"{"data":{"code":"forbidden","message":"you are not a member of this chat"},"event":"error"}"#
+        );
     }
 
     #[test]
@@ -313,15 +347,21 @@ mod tests {
         assert_eq!((id, err.code), (None, "invalid_frame"));
         let (id, err) = parse(r#"{"event": "dance", "id": 1}"#).unwrap_err();
         assert_eq!((id, err.code), (Some(Value::from(1)), "unknown_event"));
-        let (_, err) = parse(r#"{"event": "typing", "data": {"chat_id": "00000000-0000-0000-0000-000000000000", "x": 1}}"#)
-            .unwrap_err();
+        let (_, err) =
+            parse(r#"{"event": "typing", "data": {"chat_id": "00000000-0000-0000-0000-000000000000", "x": 1}}"#)
+                .unwrap_err();
         assert!(err.message.contains("unknown field"), "{}", err.message);
     }
 
     #[test]
     fn content_is_checked() {
         let chat = Uuid::nil();
-        let frame = |content: &str| format!(r#"{{"event":"send_message","data":{{"chat_id":"{chat}","content":{}}}}}"#, serde_json::to_string(content).unwrap());
+        let frame = |content: &str| {
+            format!(
+                r#"{{"event":"send_message","data":{{"chat_id":"{chat}","content":{}}}}}"#,
+                serde_json::to_string(content).unwrap()
+            )
+        };
         assert_eq!(parse(&frame(&"é".repeat(4000))).map(|_| ()).map_err(|e| e.1.code), Ok(()));
         assert_eq!(parse(&frame(&"é".repeat(4001))).map(|_| ()).map_err(|e| e.1.code), Err("content_too_long"));
         assert_eq!(parse(&frame("a\u{0}b")).map(|_| ()).map_err(|e| e.1.code), Err("invalid_data"));

@@ -341,12 +341,8 @@ impl Session {
     }
 
     async fn refresh_token(&mut self, token: &str) -> Result<ServerEvent, WsError> {
-        let claims = self
-            .state
-            .verifier
-            .verify(token)
-            .await
-            .map_err(|e| WsError::new("invalid_token", e.to_string()))?;
+        let claims =
+            self.state.verifier.verify(token).await.map_err(|e| WsError::new("invalid_token", e.to_string()))?;
         if claims.sub != self.user {
             return Err(WsError::new("invalid_token", "the token is for another user"));
         }

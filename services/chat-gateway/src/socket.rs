@@ -44,12 +44,13 @@ pub async fn chat(req: &Request, state: Data<&Arc<ChatState>>) -> Response {
 }
 
 async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiError> {
-    let params: Params = req
-        .params()
-        .map_err(|e| ApiError::bad_request("invalid_query", format!("query: {e}")))?;
-    let token = bearer_from_header(req)
-        .or(params.access_token.as_deref())
-        .ok_or_else(|| ApiError::unauthorized("missing_token", "an access token is required (Authorization header or access_token parameter)"))?;
+    let params: Params = req.params().map_err(|e| ApiError::bad_request("invalid_query", format!("query: {e}")))?;
+    let token = bearer_from_header(req).or(params.access_token.as_deref()).ok_or_else(|| {
+        ApiError::unauthorized(
+            "missing_token",
+            "an access token is required (Authorization header or access_token parameter)",
+        )
+    })?;
     let claims = bearer_claims(req, token).await?;
     if state.hub.is_draining() {
         return Err(ApiError::unavailable("this replica is restarting, connect again"));
@@ -82,16 +83,22 @@ async fn resume_point(state: &ChatState, user: Uuid, params: &Params) -> Result<
             let mut positions = HashMap::new();
             for pair in list.split(',').filter(|p| !p.is_empty()) {
                 if positions.len() == MAX_RESUME_CHATS {
-                    return Err(ApiError::invalid_field("last_message_ids", format!("last_message_ids: at most {MAX_RESUME_CHATS} chats")));
+                    return Err(ApiError::invalid_field(
+                        "last_message_ids",
+                        format!("last_message_ids: at most {MAX_RESUME_CHATS} chats"),
+                    ));
                 }
                 let (chat_id, message_id) = parse_pair(pair)?;
                 chats::members_if_member(&state.db, chat_id, user).await?;
                 let seq = if message_id == 0 {
                     0
                 } else {
-                    messages::seq_of(&state.db, chat_id, message_id)
-                        .await?
-                        .ok_or_else(|| ApiError::invalid_field("last_message_ids", format!("no message {message_id} in chat {chat_id}")))?
+                    messages::seq_of(&state.db, chat_id, message_id).await?.ok_or_else(|| {
+                        ApiError::invalid_field(
+                            "last_message_ids",
+                            format!("no message {message_id} in chat {chat_id}"),
+                        )
+                    })?
                 };
                 positions.insert(chat_id, seq);
             }
@@ -102,7 +109,8 @@ async fn resume_point(state: &ChatState, user: Uuid, params: &Params) -> Result<
 }
 
 fn parse_pair(pair: &str) -> Result<(Uuid, i64), ApiError> {
-    let invalid = || ApiError::invalid_field("last_message_ids", "last_message_ids: chat_id:message_id pairs, comma separated");
+    let invalid =
+        || ApiError::invalid_field("last_message_ids", "last_message_ids: chat_id:message_id pairs, comma separated");
     let (chat_id, message) = pair.split_once(':').ok_or_else(invalid)?;
     let chat_id = Uuid::parse_str(chat_id).map_err(|_| invalid())?;
     let message: i64 = message.parse().map_err(|_| invalid())?;

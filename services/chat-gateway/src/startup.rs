@@ -79,7 +79,10 @@ impl ChatService {
     }
 
     /// Puts the state and the token verifier into the request data the handlers read.
-    pub fn provide<E: Endpoint<Output = Response> + 'static>(&self, ep: E) -> impl Endpoint<Output = Response> + use<E> {
+    pub fn provide<E: Endpoint<Output = Response> + 'static>(
+        &self,
+        ep: E,
+    ) -> impl Endpoint<Output = Response> + use<E> {
         ep.data(self.state.clone()).data(self.state.verifier.clone())
     }
 

@@ -61,7 +61,7 @@ impl ChatState {
         if let Some(bus) = self.hub.bus() {
             bus.unsubscribe(user);
         }
-        if self.presence.left(self.hub.node(), user).await && !self.hub.is_local(user) {
+        if self.presence.left(&self.hub, user).await && !self.hub.is_local(user) {
             self.announce(user, false).await;
         }
     }

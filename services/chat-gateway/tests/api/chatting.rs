@@ -34,7 +34,8 @@ async fn users_on_two_replicas_chat_both_ways() {
     assert_eq!(got.get("id"), None, "only the sender's reply carries its id");
 
     // Bob acknowledges: alice hears of it.
-    let ack = b.request("receive_message", json!({"chat_id": chat_id, "message_id": sent["message_id"]}), json!("r1")).await;
+    let ack =
+        b.request("receive_message", json!({"chat_id": chat_id, "message_id": sent["message_id"]}), json!("r1")).await;
     assert_eq!(ack["event"], "ack", "{ack}");
     let receipt = a.next_of("message_received").await;
     assert_eq!(receipt["data"], json!({"chat_id": chat_id, "message_id": sent["message_id"], "user_id": bob.id}));
@@ -154,7 +155,10 @@ async fn a_non_member_can_neither_send_nor_read() {
     let sent = a.request("send_message", send(&chat_id, "private"), json!(1)).await;
 
     let refused = e.request("send_message", send(&chat_id, "let me in"), json!("e1")).await;
-    assert_eq!(refused, json!({"event": "error", "id": "e1", "data": {"code": "forbidden", "message": "you are not a member of this chat"}}));
+    assert_eq!(
+        refused,
+        json!({"event": "error", "id": "e1", "data": {"code": "forbidden", "message": "you are not a member of this chat"}})
+    );
     for (event, data) in [
         ("typing", json!({"chat_id": chat_id})),
         ("receive_message", json!({"chat_id": chat_id, "message_id": sent["data"]["message_id"]})),

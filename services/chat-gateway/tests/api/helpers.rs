@@ -71,6 +71,8 @@ pub struct Suite {
     pub db: DatabaseConnection,
     pub database: Arc<TestDatabase>,
     pub extra_args: Vec<String>,
+    /// auth-api's signing key, to mint tokens auth-api would not (a short life, say).
+    pub key: SigningKey,
 }
 
 /// Settings loose enough that only the tests about limits meet them.
@@ -82,7 +84,8 @@ pub async fn spawn(backend: Backend, bus: Bus, replicas: usize) -> Suite {
 
 pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&str]) -> Suite {
     let database = Arc::new(TestDatabase::create(backend).await);
-    let auth = spawn_auth(&database).await;
+    let key = SigningKey::generate().unwrap();
+    let auth = spawn_auth(&database, &key).await;
     let redis = (bus == Bus::Redis).then(RedisServer::start);
     let mut suite = Suite {
         auth,
@@ -92,6 +95,7 @@ pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&st
         db: database.connect().await,
         database,
         extra_args: args.iter().map(|a| (*a).to_owned()).collect(),
+        key,
     };
     for _ in 0..replicas {
         let gateway = suite.spawn_gateway().await;
@@ -100,9 +104,8 @@ pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&st
     suite
 }
 
-async fn spawn_auth(database: &TestDatabase) -> Running {
+async fn spawn_auth(database: &TestDatabase, key: &SigningKey) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let key = SigningKey::generate().unwrap();
     let cli = auth_api::config::Cli::try_parse_from([
         "auth-api".to_owned(),
         "--listen-addr=127.0.0.1:0".to_owned(),
@@ -154,6 +157,19 @@ impl Suite {
             id: resp.body["user_id"].as_str().unwrap().to_owned(),
             username,
         }
+    }
+
+    /// An access token for `user` that lives `ttl`, signed with auth-api's key.
+    pub fn token_for(&self, user: &User, ttl: Duration) -> String {
+        let key = SigningKey::from_pem(self.key.to_pem()).unwrap();
+        let settings = shared::config::TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() };
+        let issuer = shared::tokens::TokenIssuer::new(key, settings, ttl);
+        issuer.issue(user.id.parse().unwrap(), &user.username).unwrap()
+    }
+
+    /// The URL of gateway `replica`'s socket with these query parameters.
+    pub fn socket_url(&self, replica: usize, query: &str) -> String {
+        format!("ws://127.0.0.1:{}/chat?{query}", self.gateways[replica].port)
     }
 
     /// A WebSocket to gateway `replica`, authenticated by query parameter, after `connected`.
@@ -284,7 +300,10 @@ impl Ws {
     /// Reads until the server closes; the close frame, if it sent one.
     pub async fn closed(&mut self) -> Option<CloseFrame> {
         loop {
-            match tokio::time::timeout(PATIENCE, self.stream.next()).await.expect("not closed within the test's patience") {
+            match tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("not closed within the test's patience")
+            {
                 Some(Ok(Message::Close(frame))) => return frame,
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return None,
