@@ -235,7 +235,10 @@ impl Session {
         if self.strikes > self.state.settings.ws_rate_limit_burst {
             return Err(End::Close(CloseCode::Policy, "rate limit exceeded"));
         }
-        let id = protocol::parse(text).ok().and_then(|f| f.id);
+        let id = match protocol::parse(text) {
+            Ok(frame) => frame.id,
+            Err((id, _)) => id,
+        };
         let err = WsError::new("rate_limited", "too many frames, slow down");
         self.write_event(&ServerEvent::Error(err), id.as_ref()).await
     }

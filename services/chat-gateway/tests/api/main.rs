@@ -6,3 +6,4 @@ mod helpers;
 
 mod chatting;
 mod resume;
+mod frames;
