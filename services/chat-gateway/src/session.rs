@@ -95,7 +95,7 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
         Ok(()) => session.serve(&mut stream, &mut queue).await,
         Err(end) => end,
     };
-    session.finish(end).await;
+    session.finish(end, &mut stream).await;
 }
 
 /// Takes the connection out of the hub however the session ends.
@@ -187,7 +187,9 @@ impl Session {
         }
     }
 
-    async fn finish(&mut self, end: End) {
+    /// Says why (a close frame), then waits briefly for the client's close before dropping
+    /// the connection: closing at once could reset it before the client reads our close.
+    async fn finish(&mut self, end: End, stream: &mut futures_util::stream::SplitStream<WebSocketStream>) {
         let reason = match &end {
             End::Close(code, _) => close_reason(code),
             End::Gone => "client",
@@ -195,7 +197,16 @@ impl Session {
         self.state.metrics.closes_total.with_label_values(&[reason]).inc();
         if let End::Close(code, why) = end {
             let close = Message::Close(Some((code, why.to_owned())));
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.sink.send(close)).await;
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), self.sink.send(close)).await {
+                let answered = async {
+                    while let Some(Ok(message)) = stream.next().await {
+                        if matches!(message, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(2), answered).await;
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), self.sink.close()).await;
     }

@@ -5,5 +5,7 @@
 mod helpers;
 
 mod chatting;
-mod resume;
 mod frames;
+mod limits;
+mod resume;
+mod tokens;

@@ -1,0 +1,75 @@
+//! Back-pressure and keep-alive: a reader that cannot keep up is cut off without holding up
+//! anyone else, and a silent peer is closed.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::net::TcpSocket;
+
+use crate::helpers::{Backend, Bus, ROOMY, Ws, code, spawn_with};
+
+/// Bob's slow device never reads; alice floods the chat. The slow device's queue overflows
+/// and it is cut off (1013, when the close frame can still get through); alice and bob's other
+/// device get every message; the slow device, reconnecting, resumes without loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_is_cut_off_and_nobody_else_notices() {
+    let args = [ROOMY[0], ROOMY[1], "--ws-send-queue=8", "--ws-write-timeout-seconds=2"];
+    let suite = spawn_with(Backend::Postgres, Bus::Redis, 1, &args).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut fast = suite.connect(0, &bob).await;
+    let chat_id = suite.chat(&mut a, &bob, &mut fast).await;
+
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(format!("127.0.0.1:{}", suite.gateways[0].port).parse().unwrap()).await.unwrap();
+    let mut slow = Ws::open_on(stream, &suite.socket_url(0, &format!("access_token={}", bob.token))).await;
+    assert_eq!(slow.next().await["event"], "connected");
+
+    let total = 1000;
+    let content = "x".repeat(3900);
+    let sender = async {
+        for _ in 0..total {
+            a.send("send_message", json!({"chat_id": chat_id, "content": content})).await;
+        }
+        a.messages(total).await
+    };
+    let (at_alice, at_fast) = tokio::join!(sender, fast.messages(total));
+    assert_eq!(at_alice.len(), total);
+    assert_eq!(at_alice, at_fast);
+
+    // Only now does the slow device read: what was on the wire, then the end.
+    let end = slow.closed().await;
+    assert!(matches!(code(&end), None | Some(1013)), "{end:?}");
+    let metrics = suite.client.get(format!("{}/metrics", suite.gateways[0].address)).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("chat_suite_ws_slow_readers_total 1"), "{metrics}");
+
+    let mut again = suite.connect_with(0, &bob, "&since=0").await;
+    let replayed = again.messages(total).await;
+    assert_eq!(replayed, at_alice, "the slow device loses nothing by reconnecting");
+}
+
+/// A client that answers no ping is closed once WS_IDLE_TIMEOUT_SECONDS pass (1001).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_closed_after_the_idle_timeout() {
+    let args = ["--ws-ping-interval-seconds=1", "--ws-idle-timeout-seconds=2"];
+    let suite = spawn_with(Backend::Postgres, Bus::InProcess, 1, &args).await;
+    let alice = suite.user("alice").await;
+    let mut a = suite.connect(0, &alice).await;
+    // Not reading means not answering pings.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // The close frame (1001) may have been lost with the connection: the client was not there.
+    let end = a.closed().await;
+    assert!(matches!(code(&end), None | Some(1001)), "{end:?}");
+    let metrics = suite.client.get(format!("{}/metrics", suite.gateways[0].address)).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains(r#"chat_suite_ws_closes_total{reason="idle"} 1"#), "{metrics}");
+
+    // One that reads (and so answers pings) stays.
+    let mut b = suite.connect(0, &alice).await;
+    let frames = b.drain_for(Duration::from_secs(4)).await;
+    assert!(frames.is_empty(), "{frames:?}");
+    let reply = b.request("dance", json!({}), json!(1)).await;
+    assert_eq!(reply["data"]["code"], "unknown_event");
+}
