@@ -1,0 +1,65 @@
+//! The contract's start-up behaviour: `--help`, and one line naming the variable when the
+//! configuration cannot work.
+
+use std::process::Command;
+
+fn chat_gateway() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-gateway"));
+    for var in ["DATABASE_URL", "JWKS_URL", "LISTEN_ADDR", "REDIS_URL", "WS_PING_INTERVAL_SECONDS", "WS_IDLE_TIMEOUT_SECONDS"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn stderr_of(cmd: &mut Command) -> (Option<i32>, String) {
+    let out = cmd.output().unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn without_jwks_url_it_stops_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stderr) = stderr_of(chat_gateway().env("DATA_DIR", dir.path()).env("LISTEN_ADDR", "127.0.0.1:0"));
+    assert_eq!(status, Some(2));
+    assert_eq!(
+        stderr,
+        "chat-gateway: invalid configuration: JWKS_URL: required: where auth-api publishes its keys, \
+         e.g. http://auth-api:8081/.well-known/jwks.json\n"
+    );
+}
+
+#[test]
+fn an_idle_timeout_not_above_the_ping_interval_is_refused() {
+    let (status, stderr) = stderr_of(
+        chat_gateway()
+            .env("JWKS_URL", "http://127.0.0.1:1/jwks")
+            .env("WS_PING_INTERVAL_SECONDS", "30")
+            .env("WS_IDLE_TIMEOUT_SECONDS", "30"),
+    );
+    assert_eq!(status, Some(2));
+    assert_eq!(
+        stderr,
+        "chat-gateway: invalid configuration: WS_IDLE_TIMEOUT_SECONDS: must be longer than \
+         WS_PING_INTERVAL_SECONDS (30 s), or live clients are cut off between pings\n"
+    );
+}
+
+#[test]
+fn a_bad_value_names_its_variable() {
+    for (var, value) in [("WS_SEND_QUEUE", "0"), ("PRESENCE_TTL_SECONDS", "soon"), ("REDIS_URL", "http://x")] {
+        let (status, stderr) = stderr_of(chat_gateway().env(var, value));
+        assert_eq!(status, Some(2), "{var}");
+        assert!(stderr.starts_with(&format!("chat-gateway: invalid configuration: {var} (--")), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn help_lists_the_variables() {
+    let out = chat_gateway().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for var in ["LISTEN_ADDR", "DATABASE_URL", "REDIS_URL", "JWKS_URL", "WS_SEND_QUEUE", "WS_RATE_LIMIT_PER_SECOND", "PRESENCE_TTL_SECONDS", "SHUTDOWN_GRACE_SECONDS"] {
+        assert!(help.contains(var), "{var} missing from --help");
+    }
+}

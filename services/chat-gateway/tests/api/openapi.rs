@@ -1,0 +1,11 @@
+//! The committed spec is what the handlers generate; `scripts/openapi` regenerates it.
+
+#[test]
+fn the_committed_openapi_document_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/chat-gateway.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed.trim_end() == chat_gateway::startup::openapi().spec().trim_end(),
+        "openapi/chat-gateway.json is stale: run scripts/openapi"
+    );
+}

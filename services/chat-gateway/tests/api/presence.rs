@@ -1,0 +1,73 @@
+//! Presence, typing and seen receipts between two replicas; and a replica that dies takes its
+//! users offline.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+use crate::helpers::{Backend, Bus, Ws, spawn, spawn_with};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_hear_presence_typing_and_seen() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(1, &bob).await;
+    let chat_id = suite.chat(&mut a, &bob, &mut b).await;
+
+    b.send("typing", json!({"chat_id": chat_id})).await;
+    let typing = a.next_of("typing").await;
+    assert_eq!(typing["data"], json!({"chat_id": chat_id, "user_id": bob.id}));
+
+    let sent = a.request("send_message", json!({"chat_id": chat_id, "content": "read me"}), json!(1)).await;
+    let message_id = sent["data"]["message_id"].clone();
+    b.send("seen", json!({"chat_id": chat_id, "message_id": message_id})).await;
+    let seen = a.next_of("message_seen").await;
+    assert_eq!(seen["data"], json!({"chat_id": chat_id, "message_id": message_id, "user_id": bob.id}));
+
+    b.close().await;
+    let offline = a.next_of("offline").await;
+    assert_eq!(offline["data"], json!({"user_id": bob.id}));
+    let mut b = suite.connect(0, &bob).await;
+    let online = a.next_of("online").await;
+    assert_eq!(online["data"], json!({"user_id": bob.id}));
+    // On connecting, bob learns who of his peers is online.
+    let snapshot = b.next_of("online").await;
+    assert_eq!(snapshot["data"], json!({"user_id": alice.id}));
+}
+
+/// A replica killed outright says nothing; its presence expires and a surviving replica
+/// announces its users offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_replicas_users_go_offline() {
+    let suite = spawn_with(Backend::Postgres, Bus::Redis, 1, &["--presence-ttl-seconds=3"]).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut doomed = Command::new(env!("CARGO_BIN_EXE_chat-gateway"))
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("DATABASE_URL", &suite.database.url)
+        .env("REDIS_URL", suite.redis.as_ref().unwrap().url())
+        .env("JWKS_URL", format!("{}/.well-known/jwks.json", suite.auth.address))
+        .env("PRESENCE_TTL_SECONDS", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while suite.client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "chat-gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = Ws::open(&format!("ws://127.0.0.1:{port}/chat?access_token={}", bob.token)).await;
+    assert_eq!(b.next().await["event"], "connected");
+    suite.chat(&mut a, &bob, &mut b).await;
+
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let offline = a.next_of("offline").await;
+    assert_eq!(offline["data"], json!({"user_id": bob.id}));
+}

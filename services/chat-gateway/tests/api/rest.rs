@@ -1,0 +1,88 @@
+//! `GET /chats` and `GET /chats/{id}/messages`: the chat list and paged history.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, Bus, spawn};
+
+async fn history(suite: &crate::helpers::Suite, token: &str, chat_id: &str, query: &str) -> crate::helpers::Response {
+    suite.get(0, &format!("/chats/{chat_id}/messages{query}"), Some(token)).await
+}
+
+fn contents(page: &Value) -> Vec<&str> {
+    page["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect()
+}
+
+async fn chat_list_and_history(backend: Backend) {
+    let suite = spawn(backend, Bus::InProcess, 1).await;
+    let (alice, bob, carol) = (suite.user("alice").await, suite.user("bob").await, suite.user("carol").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(0, &bob).await;
+    let mut c = suite.connect(0, &carol).await;
+    let with_bob = suite.chat(&mut a, &bob, &mut b).await;
+    let with_carol = suite.chat(&mut a, &carol, &mut c).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let sent = b.request("send_message", json!({"chat_id": with_bob, "content": format!("b{i}")}), json!(i)).await;
+        ids.push(sent["data"]["message_id"].as_i64().unwrap());
+    }
+    let seen = a.request("seen", json!({"chat_id": with_bob, "message_id": ids[2]}), json!("s")).await;
+    assert_eq!(seen["event"], "ack");
+    let last = c.request("send_message", json!({"chat_id": with_carol, "content": "newest"}), json!("c")).await;
+
+    // Newest activity first, with members, the last message and what alice has not seen.
+    let list = suite.get(0, "/chats", Some(&alice.token)).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    let chats = list.body["chats"].as_array().unwrap();
+    assert_eq!(chats.len(), 2);
+    assert_eq!(chats[0]["chat_id"], with_carol.as_str());
+    assert_eq!(chats[0]["last_message"], last["data"]);
+    assert_eq!(chats[0]["unread_count"], 1);
+    assert_eq!(chats[1]["chat_id"], with_bob.as_str());
+    assert_eq!(chats[1]["unread_count"], 2, "b3 and b4 come after what alice has seen");
+    assert_eq!(chats[1]["last_message"]["content"], "b4");
+    let mut names: Vec<&str> = chats[1]["members"].as_array().unwrap().iter().map(|m| m["username"].as_str().unwrap()).collect();
+    names.sort();
+    let mut expected = [alice.username.as_str(), bob.username.as_str()];
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(list.body["next_cursor"], Value::Null);
+
+    // Paged.
+    let first = suite.get(0, "/chats?limit=1", Some(&alice.token)).await;
+    assert_eq!(first.body["chats"][0]["chat_id"], with_carol.as_str());
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let second = suite.get(0, &format!("/chats?limit=1&cursor={cursor}"), Some(&alice.token)).await;
+    assert_eq!(second.body["chats"][0]["chat_id"], with_bob.as_str());
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    assert_eq!(suite.get(0, "/chats?cursor=bogus", Some(&alice.token)).await.status, 400);
+    assert_eq!(suite.get(0, "/chats?limit=0", Some(&alice.token)).await.status, 400);
+    assert_eq!(suite.get(0, "/chats", None).await.status, 401);
+
+    // History: the newest page, then older and newer pages by message id.
+    let newest = history(&suite, &alice.token, &with_bob, "?limit=2").await;
+    assert_eq!(newest.status, 200, "{}", newest.body);
+    assert_eq!(contents(&newest.body), ["b3", "b4"]);
+    assert_eq!(newest.body["has_more"], true);
+    let older = history(&suite, &alice.token, &with_bob, &format!("?limit=2&before={}", ids[3])).await;
+    assert_eq!(contents(&older.body), ["b1", "b2"]);
+    assert_eq!(older.body["has_more"], true);
+    let oldest = history(&suite, &alice.token, &with_bob, &format!("?limit=2&before={}", ids[1])).await;
+    assert_eq!(contents(&oldest.body), ["b0"]);
+    assert_eq!(oldest.body["has_more"], false);
+    let newer = history(&suite, &alice.token, &with_bob, &format!("?after={}", ids[2])).await;
+    assert_eq!(contents(&newer.body), ["b3", "b4"]);
+    assert_eq!(newer.body["has_more"], false);
+    assert_eq!(newer.body["messages"][0]["sender_id"], bob.id.as_str());
+
+    for (query, status) in [("?before=1&after=1", 400), ("?limit=101", 400), ("?limit=x", 400)] {
+        let resp = history(&suite, &alice.token, &with_bob, query).await;
+        assert_eq!(resp.status, status, "{query}: {}", resp.body);
+        assert!(resp.body["code"].is_string());
+    }
+    assert_eq!(history(&suite, &alice.token, "not-a-uuid", "").await.status, 400);
+    let stranger = history(&suite, &alice.token, "00000000-0000-0000-0000-000000000000", "").await;
+    assert_eq!(stranger.status, 403, "a chat that does not exist reads as one you are not in");
+    assert_eq!(suite.get(0, &format!("/chats/{with_bob}/messages"), None).await.status, 401);
+}
+
+testkit::on_both_backends!(chat_list_and_history);
