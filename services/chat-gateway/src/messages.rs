@@ -64,10 +64,10 @@ pub async fn send(
     members: &[Uuid],
     offline: &[Uuid],
 ) -> Result<Sent, ChatError> {
-    if let Some(client_msg_id) = draft.client_msg_id {
-        if let Some(original) = by_client_id(db, draft.sender_id, client_msg_id).await? {
-            return same_chat(original, draft.chat_id).map(Sent::Existing);
-        }
+    if let Some(client_msg_id) = draft.client_msg_id
+        && let Some(original) = by_client_id(db, draft.sender_id, client_msg_id).await?
+    {
+        return same_chat(original, draft.chat_id).map(Sent::Existing);
     }
     match insert(db, draft, members, offline).await {
         Ok(sent) => Ok(sent),

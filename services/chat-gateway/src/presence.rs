@@ -66,7 +66,7 @@ fn script(body: &str) -> Script {
 
 pub enum Presence {
     Local,
-    Redis(RedisPresence),
+    Redis(Box<RedisPresence>),
 }
 
 pub struct RedisPresence {
@@ -81,7 +81,7 @@ pub struct RedisPresence {
 
 impl Presence {
     pub fn redis(conn: ConnectionManager, ttl: Duration) -> Self {
-        Self::Redis(RedisPresence {
+        Self::Redis(Box::new(RedisPresence {
             conn,
             ttl,
             arrive: script(ARRIVE),
@@ -89,7 +89,7 @@ impl Presence {
             count: script(COUNT),
             renew: script(RENEW),
             claim_dead: script(CLAIM_DEAD),
-        })
+        }))
     }
 
     /// Records that `user` has a connection on this replica (its first here). True when the

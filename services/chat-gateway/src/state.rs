@@ -43,10 +43,10 @@ impl ChatState {
     /// The connection's first on this replica: subscribe to the user's channel (before the
     /// connection reads its chats, so nothing published meanwhile is missed) and record presence.
     pub async fn arrived(self: &Arc<Self>, user: Uuid) {
-        if let Some(bus) = self.hub.bus() {
-            if !bus.subscribe(user).await {
-                tracing::warn!(%user, "no Redis subscription yet; the connection resynchronises when it is back");
-            }
+        if let Some(bus) = self.hub.bus()
+            && !bus.subscribe(user).await
+        {
+            tracing::warn!(%user, "no Redis subscription yet; the connection resynchronises when it is back");
         }
         if self.presence.arrived(&self.hub, user).await {
             self.announce(user, true).await;

@@ -93,6 +93,7 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
     let spec: Value = client.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/register"]["post"].is_object());
     assert!(spec["paths"]["/users/search"]["get"].is_object());
+    assert!(spec["paths"]["/chats/{chat_id}/messages"]["get"].is_object());
     assert!(dir.path().join("data/chat-suite.db").exists());
     assert!(dir.path().join("data/jwt-signing-key.pem").exists());
 
@@ -126,4 +127,61 @@ async fn sigterm_stops_it_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+}
+
+/// Two newcomers chat over `/chat` on the embedded default (in-process bus, SQLite).
+#[tokio::test]
+async fn two_newcomers_chat_on_the_embedded_default() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let suite = start(dir.path());
+    let base = suite.base.clone();
+    let mut users = Vec::new();
+    for name in ["ada", "grace"] {
+        let body =
+            json!({"username": name, "password": "correct horse battery", "email": format!("{name}@example.com")});
+        let (status, registered) = post(&client, format!("{base}/register"), body).await;
+        assert_eq!(status, 201, "{registered}");
+        users.push(registered);
+    }
+    let ws_base = base.replacen("http://", "ws://", 1);
+    let mut sockets = Vec::new();
+    for user in &users {
+        let url = format!("{ws_base}/chat?access_token={}", user["access_token"].as_str().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        sockets.push(ws);
+    }
+    async fn next(
+        ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
+        event: &str,
+    ) -> Value {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(15), ws.next()).await.unwrap().unwrap().unwrap();
+            if let Message::Text(text) = frame {
+                let value: Value = serde_json::from_str(text.as_str()).unwrap();
+                if value["event"] == event {
+                    return value;
+                }
+            }
+        }
+    }
+    let (ada, grace) = sockets.split_at_mut(1);
+    let (ada, grace) = (&mut ada[0], &mut grace[0]);
+    next(ada, "connected").await;
+    next(grace, "connected").await;
+    let start = json!({"event": "start_private_chat", "data": {"user_id": users[1]["user_id"]}});
+    ada.send(Message::text(start.to_string())).await.unwrap();
+    let created = next(grace, "private_chat_room_created").await;
+    let chat_id = created["data"]["chat_id"].clone();
+    let send = json!({"event": "send_message", "data": {"chat_id": chat_id, "content": "hello grace"}});
+    ada.send(Message::text(send.to_string())).await.unwrap();
+    let got = next(grace, "receive_message").await;
+    assert_eq!(got["data"]["content"], "hello grace");
+    assert_eq!(got["data"]["sender_id"], users[0]["user_id"]);
+    let token = users[1]["access_token"].as_str().unwrap();
+    let history = get_json(&client, format!("{base}/chats/{}/messages", chat_id.as_str().unwrap()), token).await;
+    assert_eq!(history["messages"][0]["content"], "hello grace");
 }

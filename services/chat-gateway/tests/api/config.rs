@@ -5,7 +5,9 @@ use std::process::Command;
 
 fn chat_gateway() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-gateway"));
-    for var in ["DATABASE_URL", "JWKS_URL", "LISTEN_ADDR", "REDIS_URL", "WS_PING_INTERVAL_SECONDS", "WS_IDLE_TIMEOUT_SECONDS"] {
+    for var in
+        ["DATABASE_URL", "JWKS_URL", "LISTEN_ADDR", "REDIS_URL", "WS_PING_INTERVAL_SECONDS", "WS_IDLE_TIMEOUT_SECONDS"]
+    {
         cmd.env_remove(var);
     }
     cmd
@@ -59,7 +61,16 @@ fn help_lists_the_variables() {
     let out = chat_gateway().arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for var in ["LISTEN_ADDR", "DATABASE_URL", "REDIS_URL", "JWKS_URL", "WS_SEND_QUEUE", "WS_RATE_LIMIT_PER_SECOND", "PRESENCE_TTL_SECONDS", "SHUTDOWN_GRACE_SECONDS"] {
+    for var in [
+        "LISTEN_ADDR",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "JWKS_URL",
+        "WS_SEND_QUEUE",
+        "WS_RATE_LIMIT_PER_SECOND",
+        "PRESENCE_TTL_SECONDS",
+        "SHUTDOWN_GRACE_SECONDS",
+    ] {
         assert!(help.contains(var), "{var} missing from --help");
     }
 }

@@ -51,3 +51,29 @@ async fn sigterm_closes_every_socket_with_1012_and_exits() {
     assert!(status.success(), "{status:?}");
     assert!(tokio_tungstenite::connect_async(url(&alice.token)).await.is_err(), "no new connections once stopped");
 }
+
+/// A pod restarts mid-conversation: its clients are told (1012), reconnect to the other
+/// replica with their cursor, and have lost and repeated nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_restarting_mid_conversation_loses_nothing() {
+    use serde_json::json;
+    let mut suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(1, &bob).await;
+    let chat_id = suite.chat(&mut a, &bob, &mut b).await;
+    a.send("send_message", json!({"chat_id": chat_id, "content": "m0"})).await;
+    let last = b.messages(1).await[0]["message_id"].as_i64().unwrap();
+
+    let stopping = suite.gateways.remove(1).stop();
+    let (_, end) = tokio::join!(stopping, b.closed());
+    assert_eq!(code(&end), Some(1012));
+    for i in 1..4 {
+        a.request("send_message", json!({"chat_id": chat_id, "content": format!("m{i}")}), json!(i)).await;
+    }
+    let mut b = suite.connect_with(0, &bob, &format!("&since={last}")).await;
+    let got: Vec<String> = b.messages(3).await.iter().map(|m| m["content"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(got, ["m1", "m2", "m3"]);
+    a.send("send_message", json!({"chat_id": chat_id, "content": "m4"})).await;
+    assert_eq!(b.messages(1).await[0]["content"], "m4");
+}

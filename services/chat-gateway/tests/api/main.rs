@@ -5,13 +5,13 @@
 mod helpers;
 
 mod chatting;
+mod config;
+mod drain;
 mod frames;
 mod limits;
-mod resume;
-mod tokens;
-mod drain;
+mod openapi;
+mod presence;
 mod push;
 mod rest;
-mod presence;
-mod openapi;
-mod config;
+mod resume;
+mod tokens;

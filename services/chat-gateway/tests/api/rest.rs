@@ -40,7 +40,8 @@ async fn chat_list_and_history(backend: Backend) {
     assert_eq!(chats[1]["chat_id"], with_bob.as_str());
     assert_eq!(chats[1]["unread_count"], 2, "b3 and b4 come after what alice has seen");
     assert_eq!(chats[1]["last_message"]["content"], "b4");
-    let mut names: Vec<&str> = chats[1]["members"].as_array().unwrap().iter().map(|m| m["username"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> =
+        chats[1]["members"].as_array().unwrap().iter().map(|m| m["username"].as_str().unwrap()).collect();
     names.sort();
     let mut expected = [alice.username.as_str(), bob.username.as_str()];
     expected.sort();
