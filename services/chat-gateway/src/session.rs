@@ -380,10 +380,11 @@ impl Session {
     /// Writes message `seq` of `chat_id`: nothing if already written, the missing ones from
     /// the database first if some were skipped.
     async fn write_in_order(&mut self, chat_id: Uuid, seq: i64, text: String) -> Step {
-        let (written, peer) = match self.chats.get(&chat_id) {
-            Some(entry) => *entry,
-            None => (0, self.user),
-        };
+        if !self.chats.contains_key(&chat_id) {
+            // A chat made while this connection was not listening (its creation event was lost).
+            self.peer_of(chat_id).await.map_err(|e| self.fault(e))?;
+        }
+        let (written, peer) = self.chats.get(&chat_id).copied().unwrap_or((0, self.user));
         if seq <= written {
             return Ok(());
         }

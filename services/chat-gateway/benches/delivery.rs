@@ -1,0 +1,312 @@
+//! Message delivery across two replicas, next to the ceiling measured in the same run
+//! (`redis-benchmark` PUBLISH on the same Redis), and the memory an idle connection costs.
+//! Run by `scripts/bench-chat-gateway`, which builds the release binaries and passes their paths.
+//!
+//! Delivery: `PAIRS` pairs of users, one of each pair on each of two chat-gateway processes
+//! sharing one Redis and one Postgres; every user sends to its peer at a fixed rate, so the
+//! total is `RATE` messages per second, for `SECONDS` after a warm-up. Each message carries its
+//! send time; the receiver measures send-to-receive latency and checks that every message
+//! arrived once.
+//!
+//! Memory: `IDLE` users each open one connection to one gateway and stay silent; the gateway's
+//! resident memory before and after, divided by the connections.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::HashSet,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt, StreamExt};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use shared::{
+    config::TokenSettings,
+    tokens::{SigningKey, TokenIssuer},
+};
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+const PAIRS: usize = 100;
+const RATE: u64 = 2000;
+const SECONDS: u64 = 20;
+const WARMUP: Duration = Duration::from_secs(3);
+const IDLE: usize = 10_000;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/bench-chat-gateway"))
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(bin: &str, args: &[&str], port: u16, envs: &[(&str, String)]) -> Process {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).env("LISTEN_ADDR", format!("127.0.0.1:{port}")).env("RUST_LOG", "warn");
+    cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let process = Process(cmd.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{bin} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    process
+}
+
+/// A fresh database with `count` users; their ids.
+async fn seed(admin_url: &str, url: &str, count: usize) -> Vec<Uuid> {
+    let admin = Database::connect(admin_url).await.unwrap();
+    admin.execute_unprepared("DROP DATABASE IF EXISTS chat_suite_bench_chat WITH (FORCE)").await.unwrap();
+    admin.execute_unprepared("CREATE DATABASE chat_suite_bench_chat").await.unwrap();
+    let db = Database::connect(url).await.unwrap();
+    shared::db::migrate(&db).await.unwrap();
+    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+    for (n, chunk) in ids.chunks(1000).enumerate() {
+        let values: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let name = format!("bench{}", n * 1000 + i);
+                format!("('{id}', '{name}', '{name}', '{name}@bench.example.com', '{name}@bench.example.com', 'x', now())")
+            })
+            .collect();
+        db.execute_unprepared(&format!(
+            "INSERT INTO users (id, username, username_key, email, email_key, password_hash, created_at) VALUES {}",
+            values.join(",")
+        ))
+        .await
+        .unwrap();
+    }
+    ids
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(port: u16, token: &str) -> Ws {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/chat?access_token={token}"))
+        .await
+        .unwrap();
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("\"connected\""), "{first:?}");
+    ws
+}
+
+async fn next_event(ws: &mut Ws, event: &str) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.unwrap().unwrap().unwrap();
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(text.as_str()).unwrap();
+            if value["event"] == event {
+                return value;
+            }
+        }
+    }
+}
+
+/// What the receivers saw: latencies (µs) of messages sent in the measured window, and which
+/// (sender, number) arrived, to find losses and duplicates.
+#[derive(Default)]
+struct Seen {
+    latencies: Vec<u64>,
+    arrived: HashSet<(usize, u64)>,
+    duplicates: u64,
+}
+
+async fn delivery(ports: [u16; 2], tokens: &[String], ids: &[Uuid]) -> (Vec<u64>, u64, u64, u64) {
+    let base = Instant::now();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    // Connect every pair (a on the first replica, b on the second) and make their chat.
+    let mut sockets = Vec::new();
+    for pair in 0..PAIRS {
+        let (a, b) = (2 * pair, 2 * pair + 1);
+        let mut wa = connect(ports[0], &tokens[a]).await;
+        let mut wb = connect(ports[1], &tokens[b]).await;
+        let start = json!({"event": "start_private_chat", "data": {"user_id": ids[b]}, "id": 1});
+        wa.send(Message::text(start.to_string())).await.unwrap();
+        let chat = next_event(&mut wa, "private_chat_room_created").await["data"]["chat_id"].as_str().unwrap().to_owned();
+        next_event(&mut wb, "private_chat_room_created").await;
+        sockets.push((a, wa, chat.clone()));
+        sockets.push((b, wb, chat));
+    }
+    let per_user = RATE as f64 / sockets.len() as f64;
+    let measure_from = WARMUP.as_micros() as u64;
+    let measure_to = measure_from + SECONDS * 1_000_000;
+    let sent_measured = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (me, ws, chat) in sockets {
+        let (mut sink, mut stream) = ws.split();
+        let seen = seen.clone();
+        let me_id = ids[me].to_string();
+        // Reader: messages from the peer.
+        tasks.push(tokio::spawn(async move {
+            while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
+                let Message::Text(text) = message else { continue };
+                let received = base.elapsed().as_micros() as u64;
+                let value: Value = serde_json::from_str(text.as_str()).unwrap();
+                if value["event"] != "receive_message" || value["data"]["sender_id"] == me_id.as_str() {
+                    continue;
+                }
+                let content = value["data"]["content"].as_str().unwrap();
+                let mut parts = content.split(' ');
+                let sender: usize = parts.next().unwrap().parse().unwrap();
+                let number: u64 = parts.next().unwrap().parse().unwrap();
+                let sent_at: u64 = parts.next().unwrap().parse().unwrap();
+                let mut seen = seen.lock().unwrap();
+                if !seen.arrived.insert((sender, number)) {
+                    seen.duplicates += 1;
+                }
+                if (measure_from..measure_to).contains(&sent_at) {
+                    seen.latencies.push(received.saturating_sub(sent_at));
+                }
+            }
+        }));
+        // Writer: a fixed rate, spread over the second so the replicas see a steady load.
+        let sent_measured = sent_measured.clone();
+        tasks.push(tokio::spawn(async move {
+            let period = Duration::from_secs_f64(1.0 / per_user);
+            let offset = Duration::from_secs_f64(period.as_secs_f64() * (me as f64 / (2 * PAIRS) as f64));
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::from_std(base) + offset, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut number = 0u64;
+            loop {
+                tick.tick().await;
+                let now = base.elapsed().as_micros() as u64;
+                if now >= measure_to {
+                    break;
+                }
+                let content = format!("{me} {number} {now}");
+                let frame = json!({"event": "send_message", "data": {"chat_id": chat, "content": content}});
+                sink.send(Message::text(frame.to_string())).await.unwrap();
+                if (measure_from..measure_to).contains(&now) {
+                    sent_measured.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                number += 1;
+            }
+            // Keep the connection open while the last messages arrive.
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            drop(sink);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let sent = sent_measured.load(std::sync::atomic::Ordering::Relaxed);
+    let delivered = seen.latencies.len() as u64;
+    (seen.latencies, sent, delivered, seen.duplicates)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:")?.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+async fn idle_memory(port: u16, pid: u32, tokens: &[String]) -> (u64, u64, usize) {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_kib(pid);
+    let mut sockets = Vec::with_capacity(tokens.len());
+    let mut pending = futures_util::stream::iter(tokens.iter().map(|t| connect(port, t))).buffer_unordered(64);
+    while let Some(ws) = pending.next().await {
+        sockets.push(ws);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_kib(pid);
+    let open = sockets.len();
+    drop(sockets);
+    (before, after, open)
+}
+
+/// `redis-benchmark` PUBLISH on the same Redis: the bus's ceiling.
+fn publish_ceiling(port: &str) -> f64 {
+    let out = Command::new("redis-benchmark")
+        .args(["-p", port, "-n", "200000", "-c", "50", "-q", "PUBLISH", "chat:user:bench", "x".repeat(200).as_str()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split(|c| c == '\r' || c == '\n')
+        .filter_map(|line| line.split("requests per second").next()?.rsplit(':').next()?.trim().parse().ok())
+        .last()
+        .unwrap_or_else(|| panic!("no rate in redis-benchmark output:\n{text}"))
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo test --all-targets` runs bench targets too, without `--bench`: nothing to do then.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("the delivery benchmark runs with scripts/bench-chat-gateway");
+        return;
+    }
+    let url = env("BENCH_DATABASE_URL");
+    let redis_port = env("BENCH_REDIS_PORT");
+    let users = seed(&env("BENCH_POSTGRES_ADMIN_URL"), &url, 2 * PAIRS + IDLE).await;
+    let key = SigningKey::generate().unwrap();
+    let issuer = TokenIssuer::new(
+        SigningKey::from_pem(key.to_pem()).unwrap(),
+        TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() },
+        Duration::from_secs(3600),
+    );
+    let tokens: Vec<String> =
+        users.iter().enumerate().map(|(i, id)| issuer.issue(*id, &format!("bench{i}")).unwrap()).collect();
+
+    let data_dir = std::env::temp_dir().display().to_string();
+    let auth_env = [
+        ("DATABASE_URL", url.clone()),
+        ("DATA_DIR", data_dir.clone()),
+        ("JWT_SIGNING_KEY", key.to_pem().to_owned()),
+    ];
+    let _auth = start(&env("AUTH_API_BIN"), &[], 18281, &auth_env);
+    let gateway_env = [
+        ("DATABASE_URL", url.clone()),
+        ("DATA_DIR", data_dir),
+        ("REDIS_URL", format!("redis://127.0.0.1:{redis_port}")),
+        ("JWKS_URL", "http://127.0.0.1:18281/.well-known/jwks.json".to_owned()),
+        ("WS_RATE_LIMIT_PER_SECOND", "1000".to_owned()),
+        ("DATABASE_MAX_CONNECTIONS", "32".to_owned()),
+    ];
+    let bin = env("CHAT_GATEWAY_BIN");
+    let first = start(&bin, &[], 18283, &gateway_env);
+    let _second = start(&bin, &[], 18284, &gateway_env);
+
+    let (mut latencies, sent, delivered, duplicates) =
+        delivery([18283, 18284], &tokens[..2 * PAIRS], &users[..2 * PAIRS]).await;
+    latencies.sort_unstable();
+    let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
+    let rate = delivered as f64 / SECONDS as f64;
+    let lost = sent.saturating_sub(delivered);
+
+    let (before, after, open) = idle_memory(18283, first.0.id(), &tokens[2 * PAIRS..]).await;
+    let per_connection = (after.saturating_sub(before)) as f64 / open as f64;
+    let ceiling = publish_ceiling(&redis_port);
+
+    println!("| measure | value |");
+    println!("| --- | --- |");
+    println!("| offered load | {RATE} messages/s for {SECONDS} s, {PAIRS} pairs, each pair split across the 2 replicas |");
+    println!("| delivered | {rate:.0} messages/s ({delivered} of {sent} sent, {lost} lost, {duplicates} duplicated) |");
+    println!("| send-to-receive latency p50 / p99 | {p50:.2} ms / {p99:.2} ms (goal p99 < 20 ms: {}) |", if p99 < 20.0 { "met" } else { "**missed**" });
+    println!("| ceiling: redis-benchmark PUBLISH, 50 clients, same Redis | {ceiling:.0} publishes/s |");
+    println!("| delivered / ceiling | {:.1} % (each message is 2 PUBLISHes: one per member) |", rate / ceiling * 100.0);
+    println!("| loss | {} |", if lost == 0 && duplicates == 0 { "none (goal: none: met)".to_owned() } else { format!("{lost} lost, {duplicates} duplicated (goal: none: **missed**)") });
+    println!("| idle connections | {open} on one replica: RSS {before} KiB → {after} KiB |");
+    println!("| memory per idle connection | {per_connection:.1} KiB (goal ≤ 16 KiB: {}) |", if per_connection <= 16.0 { "met" } else { "**missed**" });
+}
