@@ -47,6 +47,17 @@ pub struct CommonConfig {
     pub tokens: TokenSettings,
 }
 
+/// The subcommands of a service that only serves (user-search, chat-gateway).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ServiceCommand {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+    /// Print the OpenAPI document of this service.
+    Openapi,
+}
+
 /// Who issues access tokens and for whom: checked on every verification.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TokenSettings {

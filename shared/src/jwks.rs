@@ -90,6 +90,18 @@ pub struct JwksClient {
 }
 
 impl JwksClient {
+    /// The client of `JWKS_URL`, which a service that verifies tokens on its own cannot start
+    /// without.
+    pub fn required(url: Option<&str>) -> Result<Arc<Self>, crate::config::ConfigError> {
+        let url = url.ok_or_else(|| {
+            crate::config::ConfigError::new(
+                "JWKS_URL",
+                "required: where auth-api publishes its keys, e.g. http://auth-api:8081/.well-known/jwks.json",
+            )
+        })?;
+        Self::new(url.to_owned()).map(Arc::new).map_err(|e| crate::config::ConfigError::new("JWKS_URL", e.to_string()))
+    }
+
     pub fn new(url: String) -> Result<Self, TokenError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))

@@ -101,9 +101,17 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
     }
 
+    /// Serves until `shutdown`; then background tasks are told at once (a WebSocket drain must
+    /// not wait for the HTTP side to finish first) while in-flight requests finish, and both get
+    /// the grace period.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        let stop = self.stop.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stop.send_replace(true);
+        };
         let served = serve(self.listener, self.app, shutdown, self.grace).await;
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
         let finished = futures_util::future::join_all(self.background);
         if tokio::time::timeout(self.grace, finished).await.is_err() {
             tracing::warn!("background tasks did not finish within the grace period");

@@ -5,6 +5,7 @@
 pub mod broker;
 mod http;
 pub mod redis_server;
+mod running;
 
 use std::sync::Once;
 
@@ -12,6 +13,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use uuid::Uuid;
 
 pub use http::{Response, read};
+pub use running::Running;
 
 /// Logs of the applications under test, when `TEST_LOG` is set.
 pub fn init_logs() {

@@ -78,7 +78,9 @@ async fn seed(admin_url: &str, url: &str, count: usize) -> Vec<Uuid> {
             .enumerate()
             .map(|(i, id)| {
                 let name = format!("bench{}", n * 1000 + i);
-                format!("('{id}', '{name}', '{name}', '{name}@bench.example.com', '{name}@bench.example.com', 'x', now())")
+                format!(
+                    "('{id}', '{name}', '{name}', '{name}@bench.example.com', '{name}@bench.example.com', 'x', now())"
+                )
             })
             .collect();
         db.execute_unprepared(&format!(
@@ -94,9 +96,8 @@ async fn seed(admin_url: &str, url: &str, count: usize) -> Vec<Uuid> {
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(port: u16, token: &str) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/chat?access_token={token}"))
-        .await
-        .unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/chat?access_token={token}")).await.unwrap();
     let first = ws.next().await.unwrap().unwrap();
     assert!(first.to_text().unwrap().contains("\"connected\""), "{first:?}");
     ws
@@ -134,7 +135,8 @@ async fn delivery(ports: [u16; 2], tokens: &[String], ids: &[Uuid]) -> (Vec<u64>
         let mut wb = connect(ports[1], &tokens[b]).await;
         let start = json!({"event": "start_private_chat", "data": {"user_id": ids[b]}, "id": 1});
         wa.send(Message::text(start.to_string())).await.unwrap();
-        let chat = next_event(&mut wa, "private_chat_room_created").await["data"]["chat_id"].as_str().unwrap().to_owned();
+        let chat =
+            next_event(&mut wa, "private_chat_room_created").await["data"]["chat_id"].as_str().unwrap().to_owned();
         next_event(&mut wb, "private_chat_room_created").await;
         sockets.push((a, wa, chat.clone()));
         sockets.push((b, wb, chat));
@@ -209,10 +211,7 @@ async fn delivery(ports: [u16; 2], tokens: &[String], ids: &[Uuid]) -> (Vec<u64>
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:")?.split_whitespace().next()?.parse().ok())
-        .unwrap()
+    status.lines().find_map(|line| line.strip_prefix("VmRSS:")?.split_whitespace().next()?.parse().ok()).unwrap()
 }
 
 async fn idle_memory(port: u16, pid: u32, tokens: &[String]) -> (u64, u64, usize) {
@@ -270,11 +269,8 @@ async fn main() {
         users.iter().enumerate().map(|(i, id)| issuer.issue(*id, &format!("bench{i}")).unwrap()).collect();
 
     let data_dir = std::env::temp_dir().display().to_string();
-    let auth_env = [
-        ("DATABASE_URL", url.clone()),
-        ("DATA_DIR", data_dir.clone()),
-        ("JWT_SIGNING_KEY", key.to_pem().to_owned()),
-    ];
+    let auth_env =
+        [("DATABASE_URL", url.clone()), ("DATA_DIR", data_dir.clone()), ("JWT_SIGNING_KEY", key.to_pem().to_owned())];
     let _auth = start(&env("AUTH_API_BIN"), &[], 18281, &auth_env);
     let gateway_env = [
         ("DATABASE_URL", url.clone()),
@@ -301,12 +297,27 @@ async fn main() {
 
     println!("| measure | value |");
     println!("| --- | --- |");
-    println!("| offered load | {RATE} messages/s for {SECONDS} s, {PAIRS} pairs, each pair split across the 2 replicas |");
+    println!(
+        "| offered load | {RATE} messages/s for {SECONDS} s, {PAIRS} pairs, each pair split across the 2 replicas |"
+    );
     println!("| delivered | {rate:.0} messages/s ({delivered} of {sent} sent, {lost} lost, {duplicates} duplicated) |");
-    println!("| send-to-receive latency p50 / p99 | {p50:.2} ms / {p99:.2} ms (goal p99 < 20 ms: {}) |", if p99 < 20.0 { "met" } else { "**missed**" });
+    println!(
+        "| send-to-receive latency p50 / p99 | {p50:.2} ms / {p99:.2} ms (goal p99 < 20 ms: {}) |",
+        if p99 < 20.0 { "met" } else { "**missed**" }
+    );
     println!("| ceiling: redis-benchmark PUBLISH, 50 clients, same Redis | {ceiling:.0} publishes/s |");
     println!("| delivered / ceiling | {:.1} % (each message is 2 PUBLISHes: one per member) |", rate / ceiling * 100.0);
-    println!("| loss | {} |", if lost == 0 && duplicates == 0 { "none (goal: none: met)".to_owned() } else { format!("{lost} lost, {duplicates} duplicated (goal: none: **missed**)") });
+    println!(
+        "| loss | {} |",
+        if lost == 0 && duplicates == 0 {
+            "none (goal: none: met)".to_owned()
+        } else {
+            format!("{lost} lost, {duplicates} duplicated (goal: none: **missed**)")
+        }
+    );
     println!("| idle connections | {open} on one replica: RSS {before} KiB → {after} KiB |");
-    println!("| memory per idle connection | {per_connection:.1} KiB (goal ≤ 16 KiB: {}) |", if per_connection <= 16.0 { "met" } else { "**missed**" });
+    println!(
+        "| memory per idle connection | {per_connection:.1} KiB (goal ≤ 16 KiB: {}) |",
+        if per_connection <= 16.0 { "met" } else { "**missed**" }
+    );
 }

@@ -10,6 +10,7 @@
 //! and tells every local connection to resynchronise from the database.
 
 use std::{
+    collections::HashSet,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -192,7 +193,7 @@ async fn subscribe_loop(
     let mut lost_once = false;
     loop {
         match connect(&client, &hub).await {
-            Ok((sink, mut stream)) => {
+            Ok((sink, mut stream, mut subscribed)) => {
                 waits = backoff();
                 set_up(&hub, true);
                 if lost_once {
@@ -207,7 +208,7 @@ async fn subscribe_loop(
                             None => break,
                         },
                         Some(request) = requests.recv() => {
-                            if !apply(&mut sink, &hub, request).await {
+                            if !apply(&mut sink, &hub, &mut subscribed, request).await {
                                 break;
                             }
                         }
@@ -246,7 +247,10 @@ fn set_up(hub: &Hub, up: bool) {
 }
 
 /// A fresh subscription with every local user's channel.
-async fn connect(client: &redis::Client, hub: &Hub) -> redis::RedisResult<(PubSubSink, redis::aio::PubSubStream)> {
+async fn connect(
+    client: &redis::Client,
+    hub: &Hub,
+) -> redis::RedisResult<(PubSubSink, redis::aio::PubSubStream, HashSet<Uuid>)> {
     let pubsub = tokio::time::timeout(Duration::from_secs(3), client.get_async_pubsub())
         .await
         .map_err(|_| redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))??;
@@ -256,19 +260,30 @@ async fn connect(client: &redis::Client, hub: &Hub) -> redis::RedisResult<(PubSu
         let channels: Vec<String> = chunk.iter().map(|u| channel(*u)).collect();
         sink.subscribe(channels).await?;
     }
-    Ok((sink, stream))
+    Ok((sink, stream, users.into_iter().collect()))
 }
 
 /// Applies one (un)subscription against what the hub holds now, so that requests racing each
 /// other still leave the subscription matching the connections. False when Redis is gone.
-async fn apply(sink: &mut PubSubSink, hub: &Hub, request: Subscription) -> bool {
+/// `subscribed` is what this connection to Redis has confirmed, so a user's later
+/// connections are answered without a round trip.
+async fn apply(sink: &mut PubSubSink, hub: &Hub, subscribed: &mut HashSet<Uuid>, request: Subscription) -> bool {
     match request {
         Subscription::Subscribe(user, ack) => {
-            let ok = !hub.is_local(user) || sink.subscribe(channel(user)).await.is_ok();
+            let ok = subscribed.contains(&user) || !hub.is_local(user) || sink.subscribe(channel(user)).await.is_ok();
+            if ok && hub.is_local(user) {
+                subscribed.insert(user);
+            }
             let _ = ack.send(ok);
             ok
         }
-        Subscription::Unsubscribe(user) => hub.is_local(user) || sink.unsubscribe(channel(user)).await.is_ok(),
+        Subscription::Unsubscribe(user) => {
+            if hub.is_local(user) {
+                return true;
+            }
+            subscribed.remove(&user);
+            sink.unsubscribe(channel(user)).await.is_ok()
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 
-use clap::{Parser, Subcommand};
-use shared::config::{CommonConfig, ConfigError};
+use clap::Parser;
+use shared::config::{CommonConfig, ConfigError, ServiceCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,17 +26,7 @@ pub struct Cli {
     pub chat: ChatSettings,
 
     #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum Command {
-    /// Serve the API (the default).
-    Serve,
-    /// Apply pending database migrations, then exit.
-    Migrate,
-    /// Print the OpenAPI document of this service.
-    Openapi,
+    pub command: Option<ServiceCommand>,
 }
 
 /// How each WebSocket connection is kept in check. `chat-suite` takes the same settings.

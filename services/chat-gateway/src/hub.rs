@@ -158,10 +158,46 @@ impl Hub {
     }
 
     pub fn start_draining(&self) {
-        let _ = self.draining.send(true);
+        // `send` would drop the value when no connection is listening yet (one still starting
+        // up subscribes later and must see it).
+        self.draining.send_replace(true);
     }
 
     pub fn is_draining(&self) -> bool {
         *self.draining.borrow()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection still starting up when the drain begins must see it once it looks (the
+    /// drain used to be lost when no connection was listening yet: `watch::Sender::send`
+    /// drops a value nobody receives).
+    #[test]
+    fn a_drain_begun_before_anyone_listens_is_still_seen() {
+        let hub = Hub::new("node".into(), None, Arc::new(GatewayMetrics::new().unwrap()));
+        hub.start_draining();
+        assert!(hub.is_draining());
+        assert!(*hub.draining().borrow());
+    }
+
+    #[test]
+    fn a_full_queue_marks_its_connection_too_slow_and_spares_the_others() {
+        let hub = Hub::new("node".into(), None, Arc::new(GatewayMetrics::new().unwrap()));
+        let user = Uuid::new_v4();
+        let (slow, _slow_queue, first) = hub.register(user, 1);
+        let (fast, mut fast_queue, second) = hub.register(user, 8);
+        assert!(first && !second);
+        let event = Arc::new(Outgoing::event(&crate::protocol::ServerEvent::Online { user_id: user }));
+        hub.deliver_local(user, &event, None);
+        hub.deliver_local(user, &event, None);
+        assert!(slow.overflowed());
+        assert!(!fast.overflowed());
+        assert!(fast_queue.try_recv().is_ok() && fast_queue.try_recv().is_ok());
+        assert!(!hub.unregister(user, slow.id));
+        assert!(hub.unregister(user, fast.id), "the last connection of the user");
+        assert_eq!(hub.connection_count(), 0);
     }
 }

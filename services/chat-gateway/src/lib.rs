@@ -19,7 +19,8 @@ pub mod socket;
 pub mod startup;
 pub mod state;
 
-use config::{Cli, Command};
+use config::Cli;
+use shared::config::ServiceCommand as Command;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone().unwrap_or(Command::Serve) {

@@ -95,29 +95,12 @@ impl Presence {
     /// Records that `user` has a connection on this replica (its first here). True when the
     /// user was offline everywhere before.
     pub async fn arrived(&self, hub: &Hub, user: Uuid) -> bool {
-        match self.reachable(hub) {
-            None => true,
-            Some(redis) => {
-                let mut conn = redis.conn.clone();
-                let result: redis::RedisResult<i64> = bounded(
-                    redis
-                        .arrive
-                        .key(user_key(user))
-                        .key(node_key(hub.node()))
-                        .key(NODES)
-                        .arg(hub.node())
-                        .arg(ttl_ms(redis.ttl))
-                        .arg(user.to_string())
-                        .invoke_async(&mut conn),
-                )
-                .await;
-                match result {
-                    Ok(before) => before == 0,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "presence not recorded");
-                        false
-                    }
-                }
+        let Some(redis) = self.reachable(hub) else { return true };
+        match bounded(redis.arrive(hub.node(), user)).await {
+            Ok(before) => before == 0,
+            Err(err) => {
+                tracing::warn!(error = %err, "presence not recorded");
+                false
             }
         }
     }
@@ -125,28 +108,12 @@ impl Presence {
     /// Records that `user`'s last connection on this replica is gone. True when the user is
     /// now offline everywhere.
     pub async fn left(&self, hub: &Hub, user: Uuid) -> bool {
-        let node = hub.node();
-        match self.reachable(hub) {
-            None => true,
-            Some(redis) => {
-                let mut conn = redis.conn.clone();
-                let result: redis::RedisResult<i64> = bounded(
-                    redis
-                        .leave
-                        .key(user_key(user))
-                        .key(node_key(node))
-                        .arg(node)
-                        .arg(user.to_string())
-                        .invoke_async(&mut conn),
-                )
-                .await;
-                match result {
-                    Ok(after) => after == 0,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "presence not cleared; it expires by itself");
-                        false
-                    }
-                }
+        let Some(redis) = self.reachable(hub) else { return true };
+        match bounded(redis.leave(hub.node(), user)).await {
+            Ok(after) => after == 0,
+            Err(err) => {
+                tracing::warn!(error = %err, "presence not cleared; it expires by itself");
+                false
             }
         }
     }
@@ -215,6 +182,26 @@ impl Presence {
 }
 
 impl RedisPresence {
+    /// Live entries of `user` before this replica's was added.
+    async fn arrive(&self, node: &str, user: Uuid) -> redis::RedisResult<i64> {
+        let mut conn = self.conn.clone();
+        self.arrive
+            .key(user_key(user))
+            .key(node_key(node))
+            .key(NODES)
+            .arg(node)
+            .arg(ttl_ms(self.ttl))
+            .arg(user.to_string())
+            .invoke_async(&mut conn)
+            .await
+    }
+
+    /// Live entries of `user` after `node`'s was removed.
+    async fn leave(&self, node: &str, user: Uuid) -> redis::RedisResult<i64> {
+        let mut conn = self.conn.clone();
+        self.leave.key(user_key(user)).key(node_key(node)).arg(node).arg(user.to_string()).invoke_async(&mut conn).await
+    }
+
     async fn renew(&self, hub: &Hub) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
         let users = hub.local_users();
@@ -241,15 +228,7 @@ impl RedisPresence {
             tracing::info!(%node, "a replica stopped renewing its presence; its users go offline");
             let users: Vec<String> = redis::cmd("SMEMBERS").arg(node_key(&node)).query_async(&mut conn).await?;
             for user in users.iter().filter_map(|u| Uuid::parse_str(u).ok()) {
-                let after: i64 = self
-                    .leave
-                    .key(user_key(user))
-                    .key(node_key(&node))
-                    .arg(&node)
-                    .arg(user.to_string())
-                    .invoke_async(&mut conn)
-                    .await?;
-                if after == 0 {
+                if self.leave(&node, user).await? == 0 {
                     gone.push(user);
                 }
             }

@@ -73,9 +73,7 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
     let (sink, mut stream) = socket.split();
     let (connection, mut queue, first) = state.hub.register(user, state.settings.ws_send_queue as usize);
     let _registered = Registered { state: state.clone(), user, id: connection.id };
-    if first {
-        state.arrived(user).await;
-    }
+    state.arrived(user, first).await;
     let settings = &state.settings;
     let per_second = NonZeroU32::new(settings.ws_rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(settings.ws_rate_limit_burst).unwrap_or(NonZeroU32::MIN);
@@ -197,7 +195,7 @@ impl Session {
         self.state.metrics.closes_total.with_label_values(&[reason]).inc();
         if let End::Close(code, why) = end {
             let close = Message::Close(Some((code, why.to_owned())));
-            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_secs(1), self.sink.send(close)).await {
+            if let Ok(Ok(())) = tokio::time::timeout(self.write_timeout, self.sink.send(close)).await {
                 let answered = async {
                     while let Some(Ok(message)) = stream.next().await {
                         if matches!(message, Message::Close(_)) {

@@ -7,7 +7,7 @@ use poem::{Endpoint, EndpointExt, Response, Route};
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
 use shared::{
-    config::{CommonConfig, ConfigError},
+    config::CommonConfig,
     http::Plumbing,
     jwks::JwksClient,
     outbox::Wakeup,
@@ -119,14 +119,7 @@ impl ChatService {
 
 /// chat-gateway alone: keys from auth-api's JWKS.
 pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
-    let url = cli.jwks_url.clone().ok_or_else(|| {
-        ConfigError::new(
-            "JWKS_URL",
-            "required: where auth-api publishes its keys, e.g. http://auth-api:8081/.well-known/jwks.json",
-        )
-    })?;
-    cli.chat.validate()?;
-    let jwks = Arc::new(JwksClient::new(url)?);
+    let jwks = JwksClient::required(cli.jwks_url.as_deref())?;
     let db = shared::db::prepare(&cli.common).await?;
     let mut service = ChatService::build(db, KeySource::Remote(jwks), &cli.common, &cli.chat, None).await?;
     let plumbing = Plumbing::new(service.dependencies.clone());

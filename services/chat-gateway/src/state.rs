@@ -40,15 +40,17 @@ impl ChatState {
         }
     }
 
-    /// The connection's first on this replica: subscribe to the user's channel (before the
-    /// connection reads its chats, so nothing published meanwhile is missed) and record presence.
-    pub async fn arrived(self: &Arc<Self>, user: Uuid) {
+    /// A connection of `user` arrived (`first` on this replica): make sure the replica is
+    /// subscribed to the user's channel before the connection reads its chats, so nothing
+    /// published meanwhile is missed (every connection waits: a second one may come while the
+    /// first one's subscription is still on its way), and record presence.
+    pub async fn arrived(self: &Arc<Self>, user: Uuid, first: bool) {
         if let Some(bus) = self.hub.bus()
             && !bus.subscribe(user).await
         {
             tracing::warn!(%user, "no Redis subscription yet; the connection resynchronises when it is back");
         }
-        if self.presence.arrived(&self.hub, user).await {
+        if first && self.presence.arrived(&self.hub, user).await {
             self.announce(user, true).await;
         }
     }

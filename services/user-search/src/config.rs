@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 
-use clap::{Parser, Subcommand};
-use shared::config::CommonConfig;
+use clap::Parser;
+use shared::config::{CommonConfig, ServiceCommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "user-search", version, about = "chat-suite user listing and search", args_override_self = true)]
@@ -19,15 +19,5 @@ pub struct Cli {
     pub jwks_url: Option<String>,
 
     #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum Command {
-    /// Serve the API (the default).
-    Serve,
-    /// Apply pending database migrations, then exit.
-    Migrate,
-    /// Print the OpenAPI document of this service.
-    Openapi,
+    pub command: Option<ServiceCommand>,
 }

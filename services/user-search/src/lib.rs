@@ -8,7 +8,8 @@ pub mod queries;
 pub mod routes;
 pub mod startup;
 
-use config::{Cli, Command};
+use config::Cli;
+use shared::config::ServiceCommand as Command;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone().unwrap_or(Command::Serve) {

@@ -7,7 +7,7 @@ use poem::{Endpoint, EndpointExt, Response};
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
 use shared::{
-    config::{ConfigError, TokenSettings},
+    config::TokenSettings,
     http::Plumbing,
     jwks::JwksClient,
     readiness::Dependency,
@@ -47,13 +47,7 @@ impl SearchService {
 
 /// user-search alone: keys from auth-api's JWKS.
 pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
-    let url = cli.jwks_url.clone().ok_or_else(|| {
-        ConfigError::new(
-            "JWKS_URL",
-            "required: where auth-api publishes its keys, e.g. http://auth-api:8081/.well-known/jwks.json",
-        )
-    })?;
-    let jwks = Arc::new(JwksClient::new(url)?);
+    let jwks = JwksClient::required(cli.jwks_url.as_deref())?;
     let db = shared::db::prepare(&cli.common).await?;
     let service = SearchService::new(db, KeySource::Remote(jwks), &cli.common.tokens);
     let plumbing = Plumbing::new(service.dependencies.clone());

@@ -8,51 +8,13 @@ use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-use shared::{server::Application, tokens::SigningKey};
-pub use testkit::{Backend, Response, TestDatabase, redis_server::RedisServer};
-use tokio::{net::TcpStream, sync::oneshot, task::JoinHandle};
+use shared::tokens::SigningKey;
+pub use testkit::{Backend, Response, Running, TestDatabase, redis_server::RedisServer};
+use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{self, Message, protocol::CloseFrame},
 };
-
-/// A running application and the means to stop it.
-pub struct Running {
-    pub address: String,
-    pub port: u16,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl Running {
-    fn start(app: Application) -> Self {
-        testkit::init_logs();
-        let port = app.port();
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        Self { address: format!("http://127.0.0.1:{port}"), port, stop: Some(stop), task: Some(task) }
-    }
-
-    /// Stops it (as SIGTERM would) and waits until it has.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
 
 /// How the gateways of a test coordinate.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -7,48 +7,9 @@ use chrono::Utc;
 use clap::Parser;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
-use shared::{entities::users, server::Application, tokens::SigningKey};
-pub use testkit::{Backend, Response, TestDatabase};
-use tokio::{sync::oneshot, task::JoinHandle};
+use shared::{entities::users, tokens::SigningKey};
+pub use testkit::{Backend, Response, Running, TestDatabase};
 use uuid::Uuid;
-
-/// A running application and the means to stop it.
-pub struct Running {
-    pub address: String,
-    pub port: u16,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl Running {
-    fn start(app: Application) -> Self {
-        testkit::init_logs();
-        let port = app.port();
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        Self { address: format!("http://127.0.0.1:{port}"), port, stop: Some(stop), task: Some(task) }
-    }
-
-    /// Stops it and waits until its port is free again.
-    pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
 
 pub struct Suite {
     pub auth: Running,
