@@ -18,6 +18,7 @@ pub mod session;
 pub mod socket;
 pub mod startup;
 pub mod state;
+pub mod writer;
 
 use config::Cli;
 use shared::config::ServiceCommand as Command;

@@ -1,10 +1,10 @@
 //! Messages: storing them (with their offline pushes), reading them back in order, receipts.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr, Statement, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use shared::{
@@ -18,15 +18,18 @@ use crate::{
     error::ChatError,
 };
 
-/// A message a member wants to send, already parsed.
-#[derive(Debug)]
-pub struct Draft<'a> {
+/// A message a member wants to send, already parsed, with who gets it and who of them has no
+/// live connection (and so gets a push).
+#[derive(Debug, Clone)]
+pub struct Draft {
     pub chat_id: Uuid,
     pub sender_id: Uuid,
-    pub sender_username: &'a str,
-    pub kind: &'a str,
-    pub content: &'a str,
-    pub client_msg_id: Option<&'a str>,
+    pub sender_username: String,
+    pub kind: String,
+    pub content: String,
+    pub client_msg_id: Option<String>,
+    pub members: Vec<Uuid>,
+    pub offline: Vec<Uuid>,
 }
 
 /// What sending did.
@@ -51,33 +54,26 @@ pub async fn by_client_id(
         .await
 }
 
-/// Stores a message from a member, numbering it within its chat, and, in the same transaction,
-/// a `message.created` outbox event for each of `offline` (recipients with no live connection).
-///
-/// Every message involving a user is written while holding that user's lock (Postgres advisory
-/// locks, both members, in a fixed order; SQLite has one writer anyway), so a user's messages
-/// commit in `id` order: a client that has every message up to id n has missed none below it.
-#[tracing::instrument(skip(db, draft), fields(chat_id = %draft.chat_id, sender_id = %draft.sender_id))]
-pub async fn send(
-    db: &DatabaseConnection,
-    draft: &Draft<'_>,
-    members: &[Uuid],
-    offline: &[Uuid],
-) -> Result<Sent, ChatError> {
-    if let Some(client_msg_id) = draft.client_msg_id
-        && let Some(original) = by_client_id(db, draft.sender_id, client_msg_id).await?
-    {
-        return same_chat(original, draft.chat_id).map(Sent::Existing);
+/// The original of a resend, if `draft` is one.
+pub async fn resent(db: &impl ConnectionTrait, draft: &Draft) -> Result<Option<messages::Model>, ChatError> {
+    let Some(client_msg_id) = draft.client_msg_id.as_deref() else { return Ok(None) };
+    match by_client_id(db, draft.sender_id, client_msg_id).await? {
+        Some(original) => same_chat(original, draft.chat_id).map(Some),
+        None => Ok(None),
     }
-    match insert(db, draft, members, offline).await {
-        Ok(sent) => Ok(sent),
+}
+
+/// Stores one message on its own (see [`store_batch`]); a resend gets its original back.
+#[tracing::instrument(skip(db, draft), fields(chat_id = %draft.chat_id, sender_id = %draft.sender_id))]
+pub async fn send(db: &DatabaseConnection, draft: &Draft) -> Result<Sent, ChatError> {
+    if let Some(original) = resent(db, draft).await? {
+        return Ok(Sent::Existing(original));
+    }
+    match store_batch(db, std::slice::from_ref(draft)).await {
+        Ok(mut sent) => sent.pop().ok_or_else(|| DbErr::RecordNotInserted.into()),
         // A resend racing its original: the unique index let one through.
         Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            let client_msg_id = draft.client_msg_id.ok_or(ChatError::Database(err))?;
-            let original = by_client_id(db, draft.sender_id, client_msg_id)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound("the message a resend collided with".into()))?;
-            same_chat(original, draft.chat_id).map(Sent::Existing)
+            resent(db, draft).await?.map(Sent::Existing).ok_or(ChatError::Database(err))
         }
         Err(err) => Err(err.into()),
     }
@@ -91,48 +87,66 @@ fn same_chat(original: messages::Model, chat_id: Uuid) -> Result<messages::Model
     }
 }
 
-async fn insert(db: &DatabaseConnection, draft: &Draft<'_>, members: &[Uuid], offline: &[Uuid]) -> Result<Sent, DbErr> {
+/// Stores messages from members in one transaction (one commit, one fsync, for all of them),
+/// numbering each within its chat, with a `message.created` outbox event for each offline
+/// recipient. All or nothing: one failure (a resend racing its original) fails the batch.
+///
+/// Every message involving a user is written while holding that user's lock (Postgres advisory
+/// locks on every member of the batch, taken at once in sorted order so two writers never
+/// deadlock; SQLite has one writer anyway), so a user's messages commit in `id` order: a
+/// client that has every message up to id n has missed none below it.
+pub async fn store_batch(db: &DatabaseConnection, drafts: &[Draft]) -> Result<Vec<Sent>, DbErr> {
     let now = Utc::now();
     let txn = db.begin().await?;
     if txn.get_database_backend() == DatabaseBackend::Postgres {
-        let mut keys: Vec<i32> = members.iter().map(|m| lock_key(*m)).collect();
+        let mut keys: Vec<i32> = drafts.iter().flat_map(|d| d.members.iter()).map(|m| lock_key(*m)).collect();
         keys.sort_unstable();
         keys.dedup();
-        for key in keys {
-            txn.execute_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "SELECT pg_advisory_xact_lock($1, $2)",
-                [LOCK_CLASS.into(), key.into()],
-            ))
-            .await?;
-        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1, k) FROM (SELECT k FROM unnest($2::int4[]) AS k ORDER BY k) AS sorted",
+            [LOCK_CLASS.into(), keys.into()],
+        ))
+        .await?;
     }
-    // First statement that writes, so SQLite takes its write lock here, not midway.
+    let mut sent = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        sent.push(insert(&txn, draft, now).await?);
+    }
+    txn.commit().await?;
+    Ok(sent)
+}
+
+async fn insert(txn: &DatabaseTransaction, draft: &Draft, now: DateTime<Utc>) -> Result<Sent, DbErr> {
+    // The first statement that writes, so SQLite takes its write lock here, not midway.
     let bumped = chats::Entity::update_many()
         .col_expr(chats::Column::LastSeq, Expr::col(chats::Column::LastSeq).add(1))
         .col_expr(chats::Column::LastActivityAt, Expr::value(now))
         .filter(chats::Column::Id.eq(draft.chat_id))
-        .exec_with_returning(&txn)
+        .exec_with_returning(txn)
         .await?;
     let seq = bumped.first().map(|chat| chat.last_seq).ok_or_else(|| DbErr::RecordNotFound("chat".into()))?;
     let row = messages::ActiveModel {
         chat_id: Set(draft.chat_id),
         seq: Set(seq),
         sender_id: Set(draft.sender_id),
-        kind: Set(draft.kind.to_owned()),
-        content: Set(draft.content.to_owned()),
-        client_msg_id: Set(draft.client_msg_id.map(str::to_owned)),
+        kind: Set(draft.kind.clone()),
+        content: Set(draft.content.clone()),
+        client_msg_id: Set(draft.client_msg_id.clone()),
         sent_at: Set(now),
         ..Default::default()
     };
-    let message = messages::Entity::insert(row).exec_with_returning(&txn).await?;
-    let recipients = users::Entity::find().filter(users::Column::Id.is_in(offline.iter().copied())).all(&txn).await?;
+    let message = messages::Entity::insert(row).exec_with_returning(txn).await?;
+    let recipients = if draft.offline.is_empty() {
+        Vec::new()
+    } else {
+        users::Entity::find().filter(users::Column::Id.is_in(draft.offline.iter().copied())).all(txn).await?
+    };
     for recipient in &recipients {
         let about = outbox::MessageRef { chat_id: message.chat_id, message_id: message.id, sender_id: draft.sender_id };
-        let event = NotificationEvent::message_created(recipient, draft.sender_username, draft.content, about, now);
-        outbox::enqueue(&txn, &event).await?;
+        let event = NotificationEvent::message_created(recipient, &draft.sender_username, &draft.content, about, now);
+        outbox::enqueue(txn, &event).await?;
     }
-    txn.commit().await?;
     Ok(Sent::New { message, pushes: recipients.len() })
 }
 

@@ -305,18 +305,20 @@ impl Session {
 
     async fn store_message(&mut self, message: &SendMessage) -> Result<Sent, ChatError> {
         let peer = self.peer_of(message.chat_id).await?;
-        let members = [self.user, peer];
-        let online = self.state.presence.online_among(&self.state.hub, &[peer]).await;
-        let offline: Vec<Uuid> = if online.contains(&peer) { Vec::new() } else { vec![peer] };
+        // A peer connected here is online without asking Redis.
+        let online = self.state.hub.is_local(peer)
+            || self.state.presence.online_among(&self.state.hub, &[peer]).await.contains(&peer);
         let draft = Draft {
             chat_id: message.chat_id,
             sender_id: self.user,
-            sender_username: &self.username,
-            kind: &message.kind,
-            content: &message.content,
-            client_msg_id: message.client_msg_id.as_deref(),
+            sender_username: self.username.clone(),
+            kind: message.kind.clone(),
+            content: message.content.clone(),
+            client_msg_id: message.client_msg_id.clone(),
+            members: vec![self.user, peer],
+            offline: if online { Vec::new() } else { vec![peer] },
         };
-        messages::send(&self.state.db, &draft, &members, &offline).await
+        self.state.writer.send(draft).await
     }
 
     /// The other member of a chat this user is in.

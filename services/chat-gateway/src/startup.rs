@@ -24,6 +24,7 @@ use crate::{
     presence::Presence,
     routes, socket,
     state::ChatState,
+    writer::Writer,
 };
 
 pub struct ChatService {
@@ -62,6 +63,7 @@ impl ChatService {
         };
         let hub = Arc::new(Hub::new(node, bus, metrics.clone()));
         let state = Arc::new(ChatState {
+            writer: Writer::start(db.clone()),
             db,
             hub,
             presence,

@@ -13,6 +13,7 @@ use crate::{
     metrics::GatewayMetrics,
     presence::Presence,
     protocol::{Outgoing, ServerEvent},
+    writer::Writer,
 };
 
 pub struct ChatState {
@@ -24,6 +25,8 @@ pub struct ChatState {
     pub metrics: Arc<GatewayMetrics>,
     /// Wakes this process's outbox relay after an offline push (chat-suite runs one).
     pub wakeup: Option<Wakeup>,
+    /// Stores messages, many to a commit under load.
+    pub writer: Writer,
 }
 
 impl ChatState {

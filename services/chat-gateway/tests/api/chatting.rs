@@ -114,11 +114,21 @@ async fn a_resend_with_the_same_client_msg_id_returns_the_original() {
     let mut other = suite.connect(0, &alice).await;
     let third = other.request("send_message", message, json!(3)).await;
     assert_eq!(third["data"], first["data"]);
+    // Two copies in flight at once (they may share a commit): still one message.
+    let twice = json!({"chat_id": chat_id, "content": "racing", "client_msg_id": "c-2"});
+    let (x, y) = tokio::join!(
+        a.request("send_message", twice.clone(), json!(4)),
+        other.request("send_message", twice, json!(5))
+    );
+    assert_eq!(x["event"], "receive_message", "{x}");
+    assert_eq!(x["data"], y["data"]);
     let history = suite.get(0, &format!("/chats/{chat_id}/messages"), Some(&bob.token)).await;
     assert_eq!(history.status, 200, "{}", history.body);
-    assert_eq!(history.body["messages"].as_array().unwrap().len(), 1, "{}", history.body);
-    // Bob got it once.
-    assert_eq!(b.messages(1).await[0], first["data"]);
+    assert_eq!(history.body["messages"].as_array().unwrap().len(), 2, "{}", history.body);
+    // Bob got each once.
+    let at_bob = b.messages(2).await;
+    assert_eq!(at_bob[0], first["data"]);
+    assert_eq!(at_bob[1], x["data"]);
     let later = b.drain_for(std::time::Duration::from_millis(300)).await;
     assert!(later.iter().all(|f| f["event"] != "receive_message"), "{later:?}");
 }
