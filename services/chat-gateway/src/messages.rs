@@ -1,5 +1,7 @@
 //! Messages: storing them (with their offline pushes), reading them back in order, receipts.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
@@ -109,45 +111,115 @@ pub async fn store_batch(db: &DatabaseConnection, drafts: &[Draft]) -> Result<Ve
         ))
         .await?;
     }
-    let mut sent = Vec::with_capacity(drafts.len());
-    for draft in drafts {
-        sent.push(insert(&txn, draft, now).await?);
-    }
+    let sent = insert(&txn, drafts, now).await?;
     txn.commit().await?;
     Ok(sent)
 }
 
-async fn insert(txn: &DatabaseTransaction, draft: &Draft, now: DateTime<Utc>) -> Result<Sent, DbErr> {
-    // The first statement that writes, so SQLite takes its write lock here, not midway.
-    let bumped = chats::Entity::update_many()
-        .col_expr(chats::Column::LastSeq, Expr::col(chats::Column::LastSeq).add(1))
-        .col_expr(chats::Column::LastActivityAt, Expr::value(now))
-        .filter(chats::Column::Id.eq(draft.chat_id))
-        .exec_with_returning(txn)
-        .await?;
-    let seq = bumped.first().map(|chat| chat.last_seq).ok_or_else(|| DbErr::RecordNotFound("chat".into()))?;
-    let row = messages::ActiveModel {
-        chat_id: Set(draft.chat_id),
-        seq: Set(seq),
-        sender_id: Set(draft.sender_id),
-        kind: Set(draft.kind.clone()),
-        content: Set(draft.content.clone()),
-        client_msg_id: Set(draft.client_msg_id.clone()),
-        sent_at: Set(now),
-        ..Default::default()
-    };
-    let message = messages::Entity::insert(row).exec_with_returning(txn).await?;
-    let recipients = if draft.offline.is_empty() {
-        Vec::new()
-    } else {
-        users::Entity::find().filter(users::Column::Id.is_in(draft.offline.iter().copied())).all(txn).await?
-    };
-    for recipient in &recipients {
-        let about = outbox::MessageRef { chat_id: message.chat_id, message_id: message.id, sender_id: draft.sender_id };
-        let event = NotificationEvent::message_created(recipient, &draft.sender_username, &draft.content, about, now);
-        outbox::enqueue(txn, &event).await?;
+/// The batch in a fixed number of statements, whatever its size: the chats' counters moved
+/// on, the messages inserted, the pushes written.
+async fn insert(txn: &DatabaseTransaction, drafts: &[Draft], now: DateTime<Utc>) -> Result<Vec<Sent>, DbErr> {
+    let mut per_chat: Vec<(Uuid, i64)> = Vec::new();
+    for draft in drafts {
+        match per_chat.iter_mut().find(|(chat, _)| *chat == draft.chat_id) {
+            Some((_, n)) => *n += 1,
+            None => per_chat.push((draft.chat_id, 1)),
+        }
     }
-    Ok(Sent::New { message, pushes: recipients.len() })
+    // Each chat's counter after the batch; its messages take the numbers just below, in order.
+    let mut last = bump(txn, &per_chat, now).await?;
+    let mut next_seq = |chat_id: Uuid| -> Result<i64, DbErr> {
+        let n = per_chat.iter_mut().find(|(c, _)| *c == chat_id).map(|(_, n)| n);
+        let (Some(n), Some(top)) = (n, last.get_mut(&chat_id)) else {
+            return Err(DbErr::RecordNotFound(format!("chat {chat_id}")));
+        };
+        let seq = *top - *n + 1;
+        *n -= 1;
+        Ok(seq)
+    };
+    let mut rows = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        rows.push(messages::ActiveModel {
+            chat_id: Set(draft.chat_id),
+            seq: Set(next_seq(draft.chat_id)?),
+            sender_id: Set(draft.sender_id),
+            kind: Set(draft.kind.clone()),
+            content: Set(draft.content.clone()),
+            client_msg_id: Set(draft.client_msg_id.clone()),
+            sent_at: Set(now),
+            ..Default::default()
+        });
+    }
+    let mut stored = messages::Entity::insert_many(rows).exec_with_returning(txn).await?;
+    last.clear();
+    // RETURNING order is not promised: put the rows back in the order of the drafts.
+    stored.sort_by_key(|m| (m.chat_id, m.seq));
+    let mut ordered = Vec::with_capacity(drafts.len());
+    let mut taken: HashMap<Uuid, usize> = HashMap::new();
+    for draft in drafts {
+        let start = stored.partition_point(|m| m.chat_id < draft.chat_id);
+        let k = taken.entry(draft.chat_id).or_insert(0);
+        let message = stored.get(start + *k).filter(|m| m.chat_id == draft.chat_id).cloned();
+        *k += 1;
+        ordered.push(message.ok_or_else(|| DbErr::RecordNotInserted)?);
+    }
+    let offline: Vec<Uuid> = drafts.iter().flat_map(|d| d.offline.iter().copied()).collect();
+    let recipients: HashMap<Uuid, users::Model> = if offline.is_empty() {
+        HashMap::new()
+    } else {
+        let found = users::Entity::find().filter(users::Column::Id.is_in(offline)).all(txn).await?;
+        found.into_iter().map(|u| (u.id, u)).collect()
+    };
+    let mut sent = Vec::with_capacity(drafts.len());
+    for (draft, message) in drafts.iter().zip(ordered) {
+        let mut pushes = 0;
+        for recipient in draft.offline.iter().filter_map(|id| recipients.get(id)) {
+            let about =
+                outbox::MessageRef { chat_id: message.chat_id, message_id: message.id, sender_id: draft.sender_id };
+            let event =
+                NotificationEvent::message_created(recipient, &draft.sender_username, &draft.content, about, now);
+            outbox::enqueue(txn, &event).await?;
+            pushes += 1;
+        }
+        sent.push(Sent::New { message, pushes });
+    }
+    Ok(sent)
+}
+
+/// Moves each chat's counter on by its count; the counters after. On SQLite this is the
+/// batch's first write, so it takes the write lock before anything else.
+async fn bump(
+    txn: &DatabaseTransaction,
+    per_chat: &[(Uuid, i64)],
+    now: DateTime<Utc>,
+) -> Result<HashMap<Uuid, i64>, DbErr> {
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        let ids: Vec<Uuid> = per_chat.iter().map(|(c, _)| *c).collect();
+        let counts: Vec<i64> = per_chat.iter().map(|(_, n)| *n).collect();
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "UPDATE chats SET last_seq = chats.last_seq + b.n, last_activity_at = $3 \
+                 FROM unnest($1::uuid[], $2::int8[]) AS b(id, n) WHERE chats.id = b.id \
+                 RETURNING chats.id, chats.last_seq",
+                [ids.into(), counts.into(), now.into()],
+            ))
+            .await?;
+        return rows.iter().map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))).collect();
+    }
+    let mut last = HashMap::new();
+    for (chat_id, n) in per_chat {
+        let bumped = chats::Entity::update_many()
+            .col_expr(chats::Column::LastSeq, Expr::col(chats::Column::LastSeq).add(*n))
+            .col_expr(chats::Column::LastActivityAt, Expr::value(now))
+            .filter(chats::Column::Id.eq(*chat_id))
+            .exec_with_returning(txn)
+            .await?;
+        if let Some(chat) = bumped.first() {
+            last.insert(chat.id, chat.last_seq);
+        }
+    }
+    Ok(last)
 }
 
 /// Advisory locks of chat-suite's messages: this class, and a 32-bit key per user.
