@@ -8,7 +8,12 @@
 //! replicas) and they are read from the database first. Resume is the same mechanism: the
 //! connection starts from the client's position instead of the chat's newest message.
 
-use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    num::NonZeroU32,
+    sync::Arc,
+    time::Duration,
+};
 
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -28,6 +33,8 @@ use crate::{
 
 /// Messages read from the database per round while catching up.
 const CATCH_UP_PAGE: u64 = 200;
+/// How long a message that came ahead of a missing one waits for it before the database is asked.
+const GAP_WAIT: Duration = Duration::from_millis(100);
 /// Close code for an access token that expired without a `refresh_token` (application range).
 const TOKEN_EXPIRED: u16 = 4001;
 
@@ -62,6 +69,9 @@ struct Session {
     sink: SplitSink<WebSocketStream, Message>,
     /// Per chat: the newest message number written to this connection, and the other member.
     chats: HashMap<Uuid, (i64, Uuid)>,
+    /// Messages that came ahead of one still missing, per chat by number, and since when.
+    held: HashMap<Uuid, BTreeMap<i64, String>>,
+    held_since: Option<Instant>,
     limiter: DefaultDirectRateLimiter,
     strikes: u32,
     write_timeout: Duration,
@@ -84,6 +94,8 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
         connection,
         sink,
         chats: HashMap::new(),
+        held: HashMap::new(),
+        held_since: None,
         limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
         strikes: 0,
         write_timeout: Duration::from_secs(settings.ws_write_timeout_seconds),
@@ -178,6 +190,7 @@ impl Session {
                     }
                 }
                 () = tokio::time::sleep_until(expiry) => Err(End::Close(CloseCode::from(TOKEN_EXPIRED), "access token expired")),
+                () = sleep_until_some(self.held_since.map(|since| since + GAP_WAIT)) => self.fill_gaps().await,
             };
             if let Err(end) = step {
                 return end;
@@ -377,31 +390,90 @@ impl Session {
         }
     }
 
-    /// Writes message `seq` of `chat_id`: nothing if already written, the missing ones from
-    /// the database first if some were skipped.
+    /// Writes message `seq` of `chat_id` in its place: nothing if already written; held back
+    /// if one before it has not come yet (two replicas publish a chat's messages, and the one
+    /// that committed first may publish second). What is held is written once the gap closes,
+    /// or, after `GAP_WAIT`, with the missing ones read from the database.
     async fn write_in_order(&mut self, chat_id: Uuid, seq: i64, text: String) -> Step {
         if !self.chats.contains_key(&chat_id) {
             // A chat made while this connection was not listening (its creation event was lost).
             self.peer_of(chat_id).await.map_err(|e| self.fault(e))?;
         }
-        let (written, peer) = self.chats.get(&chat_id).copied().unwrap_or((0, self.user));
+        let written = self.written(chat_id);
         if seq <= written {
             return Ok(());
         }
         if seq > written + 1 {
-            let missing = (seq - written - 1) as u64;
-            let rows = messages::after_positions(&self.state.db, &[(chat_id, written)], missing)
-                .await
-                .map_err(|e| self.fault(e.into()))?;
-            for row in rows.into_iter().filter(|m| m.seq < seq) {
-                let row_seq = row.seq;
-                self.write(Message::Text(ServerEvent::ReceiveMessage(row.into()).to_text(None))).await?;
-                self.chats.insert(chat_id, (row_seq, peer));
-            }
+            self.held.entry(chat_id).or_default().insert(seq, text);
+            self.held_since.get_or_insert_with(Instant::now);
+            return Ok(());
         }
         self.write(Message::Text(text)).await?;
-        let peer = self.chats.get(&chat_id).map(|(_, p)| *p).unwrap_or(peer);
-        self.chats.insert(chat_id, (seq, peer));
+        self.set_written(chat_id, seq);
+        self.release(chat_id).await
+    }
+
+    fn written(&self, chat_id: Uuid) -> i64 {
+        self.chats.get(&chat_id).map_or(0, |(seq, _)| *seq)
+    }
+
+    fn set_written(&mut self, chat_id: Uuid, seq: i64) {
+        if let Some(entry) = self.chats.get_mut(&chat_id) {
+            entry.0 = seq;
+        }
+    }
+
+    /// Writes what was held for `chat_id` and now follows on.
+    async fn release(&mut self, chat_id: Uuid) -> Step {
+        while let Some(mut held) = self.held.remove(&chat_id) {
+            let written = self.written(chat_id);
+            let Some(entry) = held.first_entry() else { break };
+            if *entry.key() > written + 1 {
+                self.held.insert(chat_id, held);
+                break;
+            }
+            let (seq, text) = entry.remove_entry();
+            if !held.is_empty() {
+                self.held.insert(chat_id, held);
+            }
+            if seq == written + 1 {
+                self.write(Message::Text(text)).await?;
+                self.set_written(chat_id, seq);
+            }
+        }
+        if self.held.is_empty() {
+            self.held_since = None;
+        }
+        Ok(())
+    }
+
+    /// The gaps did not close by themselves: read the missing messages from the database and
+    /// write everything held in order (held frames may carry a reply's `id`: they are used
+    /// rather than the database's copies).
+    async fn fill_gaps(&mut self) -> Step {
+        let chats: Vec<Uuid> = self.held.keys().copied().collect();
+        for chat_id in chats {
+            let written = self.written(chat_id);
+            let last = self.held.get(&chat_id).and_then(|h| h.last_key_value()).map_or(written, |(seq, _)| *seq);
+            let rows = messages::after_positions(&self.state.db, &[(chat_id, written)], (last - written) as u64)
+                .await
+                .map_err(|e| self.fault(e.into()))?;
+            for row in rows.into_iter().filter(|m| m.seq <= last) {
+                let seq = row.seq;
+                let held = self.held.get_mut(&chat_id).and_then(|h| h.remove(&seq));
+                let text = held.unwrap_or_else(|| ServerEvent::ReceiveMessage(row.into()).to_text(None));
+                if seq == self.written(chat_id) + 1 {
+                    self.write(Message::Text(text)).await?;
+                    self.set_written(chat_id, seq);
+                }
+            }
+            self.release(chat_id).await?;
+            // Whatever is still held lies beyond what the database had a moment ago.
+            if let Some(held) = self.held.remove(&chat_id) {
+                tracing::warn!(%chat_id, held = held.len(), "messages announced but not found; dropped until resume");
+            }
+        }
+        self.held_since = None;
         Ok(())
     }
 
@@ -458,6 +530,14 @@ impl Session {
                 Err(End::Gone)
             }
         }
+    }
+}
+
+/// Sleeps until `at`, or for ever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

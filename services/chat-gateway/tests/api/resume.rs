@@ -120,3 +120,51 @@ async fn redis_restarted_mid_conversation_loses_nothing() {
         numbered("m", 0..6).into_iter().chain(["after".into()]).collect::<Vec<_>>()
     );
 }
+
+/// A replica announces message n + 1 while the announcement of n was lost: the connection
+/// holds n + 1 back, reads n from the database, and writes both in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_announced_ahead_of_a_lost_one_waits_for_it() {
+    use chat_gateway::{
+        entities::{chats, messages},
+        protocol::{MessageView, Outgoing},
+    };
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+
+    let suite = spawn(Backend::Postgres, Bus::Redis, 1).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(0, &bob).await;
+    let chat_id = suite.chat(&mut a, &bob, &mut b).await;
+    let chat: uuid::Uuid = chat_id.parse().unwrap();
+    // Two messages stored as another replica would, of which only the second is announced.
+    let mut stored = Vec::new();
+    for (seq, content) in [(1, "lost on the bus"), (2, "announced")] {
+        let row = messages::ActiveModel {
+            chat_id: Set(chat),
+            seq: Set(seq),
+            sender_id: Set(alice.id.parse().unwrap()),
+            kind: Set("text".into()),
+            content: Set(content.into()),
+            client_msg_id: Set(None),
+            sent_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        };
+        stored.push(messages::Entity::insert(row).exec_with_returning(&suite.db).await.unwrap());
+    }
+    chats::Entity::update(chats::ActiveModel { id: Set(chat), last_seq: Set(2), ..Default::default() })
+        .exec(&suite.db)
+        .await
+        .unwrap();
+    let event = Outgoing::message(MessageView::from(stored[1].clone()), 2);
+    let envelope = json!({"origin": "another-replica", "event": event});
+    let client = redis::Client::open(suite.redis.as_ref().unwrap().url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(format!("chat:user:{}", bob.id))
+        .arg(envelope.to_string())
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(contents(&b.messages(2).await), ["lost on the bus", "announced"]);
+}
