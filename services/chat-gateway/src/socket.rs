@@ -59,8 +59,11 @@ async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiE
     let websocket = WebSocket::from_request_without_body(req)
         .await
         .map_err(|_| ApiError::bad_request("not_websocket", "GET /chat must be a WebSocket upgrade"))?;
+    // Buffers sized for many idle connections rather than bulk transfer: the read buffer is
+    // allocated up front for every connection (tungstenite's default is 128 KiB), and writes go
+    // out at once instead of collecting.
     let config = WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
