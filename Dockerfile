@@ -1,0 +1,65 @@
+# syntax=docker/dockerfile:1
+
+# One image for every binary: Kubernetes picks the service with `command` (["auth-api"],
+# ["chat-gateway"], ["auth-api", "migrate"], ...); without one it runs the all-in-one
+# chat-suite on the embedded default, so `docker run -p 8080:8080 IMAGE` works as-is.
+
+# The full (not slim) image: the bundled librdkafka is built with make and a C compiler, and
+# libz-sys builds zlib statically, so nothing has to be installed. TLS is rustls: no OpenSSL.
+FROM rust:1.95-bookworm AS builder
+WORKDIR /build
+
+# Dependencies get a layer of their own, rebuilt only when a manifest or the lock file changes.
+# Cargo loads the whole workspace, so every member and every target a manifest declares
+# (auth-api's relay test, the two benches) must exist: empty stubs stand in for the sources.
+COPY Cargo.toml Cargo.lock ./
+COPY shared/Cargo.toml shared/
+COPY migrations/Cargo.toml migrations/
+COPY testkit/Cargo.toml testkit/
+COPY services/auth-api/Cargo.toml services/auth-api/
+COPY services/user-search/Cargo.toml services/user-search/
+COPY services/chat-gateway/Cargo.toml services/chat-gateway/
+COPY services/chat-suite/Cargo.toml services/chat-suite/
+RUN mkdir -p shared/src migrations/src testkit/src \
+        services/auth-api/src services/auth-api/tests/relay \
+        services/user-search/src services/user-search/benches \
+        services/chat-gateway/src services/chat-gateway/benches \
+        services/chat-suite/src \
+    && touch shared/src/lib.rs migrations/src/lib.rs testkit/src/lib.rs \
+        services/auth-api/src/lib.rs services/user-search/src/lib.rs services/chat-gateway/src/lib.rs \
+        services/auth-api/tests/relay/main.rs \
+        services/user-search/benches/lookup.rs services/chat-gateway/benches/delivery.rs \
+    && for bin in auth-api user-search chat-gateway chat-suite; do \
+        printf 'fn main() {}\n' > "services/${bin}/src/main.rs"; \
+    done \
+    && cargo build --release --locked -p auth-api -p user-search -p chat-gateway -p chat-suite
+
+# testkit is a dev-dependency only: its stub is enough, and its edits do not bust this layer.
+COPY shared shared
+COPY migrations migrations
+COPY services services
+# COPY keeps the files' modification times, which may be older than the stub build; cargo
+# judges path crates by mtime, so without the touch it would ship the stubs.
+RUN touch shared/src/lib.rs migrations/src/lib.rs \
+        services/auth-api/src/lib.rs services/user-search/src/lib.rs services/chat-gateway/src/lib.rs \
+        services/auth-api/src/main.rs services/user-search/src/main.rs \
+        services/chat-gateway/src/main.rs services/chat-suite/src/main.rs \
+    && cargo build --release --locked -p auth-api -p user-search -p chat-gateway -p chat-suite
+
+# glibc, libgcc and CA certificates, no shell, no package manager.
+FROM gcr.io/distroless/cc-debian12:nonroot
+LABEL org.opencontainers.image.title="chat-suite" \
+      org.opencontainers.image.description="chat-suite services: auth-api, user-search, chat-gateway and the all-in-one chat-suite"
+COPY --from=builder \
+    /build/target/release/auth-api \
+    /build/target/release/user-search \
+    /build/target/release/chat-gateway \
+    /build/target/release/chat-suite \
+    /usr/local/bin/
+# The embedded default keeps ./data relative to here; the nonroot home is the one writable place.
+WORKDIR /home/nonroot
+# Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 65532:65532
+EXPOSE 8080 8081 8082 8083
+ENTRYPOINT []
+CMD ["chat-suite"]

@@ -1,0 +1,135 @@
+{{/*
+Names: every object is "<fullname>-<component>", so two releases can share a namespace.
+*/}}
+{{- define "chat-suite.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "chat-suite.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The services: their names, the values key of their settings and their contract port. */}}
+{{- define "chat-suite.components" -}}
+- name: auth-api
+  key: authApi
+  port: 8081
+- name: user-search
+  key: userSearch
+  port: 8082
+- name: chat-gateway
+  key: chatGateway
+  port: 8083
+{{- end }}
+
+{{/* "<fullname>-<component>"; call with (dict "root" $ "component" "auth-api"). */}}
+{{- define "chat-suite.componentName" -}}
+{{- printf "%s-%s" (include "chat-suite.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "chat-suite.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/part-of: chat-suite
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Chart.AppVersion }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels of one component; never change them, selectors are immutable. */}}
+{{- define "chat-suite.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "chat-suite.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "chat-suite.componentLabels" -}}
+{{ include "chat-suite.labels" .root }}
+{{ include "chat-suite.selectorLabels" . }}
+{{- end }}
+
+{{- define "chat-suite.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/*
+Where each secret value comes from: the user's existing Secret, or the chart's own
+("<fullname>"), which holds only the values that have no existing Secret.
+*/}}
+{{- define "chat-suite.secretName" -}}
+{{- include "chat-suite.fullname" . }}
+{{- end }}
+
+{{- define "chat-suite.createSecret" -}}
+{{- $v := .Values }}
+{{- if or (not $v.database.existingSecret) (not $v.redis.existingSecret) (not $v.jwt.existingSecret) (and $v.kafka.properties (not $v.kafka.existingSecret)) }}true{{ end }}
+{{- end }}
+
+{{- define "chat-suite.databaseSecretName" -}}
+{{- default (include "chat-suite.secretName" .) .Values.database.existingSecret }}
+{{- end }}
+{{- define "chat-suite.databaseSecretKey" -}}
+{{- ternary .Values.database.existingSecretKey "DATABASE_URL" (ne .Values.database.existingSecret "") }}
+{{- end }}
+
+{{- define "chat-suite.redisSecretName" -}}
+{{- default (include "chat-suite.secretName" .) .Values.redis.existingSecret }}
+{{- end }}
+{{- define "chat-suite.redisSecretKey" -}}
+{{- ternary .Values.redis.existingSecretKey "REDIS_URL" (ne .Values.redis.existingSecret "") }}
+{{- end }}
+
+{{- define "chat-suite.jwtSecretName" -}}
+{{- default (include "chat-suite.secretName" .) .Values.jwt.existingSecret }}
+{{- end }}
+{{- define "chat-suite.jwtSecretKey" -}}
+{{- ternary .Values.jwt.existingSecretKey "jwt-signing-key.pem" (ne .Values.jwt.existingSecret "") }}
+{{- end }}
+
+{{- define "chat-suite.kafkaSecretName" -}}
+{{- default (include "chat-suite.secretName" .) .Values.kafka.existingSecret }}
+{{- end }}
+{{- define "chat-suite.kafkaSecretKey" -}}
+{{- ternary .Values.kafka.existingSecretKey "KAFKA_PROPERTIES" (ne .Values.kafka.existingSecret "") }}
+{{- end }}
+
+{{/* The database URL as an env entry; the migration hook has a Secret of its own. */}}
+{{- define "chat-suite.databaseEnv" -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .name }}
+      key: {{ include "chat-suite.databaseSecretKey" .root }}
+{{- end }}
+
+{{/*
+What JSON schema cannot say: relations between values. Failing here stops an install before
+anything reaches the cluster.
+*/}}
+{{- define "chat-suite.validate" -}}
+{{- range $c := include "chat-suite.components" . | fromYamlArray }}
+{{- $s := index $.Values $c.key }}
+{{- if le (int $s.terminationGracePeriodSeconds) (int $s.shutdownGraceSeconds) }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.shutdownGraceSeconds (%v): the pod would be killed mid-drain" $c.key $s.terminationGracePeriodSeconds $c.key $s.shutdownGraceSeconds) }}
+{{- end }}
+{{- if and $s.autoscaling.enabled (gt (int $s.autoscaling.minReplicas) (int $s.autoscaling.maxReplicas)) }}
+{{- fail (printf "%s.autoscaling.minReplicas (%v) must not exceed maxReplicas (%v)" $c.key $s.autoscaling.minReplicas $s.autoscaling.maxReplicas) }}
+{{- end }}
+{{- end }}
+{{- $ws := .Values.chatGateway.websocket }}
+{{- if le (int $ws.idleTimeoutSeconds) (int $ws.pingIntervalSeconds) }}
+{{- fail (printf "chatGateway.websocket.idleTimeoutSeconds (%v) must exceed pingIntervalSeconds (%v), or live clients are cut off between pings" $ws.idleTimeoutSeconds $ws.pingIntervalSeconds) }}
+{{- end }}
+{{- if and .Values.ingress.tls.enabled (not .Values.ingress.host) }}
+{{- fail "ingress.tls.enabled needs ingress.host: a certificate is for a host" }}
+{{- end }}
+{{- end }}
