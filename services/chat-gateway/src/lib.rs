@@ -11,6 +11,7 @@ pub mod error;
 pub mod hub;
 pub mod messages;
 pub mod metrics;
+pub mod order;
 pub mod presence;
 pub mod protocol;
 pub mod routes;

@@ -1,19 +1,10 @@
 //! One WebSocket connection, from `connected` to its close: reads the client's frames, answers
 //! them, and writes the events the hub hands it, every chat's messages in order and without
-//! gaps or duplicates.
-//!
-//! Each chat numbers its messages (`seq`, no gaps), and the connection remembers the newest
-//! number it has written per chat. A message numbered at or below it is a duplicate (dropped);
-//! one further ahead means some were missed (lost on the bus, or published out of order by two
-//! replicas) and they are read from the database first. Resume is the same mechanism: the
-//! connection starts from the client's position instead of the chat's newest message.
+//! gaps or duplicates ([`ChatOrder`] decides which, this file does the reading and writing).
+//! Resume is the same mechanism: the connection starts from the client's position in each chat
+//! instead of the chat's newest message, and reads what lies after it.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    num::NonZeroU32,
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
 
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -27,14 +18,13 @@ use crate::{
     error::ChatError,
     hub::{Connection, Delivery},
     messages::{self, Draft, Receipt, Sent},
+    order::ChatOrder,
     protocol::{self, FrameId, MessageRef, MessageView, Outgoing, Request, SendMessage, ServerEvent, Tracked, WsError},
     state::ChatState,
 };
 
 /// Messages read from the database per round while catching up.
 const CATCH_UP_PAGE: u64 = 200;
-/// How long a message that came ahead of a missing one waits for it before the database is asked.
-const GAP_WAIT: Duration = Duration::from_millis(100);
 /// Close code for an access token that expired without a `refresh_token` (application range).
 const TOKEN_EXPIRED: u16 = 4001;
 
@@ -67,11 +57,8 @@ struct Session {
     expires_at: i64,
     connection: Arc<Connection>,
     sink: SplitSink<WebSocketStream, Message>,
-    /// Per chat: the newest message number written to this connection, and the other member.
-    chats: HashMap<Uuid, (i64, Uuid)>,
-    /// Messages that came ahead of one still missing, per chat by number, and since when.
-    held: HashMap<Uuid, BTreeMap<i64, String>>,
-    held_since: Option<Instant>,
+    /// Which message of each chat this connection has written, and what it holds back.
+    order: ChatOrder,
     limiter: DefaultDirectRateLimiter,
     strikes: u32,
     write_timeout: Duration,
@@ -93,9 +80,7 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
         expires_at: claims.exp,
         connection,
         sink,
-        chats: HashMap::new(),
-        held: HashMap::new(),
-        held_since: None,
+        order: ChatOrder::default(),
         limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
         strikes: 0,
         write_timeout: Duration::from_secs(settings.ws_write_timeout_seconds),
@@ -146,7 +131,7 @@ impl Session {
                 Resume::Since(_) => since.get(&p.chat_id).copied().unwrap_or(0),
                 Resume::Chats(map) => map.get(&p.chat_id).copied().unwrap_or(p.last_seq),
             };
-            self.chats.insert(p.chat_id, (from, p.peer));
+            self.order.start_at(p.chat_id, from, p.peer);
         }
         self.catch_up().await?;
         let peers: Vec<Uuid> = positions.iter().map(|p| p.peer).collect();
@@ -190,7 +175,7 @@ impl Session {
                     }
                 }
                 () = tokio::time::sleep_until(expiry) => Err(End::Close(CloseCode::from(TOKEN_EXPIRED), "access token expired")),
-                () = sleep_until_some(self.held_since.map(|since| since + GAP_WAIT)) => self.fill_gaps().await,
+                () = sleep_until_some(self.order.gap_deadline()) => self.fill_gaps().await,
             };
             if let Err(end) = step {
                 return end;
@@ -282,7 +267,7 @@ impl Session {
 
     async fn start_private_chat(&mut self, other: Uuid, id: Option<&FrameId>) -> Result<ServerEvent, WsError> {
         let (chat, _) = chats::find_or_create(&self.state.db, self.user, other).await?;
-        self.chats.entry(chat.id).or_insert((chat.last_seq, other));
+        self.order.track(chat.id, chat.last_seq, other);
         let mut user_ids = vec![self.user, other];
         user_ids.sort();
         let event = ServerEvent::PrivateChatRoomCreated { chat_id: chat.id, user_ids: user_ids.clone() };
@@ -304,7 +289,7 @@ impl Session {
                     }
                 }
                 let (chat_id, seq) = (message.chat_id, message.seq);
-                let peer = self.chats.get(&chat_id).map(|(_, peer)| *peer).unwrap_or(self.user);
+                let peer = self.order.peer(chat_id).unwrap_or(self.user);
                 let view = MessageView::from(message);
                 state.hub.publish(&[self.user, peer], Outgoing::message(view.clone(), seq), None);
                 // This connection's copy is the reply (with the frame's id), in its place in order.
@@ -336,13 +321,13 @@ impl Session {
 
     /// The other member of a chat this user is in.
     async fn peer_of(&mut self, chat_id: Uuid) -> Result<Uuid, ChatError> {
-        if let Some((_, peer)) = self.chats.get(&chat_id) {
-            return Ok(*peer);
+        if let Some(peer) = self.order.peer(chat_id) {
+            return Ok(peer);
         }
         // A chat this connection has not heard of yet (made on another device a moment ago).
         let members = chats::members_if_member(&self.state.db, chat_id, self.user).await?;
         let peer = members.into_iter().find(|m| *m != self.user).unwrap_or(self.user);
-        self.chats.insert(chat_id, (0, peer));
+        self.order.track(chat_id, 0, peer);
         Ok(peer)
     }
 
@@ -383,104 +368,51 @@ impl Session {
             Tracked::Message { chat_id, seq } => self.write_in_order(*chat_id, *seq, event.text.to_string()).await,
             Tracked::ChatCreated { chat_id, user_ids } => {
                 let peer = user_ids.iter().copied().find(|u| *u != self.user).unwrap_or(self.user);
-                self.chats.entry(*chat_id).or_insert((0, peer));
+                self.order.track(*chat_id, 0, peer);
                 self.write(Message::Text(event.text.to_string())).await
             }
             Tracked::Plain => self.write(Message::Text(event.text.to_string())).await,
         }
     }
 
-    /// Writes message `seq` of `chat_id` in its place: nothing if already written; held back
-    /// if one before it has not come yet (two replicas publish a chat's messages, and the one
-    /// that committed first may publish second). What is held is written once the gap closes,
-    /// or, after `GAP_WAIT`, with the missing ones read from the database.
+    /// Writes message `seq` of `chat_id` in its place (see [`ChatOrder`]).
     async fn write_in_order(&mut self, chat_id: Uuid, seq: i64, text: String) -> Step {
-        if !self.chats.contains_key(&chat_id) {
+        if self.order.peer(chat_id).is_none() {
             // A chat made while this connection was not listening (its creation event was lost).
             self.peer_of(chat_id).await.map_err(|e| self.fault(e))?;
         }
-        let written = self.written(chat_id);
-        if seq <= written {
-            return Ok(());
-        }
-        if seq > written + 1 {
-            self.held.entry(chat_id).or_default().insert(seq, text);
-            self.held_since.get_or_insert_with(Instant::now);
-            return Ok(());
-        }
-        self.write(Message::Text(text)).await?;
-        self.set_written(chat_id, seq);
-        self.release(chat_id).await
-    }
-
-    fn written(&self, chat_id: Uuid) -> i64 {
-        self.chats.get(&chat_id).map_or(0, |(seq, _)| *seq)
-    }
-
-    fn set_written(&mut self, chat_id: Uuid, seq: i64) {
-        if let Some(entry) = self.chats.get_mut(&chat_id) {
-            entry.0 = seq;
-        }
-    }
-
-    /// Writes what was held for `chat_id` and now follows on.
-    async fn release(&mut self, chat_id: Uuid) -> Step {
-        while let Some(mut held) = self.held.remove(&chat_id) {
-            let written = self.written(chat_id);
-            let Some(entry) = held.first_entry() else { break };
-            if *entry.key() > written + 1 {
-                self.held.insert(chat_id, held);
-                break;
-            }
-            let (seq, text) = entry.remove_entry();
-            if !held.is_empty() {
-                self.held.insert(chat_id, held);
-            }
-            if seq == written + 1 {
-                self.write(Message::Text(text)).await?;
-                self.set_written(chat_id, seq);
-            }
-        }
-        if self.held.is_empty() {
-            self.held_since = None;
+        for frame in self.order.offer(chat_id, seq, text) {
+            self.write(Message::Text(frame)).await?;
         }
         Ok(())
     }
 
-    /// The gaps did not close by themselves: read the missing messages from the database and
-    /// write everything held in order (held frames may carry a reply's `id`: they are used
-    /// rather than the database's copies).
+    /// Gaps that did not close by themselves: the missing messages from the database.
     async fn fill_gaps(&mut self) -> Step {
-        let chats: Vec<Uuid> = self.held.keys().copied().collect();
-        for chat_id in chats {
-            let written = self.written(chat_id);
-            let last = self.held.get(&chat_id).and_then(|h| h.last_key_value()).map_or(written, |(seq, _)| *seq);
-            let rows = messages::after_positions(&self.state.db, &[(chat_id, written)], (last - written) as u64)
+        for (chat_id, after, last) in self.order.gaps() {
+            let rows = messages::after_positions(&self.state.db, &[(chat_id, after)], (last - after) as u64)
                 .await
                 .map_err(|e| self.fault(e.into()))?;
-            for row in rows.into_iter().filter(|m| m.seq <= last) {
-                let seq = row.seq;
-                let held = self.held.get_mut(&chat_id).and_then(|h| h.remove(&seq));
-                let text = held.unwrap_or_else(|| ServerEvent::ReceiveMessage(row.into()).to_text(None));
-                if seq == self.written(chat_id) + 1 {
-                    self.write(Message::Text(text)).await?;
-                    self.set_written(chat_id, seq);
-                }
+            let rows = rows
+                .into_iter()
+                .filter(|m| m.seq <= last)
+                .map(|m| (m.seq, ServerEvent::ReceiveMessage(m.into()).to_text(None)))
+                .collect();
+            let (frames, dropped) = self.order.fill(chat_id, rows);
+            if dropped > 0 {
+                tracing::warn!(%chat_id, dropped, "messages announced but not in the database; left to resume");
             }
-            self.release(chat_id).await?;
-            // Whatever is still held lies beyond what the database had a moment ago.
-            if let Some(held) = self.held.remove(&chat_id) {
-                tracing::warn!(%chat_id, held = held.len(), "messages announced but not found; dropped until resume");
+            for frame in frames {
+                self.write(Message::Text(frame)).await?;
             }
         }
-        self.held_since = None;
         Ok(())
     }
 
     /// Writes every message after this connection's position in each of its chats.
     async fn catch_up(&mut self) -> Step {
         loop {
-            let positions: Vec<(Uuid, i64)> = self.chats.iter().map(|(chat, (seq, _))| (*chat, *seq)).collect();
+            let positions = self.order.positions();
             let mut rows = Vec::new();
             for chunk in positions.chunks(100) {
                 rows.extend(
@@ -505,7 +437,7 @@ impl Session {
     async fn resync(&mut self) -> Step {
         let positions = chats::positions(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?;
         for p in positions {
-            self.chats.entry(p.chat_id).or_insert((0, p.peer));
+            self.order.track(p.chat_id, 0, p.peer);
         }
         self.catch_up().await
     }
