@@ -251,9 +251,9 @@ fn publish_ceiling(port: &str) -> f64 {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    text.split(|c| c == '\r' || c == '\n')
+    text.split(['\r', '\n'])
         .filter_map(|line| line.split("requests per second").next()?.rsplit(':').next()?.trim().parse().ok())
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("no rate in redis-benchmark output:\n{text}"))
 }
 
