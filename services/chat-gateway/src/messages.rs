@@ -43,26 +43,38 @@ pub enum Sent {
     Existing(messages::Model),
 }
 
-/// The message this sender already sent under `client_msg_id`, if any.
-pub async fn by_client_id(
-    db: &impl ConnectionTrait,
-    sender: Uuid,
-    client_msg_id: &str,
-) -> Result<Option<messages::Model>, DbErr> {
-    messages::Entity::find()
-        .filter(messages::Column::SenderId.eq(sender))
-        .filter(messages::Column::ClientMsgId.eq(client_msg_id))
-        .one(db)
-        .await
+/// The messages that `drafts` resend (same sender, same `client_msg_id`), in one query.
+pub async fn originals(db: &impl ConnectionTrait, drafts: &[Draft]) -> Result<Vec<messages::Model>, DbErr> {
+    let wanted = drafts.iter().filter_map(|d| Some((d.sender_id, d.client_msg_id.as_deref()?))).fold(
+        Condition::any(),
+        |cond, (sender, client_msg_id)| {
+            cond.add(
+                Condition::all()
+                    .add(messages::Column::SenderId.eq(sender))
+                    .add(messages::Column::ClientMsgId.eq(client_msg_id)),
+            )
+        },
+    );
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    messages::Entity::find().filter(wanted).all(db).await
 }
 
-/// The original of a resend, if `draft` is one.
-pub async fn resent(db: &impl ConnectionTrait, draft: &Draft) -> Result<Option<messages::Model>, ChatError> {
+/// The original `draft` resends, if it is among `originals`; an error if that one was sent
+/// to another chat.
+pub fn original_of(draft: &Draft, originals: &[messages::Model]) -> Result<Option<messages::Model>, ChatError> {
     let Some(client_msg_id) = draft.client_msg_id.as_deref() else { return Ok(None) };
-    match by_client_id(db, draft.sender_id, client_msg_id).await? {
-        Some(original) => same_chat(original, draft.chat_id).map(Some),
+    let found =
+        originals.iter().find(|m| m.sender_id == draft.sender_id && m.client_msg_id.as_deref() == Some(client_msg_id));
+    match found {
+        Some(original) => same_chat(original.clone(), draft.chat_id).map(Some),
         None => Ok(None),
     }
+}
+
+async fn resent(db: &impl ConnectionTrait, draft: &Draft) -> Result<Option<messages::Model>, ChatError> {
+    original_of(draft, &originals(db, std::slice::from_ref(draft)).await?)
 }
 
 /// Stores one message on its own (see [`store_batch`]); a resend gets its original back.

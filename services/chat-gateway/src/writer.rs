@@ -62,14 +62,23 @@ async fn write(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>) {
 }
 
 async fn store(db: &DatabaseConnection, batch: Vec<Job>) {
-    // Resends are answered from what is stored, and stay out of the transaction.
-    let mut fresh = Vec::with_capacity(batch.len());
-    for (draft, reply) in batch {
-        match messages::resent(db, &draft).await {
+    let (drafts, replies): (Vec<Draft>, Vec<_>) = batch.into_iter().unzip();
+    // Resends are answered from what is stored (one query for the batch) and stay out of the
+    // transaction.
+    let originals = match messages::originals(db, &drafts).await {
+        Ok(originals) => originals,
+        Err(_) => return one_by_one(db, drafts, replies).await,
+    };
+    let (mut fresh, mut waiting) = (Vec::with_capacity(drafts.len()), Vec::with_capacity(drafts.len()));
+    for (draft, reply) in drafts.into_iter().zip(replies) {
+        match messages::original_of(&draft, &originals) {
             Ok(Some(original)) => {
                 let _ = reply.send(Ok(Sent::Existing(original)));
             }
-            Ok(None) => fresh.push((draft, reply)),
+            Ok(None) => {
+                fresh.push(draft);
+                waiting.push(reply);
+            }
             Err(err) => {
                 let _ = reply.send(Err(err));
             }
@@ -78,19 +87,26 @@ async fn store(db: &DatabaseConnection, batch: Vec<Job>) {
     if fresh.is_empty() {
         return;
     }
-    let drafts: Vec<Draft> = fresh.iter().map(|(draft, _)| draft.clone()).collect();
-    match messages::store_batch(db, &drafts).await {
+    match messages::store_batch(db, &fresh).await {
         Ok(sent) => {
-            for ((_, reply), sent) in fresh.into_iter().zip(sent) {
+            for (reply, sent) in waiting.into_iter().zip(sent) {
                 let _ = reply.send(Ok(sent));
             }
         }
         Err(err) => {
-            // One by one, each gets its own answer (a racing resend finds its original).
             tracing::debug!(error = %err, size = fresh.len(), "batch failed; storing its messages one by one");
-            for (draft, reply) in fresh {
-                let _ = reply.send(messages::send(db, &draft).await);
-            }
+            one_by_one(db, fresh, waiting).await;
         }
+    }
+}
+
+/// Each message on its own, with its own answer (a racing resend finds its original).
+async fn one_by_one(
+    db: &DatabaseConnection,
+    drafts: Vec<Draft>,
+    replies: Vec<oneshot::Sender<Result<Sent, ChatError>>>,
+) {
+    for (draft, reply) in drafts.iter().zip(replies) {
+        let _ = reply.send(messages::send(db, draft).await);
     }
 }
