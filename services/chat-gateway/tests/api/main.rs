@@ -6,6 +6,7 @@ mod helpers;
 
 mod chatting;
 mod config;
+mod probes;
 mod drain;
 mod frames;
 mod limits;
