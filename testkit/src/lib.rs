@@ -1,7 +1,9 @@
 //! What the services' tests share: a database of their own on the real Postgres (or a
-//! SQLite file), a real Kafka-protocol broker they can kill, and HTTP answers read whole.
+//! SQLite file), a real Kafka-protocol broker they can kill, HTTP answers read whole; and what
+//! the benchmarks share (`bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod bench;
 pub mod broker;
 mod http;
 pub mod redis_server;

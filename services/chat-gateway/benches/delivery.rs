@@ -1,20 +1,20 @@
 //! Message delivery across two replicas, next to the ceiling measured in the same run
 //! (`redis-benchmark` PUBLISH on the same Redis), and the memory an idle connection costs.
-//! Run by `scripts/bench-chat-gateway`, which builds the release binaries and passes their paths.
+//! Run by `scripts/bench`, which builds the release binaries and passes their paths.
 //!
 //! Delivery: `PAIRS` pairs of users, one of each pair on each of two chat-gateway processes
 //! sharing one Redis and one Postgres; every user sends to its peer at a fixed rate, so the
-//! total is `RATE` messages per second, for `SECONDS` after a warm-up (10 s: the pools fill, the caches warm). Each message carries its
-//! send time; the receiver measures send-to-receive latency and checks that every message
-//! arrived once.
+//! total is `BENCH_RATE` messages per second, for `BENCH_SECONDS` after a warm-up (the pools
+//! fill, the caches warm). Each message carries its send time; the receiver measures
+//! send-to-receive latency and checks that every message arrived once.
 //!
-//! Memory: `IDLE` users each open one connection to one gateway and stay silent; the gateway's
+//! Memory: `BENCH_IDLE` users each open one connection to one gateway and stay silent; the gateway's
 //! resident memory before and after, divided by the connections.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     collections::HashSet,
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -26,53 +26,16 @@ use shared::{
     config::TokenSettings,
     tokens::{SigningKey, TokenIssuer},
 };
+use testkit::bench::{self, Process, Profile, Report, Row, percent, setting};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 const PAIRS: usize = 100;
 
-/// The issue's figures; `BENCH_RATE`, `BENCH_SECONDS` and `BENCH_IDLE` change them for a
-/// quick look while profiling.
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/bench-chat-gateway"))
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(bin: &str, args: &[&str], port: u16, envs: &[(&str, String)]) -> Process {
-    let mut cmd = Command::new(bin);
-    cmd.args(args).env("LISTEN_ADDR", format!("127.0.0.1:{port}")).env("RUST_LOG", "warn");
-    cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let process = Process(cmd.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{bin} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    process
-}
-
-/// A fresh database with `count` users; their ids.
-async fn seed(admin_url: &str, url: &str, count: usize) -> Vec<Uuid> {
-    let admin = Database::connect(admin_url).await.unwrap();
-    admin.execute_unprepared("DROP DATABASE IF EXISTS chat_suite_bench_chat WITH (FORCE)").await.unwrap();
-    admin.execute_unprepared("CREATE DATABASE chat_suite_bench_chat").await.unwrap();
-    let db = Database::connect(url).await.unwrap();
-    shared::db::migrate(&db).await.unwrap();
+/// A fresh database with `count` users; its URL and their ids.
+async fn seed(count: usize) -> (String, Vec<Uuid>) {
+    let url = bench::fresh_database("chat_suite_bench_chat").await;
+    let db = Database::connect(&url).await.unwrap();
     let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
     for (n, chunk) in ids.chunks(1000).enumerate() {
         let values: Vec<String> = chunk
@@ -92,7 +55,7 @@ async fn seed(admin_url: &str, url: &str, count: usize) -> Vec<Uuid> {
         .await
         .unwrap();
     }
-    ids
+    (url, ids)
 }
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -135,6 +98,7 @@ async fn delivery(
     tokens: &[String],
     ids: &[Uuid],
     rate: u64,
+    warmup: u64,
     seconds: u64,
 ) -> (Vec<u64>, u64, u64, u64, u64) {
     let base = Instant::now();
@@ -154,7 +118,7 @@ async fn delivery(
         sockets.push((b, wb, chat));
     }
     let per_user = rate as f64 / sockets.len() as f64;
-    let measure_from = setting("BENCH_WARMUP_SECONDS", 10) * 1_000_000;
+    let measure_from = warmup * 1_000_000;
     let measure_to = measure_from + seconds * 1_000_000;
     let sent_measured = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
@@ -224,21 +188,16 @@ async fn delivery(
     (seen.latencies, sent, delivered, seen.received_in_window, seen.duplicates)
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status.lines().find_map(|line| line.strip_prefix("VmRSS:")?.split_whitespace().next()?.parse().ok()).unwrap()
-}
-
-async fn idle_memory(port: u16, pid: u32, tokens: &[String]) -> (u64, u64, usize) {
+async fn idle_memory(port: u16, gateway: &Process, tokens: &[String]) -> (u64, u64, usize) {
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = rss_kib(pid);
+    let before = gateway.rss_kib();
     let mut sockets = Vec::with_capacity(tokens.len());
     let mut pending = futures_util::stream::iter(tokens.iter().map(|t| connect(port, t))).buffer_unordered(64);
     while let Some(ws) = pending.next().await {
         sockets.push(ws);
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let after = rss_kib(pid);
+    let after = gateway.rss_kib();
     let open = sockets.len();
     drop(sockets);
     (before, after, open)
@@ -257,25 +216,20 @@ fn publish_ceiling(port: &str) -> f64 {
         .unwrap_or_else(|| panic!("no rate in redis-benchmark output:\n{text}"))
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
-}
-
 #[tokio::main]
 async fn main() {
-    // `cargo test --all-targets` runs bench targets too, without `--bench`: nothing to do then.
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("the delivery benchmark runs with scripts/bench-chat-gateway");
+    if !bench::invoked_by_cargo_bench() {
+        println!("the delivery benchmark runs with scripts/bench");
         return;
     }
-    let url = env("BENCH_DATABASE_URL");
-    let redis_port = env("BENCH_REDIS_PORT");
-    let (rate, seconds, idle) =
-        (setting("BENCH_RATE", 2000), setting("BENCH_SECONDS", 20), setting("BENCH_IDLE", 10_000));
-    let users = seed(&env("BENCH_POSTGRES_ADMIN_URL"), &url, 2 * PAIRS + idle as usize).await;
+    let redis_port = bench::env("BENCH_CHAT_REDIS_PORT");
+    let (rate, warmup, seconds, idle) = (
+        setting("BENCH_RATE", 2000),
+        setting("BENCH_WARMUP_SECONDS", 10),
+        setting("BENCH_SECONDS", 20),
+        setting("BENCH_IDLE", 10_000),
+    );
+    let (url, users) = seed(2 * PAIRS + idle as usize).await;
     let key = SigningKey::generate().unwrap();
     let issuer = TokenIssuer::new(
         SigningKey::from_pem(key.to_pem()).unwrap(),
@@ -288,7 +242,7 @@ async fn main() {
     let data_dir = std::env::temp_dir().display().to_string();
     let auth_env =
         [("DATABASE_URL", url.clone()), ("DATA_DIR", data_dir.clone()), ("JWT_SIGNING_KEY", key.to_pem().to_owned())];
-    let _auth = start(&env("AUTH_API_BIN"), &[], 18281, &auth_env);
+    let _auth = Process::start(&bench::env("AUTH_API_BIN"), 18281, &auth_env);
     let gateway_env = [
         ("DATABASE_URL", url.clone()),
         ("DATA_DIR", data_dir),
@@ -297,50 +251,88 @@ async fn main() {
         ("WS_RATE_LIMIT_PER_SECOND", "1000".to_owned()),
         ("DATABASE_MAX_CONNECTIONS", "32".to_owned()),
     ];
-    let bin = env("CHAT_GATEWAY_BIN");
-    let first = start(&bin, &[], 18283, &gateway_env);
-    let _second = start(&bin, &[], 18284, &gateway_env);
+    let bin = bench::env("CHAT_GATEWAY_BIN");
+    let first = Process::start(&bin, 18283, &gateway_env);
+    let _second = Process::start(&bin, 18284, &gateway_env);
+    let (pair_tokens, pair_users) = (&tokens[..2 * PAIRS], &users[..2 * PAIRS]);
 
-    let (mut latencies, sent, delivered, in_window, duplicates) =
-        delivery([18283, 18284], &tokens[..2 * PAIRS], &users[..2 * PAIRS], rate, seconds).await;
-    latencies.sort_unstable();
-    let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
+    let (latencies, sent, delivered, in_window, duplicates) =
+        delivery([18283, 18284], pair_tokens, pair_users, rate, warmup, seconds).await;
+    let latencies = bench::Latencies::new(latencies.into_iter().map(Duration::from_micros).collect());
+    let (p50, p99) = (latencies.p50(), latencies.p99());
     let delivered_rate = in_window as f64 / seconds as f64;
     let lost = sent.saturating_sub(delivered);
+    let latency_met = p99 < Duration::from_millis(20);
+    // The profile is taken right away, under the same load, before the idle connections.
+    let profile = if latency_met {
+        None
+    } else {
+        let profiling = tokio::task::spawn_blocking(|| {
+            std::thread::sleep(Duration::from_secs(5));
+            Profile::record(Duration::from_secs(6))
+        });
+        delivery([18283, 18284], pair_tokens, pair_users, rate, 4, 8).await;
+        Some(profiling.await.unwrap())
+    };
 
     let (before, after, open) =
-        if idle > 0 { idle_memory(18283, first.0.id(), &tokens[2 * PAIRS..]).await } else { (0, 0, 1) };
+        if idle > 0 { idle_memory(18283, &first, &tokens[2 * PAIRS..]).await } else { (0, 0, 1) };
     let per_connection = (after.saturating_sub(before)) as f64 / open as f64;
     let ceiling = publish_ceiling(&redis_port);
 
-    println!("| measure | value |");
-    println!("| --- | --- |");
-    println!(
-        "| offered load | {rate} messages/s for {seconds} s, {PAIRS} pairs, each pair split across the 2 replicas |"
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    let mut report = Report::new(
+        "4-chat-delivery",
+        "chat-gateway: delivery across two replicas, and memory per idle connection",
+        format!(
+            "`scripts/bench` → `services/chat-gateway/benches/delivery.rs`. A fresh \
+             `chat_suite_bench_chat` database, a Redis server of the benchmark's own, the release \
+             `auth-api` (for the JWKS) and two release `chat-gateway` processes. {PAIRS} pairs of \
+             users, one of each pair on each replica, each chat started over the socket; every user \
+             sends to its peer at a fixed rate, {rate} messages/s in all, each message carrying its \
+             send time; the receiver on the other replica measures send-to-receive latency and \
+             checks that every message arrived once. {warmup} s of warm-up, {seconds} s measured. \
+             Then {idle} more users each open one connection to one replica and stay silent: the \
+             replica's resident memory before and after. The ceiling: `redis-benchmark -c 50 \
+             PUBLISH` on the same Redis, in the same run."
+        ),
     );
-    println!(
-        "| delivered within the window | {delivered_rate:.0} messages/s ({delivered} of {sent} sent arrived, {lost} lost, {duplicates} duplicated) |"
-    );
-    println!(
-        "| send-to-receive latency p50 / p99 | {p50:.2} ms / {p99:.2} ms (goal p99 < 20 ms: {}) |",
-        if p99 < 20.0 { "met" } else { "**missed**" }
-    );
-    println!("| ceiling: redis-benchmark PUBLISH, 50 clients, same Redis | {ceiling:.0} publishes/s |");
-    println!(
-        "| delivered / ceiling | {:.1} % (each message is 2 PUBLISHes: one per member) |",
-        delivered_rate / ceiling * 100.0
-    );
-    println!(
-        "| loss | {} |",
-        if lost == 0 && duplicates == 0 {
-            "none (goal: none: met)".to_owned()
-        } else {
-            format!("{lost} lost, {duplicates} duplicated (goal: none: **missed**)")
-        }
-    );
-    println!("| idle connections | {open} on one replica: RSS {before} KiB → {after} KiB |");
-    println!(
-        "| memory per idle connection | {per_connection:.1} KiB (goal ≤ 16 KiB: {}) |",
-        if per_connection <= 16.0 { "met" } else { "**missed**" }
-    );
+    report
+        .row(Row {
+            measure: format!("delivered ({rate} messages/s offered)"),
+            figure: format!("{delivered_rate:.0} messages/s"),
+            ceiling: format!("{ceiling:.0} PUBLISH/s (redis-benchmark, same Redis)"),
+            ratio: format!("{} (each message is 2 PUBLISHes)", percent(2.0 * delivered_rate / ceiling)),
+            goal: String::new(),
+            met: None,
+        })
+        .row(Row {
+            measure: "send-to-receive latency p99".into(),
+            figure: ms(p99),
+            ceiling: format!("p50 {}", ms(p50)),
+            ratio: String::new(),
+            goal: "< 20 ms".into(),
+            met: Some(latency_met),
+        })
+        .row(Row {
+            measure: "messages lost or duplicated".into(),
+            figure: format!("{lost} lost, {duplicates} duplicated of {sent}"),
+            ceiling: String::new(),
+            ratio: String::new(),
+            goal: "none".into(),
+            met: Some(lost == 0 && duplicates == 0),
+        })
+        .row(Row {
+            measure: "memory per idle connection".into(),
+            figure: format!("{per_connection:.1} KiB"),
+            ceiling: format!("{open} connections: RSS {before} → {after} KiB"),
+            ratio: String::new(),
+            goal: "≤ 16 KiB".into(),
+            met: Some(per_connection <= 16.0),
+        })
+        .explanation(include_str!("delivery.md"));
+    if let Some(profile) = profile {
+        report.profile(profile);
+    }
+    report.write();
 }

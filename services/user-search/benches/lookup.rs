@@ -1,59 +1,30 @@
 //! Exact lookups per second and their latency, next to the ceiling measured in the same run:
-//! pgbench running the same SELECT over as many connections. Run by `scripts/bench-user-search`,
-//! which builds the release binaries and passes their paths; the database has a million users.
+//! pgbench running the same SELECT over as many connections. Run by `scripts/bench`, which
+//! builds the release binaries and passes their paths; the database has a million users.
 //!
-//! The load generator is this process: `CONNECTIONS` tasks, each with one keep-alive HTTP
-//! connection, asking for random existing users by name for `SECONDS` seconds after a warm-up.
+//! The load generator is this process: `CLIENTS` keep-alive clients asking for users by name
+//! (a different one each time, spread over the table) for `BENCH_SECONDS` after a warm-up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{process::Command, sync::Arc, time::Duration};
 
-use rand::RngExt;
 use sea_orm::{ConnectionTrait, Database};
-use shared::tokens::SigningKey;
+use shared::{
+    config::TokenSettings,
+    tokens::{SigningKey, TokenIssuer},
+};
+use testkit::bench::{self, Process, Profile, Report, Row, Run, closed_loop, percent};
+use uuid::Uuid;
 
-const USERS: i64 = 1_000_000;
-const CONNECTIONS: usize = 64;
-const SECONDS: u64 = 15;
-const WARMUP: Duration = Duration::from_secs(3);
+const USERS: u64 = 1_000_000;
+const CLIENTS: usize = 64;
+const AUTH_PORT: u16 = 18181;
+const SEARCH_PORT: u16 = 18182;
 const QUERY: &str = "SELECT id, username, username_key FROM users WHERE username_key = 'user' || :id LIMIT 1;";
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/bench-user-search"))
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(bin: &str, port: u16, envs: &[(&str, String)]) -> Server {
-    let mut cmd = Command::new(bin);
-    cmd.env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    let server = Server(cmd.spawn().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{bin} did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    server
-}
-
-async fn seed(admin_url: &str, url: &str) {
-    let admin = Database::connect(admin_url).await.unwrap();
+/// The million users are kept in their own database between runs: seeding takes a minute.
+async fn seed(url: &str) {
+    let admin = Database::connect(bench::env("BENCH_POSTGRES_ADMIN_URL")).await.unwrap();
     let _ = admin.execute_unprepared("CREATE DATABASE chat_suite_bench").await;
     let db = Database::connect(url).await.unwrap();
     shared::db::migrate(&db).await.unwrap();
@@ -64,14 +35,13 @@ async fn seed(admin_url: &str, url: &str) {
         .unwrap()
         .try_get_by_index(0)
         .unwrap();
-    if count < USERS {
+    if count < USERS as i64 {
         eprintln!("seeding {USERS} users (once; the database is kept for later runs)");
         db.execute_unprepared("TRUNCATE users CASCADE").await.unwrap();
         db.execute_unprepared(&format!(
             "INSERT INTO users (id, username, username_key, email, email_key, password_hash, created_at) \
              SELECT gen_random_uuid(), 'User' || i, 'user' || i, 'user' || i || '@bench.example.com', \
-             'user' || i || '@bench.example.com', '$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA$YmVuY2g', now() \
-             FROM generate_series(1, {USERS}) AS i"
+             'user' || i || '@bench.example.com', 'x', now() FROM generate_series(1, {USERS}) AS i"
         ))
         .await
         .unwrap();
@@ -79,12 +49,13 @@ async fn seed(admin_url: &str, url: &str) {
     }
 }
 
-/// pgbench: transactions per second of the bare SELECT, `CONNECTIONS` clients.
-fn ceiling(url: &str) -> f64 {
+/// pgbench: transactions per second of the bare SELECT, `CLIENTS` clients.
+fn ceiling(url: &str, window: Duration) -> f64 {
     let script = std::env::temp_dir().join("chat-suite-lookup.sql");
     std::fs::write(&script, format!("\\set id random(1, {USERS})\n{QUERY}\n")).unwrap();
     let out = Command::new("pgbench")
-        .args(["-n", "-c", &CONNECTIONS.to_string(), "-j", "2", "-T", &SECONDS.to_string(), "-M", "prepared", "-f"])
+        .args(["-n", "-c", &CLIENTS.to_string(), "-j", "2", "-T", &window.as_secs().to_string(), "-M", "prepared"])
+        .arg("-f")
         .arg(&script)
         .arg(url)
         .output()
@@ -95,88 +66,97 @@ fn ceiling(url: &str) -> f64 {
         .unwrap_or_else(|| panic!("no tps in pgbench output:\n{text}\n{}", String::from_utf8_lossy(&out.stderr)))
 }
 
-async fn load(base: String, token: String) -> (u64, Vec<u32>) {
-    let start_measuring = Instant::now() + WARMUP;
-    let stop = start_measuring + Duration::from_secs(SECONDS);
-    let tasks: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let (base, token) = (base.clone(), token.clone());
-            tokio::spawn(async move {
-                let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
-                let mut latencies = Vec::new();
-                loop {
-                    let id = rand::rng().random_range(1..=USERS);
-                    let sent = Instant::now();
-                    if sent >= stop {
-                        break;
-                    }
-                    let resp =
-                        client.get(format!("{base}/users/username/user{id}")).bearer_auth(&token).send().await.unwrap();
-                    assert_eq!(resp.status(), 200);
-                    resp.bytes().await.unwrap();
-                    if sent >= start_measuring {
-                        latencies.push(sent.elapsed().as_micros() as u32);
-                    }
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    (all.len() as u64, all)
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+async fn lookups(token: Arc<String>, warmup: Duration, window: Duration) -> Run {
+    closed_loop(CLIENTS, warmup, window, move |client, n| {
+        let token = token.clone();
+        async move {
+            let user = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) % USERS + 1;
+            let resp = client
+                .get(format!("http://127.0.0.1:{SEARCH_PORT}/users/username/user{user}"))
+                .bearer_auth(token.as_str())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.bytes().await.unwrap();
+        }
+    })
+    .await
 }
 
 #[tokio::main]
 async fn main() {
-    // `cargo test --all-targets` runs bench targets too, without `--bench`: nothing to do then.
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("the lookup benchmark runs with scripts/bench-user-search");
+    if !bench::invoked_by_cargo_bench() {
+        println!("the lookup benchmark runs with scripts/bench");
         return;
     }
-    let admin_url = env("BENCH_POSTGRES_ADMIN_URL");
-    let url = env("BENCH_DATABASE_URL");
-    seed(&admin_url, &url).await;
+    let window = bench::seconds("BENCH_SECONDS", 15);
+    let url = bench::env("BENCH_LOOKUP_DATABASE_URL");
+    seed(&url).await;
 
     let key = SigningKey::generate().unwrap();
-    let common = [("DATABASE_URL", url.clone()), ("DATA_DIR", std::env::temp_dir().display().to_string())];
-    let mut auth_env = common.to_vec();
-    auth_env.extend([("JWT_SIGNING_KEY", key.to_pem().to_owned()), ("RATE_LIMIT_PER_IP_PER_MINUTE", "0".into())]);
-    let _auth = start(&env("AUTH_API_BIN"), 18181, &auth_env);
-    let mut search_env = common.to_vec();
-    search_env.push(("JWKS_URL", "http://127.0.0.1:18181/.well-known/jwks.json".into()));
-    let _search = start(&env("USER_SEARCH_BIN"), 18182, &search_env);
+    let issuer = TokenIssuer::new(
+        SigningKey::from_pem(key.to_pem()).unwrap(),
+        TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() },
+        Duration::from_secs(3600),
+    );
+    let data_dir = std::env::temp_dir().display().to_string();
+    let _auth = Process::start(
+        &bench::env("AUTH_API_BIN"),
+        AUTH_PORT,
+        &[("DATABASE_URL", url.clone()), ("DATA_DIR", data_dir.clone()), ("JWT_SIGNING_KEY", key.to_pem().to_owned())],
+    );
+    let _search = Process::start(
+        &bench::env("USER_SEARCH_BIN"),
+        SEARCH_PORT,
+        &[
+            ("DATABASE_URL", url.clone()),
+            ("DATA_DIR", data_dir),
+            ("JWKS_URL", format!("http://127.0.0.1:{AUTH_PORT}/.well-known/jwks.json")),
+        ],
+    );
+    let token = Arc::new(issuer.issue(Uuid::new_v4(), "bench").unwrap());
 
-    let client = reqwest::Client::new();
-    let name = format!("bench{}", rand::rng().random_range(0..u32::MAX));
-    let session: serde_json::Value = client
-        .post("http://127.0.0.1:18181/register")
-        .json(&serde_json::json!({"username": name, "password": "bench password", "email": format!("{name}@bench.example.com")}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = session["access_token"].as_str().unwrap().to_owned();
+    let run = lookups(token.clone(), Duration::from_secs(3), window).await;
+    let tps = ceiling(&url, window);
+    let (p50, p99) = (run.latencies.p50(), run.latencies.p99());
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
 
-    let (count, mut latencies) = load("http://127.0.0.1:18182".into(), token).await;
-    latencies.sort_unstable();
-    let rps = count as f64 / SECONDS as f64;
-    let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
-    let tps = ceiling(&url);
-    let ratio = rps / tps;
-    println!("| measure | value |");
-    println!("| --- | --- |");
-    println!("| exact lookups through user-search (64 connections, {SECONDS} s) | {rps:.0} req/s |");
-    println!("| p50 / p99 latency | {p50:.2} ms / {p99:.2} ms |");
-    println!("| ceiling: pgbench, same SELECT, 64 connections | {tps:.0} tx/s |");
-    println!("| ratio to the ceiling | {:.0} % (goal ≥ 50 %) |", ratio * 100.0);
-    println!("| p99 goal | {} (goal < 10 ms) |", if p99 < 10.0 { "met" } else { "missed" });
+    let mut report = Report::new(
+        "2-user-search-lookup",
+        "user-search: exact lookup by username among 1,000,000 users",
+        format!(
+            "`scripts/bench` → `services/user-search/benches/lookup.rs`. A million users (kept in \
+             the `chat_suite_bench` database between runs), the release `auth-api` (for the JWKS) \
+             and `user-search` as separate processes; {CLIENTS} keep-alive clients ask \
+             `GET /users/username/user<n>` with a token, a different user each time, for {} s after \
+             3 s of warm-up. The ceiling: `pgbench -M prepared -c {CLIENTS} -j 2` running the same \
+             SELECT (`WHERE username_key = …`) straight against PostgreSQL for as long.",
+            window.as_secs()
+        ),
+    );
+    report
+        .row(Row {
+            measure: format!("exact lookups through user-search ({CLIENTS} clients)"),
+            figure: format!("{:.0} /s", run.rate()),
+            ceiling: format!("{tps:.0} /s (pgbench, same SELECT)"),
+            ratio: percent(run.rate() / tps),
+            goal: "≥ 50 %".into(),
+            met: Some(run.rate() >= 0.5 * tps),
+        })
+        .row(Row {
+            measure: "lookup p99".into(),
+            figure: ms(p99),
+            ceiling: format!("p50 {}", ms(p50)),
+            ratio: String::new(),
+            goal: "< 10 ms".into(),
+            met: Some(p99 < Duration::from_millis(10)),
+        })
+        .explanation(include_str!("lookup.md"));
+    if report.missed() {
+        let profiling = tokio::task::spawn_blocking(|| Profile::record(Duration::from_secs(6)));
+        lookups(token, Duration::ZERO, Duration::from_secs(8)).await;
+        report.profile(profiling.await.unwrap());
+    }
+    report.write();
 }

@@ -157,7 +157,9 @@ impl UsersApi {
     }
 }
 
-async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<UserRef> {
+/// The lookup behind `/users/show?username=` and `/users/username/{username}` (and the
+/// token benchmark's unguarded twin of the latter).
+pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<UserRef> {
     let user =
         if could_be_a_name(name) { queries::by_username_key(db, &name.to_ascii_lowercase()).await? } else { None };
     user.map(UserRef::from).ok_or_else(|| ApiError::not_found("no user with this username"))

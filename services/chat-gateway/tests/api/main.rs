@@ -6,12 +6,12 @@ mod helpers;
 
 mod chatting;
 mod config;
-mod probes;
 mod drain;
 mod frames;
 mod limits;
 mod openapi;
 mod presence;
+mod probes;
 mod push;
 mod rest;
 mod resume;

@@ -1,0 +1,44 @@
+# Sourced by scripts/test and scripts/bench: the set-up a fresh machine of this kind needs.
+# Postgres and Redis answer (started if installed but stopped), a Kafka-protocol broker
+# (tansu) is installed once and cached, build artifacts are cached outside the checkout.
+
+cache="${CHAT_SUITE_CACHE:-$HOME/.cache/chat-suite}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
+mkdir -p "$cache"
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'scripts/%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+
+wait_for() { # description, command...
+  local what=$1; shift
+  for _ in $(seq 1 60); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  die "$what did not come up within 30 s"
+}
+
+ensure_postgres() {
+  if pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then return; fi
+  command -v pg_ctlcluster >/dev/null || die "PostgreSQL is not answering on 127.0.0.1:5432 and is not installed here (see ../shared/SERVICES.md)"
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  wait_for "PostgreSQL" pg_isready -h 127.0.0.1 -p 5432
+}
+
+ensure_redis() {
+  if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then return; fi
+  command -v redis-server >/dev/null || die "Redis is not answering on 127.0.0.1:6379 and is not installed here (see ../shared/SERVICES.md)"
+  say "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for "Redis" sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
+}
+
+# Tests and benchmarks start brokers of their own (each on a free port, so one can be killed).
+ensure_tansu() {
+  export TANSU_BIN="$cache/tansu/bin/tansu"
+  if [ -x "$TANSU_BIN" ]; then return; fi
+  say "installing tansu into $cache/tansu (once; several minutes)"
+  CARGO_TARGET_DIR="$cache/tansu-build" cargo install tansu --version 0.6.0 --locked \
+    --features dynostore --root "$cache/tansu"
+  rm -rf "$cache/tansu-build"
+}

@@ -1,0 +1,195 @@
+//! Where the machine's time goes while a load runs: each program's share of the cores (from
+//! `/proc`, so it sees every process, the database's too) and the hottest functions of the
+//! whole machine (`perf record -a`, kernel included). Taken when a goal is missed, so the
+//! report explains the miss with a profile of the same run.
+
+use std::{collections::HashMap, fmt::Write as _, process::Command, time::Duration};
+
+/// A profile of the whole machine over a few seconds.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub seconds: u64,
+    /// Share of all cores that was busy.
+    pub busy: f64,
+    /// Share of all cores per program name, largest first.
+    pub programs: Vec<(String, f64)>,
+    /// Share of all samples per function, largest first (idle included, as the kernel's
+    /// idle functions); empty with the reason when perf could not run.
+    pub functions: Result<Vec<HotFunction>, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HotFunction {
+    pub share: f64,
+    pub object: String,
+    pub symbol: String,
+}
+
+impl Profile {
+    /// Blocks for `duration` while something else runs the load (call it from
+    /// `spawn_blocking`, or from a thread).
+    pub fn record(duration: Duration) -> Self {
+        let data = std::env::temp_dir().join(format!("chat-suite-bench-{}.perf", std::process::id()));
+        let before = CpuTimes::read();
+        let perf = Command::new("perf")
+            .args(["record", "-a", "-F", "499", "-q", "-o"])
+            .arg(&data)
+            .args(["--", "sleep", &duration.as_secs_f64().to_string()])
+            .output();
+        let after = CpuTimes::read();
+        let functions = match perf {
+            Ok(out) if out.status.success() => hot_functions(&data),
+            Ok(out) => Err(format!("perf record failed: {}", String::from_utf8_lossy(&out.stderr).trim())),
+            Err(e) => Err(format!("perf is not available: {e}")),
+        };
+        let _ = std::fs::remove_file(&data);
+        let (busy, programs) = after.since(&before);
+        Self { seconds: duration.as_secs(), busy, programs, functions }
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = format!(
+            "### Profile of the same run ({} s under the same load)\n\nThe cores were {:.0} % busy. Share of all cores by program (`/proc`):\n\n| program | share of all cores |\n| --- | --- |\n",
+            self.seconds,
+            self.busy * 100.0
+        );
+        for (program, share) in self.programs.iter().take(8) {
+            let _ = writeln!(out, "| {program} | {:.1} % |", share * 100.0);
+        }
+        match &self.functions {
+            Ok(functions) => {
+                out.push_str(
+                    "\nHottest functions of the whole machine (`perf record -a`, share of all samples, idle included):\n\n| share | object | function |\n| --- | --- | --- |\n",
+                );
+                for f in functions.iter().take(15) {
+                    let _ = writeln!(out, "| {:.1} % | {} | `{}` |", f.share * 100.0, f.object, f.symbol);
+                }
+            }
+            Err(why) => {
+                let _ = writeln!(out, "\nNo function profile: {why}.");
+            }
+        }
+        out
+    }
+}
+
+fn hot_functions(data: &std::path::Path) -> Result<Vec<HotFunction>, String> {
+    let out = Command::new("perf")
+        .arg("report")
+        .arg("-i")
+        .arg(data)
+        .args(["--stdio", "-q", "--no-children", "--sort", "dso,sym", "--percent-limit", "0.7"])
+        .output()
+        .map_err(|e| format!("perf report: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let functions: Vec<HotFunction> = text.lines().filter_map(parse_report_line).collect();
+    if functions.is_empty() {
+        return Err(format!("perf report gave nothing: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(functions)
+}
+
+/// `    12.34%  libc.so.6   [.] __memmove_avx_unaligned_erms`
+fn parse_report_line(line: &str) -> Option<HotFunction> {
+    let mut parts = line.split_whitespace();
+    let share: f64 = parts.next()?.strip_suffix('%')?.parse().ok()?;
+    let object = parts.next()?.to_owned();
+    let _kind = parts.next()?;
+    let symbol = parts.collect::<Vec<_>>().join(" ");
+    Some(HotFunction { share: share / 100.0, object, symbol: shorten(&symbol) })
+}
+
+/// Rust symbols carry a hash and long generic paths; keep what a reader needs.
+fn shorten(symbol: &str) -> String {
+    let symbol = match symbol.rsplit_once("::h") {
+        Some((head, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => head,
+        _ => symbol,
+    };
+    let symbol = symbol.replace('|', "\\|");
+    if symbol.chars().count() > 100 { format!("{}…", symbol.chars().take(100).collect::<String>()) } else { symbol }
+}
+
+/// CPU time (clock ticks) of the machine and of every process, read from `/proc`.
+struct CpuTimes {
+    total: u64,
+    idle: u64,
+    processes: HashMap<u32, (String, u64)>,
+}
+
+impl CpuTimes {
+    fn read() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let total = fields.iter().sum();
+        let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+        let processes = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                Some((pid, process_time(&stat)?))
+            })
+            .collect();
+        Self { total, idle, processes }
+    }
+
+    /// Busy share of all cores, and each program's share, since `earlier`.
+    fn since(&self, earlier: &Self) -> (f64, Vec<(String, f64)>) {
+        let total = self.total.saturating_sub(earlier.total).max(1) as f64;
+        let idle = self.idle.saturating_sub(earlier.idle) as f64;
+        let mut programs: HashMap<&str, u64> = HashMap::new();
+        for (pid, (name, ticks)) in &self.processes {
+            let before = earlier.processes.get(pid).map_or(0, |(_, t)| *t);
+            *programs.entry(name).or_default() += ticks.saturating_sub(before);
+        }
+        let mut programs: Vec<(String, f64)> = programs
+            .into_iter()
+            .filter(|(_, ticks)| *ticks > 0)
+            .map(|(name, ticks)| (name.to_owned(), ticks as f64 / total))
+            .collect();
+        programs.sort_by(|a, b| b.1.total_cmp(&a.1));
+        (1.0 - idle / total, programs)
+    }
+}
+
+/// The program name and user + system ticks of one `/proc/<pid>/stat` (the name is in
+/// parentheses and may hold spaces).
+fn process_time(stat: &str) -> Option<(String, u64)> {
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_perf_report_line() {
+        let f = parse_report_line("    12.34%  libc.so.6           [.] __memmove_avx_unaligned_erms").unwrap();
+        assert_eq!((f.object.as_str(), f.symbol.as_str()), ("libc.so.6", "__memmove_avx_unaligned_erms"));
+        assert!((f.share - 0.1234).abs() < 1e-9);
+        let rust = parse_report_line("  1.00%  auth-api  [.] argon2::Argon2::fill_blocks::h0123456789abcdef").unwrap();
+        assert_eq!(rust.symbol, "argon2::Argon2::fill_blocks");
+        assert!(parse_report_line("# header").is_none());
+    }
+
+    #[test]
+    fn reads_a_process_stat_with_spaces_in_its_name() {
+        let stat = "42 (tokio rt (w)) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 100 0 0";
+        assert_eq!(process_time(stat), Some(("tokio rt (w)".to_owned(), 300)));
+    }
+}
