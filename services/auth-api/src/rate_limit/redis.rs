@@ -6,10 +6,12 @@ use super::RetryAfter;
 
 /// GCRA in Redis, the same algorithm as the in-memory limiter, evaluated atomically in one
 /// script with Redis' own clock so that replicas with skewed clocks agree. The key holds the
-/// theoretical arrival time and expires when the allowance is whole again.
+/// theoretical arrival time and expires when the allowance is whole again. Times are in
+/// microseconds: in milliseconds a limit above 60,000 a minute has no interval at all (and
+/// `PX 0` is an error), and limits in the tens of thousands round far off.
 const GCRA: &str = r"
 local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
@@ -19,13 +21,13 @@ local allow_at = new_tat - burst * interval
 if allow_at > now then
   return allow_at - now
 end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return 0
 ";
 
 pub struct RedisLimiter {
     name: &'static str,
-    interval_ms: u64,
+    interval_us: u64,
     burst: u32,
     conn: ConnectionManager,
     script: Script,
@@ -35,7 +37,7 @@ impl RedisLimiter {
     pub fn new(name: &'static str, per_minute: NonZeroU32, conn: ConnectionManager) -> Self {
         Self {
             name,
-            interval_ms: 60_000 / u64::from(per_minute.get()),
+            interval_us: (60_000_000 / u64::from(per_minute.get())).max(1),
             burst: per_minute.get(),
             conn,
             script: Script::new(GCRA),
@@ -49,17 +51,56 @@ impl RedisLimiter {
         let result: redis::RedisResult<u64> = self
             .script
             .key(format!("chat-suite:ratelimit:{}:{key}", self.name))
-            .arg(self.interval_ms)
+            .arg(self.interval_us)
             .arg(self.burst)
             .invoke_async(&mut conn)
             .await;
         match result {
             Ok(0) => Ok(()),
-            Ok(wait_ms) => Err(RetryAfter(Duration::from_millis(wait_ms))),
+            Ok(wait_us) => Err(RetryAfter(Duration::from_micros(wait_us))),
             Err(err) => {
                 tracing::warn!(error = %err, limiter = self.name, "rate limiter unavailable, allowing");
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use redis::AsyncCommands as _;
+
+    use super::*;
+
+    async fn limiter(per_minute: u32) -> (RedisLimiter, ConnectionManager, String) {
+        let client = redis::Client::open(testkit::redis_url()).unwrap();
+        let conn = ConnectionManager::new(client).await.unwrap();
+        let name = testkit::unique_name("test");
+        let limiter = RedisLimiter::new("unit", NonZeroU32::new(per_minute).unwrap(), conn.clone());
+        (limiter, conn, format!("chat-suite:ratelimit:unit:{name}"))
+    }
+
+    /// A limit above 60,000 a minute made the script fail (`PX 0`), and the limiter fail open.
+    #[tokio::test]
+    async fn a_limit_above_one_a_millisecond_still_counts() {
+        let (limiter, mut conn, key) = limiter(100_000_000).await;
+        let name = key.trim_start_matches("chat-suite:ratelimit:unit:");
+        assert!(limiter.check(name).await.is_ok());
+        let ttl_ms: i64 = conn.pttl(&key).await.unwrap();
+        assert!(ttl_ms >= 1, "the attempt was not recorded (ttl {ttl_ms})");
+    }
+
+    #[tokio::test]
+    async fn the_burst_is_allowed_then_refused_with_the_wait() {
+        let (limiter, _conn, key) = limiter(3).await;
+        let name = key.trim_start_matches("chat-suite:ratelimit:unit:");
+        for _ in 0..3 {
+            assert!(limiter.check(name).await.is_ok());
+        }
+        let RetryAfter(wait) = limiter.check(name).await.unwrap_err();
+        // One attempt comes back every 20 s at 3 a minute.
+        assert!(wait > Duration::from_secs(19) && wait <= Duration::from_secs(20), "{wait:?}");
     }
 }
