@@ -8,7 +8,9 @@ use super::RetryAfter;
 /// script with Redis' own clock so that replicas with skewed clocks agree. The key holds the
 /// theoretical arrival time and expires when the allowance is whole again. Times are in
 /// microseconds: in milliseconds a limit above 60,000 a minute has no interval at all (and
-/// `PX 0` is an error), and limits in the tens of thousands round far off.
+/// `PX 0` is an error), and limits in the tens of thousands round far off. The keys carry
+/// `v2` since the change of unit: during a rolling update a replica still counting in
+/// milliseconds would read a microsecond time as hours ahead and refuse every attempt.
 const GCRA: &str = r"
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
@@ -24,6 +26,8 @@ end
 redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return 0
 ";
+
+const KEY_PREFIX: &str = "chat-suite:ratelimit:v2:";
 
 pub struct RedisLimiter {
     name: &'static str,
@@ -50,7 +54,7 @@ impl RedisLimiter {
         let mut conn = self.conn.clone();
         let result: redis::RedisResult<u64> = self
             .script
-            .key(format!("chat-suite:ratelimit:{}:{key}", self.name))
+            .key(format!("{KEY_PREFIX}{}:{key}", self.name))
             .arg(self.interval_us)
             .arg(self.burst)
             .invoke_async(&mut conn)
@@ -79,14 +83,14 @@ mod tests {
         let conn = ConnectionManager::new(client).await.unwrap();
         let name = testkit::unique_name("test");
         let limiter = RedisLimiter::new("unit", NonZeroU32::new(per_minute).unwrap(), conn.clone());
-        (limiter, conn, format!("chat-suite:ratelimit:unit:{name}"))
+        (limiter, conn, format!("{KEY_PREFIX}unit:{name}"))
     }
 
     /// A limit above 60,000 a minute made the script fail (`PX 0`), and the limiter fail open.
     #[tokio::test]
     async fn a_limit_above_one_a_millisecond_still_counts() {
         let (limiter, mut conn, key) = limiter(100_000_000).await;
-        let name = key.trim_start_matches("chat-suite:ratelimit:unit:");
+        let name = key.trim_start_matches(&format!("{KEY_PREFIX}unit:"));
         assert!(limiter.check(name).await.is_ok());
         let ttl_ms: i64 = conn.pttl(&key).await.unwrap();
         assert!(ttl_ms >= 1, "the attempt was not recorded (ttl {ttl_ms})");
@@ -95,7 +99,7 @@ mod tests {
     #[tokio::test]
     async fn the_burst_is_allowed_then_refused_with_the_wait() {
         let (limiter, _conn, key) = limiter(3).await;
-        let name = key.trim_start_matches("chat-suite:ratelimit:unit:");
+        let name = key.trim_start_matches(&format!("{KEY_PREFIX}unit:"));
         for _ in 0..3 {
             assert!(limiter.check(name).await.is_ok());
         }
