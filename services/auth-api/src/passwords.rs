@@ -3,13 +3,16 @@
 //! verify, and are reported for an upgrade at the next successful login.
 //!
 //! Hashing is CPU- and memory-heavy, so it runs on the blocking pool, at most one hash per
-//! core at a time: under a login storm requests queue instead of exhausting memory.
+//! core at a time: under a login storm requests queue instead of exhausting memory. Each of
+//! those runs reuses a work area of the hasher's (one per core, kept): a fresh 19 MiB for every
+//! hash cost zeroing it all, or a page fault per 4 KiB, as the allocator chose (the login
+//! benchmark timed the same hash at 20 ms or 30 ms depending on which).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use argon2::{
-    Algorithm, Argon2, Params, Version,
-    password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
+    ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version,
+    password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
 };
 use tokio::sync::Semaphore;
 use tracing::Span;
@@ -33,6 +36,8 @@ pub enum Verdict {
 pub struct Hasher {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Work areas of finished hashes, for the next ones (at most one per permit).
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     /// Verified against when the user does not exist, so that an unknown username costs the
     /// same time as a wrong password.
     decoy: String,
@@ -43,14 +48,14 @@ impl Hasher {
         let params =
             Params::new(memory_kib, iterations, parallelism, None).map_err(|e| HashError::Params(e.to_string()))?;
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
-        let decoy = hash_blocking(&params, "decoy password, never a real one")?;
-        Ok(Self { params, permits: Arc::new(Semaphore::new(cores)), decoy })
+        let decoy = hash_blocking(&params, "decoy password, never a real one", &mut Vec::new())?;
+        Ok(Self { params, permits: Arc::new(Semaphore::new(cores)), memory: Arc::default(), decoy })
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let params = self.params.clone();
         let password = password.clone();
-        self.blocking(move || hash_blocking(&params, password.expose())).await?
+        self.blocking(move |memory| hash_blocking(&params, password.expose(), memory)).await?
     }
 
     /// Checks `password` against the stored hash, or against the decoy when there is no user.
@@ -62,27 +67,59 @@ impl Hasher {
         let params = self.params.clone();
         let password = password.clone();
         let verdict = self
-            .blocking(move || verify_blocking(&params, password.expose(), &stored))
+            .blocking(move |memory| verify_blocking(&params, password.expose(), &stored, memory))
             .await
             .unwrap_or(Verdict::Mismatch);
         if real { verdict } else { Verdict::Mismatch }
     }
 
-    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
         let _permit = self.permits.acquire().await.map_err(|e| HashError::Hash(e.to_string()))?;
         let span = Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work)).await.map_err(|e| HashError::Hash(e.to_string()))
+        let pool = self.memory.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut memory = pool.lock().ok().and_then(|mut free| free.pop()).unwrap_or_default();
+            let result = span.in_scope(|| work(&mut memory));
+            if let Ok(mut free) = pool.lock() {
+                free.push(memory);
+            }
+            result
+        })
+        .await
+        .map_err(|e| HashError::Hash(e.to_string()))
     }
 }
 
-fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|e| HashError::Hash(e.to_string()))
+/// `memory` grown to what `params` needs; its old contents do not matter (argon2 writes every
+/// block before reading it).
+fn work_area<'a>(memory: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block] {
+    if memory.len() < params.block_count() {
+        memory.resize(params.block_count(), Block::default());
+    }
+    &mut memory[..params.block_count()]
 }
 
-fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verdict {
+fn hash_blocking(params: &Params, password: &str, memory: &mut Vec<Block>) -> Result<String, HashError> {
+    let fail = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
+    let salt = Salt::generate();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, work_area(memory, params))
+        .map_err(|e| fail(&e))?;
+    let hash = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| fail(&e))?,
+        salt: Some(salt),
+        hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
+    };
+    Ok(hash.to_string())
+}
+
+fn verify_blocking(params: &Params, password: &str, stored: &str, memory: &mut Vec<Block>) -> Verdict {
     if stored.starts_with("$2") {
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verdict::Match { needs_upgrade: true },
@@ -93,10 +130,33 @@ fn verify_blocking(params: &Params, password: &str, stored: &str) -> Verdict {
         return Verdict::Mismatch;
     };
     // The stored hash's own algorithm and parameters drive verification.
-    if Argon2::default().verify_password(password.as_bytes(), &parsed).is_err() {
+    if !argon2_matches(password, &parsed, memory) {
         return Verdict::Mismatch;
     }
     Verdict::Match { needs_upgrade: is_weaker(&parsed, params) }
+}
+
+/// Whether `password` hashes to `stored` with the stored algorithm, version, parameters and
+/// salt; the comparison is `Output`'s, in constant time.
+fn argon2_matches(password: &str, stored: &PasswordHash, memory: &mut Vec<Block>) -> bool {
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = stored.version.map_or(Ok(Version::default()), Version::try_from) else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(stored) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    if argon2.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, work_area(memory, &params)).is_err() {
+        return false;
+    }
+    Output::new(&out).is_ok_and(|computed| computed == *expected)
 }
 
 fn is_weaker(hash: &PasswordHash, wanted: &Params) -> bool {
@@ -130,10 +190,39 @@ mod tests {
         assert_eq!(h.verify(&password("wrong horse"), Some(&hash)).await, Verdict::Mismatch);
     }
 
+    /// Hashes stored before the work areas were reused (the library's own `hash_password`)
+    /// verify, and ours verify with the library's verifier: the PHC strings are the same kind.
+    #[tokio::test]
+    async fn hashes_agree_with_the_argon2_library_both_ways() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let h = hasher();
+        let library = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19_456, 2, 1, None).unwrap());
+        let theirs = library.hash_password(b"correct horse").unwrap().to_string();
+        assert_eq!(h.verify(&password("correct horse"), Some(&theirs)).await, Verdict::Match { needs_upgrade: false });
+        assert_eq!(h.verify(&password("correct horsE"), Some(&theirs)).await, Verdict::Mismatch);
+        let ours = h.hash(&password("correct horse")).await.unwrap();
+        assert!(library.verify_password(b"correct horse", &PasswordHash::new(&ours).unwrap()).is_ok());
+        assert!(library.verify_password(b"wrong horse", &PasswordHash::new(&ours).unwrap()).is_err());
+    }
+
+    /// One work area serves hashes of any cost, smaller or larger than the last.
+    #[tokio::test]
+    async fn a_reused_work_area_serves_stronger_and_weaker_hashes() {
+        let h = Hasher { permits: Arc::new(Semaphore::new(1)), ..hasher() };
+        let stronger =
+            hash_blocking(&Params::new(32_768, 2, 1, None).unwrap(), "correct horse", &mut Vec::new()).unwrap();
+        let weaker = hash_blocking(&Params::new(4096, 1, 1, None).unwrap(), "correct horse", &mut Vec::new()).unwrap();
+        for stored in [&stronger, &weaker, &stronger] {
+            assert!(matches!(h.verify(&password("correct horse"), Some(stored)).await, Verdict::Match { .. }));
+            assert_eq!(h.verify(&password("wrong horse"), Some(stored)).await, Verdict::Mismatch);
+        }
+        assert_eq!(h.memory.lock().unwrap().len(), 1, "one permit, one work area");
+    }
+
     #[tokio::test]
     async fn weaker_argon2_and_bcrypt_hashes_verify_and_ask_for_an_upgrade() {
         let h = hasher();
-        let weak = hash_blocking(&Params::new(4096, 1, 1, None).unwrap(), "correct horse").unwrap();
+        let weak = hash_blocking(&Params::new(4096, 1, 1, None).unwrap(), "correct horse", &mut Vec::new()).unwrap();
         assert_eq!(h.verify(&password("correct horse"), Some(&weak)).await, Verdict::Match { needs_upgrade: true });
         let legacy = bcrypt::hash("correct horse", 4).unwrap();
         assert!(legacy.starts_with("$2b$"));

@@ -145,11 +145,13 @@ impl Report {
             .iter()
             .filter_map(|row| {
                 let met = row.met?;
+                // A goal on a ratio is read against the ratio.
+                let figure =
+                    if row.ratio.is_empty() { row.figure.clone() } else { format!("{} ({})", row.figure, row.ratio) };
                 Some(format!(
-                    "| {} | {} | {} | {} | {} |\n",
+                    "| {} | {} | {figure} | {} | {} |\n",
                     self.title,
                     row.measure,
-                    row.figure,
                     row.goal,
                     if met { "met" } else { "**missed**" }
                 ))
