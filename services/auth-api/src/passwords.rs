@@ -5,8 +5,8 @@
 //! Hashing is CPU- and memory-heavy, so it runs on the blocking pool, at most one hash per
 //! core at a time: under a login storm requests queue instead of exhausting memory. Each of
 //! those runs reuses a work area of the hasher's (one per core, kept): a fresh 19 MiB for every
-//! hash cost zeroing it all, or a page fault per 4 KiB, as the allocator chose (the login
-//! benchmark timed the same hash at 20 ms or 30 ms depending on which).
+//! hash cost zeroing it all (`memset` was 6 % of the machine in the login benchmark's profile),
+//! or a page fault per 4 KiB when the allocator served it by `mmap`.
 
 use std::sync::{Arc, Mutex};
 
