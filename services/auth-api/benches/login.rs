@@ -267,9 +267,8 @@ async fn main() {
     }
     report.extra(table).explanation(include_str!("login.md"));
     if report.missed() {
-        let profiling = tokio::task::spawn_blocking(|| Profile::record(Duration::from_secs(6)));
-        logins(knee.clients, users, Duration::ZERO, Duration::from_secs(8)).await;
-        report.profile(profiling.await.unwrap());
+        let load = logins(knee.clients, users, Duration::ZERO, Duration::from_secs(8));
+        report.profile(Profile::during(Duration::from_secs(1), Duration::from_secs(6), load).await);
     }
     report.write();
 }

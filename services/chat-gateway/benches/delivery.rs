@@ -267,12 +267,8 @@ async fn main() {
     let profile = if latency_met {
         None
     } else {
-        let profiling = tokio::task::spawn_blocking(|| {
-            std::thread::sleep(Duration::from_secs(5));
-            Profile::record(Duration::from_secs(6))
-        });
-        delivery([18283, 18284], pair_tokens, pair_users, rate, 4, 8).await;
-        Some(profiling.await.unwrap())
+        let load = delivery([18283, 18284], pair_tokens, pair_users, rate, 4, 8);
+        Some(Profile::during(Duration::from_secs(5), Duration::from_secs(6), load).await)
     };
 
     let (before, after, open) =

@@ -38,14 +38,7 @@ async fn seed(url: &str) {
     if count < USERS as i64 {
         eprintln!("seeding {USERS} users (once; the database is kept for later runs)");
         db.execute_unprepared("TRUNCATE users CASCADE").await.unwrap();
-        db.execute_unprepared(&format!(
-            "INSERT INTO users (id, username, username_key, email, email_key, password_hash, created_at) \
-             SELECT gen_random_uuid(), 'User' || i, 'user' || i, 'user' || i || '@bench.example.com', \
-             'user' || i || '@bench.example.com', 'x', now() FROM generate_series(1, {USERS}) AS i"
-        ))
-        .await
-        .unwrap();
-        db.execute_unprepared("ANALYZE users").await.unwrap();
+        bench::insert_users(&db, USERS).await;
     }
 }
 
@@ -154,9 +147,8 @@ async fn main() {
         })
         .explanation(include_str!("lookup.md"));
     if report.missed() {
-        let profiling = tokio::task::spawn_blocking(|| Profile::record(Duration::from_secs(6)));
-        lookups(token, Duration::ZERO, Duration::from_secs(8)).await;
-        report.profile(profiling.await.unwrap());
+        let load = lookups(token, Duration::ZERO, Duration::from_secs(8));
+        report.profile(Profile::during(Duration::from_secs(1), Duration::from_secs(6), load).await);
     }
     report.write();
 }

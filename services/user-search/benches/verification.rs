@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 use clap::Parser;
 use poem::web::Data;
 use poem_openapi::{OpenApi, OpenApiService, param::Path, payload::Json};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::Database;
 use shared::{
     ApiResult,
     config::TokenSettings,
@@ -47,18 +47,6 @@ impl Unguarded {
     async fn by_username(&self, state: Data<&Arc<SearchState>>, username: Path<String>) -> ApiResult<Json<UserRef>> {
         Ok(Json(routes::find_by_name(&state.db, &username.0).await?))
     }
-}
-
-async fn seed(url: &str) {
-    let db = Database::connect(url).await.unwrap();
-    db.execute_unprepared(&format!(
-        "INSERT INTO users (id, username, username_key, email, email_key, password_hash, created_at) \
-         SELECT gen_random_uuid(), 'User' || i, 'user' || i, 'user' || i || '@bench.example.com', \
-         'user' || i || '@bench.example.com', 'x', now() FROM generate_series(1, {USERS}) AS i"
-    ))
-    .await
-    .unwrap();
-    db.execute_unprepared("ANALYZE users").await.unwrap();
 }
 
 async fn lookups(base: String, token: Option<Arc<String>>, window: Duration) -> Run {
@@ -99,7 +87,7 @@ fn main() {
 
     let url = load.block_on(async {
         let url = bench::fresh_database("chat_suite_bench_tokens").await;
-        seed(&url).await;
+        bench::insert_users(&Database::connect(&url).await.unwrap(), USERS).await;
         url
     });
     let key = SigningKey::generate().unwrap();
@@ -210,9 +198,8 @@ fn main() {
         .explanation(include_str!("verification.md"));
     if report.missed() {
         let profile = load.block_on(async {
-            let profiling = tokio::task::spawn_blocking(|| bench::Profile::record(Duration::from_secs(5)));
-            lookups(guarded.address.clone(), Some(token.clone()), Duration::from_secs(6)).await;
-            profiling.await.unwrap()
+            let load = lookups(guarded.address.clone(), Some(token.clone()), Duration::from_secs(6));
+            bench::Profile::during(Duration::from_secs(1), Duration::from_secs(5), load).await
         });
         report.profile(profile);
     }

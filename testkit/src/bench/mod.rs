@@ -49,3 +49,17 @@ pub async fn fresh_database(name: &str) -> String {
     db.close().await.unwrap();
     url
 }
+
+/// `count` users named `user1`… (`User1`… as spelled), with a password hash nobody can match;
+/// analysed, so the planner knows the table's size.
+pub async fn insert_users(db: &sea_orm::DatabaseConnection, count: u64) {
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&format!(
+        "INSERT INTO users (id, username, username_key, email, email_key, password_hash, created_at) \
+         SELECT gen_random_uuid(), 'User' || i, 'user' || i, 'user' || i || '@bench.example.com', \
+         'user' || i || '@bench.example.com', 'x', now() FROM generate_series(1, {count}) AS i"
+    ))
+    .await
+    .unwrap();
+    db.execute_unprepared("ANALYZE users").await.unwrap();
+}

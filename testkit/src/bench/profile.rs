@@ -47,6 +47,17 @@ impl Profile {
         Self { seconds: duration.as_secs(), busy, programs, functions }
     }
 
+    /// Runs `load` and profiles the machine for `length`, starting `after` into it (past the
+    /// load's own set-up and warm-up).
+    pub async fn during(after: Duration, length: Duration, load: impl std::future::Future) -> Self {
+        let profiling = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(after);
+            Self::record(length)
+        });
+        load.await;
+        profiling.await.unwrap()
+    }
+
     pub fn markdown(&self) -> String {
         let mut out = format!(
             "### Profile of the same run ({} s under the same load)\n\nThe cores were {:.0} % busy. Share of all cores by program (`/proc`):\n\n| program | share of all cores |\n| --- | --- |\n",
