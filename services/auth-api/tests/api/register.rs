@@ -1,6 +1,9 @@
+use std::time::Duration;
+
 use sea_orm::EntityTrait;
 use serde_json::json;
 use shared::entities::notification_outbox;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use uuid::Uuid;
 
 use crate::helpers::{Backend, spawn_app, unique_name};
@@ -191,6 +194,51 @@ async fn bodies_over_64_kib_are_413(backend: Backend) {
     assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("0"));
 }
 
+/// A 413 that closes the connection while the client is still sending reaches the client as a
+/// reset ("broken pipe") instead of the error, whenever its write fails before it has read the
+/// answer: a chunked 70 KB body did so in CI. A client that sends as fast as it can, several
+/// times, makes that race all but certain without the drain.
+async fn a_client_still_sending_a_refused_body_reads_the_413(backend: Backend) {
+    let app = spawn_app(backend).await;
+    const CHUNKS: usize = 112;
+    let body = || {
+        let chunks = (0..CHUNKS).map(|_| Ok::<_, std::io::Error>(vec![b' '; 8192]));
+        reqwest::Body::wrap_stream(futures_util::stream::iter(chunks))
+    };
+    let url = format!("{}/register", app.address);
+    for _ in 0..5 {
+        let chunked = app.send(app.client.post(&url).header("content-type", "application/json").body(body())).await;
+        assert_eq!(chunked.status, 413);
+        assert_eq!(chunked.body, json!({"error": "request body too large", "code": "payload_too_large"}));
+        let declared = app
+            .send(
+                app.client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("content-length", CHUNKS * 8192)
+                    .body(body()),
+            )
+            .await;
+        assert_eq!(declared.status, 413);
+        assert_eq!(declared.body["code"], "payload_too_large");
+    }
+
+    // A client that asks before sending is told at once, and never asked for the body.
+    let mut socket = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    socket
+        .write_all(
+            b"POST /register HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+              content-length: 100000\r\nexpect: 100-continue\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("0"));
+}
+
 async fn twenty_concurrent_registrations_of_one_name_make_one_user(backend: Backend) {
     let app = spawn_app(backend).await;
     let name = unique_name("race");
@@ -223,5 +271,6 @@ testkit::on_both_backends!(
     invalid_fields_are_400s_that_name_the_field,
     malformed_bodies_are_400s,
     bodies_over_64_kib_are_413,
+    a_client_still_sending_a_refused_body_reads_the_413,
     twenty_concurrent_registrations_of_one_name_make_one_user,
 );
