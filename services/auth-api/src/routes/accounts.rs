@@ -9,7 +9,7 @@ use shared::{
 };
 use uuid::Uuid;
 
-use super::{Tag, TokenPair};
+use super::{JsonBody, Tag, TokenPair};
 use crate::{
     domain::{Email, Password, Username},
     state::{AuthState, ip_key},
@@ -73,7 +73,7 @@ impl AccountsApi {
         &self,
         state: Data<&Arc<AuthState>>,
         req: &Request,
-        body: Json<RegisterRequest>,
+        body: JsonBody<RegisterRequest>,
     ) -> ApiResult<Registered> {
         let state = state.0;
         state.enforce(&state.limits.register_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
@@ -105,7 +105,7 @@ impl AccountsApi {
         &self,
         state: Data<&Arc<AuthState>>,
         auth: BearerAuth,
-        body: Json<DeviceRequest>,
+        body: JsonBody<DeviceRequest>,
     ) -> ApiResult<DeviceSaved> {
         let token = parse_fcm_token(Some(body.0.fcm_token.0))?;
         let user = caller(&state, &auth).await?;

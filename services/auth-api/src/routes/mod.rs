@@ -1,12 +1,14 @@
 //! auth-api's routes: one `#[OpenApi]` impl per resource.
 
 mod accounts;
+mod json_body;
 mod keys;
 mod sessions;
 
 use poem_openapi::{Object, Tags};
 use uuid::Uuid;
 
+use self::json_body::JsonBody;
 pub use self::{accounts::AccountsApi, keys::KeysApi, sessions::SessionsApi};
 
 #[derive(Tags)]

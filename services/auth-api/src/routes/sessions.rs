@@ -7,7 +7,7 @@ use shared::{
     http::{Text, client_ip},
 };
 
-use super::{Tag, TokenPair};
+use super::{JsonBody, Tag, TokenPair};
 use crate::{
     domain::{FieldError, Password, username},
     passwords::Verdict,
@@ -56,7 +56,7 @@ impl SessionsApi {
         &self,
         state: Data<&Arc<AuthState>>,
         req: &Request,
-        body: Json<LoginRequest>,
+        body: JsonBody<LoginRequest>,
     ) -> ApiResult<Json<TokenPair>> {
         let state = state.0;
         state.enforce(&state.limits.login_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
@@ -93,7 +93,11 @@ impl SessionsApi {
     /// refresh token instead, for concurrent refreshes).
     #[oai(path = "/token/refresh", method = "post", operation_id = "refresh_token")]
     #[tracing::instrument(name = "refresh", skip_all)]
-    async fn refresh(&self, state: Data<&Arc<AuthState>>, body: Json<RefreshRequest>) -> ApiResult<Json<TokenPair>> {
+    async fn refresh(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        body: JsonBody<RefreshRequest>,
+    ) -> ApiResult<Json<TokenPair>> {
         let state = state.0;
         let rotated = state.refresh.rotate(&state.db, &body.refresh_token).await?;
         let user = users::find_by_id(&state.db, rotated.user_id)
@@ -104,7 +108,7 @@ impl SessionsApi {
 
     /// End the session of this refresh token (every token of its family).
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
-    async fn logout(&self, state: Data<&Arc<AuthState>>, body: Json<RefreshRequest>) -> ApiResult<LoggedOut> {
+    async fn logout(&self, state: Data<&Arc<AuthState>>, body: JsonBody<RefreshRequest>) -> ApiResult<LoggedOut> {
         state.refresh.revoke(&state.db, &body.refresh_token).await?;
         Ok(LoggedOut::NoContent)
     }

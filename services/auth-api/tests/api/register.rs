@@ -152,17 +152,40 @@ async fn malformed_bodies_are_400s(backend: Backend) {
     assert_eq!(unknown.body["code"], "invalid_request");
     assert_eq!(unknown.body["field"], "admin");
 
-    for wrong in [
-        json!({"username": 5, "password": "correct horse battery", "email": "f@example.com"}),
-        json!({"username": "frank", "password": true, "email": "f@example.com"}),
-        json!({"username": "frank", "password": "correct horse battery", "email": ["f@example.com"]}),
-        json!({"username": "frank", "password": "correct horse battery"}),
-        json!(["frank"]),
-        json!("frank"),
+    // A wrong type or a missing field is named, so a client can tell which one to fix.
+    for (wrong, field, reason) in [
+        (
+            json!({"username": 5, "password": "correct horse battery", "email": "f@example.com"}),
+            "username",
+            "expected string, found a number",
+        ),
+        (
+            json!({"username": "frank", "password": true, "email": "f@example.com"}),
+            "password",
+            "expected string, found a boolean",
+        ),
+        (
+            json!({"username": "frank", "password": "correct horse battery", "email": ["f@example.com"]}),
+            "email",
+            "expected string, found an array",
+        ),
+        (json!({"username": "frank", "password": "correct horse battery"}), "email", "required, not given"),
+        (
+            json!({"username": "frank", "password": "correct horse battery", "email": "f@example.com", "fcm_token": 7}),
+            "fcm_token",
+            "expected string, found a number",
+        ),
     ] {
         let resp = app.post("/register", wrong.clone()).await;
         assert_eq!(resp.status, 400, "{wrong}");
         assert_eq!(resp.body["code"], "invalid_request", "{wrong}");
+        assert_eq!(resp.body["field"], field, "{wrong}: {}", resp.body);
+        assert!(resp.body["error"].as_str().unwrap().ends_with(&format!("field `{field}`: {reason}")), "{}", resp.body);
+    }
+    for not_an_object in [json!(["frank"]), json!("frank"), json!(null)] {
+        let resp = app.post("/register", not_an_object.clone()).await;
+        assert_eq!(resp.status, 400, "{not_an_object}");
+        assert_eq!(resp.body["code"], "invalid_request", "{not_an_object}");
         assert!(resp.body["error"].as_str().unwrap().contains("parse"), "{}", resp.body);
     }
     for garbage in ["{\"username\":", "not json", "\u{0}\u{1}", ""] {
