@@ -45,9 +45,10 @@ pub enum ApiError {
     /// A fault of ours; the cause is in the log under the request id.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// A dependency (database, Redis) is unreachable; retry later.
+    /// A dependency (database, Redis) is unreachable, or the service has more work queued than
+    /// it can do in good time (`overloaded`, with `Retry-After`); retry later.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] Option<u64>),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -87,7 +88,12 @@ impl ApiError {
     }
 
     pub fn unavailable(error: impl Into<String>) -> Self {
-        Self::Unavailable(body("unavailable", error, None))
+        Self::Unavailable(body("unavailable", error, None), None)
+    }
+
+    /// Shedding load: more requests wait than the service can answer in good time.
+    pub fn overloaded(error: impl Into<String>, retry_after_seconds: u64) -> Self {
+        Self::Unavailable(body("overloaded", error, None), Some(retry_after_seconds.max(1)))
     }
 
     /// A server fault: the cause goes to the log, the client gets an opaque message.
@@ -106,7 +112,7 @@ impl ApiError {
             | Self::PayloadTooLarge(b)
             | Self::TooManyRequests(b, _)
             | Self::Internal(b)
-            | Self::Unavailable(b) => b,
+            | Self::Unavailable(b, _) => b,
         }
     }
 

@@ -110,7 +110,7 @@ async fn main() {
 
     // The ceiling, on a quiet machine before anything else starts, and again at the end: a
     // neighbour on a shared machine slows one of them; the faster is the machine's.
-    let hasher = Hasher::new(memory, iterations, lanes).unwrap();
+    let hasher = Hasher::new(memory, iterations, lanes, auth.password_hash_queue as usize).unwrap();
     let hash_before = single_hash(&hasher, 40).await;
     let parallel_before = parallel_hashes(&hasher, cores, 20).await;
 

@@ -92,6 +92,11 @@ pub struct AuthSettings {
     #[arg(long, env = "ARGON2_PARALLELISM", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub argon2_parallelism: u32,
 
+    /// Logins and registrations that may wait for a core to hash on (one hashes per core at a
+    /// time); past that they get a 503 with `Retry-After` at once instead of a longer wait.
+    #[arg(long, env = "PASSWORD_HASH_QUEUE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub password_hash_queue: u32,
+
     /// Login and registration attempts allowed per client address per minute (0: no limit).
     #[arg(long, env = "RATE_LIMIT_PER_IP_PER_MINUTE", default_value_t = 30)]
     pub rate_limit_per_ip_per_minute: u32,

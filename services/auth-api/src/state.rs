@@ -43,7 +43,12 @@ impl AuthState {
         redis: Option<&ConnectionManager>,
     ) -> anyhow::Result<Self> {
         let keys = Arc::new(KeySet::new(published));
-        let hasher = Hasher::new(auth.argon2_memory_kib, auth.argon2_iterations, auth.argon2_parallelism)?;
+        let hasher = Hasher::new(
+            auth.argon2_memory_kib,
+            auth.argon2_iterations,
+            auth.argon2_parallelism,
+            auth.password_hash_queue as usize,
+        )?;
         Ok(Self {
             db,
             hasher,

@@ -83,7 +83,7 @@ impl AccountsApi {
         let fcm_token = parse_fcm_token(body.0.fcm_token.map(|t| t.0))?;
         state.enforce(&state.limits.register_by_username, &username.key()).await?;
 
-        let password_hash = state.hasher.hash(&password).await.map_err(|e| ApiError::internal(&e))?;
+        let password_hash = state.hasher.hash(&password).await?;
         let new = NewUser { username, email, password_hash, fcm_token };
         let (user, refresh_token) = users::register(&state.db, new, &state.refresh).await?;
         state.outbox.wake();

@@ -10,7 +10,7 @@ use shared::{
 use super::{JsonBody, Tag, TokenPair};
 use crate::{
     domain::{FieldError, Password, username},
-    passwords::Verdict,
+    passwords::{HashError, Verdict},
     refresh_tokens::RefreshError,
     state::{AuthState, ip_key},
     users,
@@ -75,14 +75,20 @@ impl SessionsApi {
         state.enforce(&state.limits.login_by_username, &key).await?;
 
         let user = users::find_by_username_key(&state.db, &key).await?;
-        let verdict = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+        let verdict = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let (Some(user), Verdict::Match { needs_upgrade }) = (user, verdict) else {
             return Err(invalid_credentials());
         };
         if needs_upgrade {
-            let upgraded = state.hasher.hash(&password).await.map_err(|e| ApiError::internal(&e))?;
-            users::upgrade_password_hash(&state.db, user.id, &user.password_hash, upgraded).await?;
-            tracing::info!(user_id = %user.id, "password hash upgraded");
+            match state.hasher.hash(&password).await {
+                Ok(upgraded) => {
+                    users::upgrade_password_hash(&state.db, user.id, &user.password_hash, upgraded).await?;
+                    tracing::info!(user_id = %user.id, "password hash upgraded");
+                }
+                // The login stands; the upgrade waits for the next one.
+                Err(HashError::Busy(_)) => {}
+                Err(other) => return Err(other.into()),
+            }
         }
         let refresh_token = state.refresh.issue(&state.db, user.id).await?;
         Ok(Json(state.session(user.id, &user.username, refresh_token)?))

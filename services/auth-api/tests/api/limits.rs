@@ -86,3 +86,31 @@ async fn attempt(app: &crate::helpers::TestApp, spoofed: &str, client_ip: &str) 
         .json(&login_body(&unique_name("w")));
     app.send(request).await.status
 }
+
+/// With no place to wait for a core, logins beyond one per core at a time are refused at once:
+/// a 503 with `Retry-After`, never a 500 or a 401 that would tell the user the password was
+/// wrong; the others log in.
+#[tokio::test]
+async fn logins_past_the_hash_queue_get_503_with_retry_after() {
+    let app = spawn_app_with(Backend::Sqlite, &["--password-hash-queue", "0"]).await;
+    let name = unique_name("storm");
+    app.register(&name).await;
+    let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+    let storm =
+        (0..cores * 8).map(|_| app.post("/login", json!({"username": name, "password": "correct horse battery"})));
+    let results = futures_util::future::join_all(storm).await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| matches!(s, 200 | 503)), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+    let refused: Vec<_> = results.iter().filter(|r| r.status == 503).collect();
+    assert!(!refused.is_empty(), "{} logins at once on {cores} cores, none refused", statuses.len());
+    for resp in refused {
+        assert_eq!(
+            resp.body,
+            json!({"error": "too many logins and registrations at once; retry shortly", "code": "overloaded"})
+        );
+        assert_eq!(resp.headers["retry-after"], "1");
+    }
+    // Once the storm is over, logins go through again.
+    assert_eq!(app.post("/login", json!({"username": name, "password": "correct horse battery"})).await.status, 200);
+}
