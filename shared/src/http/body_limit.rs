@@ -1,5 +1,5 @@
 //! Bodies over `MAX_BODY_BYTES` get a 413: at once when `Content-Length` says so, or as soon
-//! as a chunked body passes the limit while it is read.
+//! as a body of no stated length (chunked, or HTTP/2) passes the limit while it is read.
 //!
 //! A client sending a body does not read the answer until it has sent the whole body, so a 413
 //! followed by closing the connection reaches it as a reset ("broken pipe") instead of the
@@ -13,7 +13,7 @@ use futures_util::{Stream, StreamExt};
 use poem::{
     Body, Endpoint, IntoResponse, Request, Response, Result,
     error::ReadBodyError,
-    http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING},
+    http::header::{CONTENT_LENGTH, EXPECT},
 };
 
 use super::MAX_BODY_BYTES;
@@ -34,7 +34,9 @@ pub(super) async fn limit_body<E: Endpoint>(ep: std::sync::Arc<E>, mut req: Requ
             return Ok(too_large());
         }
         Some(_) => {}
-        None if req.headers().contains_key(TRANSFER_ENCODING) => {
+        // Chunked (HTTP/1.1), or HTTP/2 without a length: counted while read. A request with
+        // no body at all (a GET, a WebSocket upgrade) is left as it came.
+        None if !body_is_empty(&mut req) => {
             let mut stream = req.take_body().into_bytes_stream();
             let mut bytes = Vec::new();
             while let Some(chunk) = stream.next().await {
@@ -67,6 +69,13 @@ where
             }
         }
     }));
+}
+
+fn body_is_empty(req: &mut Request) -> bool {
+    let body = req.take_body();
+    let empty = body.is_empty();
+    req.set_body(body);
+    empty
 }
 
 fn too_large() -> Response {

@@ -262,6 +262,34 @@ async fn a_client_still_sending_a_refused_body_reads_the_413(backend: Backend) {
     assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM users").await.as_deref(), Some("0"));
 }
 
+/// An HTTP/2 request has neither `Content-Length` nor `Transfer-Encoding` to go by: its body is
+/// counted as it is read, like a chunked one.
+#[tokio::test]
+async fn an_http2_body_over_64_kib_is_413() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let socket = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://")).await.unwrap();
+    let (mut client, connection) = h2::client::handshake(socket).await.unwrap();
+    tokio::spawn(connection);
+    let request = poem::http::Request::post(format!("{}/register", app.address))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    let (response, mut body) = client.send_request(request, false).unwrap();
+    for _ in 0..10 {
+        body.send_data(vec![b' '; 8192].into(), false).unwrap();
+    }
+    body.send_data(Vec::new().into(), true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), 413);
+    let mut answer = Vec::new();
+    let mut received = response.into_body();
+    while let Some(chunk) = received.data().await {
+        answer.extend_from_slice(&chunk.unwrap());
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(answer, json!({"error": "request body too large", "code": "payload_too_large"}));
+}
+
 async fn twenty_concurrent_registrations_of_one_name_make_one_user(backend: Backend) {
     let app = spawn_app(backend).await;
     let name = unique_name("race");
