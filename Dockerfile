@@ -5,13 +5,16 @@
 # chat-suite on the embedded default, so `docker run -p 8080:8080 IMAGE` works as-is.
 
 # The full (not slim) image: the bundled librdkafka is built with make and a C compiler, and
-# libz-sys builds zlib statically, so nothing has to be installed. TLS is rustls: no OpenSSL.
+# libz-sys builds zlib statically, so nothing has to be installed. HTTP and database TLS is
+# rustls; librdkafka's TLS is an OpenSSL built from source (perl and make are in this image)
+# and linked in, so the runtime image needs no OpenSSL either.
 FROM rust:1.95-bookworm AS builder
 WORKDIR /build
 
 # Dependencies get a layer of their own, rebuilt only when a manifest or the lock file changes.
 # Cargo loads the whole workspace, so every member and every target a manifest declares
-# (auth-api's relay test, the two benches) must exist: empty stubs stand in for the sources.
+# (auth-api's relay test, the benchmarks) must exist: empty stubs stand in for the sources
+# (scripts/check-deploy checks the list against the manifests).
 COPY Cargo.toml Cargo.lock ./
 COPY shared/Cargo.toml shared/
 COPY migrations/Cargo.toml migrations/
@@ -21,14 +24,15 @@ COPY services/user-search/Cargo.toml services/user-search/
 COPY services/chat-gateway/Cargo.toml services/chat-gateway/
 COPY services/chat-suite/Cargo.toml services/chat-suite/
 RUN mkdir -p shared/src migrations/src testkit/src \
-        services/auth-api/src services/auth-api/tests/relay \
+        services/auth-api/src services/auth-api/tests/relay services/auth-api/benches \
         services/user-search/src services/user-search/benches \
         services/chat-gateway/src services/chat-gateway/benches \
         services/chat-suite/src \
     && touch shared/src/lib.rs migrations/src/lib.rs testkit/src/lib.rs \
         services/auth-api/src/lib.rs services/user-search/src/lib.rs services/chat-gateway/src/lib.rs \
         services/auth-api/tests/relay/main.rs \
-        services/user-search/benches/lookup.rs services/chat-gateway/benches/delivery.rs \
+        services/auth-api/benches/login.rs services/user-search/benches/lookup.rs \
+        services/user-search/benches/verification.rs services/chat-gateway/benches/delivery.rs \
     && for bin in auth-api user-search chat-gateway chat-suite; do \
         printf 'fn main() {}\n' > "services/${bin}/src/main.rs"; \
     done \

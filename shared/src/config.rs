@@ -206,7 +206,7 @@ fn one_line(err: &clap::Error) -> String {
         let reason = std::error::Error::source(err)
             .map(|source| source.to_string())
             .unwrap_or_else(|| "not an accepted value".into());
-        return format!("{variable} ({flag}) = {value:?}: {reason}");
+        return format!("{variable} ({flag}) = {:?}: {reason}", redacted(&value));
     }
     err.to_string()
         .lines()
@@ -216,9 +216,64 @@ fn one_line(err: &clap::Error) -> String {
         .to_owned()
 }
 
+/// What an error or a log may show of a setting's value: a URL's password, and the value of
+/// every `key=value` pair whose key names a secret (`sasl.password`, `…secret…`), are `***`.
+/// Start-up errors end up in the cluster's logs, where a password must not.
+pub fn redacted(value: &str) -> String {
+    value
+        .split(',')
+        .map(|part| match part.split_once('=') {
+            Some((key, _)) if names_a_secret(key) => format!("{key}=***"),
+            _ => without_url_password(part),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn names_a_secret(key: &str) -> bool {
+    let key = key.trim().to_ascii_lowercase();
+    ["password", "secret", "jaas", "token", "credential"].iter().any(|word| key.contains(word))
+}
+
+fn without_url_password(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else { return text.to_owned() };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else { return text.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_shows_no_password() {
+        let err = Probe::try_parse_from([
+            "probe",
+            "--listen-addr",
+            "127.0.0.1:1",
+            "--database-url",
+            "mysql://app:hunter2@db/chat",
+        ])
+        .unwrap_err();
+        assert_eq!(
+            one_line(&err),
+            "DATABASE_URL (--database-url) = \"mysql://app:***@db/chat\": expected a postgres://… or sqlite://… URL"
+        );
+        assert_eq!(
+            redacted("security.protocol=SASL_SSL,sasl.password=hunter2,sasl.username=relay"),
+            "security.protocol=SASL_SSL,sasl.password=***,sasl.username=relay"
+        );
+        assert_eq!(
+            redacted("ssl.key.password=a,sasl.oauthbearer.client.secret=b"),
+            "ssl.key.password=***,sasl.oauthbearer.client.secret=***"
+        );
+        assert_eq!(redacted("redis://:hunter2@redis:6379"), "redis://:***@redis:6379");
+        assert_eq!(redacted("postgres://db/chat"), "postgres://db/chat");
+        assert_eq!(redacted("nowhere"), "nowhere");
+    }
 
     #[derive(Debug, Parser)]
     struct Probe {

@@ -1,6 +1,11 @@
 //! A real Kafka-protocol broker (tansu, in-memory storage) of the test's own, on a free
-//! loopback port, that the test can stop and start again; and a consumer that reads what the
-//! relay published. `scripts/test` installs tansu and sets `TANSU_BIN`.
+//! loopback port, that the test can stop and start again, in plaintext or behind TLS; and a
+//! consumer that reads what the relay published. `scripts/test` installs tansu and sets
+//! `TANSU_BIN`.
+//!
+//! No SASL: tansu 0.6 offers SCRAM alone (its PLAIN is not built in), and on in-memory storage
+//! no SCRAM user can be made once authentication is required, since making one takes an
+//! authenticated client.
 
 use std::{
     collections::HashMap,
@@ -16,19 +21,20 @@ use rdkafka::{
 };
 use serde_json::Value;
 
+use crate::tls_front::TlsFront;
+
 /// librdkafka 2.12 can crash (a NULL topic name in its metadata cache) on the newest
 /// Metadata replies tansu gives; the API versions of Kafka 2.6 avoid them. Clients of the
 /// tests' brokers, the relay's included (`KAFKA_PROPERTIES`), use these.
 pub const CLIENT_PROPERTIES: [(&str, &str); 2] =
     [("api.version.request", "false"), ("broker.version.fallback", "2.6.0")];
 
-/// `CLIENT_PROPERTIES` as `KAFKA_PROPERTIES` wants them.
-pub fn kafka_properties() -> String {
-    CLIENT_PROPERTIES.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
-}
-
 pub struct Broker {
+    /// Where clients connect: the broker itself, or the TLS in front of it.
     pub port: u16,
+    /// tansu's own port (the same as `port` without TLS).
+    broker_port: u16,
+    tls: Option<TlsFront>,
     child: Option<Child>,
 }
 
@@ -39,16 +45,53 @@ fn tansu_bin() -> String {
     })
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 impl Broker {
+    /// Plaintext.
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut broker = Self { port, child: None };
+        let port = free_port();
+        Self::start_on(port, port, None)
+    }
+
+    /// Behind TLS, with a certificate of a CA made for the test (`client_properties` trust it).
+    pub fn start_tls() -> Self {
+        let (port, broker_port) = (free_port(), free_port());
+        Self::start_on(port, broker_port, Some(TlsFront::start(port, broker_port)))
+    }
+
+    fn start_on(port: u16, broker_port: u16, tls: Option<TlsFront>) -> Self {
+        let mut broker = Self { port, broker_port, tls, child: None };
         broker.resume();
         broker
     }
 
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The librdkafka properties a client of this broker needs: `CLIENT_PROPERTIES`, and
+    /// TLS with the test's CA when the broker is behind it.
+    pub fn client_properties(&self) -> Vec<(String, String)> {
+        let mut properties: Vec<(String, String)> =
+            CLIENT_PROPERTIES.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        if let Some(tls) = &self.tls {
+            properties.push(("security.protocol".into(), "SSL".into()));
+            properties.push(("ssl.ca.location".into(), tls.ca_file.display().to_string()));
+        }
+        properties
+    }
+
+    /// TLS handshakes that failed (0 without TLS).
+    pub fn refused_handshakes(&self) -> usize {
+        self.tls.as_ref().map_or(0, TlsFront::refused_handshakes)
+    }
+
+    /// `client_properties` as `KAFKA_PROPERTIES` wants them.
+    pub fn kafka_properties(&self) -> String {
+        self.client_properties().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
     }
 
     /// Kills the broker (SIGKILL: no goodbye to the clients).
@@ -61,23 +104,26 @@ impl Broker {
 
     /// Starts it (again) on the same port, with empty storage.
     pub fn resume(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let listen = format!("tcp://127.0.0.1:{}", self.broker_port);
+        // Behind TLS, clients are told to come back through it.
+        let advertised = format!("tcp://127.0.0.1:{}", self.port);
         let child = Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["broker", "--listener-url", &listen, "--advertised-listener-url", &advertised])
             .args(["--storage-engine", "memory://tansu/"])
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("STORAGE_ENGINE")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // Its log beside the app's when `TEST_LOG` is set.
+            .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
             .spawn()
             .unwrap_or_else(|e| {
                 panic!("cannot start tansu ({}): {e}; run scripts/test, which installs it", tansu_bin())
             });
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {} within 30 s", self.port);
+        while TcpStream::connect(("127.0.0.1", self.broker_port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {} within 30 s", self.broker_port);
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -102,13 +148,13 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn new(broker: &str, topic: &str) -> Self {
+    pub fn new(broker: &Broker, topic: &str) -> Self {
         let mut config = ClientConfig::new();
-        for (key, value) in CLIENT_PROPERTIES {
+        for (key, value) in broker.client_properties() {
             config.set(key, value);
         }
         let consumer: BaseConsumer = config
-            .set("bootstrap.servers", broker)
+            .set("bootstrap.servers", broker.address())
             .set("group.id", format!("test-{}", uuid::Uuid::new_v4()))
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.commit", "true")

@@ -8,6 +8,7 @@ pub mod broker;
 mod http;
 pub mod redis_server;
 mod running;
+mod tls_front;
 
 use std::sync::Once;
 

@@ -18,7 +18,7 @@ use serde_json::json;
 use shared::tokens::SigningKey;
 use testkit::{
     bench::{self, Latencies, Process, Profile, Report, Row, Run, closed_loop, percent},
-    broker::{self, Broker},
+    broker::Broker,
 };
 
 const PORT: u16 = 18191;
@@ -126,7 +126,7 @@ async fn main() {
             ("REDIS_URL", bench::env("BENCH_REDIS_URL")),
             ("JWT_SIGNING_KEY", key.to_pem().to_owned()),
             ("KAFKA_BROKERS", broker.address()),
-            ("KAFKA_PROPERTIES", broker::kafka_properties()),
+            ("KAFKA_PROPERTIES", broker.kafka_properties()),
             // High enough never to refuse, so the limiter still runs on every attempt.
             ("RATE_LIMIT_PER_IP_PER_MINUTE", "100000000".into()),
             ("RATE_LIMIT_PER_USERNAME_PER_MINUTE", "100000000".into()),

@@ -14,7 +14,7 @@ use rdkafka::{
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
-use shared::entities::notification_outbox;
+use shared::{config::ConfigError, entities::notification_outbox};
 
 use super::RelaySettings;
 
@@ -52,13 +52,18 @@ impl Publisher {
             // the relay later, so one outage does not hold a round for ever.
             .set("message.timeout.ms", "10000")
             .set("linger.ms", "1")
-            .set("compression.type", "lz4");
+            .set("compression.type", "lz4")
+            // OpenSSL is built in (vendored), so its default CA directory is not the system's:
+            // look where the system keeps its CAs, so a broker with a public certificate is
+            // trusted as in any other client. `ssl.ca.location` in KAFKA_PROPERTIES overrides.
+            .set("ssl.ca.location", "probe");
         for (key, value) in &settings.kafka_properties.0 {
             config.set(key, value);
         }
-        let producer: FutureProducer = config.create().map_err(|e| anyhow::anyhow!("KAFKA_PROPERTIES: {e}"))?;
-        let admin: AdminClient<DefaultClientContext> =
-            config.create().map_err(|e| anyhow::anyhow!("KAFKA_PROPERTIES: {e}"))?;
+        // librdkafka checks its settings, and reads the files they name, when a client is made.
+        let refused = |e: KafkaError| ConfigError::new("KAFKA_PROPERTIES", e.to_string());
+        let producer: FutureProducer = config.create().map_err(refused)?;
+        let admin: AdminClient<DefaultClientContext> = config.create().map_err(refused)?;
         Ok(Self {
             config,
             producer: RwLock::new(Arc::new(producer)),

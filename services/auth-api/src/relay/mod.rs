@@ -62,20 +62,43 @@ pub struct RelaySettings {
     pub outbox_lease_seconds: u64,
 }
 
-/// `key=value` pairs handed to librdkafka as they are.
-#[derive(Debug, Clone, Default)]
+/// `key=value` pairs handed to librdkafka as they are. They may hold a password
+/// (`sasl.password`), so `Debug` shows those as `***`.
+#[derive(Clone, Default)]
 pub struct KafkaProperties(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for KafkaProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pairs = self.0.iter().map(|(key, value)| shared::config::redacted(&format!("{key}={value}")));
+        f.debug_list().entries(pairs).finish()
+    }
+}
 
 fn parse_properties(raw: &str) -> Result<KafkaProperties, String> {
     raw.split(',')
         .map(str::trim)
         .filter(|pair| !pair.is_empty())
-        .map(|pair| match pair.split_once('=') {
+        .enumerate()
+        .map(|(i, pair)| match pair.split_once('=') {
             Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
-            _ => Err(format!("expected key=value[,key=value…], got {pair:?}")),
+            // Not shown: it may be the part of a password after a comma.
+            _ => Err(format!("expected key=value[,key=value…]; pair {} is not (a value cannot hold a comma)", i + 1)),
         })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|(key, value)| readable_location(&key, &value).map(|()| (key, value)))
         .collect::<Result<_, _>>()
         .map(KafkaProperties)
+}
+
+/// librdkafka's own message for a CA or key file it cannot read is OpenSSL's ("BIO lib");
+/// the path and the operating system's reason say more. `probe` asks librdkafka to look in
+/// the usual places.
+fn readable_location(key: &str, value: &str) -> Result<(), String> {
+    if !key.ends_with(".location") || value == "probe" {
+        return Ok(());
+    }
+    std::fs::metadata(value).map(|_| ()).map_err(|e| format!("{key}: cannot read {value}: {e}"))
 }
 
 fn parse_brokers(raw: &str) -> Result<String, String> {
@@ -275,6 +298,16 @@ mod tests {
         assert_eq!(parsed.0, [("a".to_owned(), "1".to_owned()), ("b.c".to_owned(), "x=y".to_owned())]);
         assert!(parse_properties("").unwrap().0.is_empty());
         assert!(parse_properties("novalue").is_err());
+        assert_eq!(
+            parse_properties("security.protocol=SSL,ssl.ca.location=/nonexistent/ca.pem").unwrap_err(),
+            "ssl.ca.location: cannot read /nonexistent/ca.pem: No such file or directory (os error 2)"
+        );
+        assert!(parse_properties("ssl.ca.location=probe").is_ok());
+        // A password with a comma in it: its tail is not echoed.
+        let err = parse_properties("sasl.username=relay,sasl.password=hunter,2").unwrap_err();
+        assert_eq!(err, "expected key=value[,key=value…]; pair 3 is not (a value cannot hold a comma)");
+        let secret = parse_properties("sasl.username=relay,sasl.password=hunter2").unwrap();
+        assert_eq!(format!("{secret:?}"), r#"["sasl.username=relay", "sasl.password=***"]"#);
     }
 
     #[test]

@@ -31,7 +31,7 @@ fn relay_args(broker: &Broker, topic: &str) -> Vec<String> {
         broker.address(),
         "--notifications-topic".into(),
         topic.into(),
-        format!("--kafka-properties={}", testkit::broker::kafka_properties()),
+        format!("--kafka-properties={}", broker.kafka_properties()),
     ]
 }
 
@@ -48,7 +48,7 @@ async fn spawn_relay_beside(app: &TestApp, broker: &Broker, topic: &str) -> Test
 
 /// The user ids of the first `count` events a new consumer reads from `topic`.
 async fn users_read(broker: &Broker, topic: &str, count: usize) -> HashSet<String> {
-    let reader = Arc::new(Reader::new(&broker.address(), topic));
+    let reader = Arc::new(Reader::new(&broker, topic));
     reader
         .read_async(count, PATIENCE)
         .await
@@ -89,7 +89,7 @@ async fn a_consumer_reads_exactly_the_contract_event(backend: Backend) {
     let broker = Broker::start();
     let topic = unique_name("notifications-");
     let app = spawn_relaying(backend, &broker, &topic).await;
-    let reader = Arc::new(Reader::new(&broker.address(), &topic));
+    let reader = Arc::new(Reader::new(&broker, &topic));
     let resp = app
         .post(
             "/register",
@@ -128,7 +128,7 @@ async fn events_written_while_the_broker_is_down_all_arrive_once_it_is_back(back
     let mut broker = Broker::start();
     let topic = unique_name("notifications-");
     let app = spawn_relaying(backend, &broker, &topic).await;
-    let reader = Arc::new(Reader::new(&broker.address(), &topic));
+    let reader = Arc::new(Reader::new(&broker, &topic));
 
     // The stream starts with the broker up: these are consumed before it goes.
     let mut expected: Vec<String> = register_many(&app, "before", 20).await;
@@ -150,7 +150,7 @@ async fn events_written_while_the_broker_is_down_all_arrive_once_it_is_back(back
     broker.resume();
     expected.extend(register_many(&app, "after", 20).await);
     // The broker lost its memory with its process; the new one starts empty.
-    let reader = Arc::new(Reader::new(&broker.address(), &topic));
+    let reader = Arc::new(Reader::new(&broker, &topic));
     seen.extend(reader.read_async(220, PATIENCE).await.into_iter().map(|r| r.value));
 
     let ids: Vec<&str> = seen.iter().map(|v| v["event_id"].as_str().unwrap()).collect();
@@ -187,7 +187,7 @@ async fn a_payload_the_broker_refuses_is_parked_and_does_not_hold_back_its_key(b
         notification_outbox::Entity::insert(row(json!({"seq": seq}))).exec_without_returning(&app.db).await.unwrap();
     }
     let relaying = spawn_relay_beside(&app, &broker, &topic).await;
-    let reader = Arc::new(Reader::new(&broker.address(), &topic));
+    let reader = Arc::new(Reader::new(&broker, &topic));
     let records = reader.read_async(10, PATIENCE).await;
     let sequence: Vec<i64> = records.iter().map(|r| r.value["seq"].as_i64().unwrap()).collect();
     assert_eq!(sequence, (1..=10).collect::<Vec<_>>(), "the events of one key arrive in write order");
@@ -242,7 +242,7 @@ async fn two_relays_on_one_postgres_publish_every_event_once() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let a = spawn_on(database.clone(), key.clone(), &args).await;
     let b = spawn_on(database, key, &args).await;
-    let reader = Arc::new(Reader::new(&broker.address(), &topic));
+    let reader = Arc::new(Reader::new(&broker, &topic));
 
     let (from_a, from_b) = tokio::join!(register_many(&a, "relay-a", 60), register_many(&b, "relay-b", 60));
     let expected: HashSet<String> = from_a.into_iter().chain(from_b).collect();
@@ -276,4 +276,59 @@ async fn claims_of_a_dead_replica_expire_and_are_taken_over() {
         .unwrap();
     let _survivor = spawn_relay_beside(&app, &broker, &topic).await;
     assert_eq!(users_read(&broker, &topic, 5).await, ids.into_iter().collect::<HashSet<_>>());
+}
+
+/// A broker behind TLS, as managed Kafka services are: the relay gets through with
+/// `KAFKA_PROPERTIES` (`security.protocol=SSL`), checking the broker's certificate against
+/// the CA given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_a_broker_behind_tls() {
+    let broker = Broker::start_tls();
+    let topic = unique_name("notifications-");
+    let app = spawn_relaying(Backend::Postgres, &broker, &topic).await;
+    let ids = register_many(&app, "secure", 3).await;
+    assert_eq!(users_read(&broker, &topic, 3).await, ids.into_iter().collect::<HashSet<_>>());
+    assert_eq!(broker.refused_handshakes(), 0);
+}
+
+/// A relay that does not trust the broker's certificate sends it nothing: its events wait, and
+/// go once a relay that trusts the CA runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_does_not_trust_the_certificate_sends_nothing_and_loses_nothing() {
+    let broker = Broker::start_tls();
+    let topic = unique_name("notifications-");
+    let untrusting = broker
+        .client_properties()
+        .into_iter()
+        .filter(|(key, _)| key != "ssl.ca.location")
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let brokers = broker.address();
+    let untrusting = [
+        "--kafka-brokers",
+        &brokers,
+        "--notifications-topic",
+        &topic,
+        &format!("--kafka-properties={untrusting}"),
+        // Its claims, left behind when it stops, hold the events back this long at most.
+        "--outbox-lease-seconds",
+        "5",
+    ];
+    let app = spawn_app_with(Backend::Postgres, &untrusting).await;
+    let ids = register_many(&app, "untrusting", 3).await;
+    for _ in 0..600 {
+        if broker.refused_handshakes() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(broker.refused_handshakes() > 0, "the relay never tried the broker");
+    assert_eq!(metric(&app, "chat_suite_outbox_published_total").await, 0.0);
+    assert_eq!(eventually_metric(&app, "chat_suite_outbox_pending", |v| v == 3.0).await, 3.0);
+
+    let trusting = spawn_relay_beside(&app, &broker, &topic).await;
+    drop(app);
+    assert_eq!(users_read(&broker, &topic, 3).await, ids.into_iter().collect::<HashSet<_>>());
+    assert_eq!(metric(&trusting, "chat_suite_outbox_published_total").await, 3.0);
 }
