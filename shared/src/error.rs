@@ -84,7 +84,12 @@ impl ApiError {
     }
 
     pub fn too_many_requests(retry_after_seconds: u64) -> Self {
-        Self::TooManyRequests(body("rate_limited", "too many requests, slow down", None), retry_after_seconds.max(1))
+        Self::too_many("rate_limited", "too many requests, slow down", retry_after_seconds)
+    }
+
+    /// A 429 of another kind than the rate limit (too many connections, say).
+    pub fn too_many(code: &str, error: impl Into<String>, retry_after_seconds: u64) -> Self {
+        Self::TooManyRequests(body(code, error, None), retry_after_seconds.max(1))
     }
 
     pub fn unavailable(error: impl Into<String>) -> Self {

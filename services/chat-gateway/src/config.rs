@@ -59,6 +59,11 @@ pub struct ChatSettings {
     #[arg(long, env = "WS_RATE_LIMIT_BURST", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub ws_rate_limit_burst: u32,
 
+    /// Connections one user may hold on this replica at once (every device and tab is one);
+    /// the next upgrade is refused with 429 `too_many_connections`.
+    #[arg(long, env = "WS_CONNECTIONS_PER_USER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub ws_connections_per_user: u32,
+
     /// Seconds a replica's presence entries live in Redis without being renewed: how long a
     /// crashed replica's users still look online.
     #[arg(long, env = "PRESENCE_TTL_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]

@@ -16,6 +16,7 @@ pub mod presence;
 pub mod protocol;
 pub mod routes;
 pub mod session;
+pub mod slots;
 pub mod socket;
 pub mod startup;
 pub mod state;

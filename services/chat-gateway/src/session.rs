@@ -20,6 +20,7 @@ use crate::{
     messages::{self, Draft, Receipt, Sent},
     order::ChatOrder,
     protocol::{self, FrameId, MessageRef, MessageView, Outgoing, Request, SendMessage, ServerEvent, Tracked, WsError},
+    slots::Slot,
     state::ChatState,
 };
 
@@ -64,8 +65,8 @@ struct Session {
     write_timeout: Duration,
 }
 
-/// Serves one upgraded connection until it ends.
-pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, socket: WebSocketStream) {
+/// Serves one upgraded connection until it ends, then gives back its slot.
+pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, socket: WebSocketStream, _slot: Slot) {
     let user = claims.sub;
     let (sink, mut stream) = socket.split();
     let (connection, mut queue, first) = state.hub.register(user, state.settings.ws_send_queue as usize);

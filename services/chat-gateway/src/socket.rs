@@ -55,6 +55,13 @@ async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiE
     if state.hub.is_draining() {
         return Err(ApiError::unavailable("this replica is restarting, connect again"));
     }
+    let slot = state.slots.take(claims.sub).ok_or_else(|| {
+        ApiError::too_many(
+            "too_many_connections",
+            format!("at most {} connections per user at once; close one first", state.slots.limit()),
+            5,
+        )
+    })?;
     let resume = resume_point(state, claims.sub, &params).await?;
     let websocket = WebSocket::from_request_without_body(req)
         .await
@@ -68,7 +75,10 @@ async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiE
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
     let state = state.clone();
-    Ok(websocket.config(config).on_upgrade(move |socket| session::run(state, claims, resume, socket)).into_response())
+    Ok(websocket
+        .config(config)
+        .on_upgrade(move |socket| session::run(state, claims, resume, socket, slot))
+        .into_response())
 }
 
 fn bearer_from_header(req: &Request) -> Option<&str> {

@@ -22,7 +22,9 @@ use crate::{
     hub::Hub,
     metrics::GatewayMetrics,
     presence::Presence,
-    routes, socket,
+    routes,
+    slots::ConnectionSlots,
+    socket,
     state::ChatState,
     writer::Writer,
 };
@@ -66,6 +68,7 @@ impl ChatService {
             writer: Writer::start(db.clone()),
             db,
             hub,
+            slots: ConnectionSlots::new(settings.ws_connections_per_user as usize),
             presence,
             verifier: Arc::new(TokenVerifier::new(keys, &common.tokens)),
             settings: settings.clone(),

@@ -13,12 +13,15 @@ use crate::{
     metrics::GatewayMetrics,
     presence::Presence,
     protocol::{Outgoing, ServerEvent},
+    slots::ConnectionSlots,
     writer::Writer,
 };
 
 pub struct ChatState {
     pub db: DatabaseConnection,
     pub hub: Arc<Hub>,
+    /// The connections each user holds here, bounded.
+    pub slots: Arc<ConnectionSlots>,
     pub presence: Presence,
     pub verifier: Arc<TokenVerifier>,
     pub settings: ChatSettings,

@@ -73,3 +73,44 @@ async fn a_silent_client_is_closed_after_the_idle_timeout() {
     let reply = b.request("dance", json!({}), json!(1)).await;
     assert_eq!(reply["data"]["code"], "unknown_event");
 }
+
+/// A user holds at most WS_CONNECTIONS_PER_USER connections on a replica: the next upgrade is
+/// refused with 429 before it happens; another user is not affected; a closed connection's
+/// place is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_holds_at_most_the_connection_limit() {
+    let args = [ROOMY[0], ROOMY[1], "--ws-connections-per-user=2"];
+    let suite = spawn_with(Backend::Sqlite, Bus::InProcess, 1, &args).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let first = suite.connect(0, &alice).await;
+    let _second = suite.connect(0, &alice).await;
+
+    let url = suite.socket_url(0, &format!("access_token={}", alice.token));
+    let refused = match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response,
+        other => panic!("a third connection was not refused: {:?}", other.map(|(_, response)| response.status())),
+    };
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: serde_json::Value = serde_json::from_slice(refused.body().as_deref().unwrap_or_default()).unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "at most 2 connections per user at once; close one first", "code": "too_many_connections"})
+    );
+    let _bob = suite.connect(0, &bob).await;
+
+    first.close().await;
+    // The slot is given back once the server has seen the close: until then, 429.
+    let deadline = std::time::Instant::now() + crate::helpers::PATIENCE;
+    loop {
+        let probe = suite.get(0, &format!("/chat?access_token={}", alice.token), None).await;
+        if probe.status == 400 {
+            assert_eq!(probe.body["code"], "not_websocket", "the place is free: only the missing upgrade is wrong");
+            break;
+        }
+        assert_eq!(probe.status, 429, "{}", probe.body);
+        assert!(std::time::Instant::now() < deadline, "the closed connection's place never came free");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _third = suite.connect(0, &alice).await;
+}
