@@ -21,7 +21,7 @@ use rdkafka::{
 };
 use serde_json::Value;
 
-use crate::tls_front::TlsFront;
+use crate::{free_port, tls_front::TlsFront};
 
 /// librdkafka 2.12 can crash (a NULL topic name in its metadata cache) on the newest
 /// Metadata replies tansu gives; the API versions of Kafka 2.6 avoid them. Clients of the
@@ -38,15 +38,16 @@ pub struct Broker {
     child: Option<Child>,
 }
 
+/// `key=value` pairs as `KAFKA_PROPERTIES` wants them.
+pub fn as_kafka_properties(pairs: &[(String, String)]) -> String {
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
 fn tansu_bin() -> String {
     std::env::var("TANSU_BIN").unwrap_or_else(|_| {
         let cached = format!("{}/.cache/chat-suite/tansu/bin/tansu", std::env::var("HOME").unwrap_or_default());
         if std::path::Path::new(&cached).exists() { cached } else { "tansu".into() }
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Broker {
@@ -91,7 +92,7 @@ impl Broker {
 
     /// `client_properties` as `KAFKA_PROPERTIES` wants them.
     pub fn kafka_properties(&self) -> String {
-        self.client_properties().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+        as_kafka_properties(&self.client_properties())
     }
 
     /// Kills the broker (SIGKILL: no goodbye to the clients).

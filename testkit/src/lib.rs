@@ -28,6 +28,11 @@ pub fn init_logs() {
     });
 }
 
+/// A loopback port nothing listens on now, for a process the test starts (a broker, a replica).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}{}", &Uuid::new_v4().simple().to_string()[..12])
 }

@@ -297,13 +297,9 @@ async fn events_reach_a_broker_behind_tls() {
 async fn a_relay_that_does_not_trust_the_certificate_sends_nothing_and_loses_nothing() {
     let broker = Broker::start_tls();
     let topic = unique_name("notifications-");
-    let untrusting = broker
-        .client_properties()
-        .into_iter()
-        .filter(|(key, _)| key != "ssl.ca.location")
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let mut untrusting = broker.client_properties();
+    untrusting.retain(|(key, _)| key != "ssl.ca.location");
+    let untrusting = testkit::broker::as_kafka_properties(&untrusting);
     let brokers = broker.address();
     let untrusting = [
         "--kafka-brokers",

@@ -12,7 +12,7 @@ use crate::helpers::{Backend, Bus, Ws, code, spawn};
 async fn sigterm_closes_every_socket_with_1012_and_exits() {
     let suite = spawn(Backend::Postgres, Bus::Redis, 0).await;
     let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = testkit::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat-gateway"))
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("DATABASE_URL", &suite.database.url)

@@ -45,7 +45,7 @@ async fn peers_hear_presence_typing_and_seen() {
 async fn a_dead_replicas_users_go_offline() {
     let suite = spawn_with(Backend::Postgres, Bus::Redis, 1, &["--presence-ttl-seconds=3"]).await;
     let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = testkit::free_port();
     let mut doomed = Command::new(env!("CARGO_BIN_EXE_chat-gateway"))
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("DATABASE_URL", &suite.database.url)
