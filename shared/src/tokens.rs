@@ -72,7 +72,11 @@ impl SigningKey {
     }
 
     fn from_dalek(key: &ed25519_dalek::SigningKey) -> Result<Self, TokenError> {
-        let pem = key.to_pkcs8_pem(LineEnding::LF).map_err(|e| TokenError::BadKey(e.to_string()))?.to_string();
+        // PKCS#8 v1 (the private key alone), as `openssl genpkey` writes it: ed25519-dalek's own
+        // encoding is v2 with the public key beside it, which OpenSSL 3.0 cannot read, so an
+        // operator could not derive the public key to publish when rotating.
+        let bytes = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None };
+        let pem = bytes.to_pkcs8_pem(LineEnding::LF).map_err(|e| TokenError::BadKey(e.to_string()))?.to_string();
         let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).map_err(|e| TokenError::BadKey(e.to_string()))?;
         let public = PublicJwk::ed25519(&key.verifying_key().to_bytes());
         Ok(Self { encoding, public, pem })
@@ -328,6 +332,23 @@ mod tests {
         assert_eq!(jwks.iter().map(|j| j.kid.as_str()).collect::<Vec<_>>(), [keys[0].kid(), keys[1].kid()]);
         assert!(public_jwks_from_pem("").unwrap().is_empty());
         assert!(public_jwks_from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----").is_err());
+    }
+
+    /// The README's rotation step, `openssl pkey -pubout`, works on a key we generate, and
+    /// gives the public key we publish.
+    #[test]
+    fn openssl_reads_a_generated_key() {
+        use ed25519_dalek::pkcs8::{EncodePublicKey, spki::der::pem::LineEnding};
+        let key = SigningKey::generate().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.pem");
+        std::fs::write(&path, key.to_pem()).unwrap();
+        let out = std::process::Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&path).output().unwrap();
+        assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+        let dalek = ed25519_dalek::SigningKey::from_pkcs8_pem(key.to_pem()).unwrap();
+        let public = dalek.verifying_key().to_public_key_pem(LineEnding::LF).unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), public);
+        assert!(key.to_pem().starts_with("-----BEGIN PRIVATE KEY-----\n"), "{}", key.to_pem());
     }
 
     #[test]
