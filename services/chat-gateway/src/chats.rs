@@ -95,6 +95,26 @@ pub async fn members_if_member(db: &impl ConnectionTrait, chat_id: Uuid, user: U
     if members.contains(&user) { Ok(members) } else { Err(ChatError::NotMember) }
 }
 
+/// Which of `chat_ids` `user` is a member of, in one query.
+pub async fn memberships(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    chat_ids: &[Uuid],
+) -> Result<std::collections::HashSet<Uuid>, DbErr> {
+    if chat_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let found: Vec<Uuid> = chat_members::Entity::find()
+        .select_only()
+        .column(chat_members::Column::ChatId)
+        .filter(chat_members::Column::UserId.eq(user))
+        .filter(chat_members::Column::ChatId.is_in(chat_ids.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
 fn chats_of(user: Uuid) -> sea_orm::sea_query::SelectStatement {
     Query::select()
         .column(chat_members::Column::ChatId)

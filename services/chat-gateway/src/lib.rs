@@ -5,6 +5,7 @@
 
 pub mod bus;
 pub mod chats;
+pub mod close;
 pub mod config;
 pub mod entities;
 pub mod error;
@@ -31,7 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = shared::server::termination_signal();
             startup::build(&cli).await?.run_until_stopped(stop).await?
         }
-        Command::Openapi => println!("{}", startup::openapi().spec()),
+        Command::Openapi => println!("{}", shared::http::openapi_document(&startup::openapi())),
         Command::Migrate => shared::db::migrate_command(&cli.common).await?,
     }
     Ok(())

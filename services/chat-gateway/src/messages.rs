@@ -280,15 +280,26 @@ pub async fn positions_at(db: &impl ConnectionTrait, chats: &[Uuid], since: i64)
         .collect())
 }
 
-/// The number of message `message_id` within `chat_id`.
-pub async fn seq_of(db: &impl ConnectionTrait, chat_id: Uuid, message_id: i64) -> Result<Option<i64>, DbErr> {
-    messages::Entity::find_by_id(message_id)
-        .filter(messages::Column::ChatId.eq(chat_id))
+/// The number (`seq`) of each of these messages that lies in the chat named with it; pairs
+/// that do not match are left out. One query however many pairs.
+pub async fn seqs_of(db: &impl ConnectionTrait, pairs: &[(Uuid, i64)]) -> Result<HashMap<(Uuid, i64), i64>, DbErr> {
+    if pairs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(Uuid, i64, i64)> = messages::Entity::find()
         .select_only()
+        .column(messages::Column::ChatId)
+        .column(messages::Column::Id)
         .column(messages::Column::Seq)
+        .filter(messages::Column::Id.is_in(pairs.iter().map(|(_, id)| *id)))
         .into_tuple()
-        .one(db)
-        .await
+        .all(db)
+        .await?;
+    Ok(found
+        .into_iter()
+        .filter(|(chat, id, _)| pairs.contains(&(*chat, *id)))
+        .map(|(chat, id, seq)| ((chat, id), seq))
+        .collect())
 }
 
 /// Which receipt.

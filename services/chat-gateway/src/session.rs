@@ -8,13 +8,14 @@ use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
 
 use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use poem::web::websocket::{CloseCode, Message, WebSocketStream};
+use poem::web::websocket::{Message, WebSocketStream};
 use shared::tokens::AccessClaims;
 use tokio::{sync::mpsc, time::Instant};
 use uuid::Uuid;
 
 use crate::{
     chats,
+    close::CloseReason,
     error::ChatError,
     hub::{Connection, Delivery},
     messages::{self, Draft, Receipt, Sent},
@@ -26,8 +27,6 @@ use crate::{
 
 /// Messages read from the database per round while catching up.
 const CATCH_UP_PAGE: u64 = 200;
-/// Close code for an access token that expired without a `refresh_token` (application range).
-const TOKEN_EXPIRED: u16 = 4001;
 
 /// Where the client says it stands, from the upgrade request.
 #[derive(Debug, Clone, Default)]
@@ -43,8 +42,8 @@ pub enum Resume {
 
 /// Why a connection ends.
 enum End {
-    /// We close it, with this code and reason.
-    Close(CloseCode, &'static str),
+    /// We close it, for this reason.
+    Close(CloseReason),
     /// The client left, or cannot be written to.
     Gone,
 }
@@ -157,9 +156,9 @@ impl Session {
             let expiry = expiry_instant(self.expires_at);
             let step = tokio::select! {
                 biased;
-                () = async { let _ = draining.wait_for(|draining| *draining).await; } => Err(End::Close(CloseCode::Restart, "server restarting, reconnect")),
+                () = async { let _ = draining.wait_for(|draining| *draining).await; } => Err(End::Close(CloseReason::Restart)),
                 delivery = queue.recv() => match delivery {
-                    _ if self.connection.overflowed() => Err(End::Close(CloseCode::Again, "too slow to read, reconnect")),
+                    _ if self.connection.overflowed() => Err(End::Close(CloseReason::SlowReader)),
                     Some(Delivery::Event(event)) => self.deliver(&event).await,
                     Some(Delivery::Resync) => self.resync().await,
                     None => Err(End::Gone),
@@ -170,12 +169,12 @@ impl Session {
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > idle_timeout {
-                        Err(End::Close(CloseCode::Away, "no pong within WS_IDLE_TIMEOUT_SECONDS"))
+                        Err(End::Close(CloseReason::Idle))
                     } else {
                         self.write(Message::Ping(Vec::new())).await
                     }
                 }
-                () = tokio::time::sleep_until(expiry) => Err(End::Close(CloseCode::from(TOKEN_EXPIRED), "access token expired")),
+                () = tokio::time::sleep_until(expiry) => Err(End::Close(CloseReason::TokenExpired)),
                 () = sleep_until_some(self.order.gap_deadline()) => self.fill_gaps().await,
             };
             if let Err(end) = step {
@@ -187,13 +186,13 @@ impl Session {
     /// Says why (a close frame), then waits briefly for the client's close before dropping
     /// the connection: closing at once could reset it before the client reads our close.
     async fn finish(&mut self, end: End, stream: &mut futures_util::stream::SplitStream<WebSocketStream>) {
-        let reason = match &end {
-            End::Close(code, _) => close_reason(code),
+        let label = match end {
+            End::Close(reason) => reason.label(),
             End::Gone => "client",
         };
-        self.state.metrics.closes_total.with_label_values(&[reason]).inc();
-        if let End::Close(code, why) = end {
-            let close = Message::Close(Some((code, why.to_owned())));
+        self.state.metrics.closes_total.with_label_values(&[label]).inc();
+        if let End::Close(reason) = end {
+            let close = Message::Close(Some((reason.close_code(), reason.text().to_owned())));
             if let Ok(Ok(())) = tokio::time::timeout(self.write_timeout, self.sink.send(close)).await {
                 let answered = async {
                     while let Some(Ok(message)) = stream.next().await {
@@ -211,17 +210,23 @@ impl Session {
     async fn on_frame(&mut self, frame: Option<std::io::Result<Message>>) -> Step {
         match frame {
             None | Some(Ok(Message::Close(_))) => Err(End::Gone),
-            Some(Err(err)) if err.to_string().contains("Message too long") => {
-                Err(End::Close(CloseCode::Size, "frame larger than 64 KiB"))
-            }
-            Some(Err(err)) => {
-                tracing::debug!(error = %err, "connection failed");
-                Err(End::Gone)
+            Some(Err(err)) => match CloseReason::for_read_error(&err) {
+                Some(reason) => Err(End::Close(reason)),
+                None => {
+                    tracing::debug!(error = %err, "connection failed");
+                    Err(End::Gone)
+                }
+            },
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+            // Every data frame counts against the rate limit, whatever it holds.
+            Some(Ok(_)) if self.limiter.check().is_err() => {
+                let text = match &frame {
+                    Some(Ok(Message::Text(text))) => Some(text.as_str()),
+                    _ => None,
+                };
+                self.refuse_over_limit(text).await
             }
             Some(Ok(Message::Text(text))) => {
-                if self.limiter.check().is_err() {
-                    return self.refuse_over_limit(&text).await;
-                }
                 self.strikes = 0;
                 match protocol::parse(&text) {
                     Ok(frame) => self.handle(frame.request, frame.id.as_ref()).await,
@@ -229,24 +234,24 @@ impl Session {
                 }
             }
             Some(Ok(Message::Binary(_))) => {
+                self.strikes = 0;
                 let err = WsError::new("binary_not_supported", "send text frames, each one JSON object");
                 self.write_event(&ServerEvent::Error(err), None).await
             }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
         }
     }
 
-    /// Over the rate limit: an error event, and after a burst's worth of refusals in a row,
-    /// the door.
-    async fn refuse_over_limit(&mut self, text: &str) -> Step {
+    /// Over the rate limit: an error event (with the frame's id, when a text frame has one),
+    /// and after a burst's worth of refusals in a row, the door.
+    async fn refuse_over_limit(&mut self, text: Option<&str>) -> Step {
         self.strikes += 1;
         if self.strikes > self.state.settings.ws_rate_limit_burst {
-            return Err(End::Close(CloseCode::Policy, "rate limit exceeded"));
+            return Err(End::Close(CloseReason::RateLimited));
         }
-        let id = match protocol::parse(text) {
+        let id = text.and_then(|text| match protocol::parse(text) {
             Ok(frame) => frame.id,
             Err((id, _)) => id,
-        };
+        });
         let err = WsError::new("rate_limited", "too many frames, slow down");
         self.write_event(&ServerEvent::Error(err), id.as_ref()).await
     }
@@ -447,7 +452,7 @@ impl Session {
     /// and resumes (its position is safe in its own hands).
     fn fault(&self, err: ChatError) -> End {
         tracing::error!(error = %err, user = %self.user, "connection cannot go on");
-        End::Close(CloseCode::Error, "internal error, reconnect and resume")
+        End::Close(CloseReason::Internal)
     }
 
     async fn write_event(&mut self, event: &ServerEvent, id: Option<&FrameId>) -> Step {
@@ -477,17 +482,4 @@ async fn sleep_until_some(at: Option<Instant>) {
 fn expiry_instant(exp: i64) -> Instant {
     let left = exp.saturating_sub(chrono::Utc::now().timestamp()).max(0);
     Instant::now() + Duration::from_secs(u64::try_from(left).unwrap_or(0))
-}
-
-fn close_reason(code: &CloseCode) -> &'static str {
-    match u16::from(*code) {
-        1001 => "idle",
-        1008 => "rate_limit",
-        1009 => "too_large",
-        1011 => "error",
-        1012 => "restart",
-        1013 => "slow_reader",
-        TOKEN_EXPIRED => "token_expired",
-        _ => "other",
-    }
 }

@@ -16,7 +16,9 @@ use shared::{ApiError, http::bearer_claims};
 use uuid::Uuid;
 
 use crate::{
-    chats, messages,
+    chats,
+    error::ChatError,
+    messages,
     session::{self, Resume},
     state::ChatState,
 };
@@ -62,10 +64,12 @@ async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiE
             5,
         )
     })?;
-    let resume = resume_point(state, claims.sub, &params).await?;
+    let asked = ResumeRequest::parse(&params)?;
+    // Before any query: a plain GET costs no database work, whatever its parameters.
     let websocket = WebSocket::from_request_without_body(req)
         .await
         .map_err(|_| ApiError::bad_request("not_websocket", "GET /chat must be a WebSocket upgrade"))?;
+    let resume = asked.resolve(state, claims.sub).await?;
     // Buffers sized for many idle connections rather than bulk transfer: the read buffer is
     // allocated up front for every connection (tungstenite's default is 128 KiB), and writes go
     // out at once instead of collecting.
@@ -87,37 +91,76 @@ fn bearer_from_header(req: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
-async fn resume_point(state: &ChatState, user: Uuid, params: &Params) -> Result<Resume, ApiError> {
-    match (params.since, params.last_message_ids.as_deref()) {
-        (Some(_), Some(_)) => Err(ApiError::bad_request("invalid_query", "give since or last_message_ids, not both")),
-        (Some(since), None) if since < 0 => Err(ApiError::invalid_field("since", "since: a message id, 0 or more")),
-        (Some(since), None) => Ok(Resume::Since(since)),
-        (None, Some(list)) => {
-            let mut positions = HashMap::new();
-            for pair in list.split(',').filter(|p| !p.is_empty()) {
-                if positions.len() == MAX_RESUME_CHATS {
+/// The resume point as the client wrote it, checked without the database.
+enum ResumeRequest {
+    Live,
+    Since(i64),
+    /// Distinct `(chat_id, message_id)` pairs, one per chat.
+    Chats(Vec<(Uuid, i64)>),
+}
+
+impl ResumeRequest {
+    fn parse(params: &Params) -> Result<Self, ApiError> {
+        match (params.since, params.last_message_ids.as_deref()) {
+            (Some(_), Some(_)) => {
+                Err(ApiError::bad_request("invalid_query", "give since or last_message_ids, not both"))
+            }
+            (Some(since), None) if since < 0 => Err(ApiError::invalid_field("since", "since: a message id, 0 or more")),
+            (Some(since), None) => Ok(Self::Since(since)),
+            (None, Some(list)) => {
+                let entries: Vec<&str> = list.split(',').filter(|p| !p.is_empty()).collect();
+                // Counted as written, repeats included: each entry is work to parse.
+                if entries.len() > MAX_RESUME_CHATS {
                     return Err(ApiError::invalid_field(
                         "last_message_ids",
                         format!("last_message_ids: at most {MAX_RESUME_CHATS} chats"),
                     ));
                 }
-                let (chat_id, message_id) = parse_pair(pair)?;
-                chats::members_if_member(&state.db, chat_id, user).await?;
-                let seq = if message_id == 0 {
-                    0
-                } else {
-                    messages::seq_of(&state.db, chat_id, message_id).await?.ok_or_else(|| {
-                        ApiError::invalid_field(
-                            "last_message_ids",
-                            format!("no message {message_id} in chat {chat_id}"),
-                        )
-                    })?
-                };
-                positions.insert(chat_id, seq);
+                let mut pairs: Vec<(Uuid, i64)> = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    let pair = parse_pair(entry)?;
+                    match pairs.iter().find(|(known, _)| *known == pair.0) {
+                        Some(known) if *known == pair => {}
+                        Some(_) => {
+                            return Err(ApiError::invalid_field(
+                                "last_message_ids",
+                                format!("last_message_ids: chat {} named twice with different messages", pair.0),
+                            ));
+                        }
+                        None => pairs.push(pair),
+                    }
+                }
+                Ok(Self::Chats(pairs))
             }
-            Ok(Resume::Chats(positions))
+            (None, None) => Ok(Self::Live),
         }
-        (None, None) => Ok(Resume::Live),
+    }
+
+    /// Where each named chat stands for `user`: two queries however many chats.
+    async fn resolve(self, state: &ChatState, user: Uuid) -> Result<Resume, ApiError> {
+        let pairs = match self {
+            Self::Live => return Ok(Resume::Live),
+            Self::Since(since) => return Ok(Resume::Since(since)),
+            Self::Chats(pairs) => pairs,
+        };
+        let chat_ids: Vec<Uuid> = pairs.iter().map(|(chat_id, _)| *chat_id).collect();
+        let member_of = chats::memberships(&state.db, user, &chat_ids).await?;
+        if chat_ids.iter().any(|chat_id| !member_of.contains(chat_id)) {
+            return Err(ChatError::NotMember.into());
+        }
+        let named: Vec<(Uuid, i64)> = pairs.iter().copied().filter(|(_, message)| *message != 0).collect();
+        let seqs = messages::seqs_of(&state.db, &named).await?;
+        let mut positions = HashMap::with_capacity(pairs.len());
+        for (chat_id, message_id) in pairs {
+            let seq = match message_id {
+                0 => 0,
+                _ => *seqs.get(&(chat_id, message_id)).ok_or_else(|| {
+                    ApiError::invalid_field("last_message_ids", format!("no message {message_id} in chat {chat_id}"))
+                })?,
+            };
+            positions.insert(chat_id, seq);
+        }
+        Ok(Resume::Chats(positions))
     }
 }
 

@@ -2,6 +2,10 @@
 //! events and the connection survives them, except where the limits say it ends.
 
 use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::{
+    Frame,
+    coding::{Data, OpCode},
+};
 
 use crate::helpers::{Backend, Bus, WsMessage, code, spawn, spawn_with};
 
@@ -90,4 +94,51 @@ async fn a_flood_gets_rate_limited_then_cut_off() {
         a.send("dance", json!({})).await;
     }
     assert_eq!(code(&a.closed().await), Some(1008));
+}
+
+/// Binary frames count against the rate limit like text frames: a flood of them is cut off
+/// with 1008 too, not answered for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_flood_is_rate_limited_then_cut_off() {
+    let args = ["--ws-rate-limit-per-second=1", "--ws-rate-limit-burst=5"];
+    let suite = spawn_with(Backend::Postgres, Bus::Redis, 1, &args).await;
+    let alice = suite.user("alice").await;
+    let mut a = suite.connect(0, &alice).await;
+    for _ in 0..5 {
+        a.send_raw(WsMessage::binary(vec![1u8, 2, 3])).await;
+        assert_eq!(a.next_of("error").await["data"]["code"], "binary_not_supported");
+    }
+    a.send_raw(WsMessage::binary(vec![1u8, 2, 3])).await;
+    assert_eq!(a.next_of("error").await["data"]["code"], "rate_limited");
+    for _ in 0..10 {
+        a.send_raw(WsMessage::binary(vec![1u8, 2, 3])).await;
+    }
+    assert_eq!(code(&a.closed().await), Some(1008));
+}
+
+/// A text frame that is not UTF-8 ends the connection with 1007, as RFC 6455 says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 1).await;
+    let alice = suite.user("alice").await;
+    let mut a = suite.connect(0, &alice).await;
+    a.send_raw(WsMessage::Frame(Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true))).await;
+    assert_eq!(code(&a.closed().await), Some(1007));
+}
+
+/// A message sent in fragments that add up to more than 64 KiB closes with 1009, like one
+/// frame that large.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragmented_message_over_64_kib_closes_with_1009() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 1).await;
+    let alice = suite.user("alice").await;
+    let mut a = suite.connect(0, &alice).await;
+    // A client that goes on sending after the limit (1 MiB in 16 KiB fragments) must still
+    // read the close frame, not a reset connection.
+    let part = vec![b'x'; 16 * 1024];
+    a.send_raw(WsMessage::Frame(Frame::message(part.clone(), OpCode::Data(Data::Text), false))).await;
+    for i in 1..64 {
+        a.send_raw(WsMessage::Frame(Frame::message(part.clone(), OpCode::Data(Data::Continue), i == 63))).await;
+    }
+    assert_eq!(code(&a.closed().await), Some(1009));
 }

@@ -149,6 +149,19 @@ impl Suite {
         ws
     }
 
+    /// A WebSocket upgrade (with these query parameters) that the gateway refuses: the status
+    /// and the JSON error body of its answer.
+    pub async fn refused_upgrade(&self, replica: usize, query: &str) -> (u16, Value) {
+        match tokio_tungstenite::connect_async(self.socket_url(replica, query)).await {
+            Err(tungstenite::Error::Http(resp)) => {
+                let body = resp.body().as_deref().map(|b| serde_json::from_slice(b).unwrap()).unwrap_or(Value::Null);
+                (resp.status().as_u16(), body)
+            }
+            Ok(_) => panic!("the upgrade ({query}) was accepted"),
+            Err(other) => panic!("the upgrade ({query}) failed otherwise: {other}"),
+        }
+    }
+
     pub async fn get(&self, replica: usize, path: &str, token: Option<&str>) -> Response {
         let mut req = self.client.get(format!("{}{path}", self.gateways[replica].address));
         if let Some(token) = token {

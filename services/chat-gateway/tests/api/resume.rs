@@ -66,13 +66,49 @@ async fn a_reconnect_with_per_chat_positions_replays_those_chats() {
     assert!(rest.iter().all(|f| f["event"] != "receive_message"), "carol's chat was not asked for: {rest:?}");
 
     // A position in a chat the caller is not in, or a message of another chat, is refused.
-    let url = suite.socket_url(0, &format!("access_token={}&last_message_ids={with_carol}:{first_id}", bob.token));
-    let refused = suite.get(0, &url.replacen(&format!("ws://127.0.0.1:{}", suite.gateways[0].port), "", 1), None).await;
-    assert_eq!(refused.status, 403, "{}", refused.body);
-    let query = format!("/chat?access_token={}&last_message_ids={with_carol}:{first_id}", alice.token);
-    let refused = suite.get(0, &query, None).await;
-    assert_eq!(refused.status, 400, "{}", refused.body);
-    assert_eq!(refused.body["field"], "last_message_ids");
+    let query = format!("access_token={}&last_message_ids={with_carol}:{first_id}", bob.token);
+    let refused = suite.refused_upgrade(0, &query).await;
+    assert_eq!(refused.0, 403, "{}", refused.1);
+    let query = format!("access_token={}&last_message_ids={with_carol}:{first_id}", alice.token);
+    let refused = suite.refused_upgrade(0, &query).await;
+    assert_eq!(refused.0, 400, "{}", refused.1);
+    assert_eq!(refused.1["field"], "last_message_ids");
+}
+
+/// Resume positions are checked before any query: at most 500 entries as written (repeats
+/// included), one position per chat, and nothing looked up for a request that is not a
+/// WebSocket upgrade. A 64 KB list of one chat repeated used to cost two queries per entry,
+/// on a plain GET too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_positions_are_bounded_before_any_query() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 1).await;
+    let (alice, bob, eve) = (suite.user("alice").await, suite.user("bob").await, suite.user("eve").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(0, &bob).await;
+    let chat_id = suite.chat(&mut a, &bob, &mut b).await;
+    let sent = a.request("send_message", json!({"chat_id": chat_id, "content": "m1"}), json!(1)).await;
+    let first_id = sent["data"]["message_id"].as_i64().unwrap();
+    a.request("send_message", json!({"chat_id": chat_id, "content": "m2"}), json!(2)).await;
+
+    let repeated = vec![format!("{chat_id}:{first_id}"); 1600].join(",");
+    let refused = suite.refused_upgrade(0, &format!("access_token={}&last_message_ids={repeated}", alice.token)).await;
+    assert_eq!(refused.0, 400, "{}", refused.1);
+    assert_eq!(refused.1["field"], "last_message_ids");
+    assert!(refused.1["error"].as_str().unwrap().contains("at most 500"), "{}", refused.1);
+
+    let twice = format!("{chat_id}:{first_id},{chat_id}:0");
+    let refused = suite.refused_upgrade(0, &format!("access_token={}&last_message_ids={twice}", alice.token)).await;
+    assert_eq!((refused.0, &refused.1["field"]), (400, &json!("last_message_ids")), "{}", refused.1);
+
+    // A plain GET is told it is not an upgrade, before its positions are looked at: eve is
+    // in no chat, yet gets no 403.
+    let plain = suite.get(0, &format!("/chat?access_token={}&last_message_ids={chat_id}:0", eve.token), None).await;
+    assert_eq!((plain.status, &plain.body["code"]), (400, &json!("not_websocket")), "{}", plain.body);
+
+    // The same entry written a few times is one position.
+    let same = vec![format!("{chat_id}:{first_id}"); 3].join(",");
+    let mut again = suite.connect_with(0, &alice, &format!("&last_message_ids={same}")).await;
+    assert_eq!(contents(&again.messages(1).await), ["m2"]);
 }
 
 /// Redis dies mid-conversation. Users on the same replica go on chatting; the replicas'
