@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod jwks;
 pub mod outbox;
+pub mod paging;
 pub mod readiness;
 pub mod redis_conn;
 pub mod server;

@@ -2,15 +2,18 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi, Tags,
     param::{Path, Query},
     payload::Json,
 };
-use shared::{ApiError, ApiResult, http::BearerAuth};
+use shared::{
+    ApiError, ApiResult,
+    http::BearerAuth,
+    paging::{Limit, decode_cursor, encode_cursor},
+};
 use uuid::Uuid;
 
 use crate::{
@@ -47,6 +50,7 @@ pub struct ChatEntry {
     pub created_at: String,
     /// When the newest message was sent (or the chat made, before any).
     pub last_activity_at: String,
+    #[oai(nullable)]
     pub last_message: Option<MessageView>,
     /// Messages from the other member after the caller's last `seen`.
     pub unread_count: u64,
@@ -55,7 +59,8 @@ pub struct ChatEntry {
 #[derive(Debug, Object)]
 pub struct ChatList {
     pub chats: Vec<ChatEntry>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -68,8 +73,7 @@ pub struct MessagePage {
     pub has_more: bool,
 }
 
-const DEFAULT_LIMIT: u64 = 50;
-const MAX_LIMIT: u64 = 100;
+const LIMIT: Limit = Limit { default: 50, max: 100 };
 
 #[OpenApi(tag = "Tag::Chats")]
 impl ChatsApi {
@@ -83,12 +87,14 @@ impl ChatsApi {
         limit: Query<Option<i64>>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<ChatList>> {
-        let limit = parse_limit(limit.0)?;
-        let after = cursor.0.as_deref().map(decode_cursor).transpose()?;
+        let limit = LIMIT.parse(limit.0)?;
+        let after = cursor.0.as_deref().map(|raw| decode_cursor(raw, 2, activity_position)).transpose()?;
         let mut page = chats::list(&state.db, auth.0.sub, after, limit + 1).await?;
         let next_cursor = if page.len() as u64 > limit {
             page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            page.last().map(|s| encode_cursor(s.chat.last_activity_at, s.chat.id))
+            page.last().map(|s| {
+                encode_cursor(&[&s.chat.last_activity_at.timestamp_micros().to_string(), &s.chat.id.to_string()])
+            })
         } else {
             None
         };
@@ -120,7 +126,7 @@ impl ChatsApi {
     ) -> ApiResult<Json<MessagePage>> {
         let chat_id =
             Uuid::parse_str(&chat_id.0).map_err(|_| ApiError::invalid_field("chat_id", "chat_id: not a UUID"))?;
-        let limit = parse_limit(limit.0)?;
+        let limit = LIMIT.parse(limit.0)?;
         let page = match (before.0, after.0) {
             (Some(_), Some(_)) => return Err(ApiError::bad_request("invalid_query", "give before or after, not both")),
             (Some(id), None) => Page::Before(id),
@@ -133,23 +139,10 @@ impl ChatsApi {
     }
 }
 
-fn parse_limit(limit: Option<i64>) -> ApiResult<u64> {
-    match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT as i64).contains(&n) => Ok(n as u64),
-        Some(_) => Err(ApiError::invalid_field("limit", format!("limit: must be 1 to {MAX_LIMIT}"))),
-    }
-}
-
-fn encode_cursor(at: DateTime<Utc>, id: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{id}", at.timestamp_micros()))
-}
-
-fn decode_cursor(raw: &str) -> ApiResult<(DateTime<Utc>, Uuid)> {
-    let invalid = || ApiError::invalid_field("cursor", "cursor: not one this service issued");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (micros, id) = text.split_once('|').ok_or_else(invalid)?;
-    let at = micros.parse().ok().and_then(DateTime::from_timestamp_micros).ok_or_else(invalid)?;
-    Ok((at, Uuid::parse_str(id).map_err(|_| invalid())?))
+/// A chat list cursor's position: the last chat's activity time and id. A time the database
+/// could not hold (before year 0 or after 9999) is no position this service hands out.
+fn activity_position(parts: &[&str]) -> Option<(DateTime<Utc>, Uuid)> {
+    let at = DateTime::from_timestamp_micros(parts[0].parse().ok()?)?;
+    (0..=9999).contains(&at.year()).then_some(())?;
+    Some((at, Uuid::parse_str(parts[1]).ok()?))
 }

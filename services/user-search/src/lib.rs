@@ -3,7 +3,6 @@
 //! `username` and `user_id` and nothing else.
 
 pub mod config;
-pub mod cursor;
 pub mod queries;
 pub mod routes;
 pub mod startup;
@@ -17,7 +16,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = shared::server::termination_signal();
             startup::build(&cli).await?.run_until_stopped(stop).await?
         }
-        Command::Openapi => println!("{}", startup::openapi().spec()),
+        Command::Openapi => println!("{}", shared::http::openapi_document(&startup::openapi())),
         Command::Migrate => shared::db::migrate_command(&cli.common).await?,
     }
     Ok(())

@@ -10,13 +10,14 @@ use poem_openapi::{
     payload::Json,
 };
 use sea_orm::DatabaseConnection;
-use shared::{ApiError, ApiResult, http::BearerAuth};
+use shared::{
+    ApiError, ApiResult,
+    http::BearerAuth,
+    paging::{Limit, decode_cursor, encode_cursor},
+};
 use uuid::Uuid;
 
-use crate::{
-    cursor,
-    queries::{self, PublicUser},
-};
+use crate::queries::{self, PublicUser};
 
 /// What the handlers share.
 pub struct SearchState {
@@ -48,7 +49,8 @@ pub struct UserRef {
 #[derive(Debug, Object)]
 pub struct UserPage {
     pub users: Vec<UserRef>,
-    /// Pass as `cursor` for the next page; absent on the last page.
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -65,8 +67,7 @@ pub enum ShowResult {
     User(UserRef),
 }
 
-const DEFAULT_LIMIT: u64 = 20;
-const MAX_LIMIT: u64 = 100;
+const LIMIT: Limit = Limit { default: 20, max: 100 };
 
 impl From<PublicUser> for UserRef {
     fn from(user: PublicUser) -> Self {
@@ -90,19 +91,13 @@ impl UsersApi {
         if let Some(name) = username.0 {
             return Ok(Json(ShowResult::User(find_by_name(&state.db, &name).await?)));
         }
-        let limit = parse_limit(limit.0)?;
-        let after = match cursor.0.as_deref() {
-            Some(raw) => Some(
-                cursor::decode(raw)
-                    .ok_or_else(|| ApiError::invalid_field("cursor", "cursor: not one this service issued"))?,
-            ),
-            None => None,
-        };
+        let limit = LIMIT.parse(limit.0)?;
+        let after = cursor.0.as_deref().map(|raw| decode_cursor(raw, 1, |parts| username_key(parts[0]))).transpose()?;
         // One more than asked tells whether a next page exists.
         let mut users = queries::page_after(&state.db, after.as_deref(), limit + 1).await?;
         let next_cursor = if users.len() as u64 > limit {
             users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-            users.last().map(|last| cursor::encode(&last.username_key))
+            users.last().map(|last| encode_cursor(&[&last.username_key]))
         } else {
             None
         };
@@ -148,7 +143,7 @@ impl UsersApi {
         if !(1..=32).contains(&q.chars().count()) {
             return Err(ApiError::invalid_field("q", "q: must be 1 to 32 characters long"));
         }
-        let limit = parse_limit(limit.0)?;
+        let limit = LIMIT.parse(limit.0)?;
         if !could_be_a_name(&q) {
             return Ok(Json(SearchResults { users: Vec::new() }));
         }
@@ -165,16 +160,13 @@ pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<User
     user.map(UserRef::from).ok_or_else(|| ApiError::not_found("no user with this username"))
 }
 
+/// The username key a listing cursor resumes after.
+fn username_key(key: &str) -> Option<String> {
+    could_be_a_name(key).then(|| key.to_owned())
+}
+
 /// Names longer than any valid one, or with control characters (which Postgres cannot even
 /// compare), cannot exist: no need to ask the database.
 fn could_be_a_name(text: &str) -> bool {
     text.len() <= 256 && !text.chars().any(char::is_control)
-}
-
-fn parse_limit(limit: Option<i64>) -> ApiResult<u64> {
-    match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT as i64).contains(&n) => Ok(n as u64),
-        Some(_) => Err(ApiError::invalid_field("limit", format!("limit: must be 1 to {MAX_LIMIT}"))),
-    }
 }

@@ -56,6 +56,13 @@ async fn chat_list_and_history(backend: Backend) {
     assert_eq!(second.body["chats"][0]["chat_id"], with_bob.as_str());
     assert_eq!(second.body["next_cursor"], Value::Null);
     assert_eq!(suite.get(0, "/chats?cursor=bogus", Some(&alice.token)).await.status, 400);
+    // A well-formed cursor whose time the database cannot hold (about year -200,000) was a 500.
+    use base64::Engine as _;
+    for micros in [i64::from(-6_311_390_400_000_000_000_i64), 253_402_300_800_000_000] {
+        let far = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{micros}|{with_bob}"));
+        let refused = suite.get(0, &format!("/chats?cursor={far}"), Some(&alice.token)).await;
+        assert_eq!((refused.status, &refused.body["field"]), (400, &json!("cursor")), "{}", refused.body);
+    }
     assert_eq!(suite.get(0, "/chats?limit=0", Some(&alice.token)).await.status, 400);
     assert_eq!(suite.get(0, "/chats", None).await.status, 401);
 
