@@ -38,6 +38,14 @@ pub struct CommonConfig {
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 25, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_grace_seconds: u64,
 
+    /// Seconds a client gets to send a request's headers (counted from when the connection
+    /// waits for a request, so it also closes idle keep-alive connections). Past it the
+    /// connection is closed: a client sending its headers a byte at a time cannot hold a
+    /// connection for ever. A proxy in front must drop idle upstream connections sooner
+    /// (ingress-nginx: `upstream-keepalive-timeout`, 60 by default).
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_seconds: u64,
+
     /// Number of reverse proxies (the ingress) in front of this service whose
     /// `X-Forwarded-For` entries are trusted to name the client. 0 uses the peer address.
     #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0)]

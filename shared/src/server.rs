@@ -1,20 +1,109 @@
 //! Serving an app on a bound listener until SIGTERM or SIGINT (or the caller's own shutdown
 //! signal, in tests), then letting in-flight requests finish within the grace period.
+//!
+//! The connection loop is ours rather than `poem::Server`'s because poem gives hyper no timer,
+//! so hyper cannot time out a request's headers: a client sending them a byte at a time held
+//! its connection for ever.
 
-use std::{future::Future, time::Duration};
+use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
-use poem::{Endpoint, Server, listener::TcpAcceptor};
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto, graceful::GracefulShutdown},
+};
+use poem::{
+    Addr, Endpoint, EndpointExt,
+    endpoint::BoxEndpoint,
+    http::uri::Scheme,
+    web::{LocalAddr, RemoteAddr},
+};
 use tokio::net::TcpListener;
+
+use crate::config::CommonConfig;
+
+/// How connections are served: the grace period after a stop, and how long a client may take
+/// to send a request's headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Serving {
+    pub grace: Duration,
+    pub header_read_timeout: Duration,
+}
+
+impl From<&CommonConfig> for Serving {
+    fn from(common: &CommonConfig) -> Self {
+        Self {
+            grace: Duration::from_secs(common.shutdown_grace_seconds),
+            header_read_timeout: Duration::from_secs(common.header_read_timeout_seconds),
+        }
+    }
+}
+
+/// HTTP/2 limits as poem sets them (a client resetting streams faster than this is cut off).
+const HTTP2_MAX_PENDING_RESETS: usize = 20;
+const HTTP2_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 
 pub async fn serve(
     listener: TcpListener,
-    app: impl Endpoint + 'static,
+    app: impl Endpoint<Output = poem::Response> + 'static,
     shutdown: impl Future<Output = ()> + Send,
-    grace: Duration,
+    serving: Serving,
 ) -> std::io::Result<()> {
-    Server::new_with_acceptor(TcpAcceptor::from_tokio(listener)?)
-        .run_with_graceful_shutdown(app, shutdown, Some(grace))
-        .await
+    let app: Arc<BoxEndpoint<'static, poem::Response>> = Arc::new(app.boxed());
+    let local = listener.local_addr()?;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(serving.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_pending_accept_reset_streams(HTTP2_MAX_PENDING_RESETS)
+        .max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors, or a connection reset before it was accepted: the
+                // listener itself is fine.
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let app = app.clone();
+            async move {
+                let response = app.get_response(poem_request(req, local, peer)).await;
+                Ok::<_, Infallible>(hyper::Response::<ResponseBody>::from(response))
+            }
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(serving.grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in flight at the end of the grace period");
+    }
+    Ok(())
+}
+
+/// What poem turns its responses into for hyper.
+type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
+
+/// hyper's request as poem's, with the addresses poem's extractors read.
+fn poem_request(req: hyper::Request<hyper::body::Incoming>, local: SocketAddr, peer: SocketAddr) -> poem::Request {
+    let (local, remote) = (LocalAddr(Addr::SocketAddr(local)), RemoteAddr(Addr::SocketAddr(peer)));
+    poem::Request::from((req, local, remote, Scheme::HTTP))
 }
 
 /// Resolves on the first SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
@@ -55,8 +144,8 @@ pub fn termination_signal() -> impl Future<Output = ()> + Send + 'static {
 /// before serving starts (tests bind port 0).
 pub struct Application {
     listener: TcpListener,
-    app: poem::endpoint::BoxEndpoint<'static, poem::Response>,
-    grace: Duration,
+    app: BoxEndpoint<'static, poem::Response>,
+    serving: Serving,
     stop: tokio::sync::watch::Sender<bool>,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -77,13 +166,13 @@ impl Application {
         name: &str,
         addr: std::net::SocketAddr,
         app: impl Endpoint<Output = poem::Response> + 'static,
-        grace: Duration,
+        serving: Serving,
     ) -> anyhow::Result<Self> {
         let listener =
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LISTEN_ADDR: cannot bind {addr}: {e}"))?;
         tracing::info!(addr = %listener.local_addr()?, "{name} listening");
         let (stop, _) = tokio::sync::watch::channel(false);
-        Ok(Self { listener, app: poem::EndpointExt::boxed(app), grace, stop, background: Vec::new() })
+        Ok(Self { listener, app: app.boxed(), serving, stop, background: Vec::new() })
     }
 
     /// Runs `task` beside the server; when the server stops it is told so, and given the
@@ -110,10 +199,10 @@ impl Application {
             shutdown.await;
             stop.send_replace(true);
         };
-        let served = serve(self.listener, self.app, shutdown, self.grace).await;
+        let served = serve(self.listener, self.app, shutdown, self.serving).await;
         self.stop.send_replace(true);
         let finished = futures_util::future::join_all(self.background);
-        if tokio::time::timeout(self.grace, finished).await.is_err() {
+        if tokio::time::timeout(self.serving.grace, finished).await.is_err() {
             tracing::warn!("background tasks did not finish within the grace period");
         }
         served

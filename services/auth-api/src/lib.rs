@@ -24,7 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = shared::server::termination_signal();
             startup::build(&cli).await?.run_until_stopped(stop).await?
         }
-        Command::Openapi => println!("{}", startup::openapi().spec()),
+        Command::Openapi => println!("{}", shared::http::openapi_document(&startup::openapi())),
         other => run_command(other, &cli.common).await?,
     }
     Ok(())

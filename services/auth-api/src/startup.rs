@@ -1,7 +1,7 @@
 //! Building auth-api: its state and dependencies from the configuration (`AuthService`, which
 //! `chat-suite` mounts too), and the application that serves it alone.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Response};
 use poem_openapi::{OpenApi, OpenApiService};
@@ -60,8 +60,7 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let service = AuthService::build(&cli.common, &cli.auth).await?;
     let plumbing = Plumbing::new(service.dependencies.clone());
     let app = service.provide(plumbing.app(openapi()), &cli.common);
-    let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
-    let mut app = Application::bind("auth-api", cli.listen_addr, app, grace).await?;
+    let mut app = Application::bind("auth-api", cli.listen_addr, app, (&cli.common).into()).await?;
     service.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
     Ok(app)
 }

@@ -209,6 +209,7 @@ pub struct MessageView {
     /// RFC 3339, UTC, milliseconds.
     pub sent_at: String,
     /// The sender's own id for the message, if it gave one.
+    #[oai(nullable)]
     pub client_msg_id: Option<String>,
 }
 
@@ -330,11 +331,11 @@ mod tests {
     fn events_have_the_contract_shape() {
         let user_id = Uuid::nil();
         let text = ServerEvent::Connected { user_id }.to_text(Some(&Value::from(7)));
-        assert_eq!(text, r#"{"data":{"user_id":"00000000-0000-0000-0000-000000000000"},"event":"connected","id":7}"#);
+        assert_eq!(text, r#"{"event":"connected","data":{"user_id":"00000000-0000-0000-0000-000000000000"},"id":7}"#);
         let err = ServerEvent::Error(WsError::forbidden()).to_text(None);
         assert_eq!(
             err,
-            r#"{"data":{"code":"forbidden","message":"you are not a member of this chat"},"event":"error"}"#
+            r#"{"event":"error","data":{"code":"forbidden","message":"you are not a member of this chat"}}"#
         );
     }
 

@@ -3,12 +3,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use poem::{Endpoint, EndpointExt, Response, Route};
+use poem::{Endpoint, EndpointExt, Response};
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
 use shared::{
     config::CommonConfig,
-    http::Plumbing,
+    http::{GetRoutes, Plumbing},
     jwks::JwksClient,
     outbox::Wakeup,
     readiness::Dependency,
@@ -79,8 +79,8 @@ impl ChatService {
     }
 
     /// The WebSocket route, beside the REST routes of [`routes::apis`].
-    pub fn socket_routes(&self) -> Route {
-        Route::new().at("/chat", socket::chat)
+    pub fn socket_routes(&self) -> GetRoutes {
+        GetRoutes::default().get("/chat", socket::chat)
     }
 
     /// Puts the state and the token verifier into the request data the handlers read.
@@ -129,8 +129,7 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let mut service = ChatService::build(db, KeySource::Remote(jwks), &cli.common, &cli.chat, None).await?;
     let plumbing = Plumbing::new(service.dependencies.clone());
     let app = service.provide(plumbing.app_with(openapi(), service.socket_routes()));
-    let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
-    let mut app = Application::bind("chat-gateway", cli.listen_addr, app, grace).await?;
+    let mut app = Application::bind("chat-gateway", cli.listen_addr, app, (&cli.common).into()).await?;
     service.start(&mut app, &plumbing)?;
     Ok(app)
 }

@@ -2,7 +2,7 @@
 //! behind the ingress. With no environment at all it runs on the embedded default: SQLite in
 //! ./data/, in-process rate limits, events waiting in the outbox.
 
-use std::{net::SocketAddr, process::ExitCode, time::Duration};
+use std::{net::SocketAddr, process::ExitCode};
 
 use auth_api::{
     config::{AuthSettings, Command},
@@ -70,8 +70,7 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let plumbing = Plumbing::new(dependencies);
     let routes = plumbing.app_with(openapi(), chat.socket_routes());
     let app = chat.provide(search.provide(auth.provide(routes, &cli.common)));
-    let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
-    let mut app = Application::bind("chat-suite", cli.listen_addr, app, grace).await?;
+    let mut app = Application::bind("chat-suite", cli.listen_addr, app, (&cli.common).into()).await?;
     auth.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
     chat.start(&mut app, &plumbing)?;
     Ok(app)
@@ -83,7 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = shared::server::termination_signal();
             build(&cli).await?.run_until_stopped(stop).await?
         }
-        Some(Command::Openapi) => println!("{}", openapi().spec()),
+        Some(Command::Openapi) => println!("{}", shared::http::openapi_document(&openapi())),
         Some(other) => auth_api::run_command(other, &cli.common).await?,
     }
     Ok(())

@@ -128,9 +128,7 @@ fn main() {
             "0",
         )));
         let unguarded = Running::start(
-            Application::bind("user-search", "127.0.0.1:0".parse().unwrap(), app, Duration::from_secs(1))
-                .await
-                .unwrap(),
+            Application::bind("user-search", "127.0.0.1:0".parse().unwrap(), app, (&cli.common).into()).await.unwrap(),
         );
         (guarded, unguarded)
     });

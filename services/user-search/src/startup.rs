@@ -1,7 +1,7 @@
 //! Building user-search: `SearchService` (which `chat-suite` mounts too, with its in-process
 //! keys and its database) and the application that serves it alone.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Response};
 use poem_openapi::{OpenApi, OpenApiService};
@@ -52,8 +52,7 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let service = SearchService::new(db, KeySource::Remote(jwks), &cli.common.tokens);
     let plumbing = Plumbing::new(service.dependencies.clone());
     let app = service.provide(plumbing.app(openapi()));
-    let grace = Duration::from_secs(cli.common.shutdown_grace_seconds);
-    Application::bind("user-search", cli.listen_addr, app, grace).await
+    Application::bind("user-search", cli.listen_addr, app, (&cli.common).into()).await
 }
 
 pub fn openapi() -> OpenApiService<impl OpenApi, ()> {

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Instant};
 
-use poem::{Endpoint, IntoResponse, Request, Response, Result};
+use poem::{Endpoint, IntoResponse, Request, Response, Result, http::Method};
 use poem_openapi::OperationId;
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
@@ -60,6 +60,14 @@ impl Metrics {
     }
 }
 
+/// The method label: the methods HTTP defines, and `_OTHER` for any other token (as
+/// OpenTelemetry's `http.request.method` does), or every made-up method a client sends would
+/// be a new series.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+    KNOWN.iter().copied().find(|known| *known == method.as_str()).unwrap_or("_OTHER")
+}
+
 /// The route label is the OpenAPI operation id, or the fixed path of a common route; anything
 /// else (unknown paths) is "unmatched" so that scanners cannot blow up the label set.
 fn route_label(resp: &Response, path: &str) -> String {
@@ -75,9 +83,23 @@ fn route_label(resp: &Response, path: &str) -> String {
 
 pub(super) async fn record<E: Endpoint>(metrics: Arc<Metrics>, ep: Arc<E>, req: Request) -> Result<Response> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let path = req.uri().path().to_owned();
     let resp = ep.call(req).await.map(IntoResponse::into_response).unwrap_or_else(|e| e.into_response());
-    metrics.observe(&method, &route_label(&resp, &path), resp.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.observe(method, &route_label(&resp, &path), resp.status().as_u16(), started.elapsed().as_secs_f64());
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for made_up in ["XMETH1", "XMETH2", "get"] {
+            assert_eq!(method_label(&Method::from_bytes(made_up.as_bytes()).unwrap()), "_OTHER");
+        }
+    }
 }

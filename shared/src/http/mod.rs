@@ -2,23 +2,27 @@
 //! `/metrics`, `/openapi.json`, `/docs`) and the middleware stack (request id and access log,
 //! metrics, JSON errors, body limit).
 
+mod allow;
 mod bearer;
 mod body_limit;
 mod client_ip;
 mod json_errors;
 mod metrics;
+mod openapi;
 mod probes;
 mod request_id;
 mod text;
 
 use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route, endpoint::make_sync, get, web::Html};
 use poem_openapi::{OpenApi, OpenApiService};
 
+pub use allow::AllowedMethods;
 pub use bearer::{BearerAuth, bearer_claims};
 pub use client_ip::client_ip;
 pub use metrics::Metrics;
+pub use openapi::openapi_document;
 pub use probes::Probes;
 pub use text::Text;
 
@@ -43,31 +47,41 @@ impl Plumbing {
     /// The service's API at the root, next to the common routes, wrapped in the middleware
     /// stack. `chat-suite` calls this once with every API joined in a tuple.
     pub fn app<T: OpenApi + 'static>(&self, api: OpenApiService<T, ()>) -> impl Endpoint<Output = Response> + use<T> {
-        self.app_with(api, Route::new())
+        self.app_with(api, GetRoutes::default())
     }
 
     /// [`Plumbing::app`] with routes outside the OpenAPI document beside it (the WebSocket).
     pub fn app_with<T: OpenApi + 'static>(
         &self,
         api: OpenApiService<T, ()>,
-        extra: Route,
+        extra: GetRoutes,
     ) -> impl Endpoint<Output = Response> + use<T> {
-        let spec = api.spec_endpoint();
-        let docs = api.swagger_ui();
+        let (original, document) = (api.spec(), openapi_document(&api));
+        let mut allowed = AllowedMethods::from_spec(&document);
+        // Swagger UI embeds the document in its page: poem-openapi's, swapped for ours.
+        let docs = Html(api.swagger_ui_html().replacen(&original, &document, 1));
+        let spec = make_sync(move |_| document.clone().with_content_type("application/json"));
         let probes = Probes::new(self.dependencies.clone(), self.metrics.clone());
-        let routes = extra
-            .nest("/", api)
-            .at("/healthz", probes.healthz())
-            .at("/readyz", probes.readyz())
-            .at("/metrics", probes.metrics())
-            .at("/openapi.json", spec)
-            .nest("/docs", docs);
-        self.wrap(routes)
+        let extra = extra
+            .get("/healthz", probes.healthz())
+            .get("/readyz", probes.readyz())
+            .get("/metrics", probes.metrics())
+            .get("/openapi.json", spec)
+            .get("/docs", make_sync(move |_| docs.clone()));
+        for path in &extra.paths {
+            allowed.add(path, "GET");
+        }
+        let routes = extra.route.nest("/", api);
+        self.wrap(routes, allowed)
     }
 
     /// The middleware stack, outermost first: request id and access log, metrics, JSON errors,
     /// body limit.
-    pub fn wrap<E: IntoEndpoint + 'static>(&self, routes: E) -> impl Endpoint<Output = Response> + use<E>
+    pub fn wrap<E: IntoEndpoint + 'static>(
+        &self,
+        routes: E,
+        allowed: AllowedMethods,
+    ) -> impl Endpoint<Output = Response> + use<E>
     where
         E::Endpoint: 'static,
     {
@@ -75,8 +89,28 @@ impl Plumbing {
         routes
             .into_endpoint()
             .around(body_limit::limit_body)
-            .around(json_errors::render_errors)
+            .around(move |ep, req| json_errors::render_errors(allowed.clone(), ep, req))
             .around(move |ep, req| metrics::record(metrics.clone(), ep, req))
             .around(request_id::trace_request)
+    }
+}
+
+/// Routes outside the OpenAPI document (the WebSocket endpoint, pages). Each answers GET (and
+/// HEAD) only, and a 405 on their paths names those.
+#[derive(Default)]
+pub struct GetRoutes {
+    route: Route,
+    paths: Vec<&'static str>,
+}
+
+impl GetRoutes {
+    #[must_use]
+    pub fn get<E: IntoEndpoint>(mut self, path: &'static str, ep: E) -> Self
+    where
+        E::Endpoint: 'static,
+    {
+        self.route = self.route.at(path, get(ep));
+        self.paths.push(path);
+        self
     }
 }

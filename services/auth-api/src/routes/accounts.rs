@@ -28,6 +28,7 @@ pub struct RegisterRequest {
     /// A valid address; unique without regard to case.
     pub email: Text,
     /// Firebase Cloud Messaging token of the device, for push notifications.
+    #[oai(nullable)]
     pub fcm_token: Option<Text>,
 }
 
