@@ -169,9 +169,10 @@ impl ApiError {
     }
 }
 
-/// poem-openapi's messages quote the offending field as `field` or "field"; name it too.
+/// poem-openapi's messages quote the offending body field (``field `x` ``) or parameter
+/// (``parameter `x` ``); name it too.
 fn quoted_field(reason: &str) -> Option<String> {
-    let after = reason.split("field `").nth(1)?;
+    let after = reason.split("field `").nth(1).or_else(|| reason.split("parameter `").nth(1))?;
     Some(after.split('`').next()?.to_owned())
 }
 
@@ -201,6 +202,12 @@ mod tests {
         let err = ApiError::not_found("no such user");
         let json = serde_json::to_value(err.body()).unwrap();
         assert_eq!(json, serde_json::json!({"error": "no such user", "code": "not_found"}));
+    }
+
+    #[test]
+    fn a_rejected_parameter_is_named() {
+        let err = ApiError::rejected("failed to parse parameter `q`: Type \"string\" expects an input value.");
+        assert_eq!(err.body().field.as_deref(), Some("q"));
     }
 
     #[test]

@@ -352,6 +352,11 @@ pub enum Page {
     Newest,
     Before(i64),
     After(i64),
+    /// After one id and before another: a gap a client fills, oldest first.
+    Between {
+        after: i64,
+        before: i64,
+    },
 }
 
 /// A page of history, oldest first, and whether more lie beyond it in the direction asked.
@@ -366,11 +371,15 @@ pub async fn history(
         Page::Newest => query.order_by_desc(messages::Column::Id),
         Page::Before(id) => query.filter(messages::Column::Id.lt(id)).order_by_desc(messages::Column::Id),
         Page::After(id) => query.filter(messages::Column::Id.gt(id)).order_by_asc(messages::Column::Id),
+        Page::Between { after, before } => query
+            .filter(messages::Column::Id.gt(after))
+            .filter(messages::Column::Id.lt(before))
+            .order_by_asc(messages::Column::Id),
     };
     let mut rows = query.limit(limit + 1).all(db).await?;
     let more = rows.len() as u64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    if !matches!(page, Page::After(_)) {
+    if matches!(page, Page::Newest | Page::Before(_)) {
         rows.reverse();
     }
     Ok((rows, more))

@@ -11,8 +11,8 @@ use poem_openapi::{
 };
 use shared::{
     ApiError, ApiResult,
-    http::BearerAuth,
-    paging::{Limit, decode_cursor, encode_cursor},
+    http::{BearerAuth, Text, UuidText},
+    paging::{PageSize, decode_cursor, encode_cursor},
 };
 use uuid::Uuid;
 
@@ -69,11 +69,12 @@ pub struct MessagePage {
     /// Oldest first.
     pub messages: Vec<MessageView>,
     /// Whether more messages lie beyond this page in the direction asked (older for `before`
-    /// and the newest page, newer for `after`).
+    /// and the newest page, newer for `after` and for both).
     pub has_more: bool,
 }
 
-const LIMIT: Limit = Limit { default: 50, max: 100 };
+/// `limit`: 50 unless given, at most 100.
+type Limit = PageSize<50, 100>;
 
 #[OpenApi(tag = "Tag::Chats")]
 impl ChatsApi {
@@ -84,10 +85,10 @@ impl ChatsApi {
         &self,
         state: Data<&Arc<ChatState>>,
         auth: BearerAuth,
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<ChatList>> {
-        let limit = LIMIT.parse(limit.0)?;
+        let limit = Limit::resolve(limit.0)?;
         let after = cursor.0.as_deref().map(|raw| decode_cursor(raw, 2, activity_position)).transpose()?;
         let mut page = chats::list(&state.db, auth.0.sub, after, limit + 1).await?;
         let next_cursor = if page.len() as u64 > limit {
@@ -112,23 +113,24 @@ impl ChatsApi {
         Ok(Json(ChatList { chats, next_cursor }))
     }
 
-    /// A page of a chat's messages, oldest first: the newest page, or the page `before` or
-    /// `after` a message id (one of them; `limit` 1–100, default 50). Members only.
+    /// A page of a chat's messages, oldest first: the newest page, the page `before` or
+    /// `after` a message id, or with both the messages between them (a gap to fill);
+    /// `limit` 1–100, default 50. Members only.
     #[oai(path = "/chats/:chat_id/messages", method = "get", operation_id = "chat_messages")]
     async fn messages(
         &self,
         state: Data<&Arc<ChatState>>,
         auth: BearerAuth,
-        chat_id: Path<String>,
+        chat_id: Path<Text<UuidText>>,
         before: Query<Option<i64>>,
         after: Query<Option<i64>>,
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
     ) -> ApiResult<Json<MessagePage>> {
         let chat_id =
             Uuid::parse_str(&chat_id.0).map_err(|_| ApiError::invalid_field("chat_id", "chat_id: not a UUID"))?;
-        let limit = LIMIT.parse(limit.0)?;
+        let limit = Limit::resolve(limit.0)?;
         let page = match (before.0, after.0) {
-            (Some(_), Some(_)) => return Err(ApiError::bad_request("invalid_query", "give before or after, not both")),
+            (Some(before), Some(after)) => Page::Between { after, before },
             (Some(id), None) => Page::Before(id),
             (None, Some(id)) => Page::After(id),
             (None, None) => Page::Newest,

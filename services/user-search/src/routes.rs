@@ -12,8 +12,8 @@ use poem_openapi::{
 use sea_orm::DatabaseConnection;
 use shared::{
     ApiError, ApiResult,
-    http::BearerAuth,
-    paging::{Limit, decode_cursor, encode_cursor},
+    http::{BearerAuth, Text, TextRule, UuidText},
+    paging::{PageSize, decode_cursor, encode_cursor},
 };
 use uuid::Uuid;
 
@@ -67,7 +67,17 @@ pub enum ShowResult {
     User(UserRef),
 }
 
-const LIMIT: Limit = Limit { default: 20, max: 100 };
+/// `q`: the start of a username.
+struct SearchPrefix;
+
+impl TextRule for SearchPrefix {
+    const MIN_LENGTH: Option<usize> = Some(1);
+    const MAX_LENGTH: Option<usize> = Some(32);
+    const EXAMPLE: Option<&'static str> = Some("al");
+}
+
+/// `limit`: 20 unless given, at most 100.
+type Limit = PageSize<20, 100>;
 
 impl From<PublicUser> for UserRef {
     fn from(user: PublicUser) -> Self {
@@ -85,13 +95,13 @@ impl UsersApi {
         state: Data<&Arc<SearchState>>,
         _auth: BearerAuth,
         username: Query<Option<String>>,
-        limit: Query<Option<i64>>,
+        limit: Query<Option<Limit>>,
         cursor: Query<Option<String>>,
     ) -> ApiResult<Json<ShowResult>> {
         if let Some(name) = username.0 {
             return Ok(Json(ShowResult::User(find_by_name(&state.db, &name).await?)));
         }
-        let limit = LIMIT.parse(limit.0)?;
+        let limit = Limit::resolve(limit.0)?;
         let after = cursor.0.as_deref().map(|raw| decode_cursor(raw, 1, |parts| username_key(parts[0]))).transpose()?;
         // One more than asked tells whether a next page exists.
         let mut users = queries::page_after(&state.db, after.as_deref(), limit + 1).await?;
@@ -122,7 +132,7 @@ impl UsersApi {
         &self,
         state: Data<&Arc<SearchState>>,
         _auth: BearerAuth,
-        user_id: Path<String>,
+        user_id: Path<Text<UuidText>>,
     ) -> ApiResult<Json<UserRef>> {
         let id = Uuid::parse_str(&user_id.0).map_err(|_| ApiError::invalid_field("user_id", "user_id: not a UUID"))?;
         let user = queries::by_id(&state.db, id).await?.ok_or_else(|| ApiError::not_found("no user with this id"))?;
@@ -136,14 +146,14 @@ impl UsersApi {
         &self,
         state: Data<&Arc<SearchState>>,
         _auth: BearerAuth,
-        q: Query<Option<String>>,
-        limit: Query<Option<i64>>,
+        q: Query<Text<SearchPrefix>>,
+        limit: Query<Option<Limit>>,
     ) -> ApiResult<Json<SearchResults>> {
-        let q = q.0.unwrap_or_default();
+        let q = q.0.into_string();
         if !(1..=32).contains(&q.chars().count()) {
             return Err(ApiError::invalid_field("q", "q: must be 1 to 32 characters long"));
         }
-        let limit = LIMIT.parse(limit.0)?;
+        let limit = Limit::resolve(limit.0)?;
         if !could_be_a_name(&q) {
             return Ok(Json(SearchResults { users: Vec::new() }));
         }

@@ -24,7 +24,7 @@ pub use client_ip::client_ip;
 pub use metrics::Metrics;
 pub use openapi::openapi_document;
 pub use probes::Probes;
-pub use text::Text;
+pub use text::{AnyText, NO_CONTROL_CHARACTERS, Text, TextRule, UuidText};
 
 use crate::readiness::Dependency;
 

@@ -1,26 +1,91 @@
-//! A JSON string field that is a string. poem-openapi's `String` accepts `5` or `true` and
-//! turns them into "5" and "true"; a request with the wrong type should be told so instead.
+//! A string field or parameter that is a string. poem-openapi's `String` accepts `5` or `true`
+//! and turns them into "5" and "true"; a request with the wrong type should be told so instead.
+//!
+//! `Text<R>` also carries what the handler will accept of it ([`TextRule`]: lengths, pattern,
+//! format, an example) into the OpenAPI document, while the handler keeps checking it itself
+//! and answering with its own field error. The document then tells the truth about what is
+//! accepted, and Swagger UI's examples work.
 
-use std::{borrow::Cow, ops::Deref};
+use std::{borrow::Cow, marker::PhantomData, ops::Deref};
 
 use poem_openapi::{
     registry::{MetaSchema, MetaSchemaRef},
-    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+    types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Text(pub String);
+/// What the document says of a text beyond "a string"; the handler enforces the same.
+pub trait TextRule: Send + Sync + 'static {
+    /// Lengths are in characters (JSON Schema counts code points, as `chars()` does).
+    const MIN_LENGTH: Option<usize> = None;
+    const MAX_LENGTH: Option<usize> = None;
+    /// An ECMA-262 pattern the whole value matches.
+    const PATTERN: Option<&'static str> = None;
+    /// `email`, `uuid`…
+    const FORMAT: Option<&'static str> = None;
+    /// A value the handler accepts, shown (and sent) by Swagger UI.
+    const EXAMPLE: Option<&'static str> = None;
+}
 
-impl Deref for Text {
-    type Target = str;
+/// Any string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnyText;
 
-    fn deref(&self) -> &str {
-        &self.0
+impl TextRule for AnyText {}
+
+/// Characters `char::is_control` refuses, which Postgres cannot hold in text.
+pub const NO_CONTROL_CHARACTERS: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
+/// A UUID in its hyphenated form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UuidText;
+
+impl TextRule for UuidText {
+    const MIN_LENGTH: Option<usize> = Some(36);
+    const MAX_LENGTH: Option<usize> = Some(36);
+    const FORMAT: Option<&'static str> = Some("uuid");
+    const EXAMPLE: Option<&'static str> = Some("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+}
+
+pub struct Text<R: TextRule = AnyText> {
+    value: String,
+    rule: PhantomData<fn() -> R>,
+}
+
+// By hand: derived ones would ask the rule (a marker type) to be Debug and Clone too.
+impl<R: TextRule> std::fmt::Debug for Text<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
     }
 }
 
-impl Type for Text {
+impl<R: TextRule> Clone for Text<R> {
+    fn clone(&self) -> Self {
+        self.value.clone().into()
+    }
+}
+
+impl<R: TextRule> Text<R> {
+    pub fn into_string(self) -> String {
+        self.value
+    }
+}
+
+impl<R: TextRule> Deref for Text<R> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.value
+    }
+}
+
+impl<R: TextRule> From<String> for Text<R> {
+    fn from(value: String) -> Self {
+        Self { value, rule: PhantomData }
+    }
+}
+
+impl<R: TextRule> Type for Text<R> {
     const IS_REQUIRED: bool = true;
     type RawValueType = Self;
     type RawElementValueType = Self;
@@ -30,7 +95,14 @@ impl Type for Text {
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")))
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            min_length: R::MIN_LENGTH,
+            max_length: R::MAX_LENGTH,
+            pattern: R::PATTERN.map(str::to_owned),
+            format: R::FORMAT,
+            example: R::EXAMPLE.map(Value::from),
+            ..MetaSchema::new("string")
+        }))
     }
 
     fn as_raw_value(&self) -> Option<&Self::RawValueType> {
@@ -42,21 +114,27 @@ impl Type for Text {
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.value.is_empty()
     }
 }
 
-impl ParseFromJSON for Text {
+impl<R: TextRule> ParseFromJSON for Text<R> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value {
-            Some(Value::String(s)) => Ok(Self(s)),
+            Some(Value::String(s)) => Ok(s.into()),
             other => Err(ParseError::expected_type(other.unwrap_or_default())),
         }
     }
 }
 
-impl ToJSON for Text {
+impl<R: TextRule> ParseFromParameter for Text<R> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        Ok(value.to_owned().into())
+    }
+}
+
+impl<R: TextRule> ToJSON for Text<R> {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(self.0.clone()))
+        Some(Value::String(self.value.clone()))
     }
 }

@@ -1,4 +1,17 @@
+use shared::http::TextRule;
+
 use super::FieldError;
+
+const MAX_BYTES: usize = 254;
+
+/// An address as registration accepts it, for the document.
+pub struct EmailText;
+
+impl TextRule for EmailText {
+    const MAX_LENGTH: Option<usize> = Some(MAX_BYTES);
+    const FORMAT: Option<&'static str> = Some("email");
+    const EXAMPLE: Option<&'static str> = Some("alice@example.com");
+}
 
 /// An address of RFC 5322 syntax with a domain part, unique without regard to case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -7,7 +20,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let invalid = || FieldError::new("email", "is not a valid email address");
-        if raw.len() > 254 {
+        if raw.len() > MAX_BYTES {
             return Err(invalid());
         }
         let parsed: email_address::EmailAddress = raw.parse().map_err(|_| invalid())?;

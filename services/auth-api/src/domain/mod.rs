@@ -4,9 +4,9 @@ mod email;
 mod password;
 pub mod username;
 
-pub use email::Email;
-pub use password::Password;
-pub use username::Username;
+pub use email::{Email, EmailText};
+pub use password::{NewPassword, OfferedPassword, Password};
+pub use username::{NewUsername, Username};
 
 /// Which field is wrong and why; becomes a 400 naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

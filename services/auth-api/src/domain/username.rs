@@ -1,4 +1,19 @@
+use shared::http::TextRule;
+
 use super::FieldError;
+
+const MIN_CHARS: usize = 3;
+const MAX_CHARS: usize = 32;
+
+/// A username as registration accepts it, for the document.
+pub struct NewUsername;
+
+impl TextRule for NewUsername {
+    const MIN_LENGTH: Option<usize> = Some(MIN_CHARS);
+    const MAX_LENGTH: Option<usize> = Some(MAX_CHARS);
+    const PATTERN: Option<&'static str> = Some("^[A-Za-z0-9_.-]*$");
+    const EXAMPLE: Option<&'static str> = Some("alice");
+}
 
 /// 3 to 32 characters of `[A-Za-z0-9_.-]`. Unique without regard to case: `key()` is the
 /// lowercased form the database compares; `as_str()` keeps the spelling the user chose.
@@ -8,7 +23,7 @@ pub struct Username(String);
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let length = raw.chars().count();
-        if !(3..=32).contains(&length) {
+        if !(MIN_CHARS..=MAX_CHARS).contains(&length) {
             return Err(FieldError::new("username", "must be 3 to 32 characters long"));
         }
         if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {

@@ -5,13 +5,13 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
     ApiError, ApiResult,
-    http::{BearerAuth, Text, client_ip},
+    http::{BearerAuth, Text, TextRule, client_ip},
 };
 use uuid::Uuid;
 
 use super::{JsonBody, Tag, TokenPair};
 use crate::{
-    domain::{Email, Password, Username},
+    domain::{Email, EmailText, NewPassword, NewUsername, Password, Username},
     state::{AuthState, ip_key},
     users::{self, NewUser},
 };
@@ -22,14 +22,14 @@ pub struct AccountsApi;
 #[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3 to 32 characters of `A-Z a-z 0-9 _ . -`; unique without regard to case.
-    pub username: Text,
+    pub username: Text<NewUsername>,
     /// 8 to 128 characters.
-    pub password: Text,
+    pub password: Text<NewPassword>,
     /// A valid address; unique without regard to case.
-    pub email: Text,
+    pub email: Text<EmailText>,
     /// Firebase Cloud Messaging token of the device, for push notifications.
     #[oai(nullable)]
-    pub fcm_token: Option<Text>,
+    pub fcm_token: Option<Text<FcmToken>>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -52,7 +52,7 @@ pub struct Me {
 #[oai(deny_unknown_fields)]
 pub struct DeviceRequest {
     /// Firebase Cloud Messaging token of the device the user is on now.
-    pub fcm_token: Text,
+    pub fcm_token: Text<FcmToken>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -64,6 +64,16 @@ pub enum DeviceSaved {
 
 /// Longer than any real FCM token (about 160 characters).
 const MAX_FCM_TOKEN_CHARS: usize = 4096;
+
+/// An FCM token as [`parse_fcm_token`] accepts it, for the document.
+pub struct FcmToken;
+
+impl TextRule for FcmToken {
+    const MIN_LENGTH: Option<usize> = Some(1);
+    const MAX_LENGTH: Option<usize> = Some(MAX_FCM_TOKEN_CHARS);
+    const PATTERN: Option<&'static str> = Some("^[!-~]*$");
+    const EXAMPLE: Option<&'static str> = Some("fcm-token-of-this-device");
+}
 
 #[OpenApi(tag = "Tag::Accounts")]
 impl AccountsApi {
@@ -81,7 +91,7 @@ impl AccountsApi {
         let username = Username::parse(&body.username)?;
         let email = Email::parse(&body.email)?;
         let password = Password::parse(&body.password)?;
-        let fcm_token = parse_fcm_token(body.0.fcm_token.map(|t| t.0))?;
+        let fcm_token = parse_fcm_token(body.0.fcm_token.map(Text::into_string))?;
         state.enforce(&state.limits.register_by_username, &username.key()).await?;
 
         let password_hash = state.hasher.hash(&password).await?;
@@ -108,7 +118,7 @@ impl AccountsApi {
         auth: BearerAuth,
         body: JsonBody<DeviceRequest>,
     ) -> ApiResult<DeviceSaved> {
-        let token = parse_fcm_token(Some(body.0.fcm_token.0))?;
+        let token = parse_fcm_token(Some(body.0.fcm_token.into_string()))?;
         let user = caller(&state, &auth).await?;
         users::set_fcm_token(&state.db, user.id, token).await?;
         Ok(DeviceSaved::NoContent)

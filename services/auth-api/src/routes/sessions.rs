@@ -4,12 +4,12 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
     ApiError, ApiResult,
-    http::{Text, client_ip},
+    http::{NO_CONTROL_CHARACTERS, Text, TextRule, client_ip},
 };
 
 use super::{JsonBody, Tag, TokenPair};
 use crate::{
-    domain::{FieldError, Password, username},
+    domain::{FieldError, OfferedPassword, Password, username},
     passwords::{HashError, Verdict},
     refresh_tokens::RefreshError,
     state::{AuthState, ip_key},
@@ -21,8 +21,20 @@ pub struct SessionsApi;
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
-    pub username: Text,
-    pub password: Text,
+    /// The username as registered, without regard to case (an imported account's name may
+    /// be outside today's alphabet).
+    pub username: Text<LoginName>,
+    pub password: Text<OfferedPassword>,
+}
+
+/// A login name as [`SessionsApi::login`] accepts it, for the document.
+pub struct LoginName;
+
+impl TextRule for LoginName {
+    const MIN_LENGTH: Option<usize> = Some(1);
+    const MAX_LENGTH: Option<usize> = Some(MAX_LOGIN_NAME_CHARS);
+    const PATTERN: Option<&'static str> = Some(NO_CONTROL_CHARACTERS);
+    const EXAMPLE: Option<&'static str> = Some("alice");
 }
 
 #[derive(Debug, Object)]

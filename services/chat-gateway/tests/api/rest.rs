@@ -58,7 +58,7 @@ async fn chat_list_and_history(backend: Backend) {
     assert_eq!(suite.get(0, "/chats?cursor=bogus", Some(&alice.token)).await.status, 400);
     // A well-formed cursor whose time the database cannot hold (about year -200,000) was a 500.
     use base64::Engine as _;
-    for micros in [i64::from(-6_311_390_400_000_000_000_i64), 253_402_300_800_000_000] {
+    for micros in [-6_311_390_400_000_000_000_i64, 253_402_300_800_000_000] {
         let far = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{micros}|{with_bob}"));
         let refused = suite.get(0, &format!("/chats?cursor={far}"), Some(&alice.token)).await;
         assert_eq!((refused.status, &refused.body["field"]), (400, &json!("cursor")), "{}", refused.body);
@@ -82,7 +82,15 @@ async fn chat_list_and_history(backend: Backend) {
     assert_eq!(newer.body["has_more"], false);
     assert_eq!(newer.body["messages"][0]["sender_id"], bob.id.as_str());
 
-    for (query, status) in [("?before=1&after=1", 400), ("?limit=101", 400), ("?limit=x", 400)] {
+    // Both: the messages between two ids (a gap to fill), oldest first.
+    let between =
+        history(&suite, &alice.token, &with_bob, &format!("?after={}&before={}&limit=2", ids[0], ids[4])).await;
+    assert_eq!(contents(&between.body), ["b1", "b2"]);
+    assert_eq!(between.body["has_more"], true, "b3 lies between too");
+    let empty = history(&suite, &alice.token, &with_bob, &format!("?after={}&before={}", ids[1], ids[1])).await;
+    assert_eq!((empty.status, contents(&empty.body).len()), (200, 0), "{}", empty.body);
+
+    for (query, status) in [("?limit=101", 400), ("?limit=x", 400), ("?before=x", 400)] {
         let resp = history(&suite, &alice.token, &with_bob, query).await;
         assert_eq!(resp.status, status, "{query}: {}", resp.body);
         assert!(resp.body["code"].is_string());
