@@ -3,25 +3,24 @@
 //! subscribed only to the users it serves; messages are stored before they are delivered, so
 //! a client that reconnects and resumes has lost nothing.
 
-pub mod bus;
-pub mod chats;
-pub mod close;
 pub mod config;
-pub mod entities;
-pub mod error;
-pub mod hub;
-pub mod messages;
-pub mod metrics;
-pub mod order;
-pub mod presence;
-pub mod protocol;
-pub mod routes;
-pub mod session;
-pub mod slots;
-pub mod socket;
+mod error;
+mod metrics;
+mod node;
+mod protocol;
+mod session;
 pub mod startup;
-pub mod state;
-pub mod writer;
+mod state;
+mod store;
+mod transport;
+
+/// What tests and benchmarks need of the inside: the tables, and what another replica would
+/// publish.
+pub use node::message_envelope;
+pub use protocol::MessageView;
+pub use store::entities;
+/// Every REST route, for one `OpenApiService` (chat-suite joins it with the others).
+pub use transport::rest::apis;
 
 use config::Cli;
 use shared::config::ServiceCommand as Command;

@@ -2,8 +2,6 @@
 //! Client frames are parsed here, once, into typed requests; whatever cannot be parsed becomes
 //! a [`WsError`] the connection answers with an `error` event and survives.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -213,8 +211,8 @@ pub struct MessageView {
     pub client_msg_id: Option<String>,
 }
 
-impl From<crate::entities::messages::Model> for MessageView {
-    fn from(m: crate::entities::messages::Model) -> Self {
+impl From<crate::store::entities::messages::Model> for MessageView {
+    fn from(m: crate::store::entities::messages::Model) -> Self {
         Self {
             message_id: m.id,
             chat_id: m.chat_id,
@@ -279,47 +277,6 @@ impl ServerEvent {
             map.insert("id".into(), id.clone());
         }
         value.to_string()
-    }
-}
-
-/// An event on its way to connections, serialised once for all of them. What a connection
-/// must track travels beside the text: a message's chat and number (to keep messages in order
-/// and without gaps), a new chat (to know it is a member).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Outgoing {
-    #[serde(default)]
-    pub kind: Tracked,
-    pub text: Arc<str>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub enum Tracked {
-    #[default]
-    Plain,
-    Message {
-        chat_id: Uuid,
-        seq: i64,
-    },
-    ChatCreated {
-        chat_id: Uuid,
-        user_ids: Vec<Uuid>,
-    },
-}
-
-impl Outgoing {
-    pub fn event(event: &ServerEvent) -> Self {
-        let kind = match event {
-            ServerEvent::PrivateChatRoomCreated { chat_id, user_ids } => {
-                Tracked::ChatCreated { chat_id: *chat_id, user_ids: user_ids.clone() }
-            }
-            _ => Tracked::Plain,
-        };
-        Self { kind, text: event.to_text(None).into() }
-    }
-
-    pub fn message(view: MessageView, seq: i64) -> Self {
-        let chat_id = view.chat_id;
-        Self { kind: Tracked::Message { chat_id, seq }, text: ServerEvent::ReceiveMessage(view).to_text(None).into() }
     }
 }
 

@@ -17,22 +17,18 @@ use shared::{
 };
 
 use crate::{
-    bus::{BusTasks, RedisBus},
     config::{ChatSettings, Cli},
-    hub::Hub,
     metrics::GatewayMetrics,
-    presence::Presence,
-    routes,
-    slots::ConnectionSlots,
-    socket,
+    node::{Broker, BrokerTasks, ConnectionSlots, Node, Presence, RedisBroker},
     state::ChatState,
-    writer::Writer,
+    store::writer::Writer,
+    transport::{rest, websocket},
 };
 
 pub struct ChatService {
-    pub state: Arc<ChatState>,
+    state: Arc<ChatState>,
     pub dependencies: Vec<Dependency>,
-    bus: Option<BusTasks>,
+    broker: Option<BrokerTasks>,
 }
 
 impl ChatService {
@@ -52,35 +48,34 @@ impl ChatService {
         if let KeySource::Remote(client) = &keys {
             dependencies.push(Dependency::Jwks(client.clone()));
         }
-        let (bus, tasks, presence) = match &common.redis_url {
+        let (broker, tasks, presence) = match &common.redis_url {
             Some(url) => {
                 let conn = shared::redis_conn::connect(url).await?;
                 let client = redis::Client::open(url.expose())?;
                 dependencies.push(Dependency::Redis(conn.clone()));
-                let (bus, tasks) = RedisBus::new(client, conn.clone(), node.clone(), metrics.clone());
+                let (broker, tasks) = RedisBroker::new(client, conn.clone(), node.clone(), metrics.clone());
                 let ttl = Duration::from_secs(settings.presence_ttl_seconds);
-                (Some(bus), Some(tasks), Presence::redis(conn, ttl))
+                let presence = Presence::redis(conn, node, broker.health(), ttl);
+                (Broker::Redis(broker), Some(tasks), presence)
             }
-            None => (None, None, Presence::Local),
+            None => (Broker::InProcess, None, Presence::Local),
         };
-        let hub = Arc::new(Hub::new(node, bus, metrics.clone()));
         let state = Arc::new(ChatState {
             writer: Writer::start(db.clone()),
+            node: Node::new(broker, presence, db.clone(), metrics.clone()),
             db,
-            hub,
             slots: ConnectionSlots::new(settings.ws_connections_per_user as usize),
-            presence,
             verifier: Arc::new(TokenVerifier::new(keys, &common.tokens)),
             settings: settings.clone(),
             metrics,
             wakeup,
         });
-        Ok(Self { state, dependencies, bus: tasks })
+        Ok(Self { state, dependencies, broker: tasks })
     }
 
     /// The WebSocket route, beside the REST routes of [`routes::apis`].
     pub fn socket_routes(&self) -> GetRoutes {
-        GetRoutes::default().get("/chat", socket::chat)
+        GetRoutes::default().get("/chat", websocket::chat)
     }
 
     /// Puts the state and the token verifier into the request data the handlers read.
@@ -91,32 +86,20 @@ impl ChatService {
         ep.data(self.state.clone()).data(self.state.verifier.clone())
     }
 
-    /// Starts what runs beside the server: the Redis bus, presence upkeep, and the drain that
+    /// Starts what runs beside the server: the broker, presence upkeep, and the drain that
     /// closes every socket with 1012 on SIGTERM.
     pub fn start(&mut self, app: &mut Application, plumbing: &Plumbing) -> anyhow::Result<()> {
         self.state.metrics.register(plumbing.metrics.registry())?;
-        if let Some(tasks) = self.bus.take() {
-            let (hub, metrics) = (self.state.hub.clone(), self.state.metrics.clone());
-            app.spawn_background(move |stopping| tasks.run(hub, metrics, stopping));
+        if let Some(tasks) = self.broker.take() {
+            let inbound = self.state.node.inbound();
+            app.spawn_background(move |stopping| tasks.run(inbound, stopping));
         }
-        let state = self.state.clone();
-        app.spawn_background(move |stopping| async move {
-            let hub = state.hub.clone();
-            let announce = |user| {
-                let state = state.clone();
-                async move { state.announce(user, false).await }
-            };
-            state.presence.maintain(hub, announce, stopping).await;
-        });
-        let hub = self.state.hub.clone();
+        let node = self.state.node.clone();
+        app.spawn_background(move |stopping| async move { node.maintain_presence(stopping).await });
+        let node = self.state.node.clone();
         app.spawn_background(move |mut stopping| async move {
             stopping.wait().await;
-            let open = hub.connection_count();
-            tracing::info!(open, "draining: closing every WebSocket with 1012");
-            hub.start_draining();
-            while hub.connection_count() > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            node.drain().await;
         });
         Ok(())
     }
@@ -135,5 +118,5 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
 }
 
 pub fn openapi() -> OpenApiService<impl OpenApi, ()> {
-    OpenApiService::new(routes::apis(), "chat-gateway", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new(rest::apis(), "chat-gateway", env!("CARGO_PKG_VERSION"))
 }

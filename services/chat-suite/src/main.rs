@@ -46,7 +46,7 @@ struct Cli {
 /// Every service's routes joined in one OpenAPI document.
 fn openapi() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(
-        (auth_api::routes::apis(), user_search::routes::apis(), chat_gateway::routes::apis()),
+        (auth_api::routes::apis(), user_search::routes::apis(), chat_gateway::apis()),
         "chat-suite",
         env!("CARGO_PKG_VERSION"),
     )

@@ -162,8 +162,9 @@ async fn redis_restarted_mid_conversation_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_announced_ahead_of_a_lost_one_waits_for_it() {
     use chat_gateway::{
+        MessageView,
         entities::{chats, messages},
-        protocol::{MessageView, Outgoing},
+        message_envelope,
     };
     use sea_orm::{ActiveValue::Set, EntityTrait};
 
@@ -192,15 +193,10 @@ async fn a_message_announced_ahead_of_a_lost_one_waits_for_it() {
         .exec(&suite.db)
         .await
         .unwrap();
-    let event = Outgoing::message(MessageView::from(stored[1].clone()), 2);
-    let envelope = json!({"origin": "another-replica", "event": event});
+    let envelope = message_envelope("another-replica", MessageView::from(stored[1].clone()), 2);
     let client = redis::Client::open(suite.redis.as_ref().unwrap().url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: i64 = redis::cmd("PUBLISH")
-        .arg(format!("chat:user:{}", bob.id))
-        .arg(envelope.to_string())
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let _: i64 =
+        redis::cmd("PUBLISH").arg(format!("chat:user:{}", bob.id)).arg(envelope).query_async(&mut conn).await.unwrap();
     assert_eq!(contents(&b.messages(2).await), ["lost on the bus", "announced"]);
 }

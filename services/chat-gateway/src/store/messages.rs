@@ -15,10 +15,8 @@ use shared::{
 };
 use uuid::Uuid;
 
-use crate::{
-    entities::{chat_members, chats, messages},
-    error::ChatError,
-};
+use super::entities::{chat_members, chats, messages};
+use crate::error::ChatError;
 
 /// A message a member wants to send, already parsed, with who gets it and who of them has no
 /// live connection (and so gets a push).

@@ -12,10 +12,8 @@ use sea_orm::{
 use shared::entities::users;
 use uuid::Uuid;
 
-use crate::{
-    entities::{chat_members, chats, messages},
-    error::ChatError,
-};
+use super::entities::{chat_members, chats, messages};
+use crate::error::ChatError;
 
 /// The two member ids in sorted order: one key per pair, whoever asks.
 fn pair_key(a: Uuid, b: Uuid) -> String {

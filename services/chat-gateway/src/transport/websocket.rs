@@ -16,11 +16,10 @@ use shared::{ApiError, http::bearer_claims};
 use uuid::Uuid;
 
 use crate::{
-    chats,
     error::ChatError,
-    messages,
     session::{self, Resume},
     state::ChatState,
+    store::{chats, messages},
 };
 
 /// Largest frame (and message) a client may send; beyond it the connection closes with 1009.
@@ -54,7 +53,7 @@ async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiE
         )
     })?;
     let claims = bearer_claims(req, token).await?;
-    if state.hub.is_draining() {
+    if state.node.is_draining() {
         return Err(ApiError::unavailable("this replica is restarting, connect again"));
     }
     let slot = state.slots.take(claims.sub).ok_or_else(|| {

@@ -13,16 +13,21 @@ use shared::tokens::AccessClaims;
 use tokio::{sync::mpsc, time::Instant};
 use uuid::Uuid;
 
+mod close;
+mod order;
+
+use close::CloseReason;
+use order::ChatOrder;
+
 use crate::{
-    chats,
-    close::CloseReason,
     error::ChatError,
-    hub::{Connection, Delivery},
-    messages::{self, Draft, Receipt, Sent},
-    order::ChatOrder,
-    protocol::{self, FrameId, MessageRef, MessageView, Outgoing, Request, SendMessage, ServerEvent, Tracked, WsError},
-    slots::Slot,
+    node::{Connection, Delivery, Outgoing, Slot, Tracked},
+    protocol::{self, FrameId, MessageRef, MessageView, Request, SendMessage, ServerEvent, WsError},
     state::ChatState,
+    store::{
+        chats,
+        messages::{self, Draft, Receipt, Sent},
+    },
 };
 
 /// Messages read from the database per round while catching up.
@@ -68,9 +73,7 @@ struct Session {
 pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, socket: WebSocketStream, _slot: Slot) {
     let user = claims.sub;
     let (sink, mut stream) = socket.split();
-    let (connection, mut queue, first) = state.hub.register(user, state.settings.ws_send_queue as usize);
-    let _registered = Registered { state: state.clone(), user, id: connection.id };
-    state.arrived(user, first).await;
+    let (connection, mut queue, _membership) = state.node.connect(user, state.settings.ws_send_queue as usize).await;
     let settings = &state.settings;
     let per_second = NonZeroU32::new(settings.ws_rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(settings.ws_rate_limit_burst).unwrap_or(NonZeroU32::MIN);
@@ -91,22 +94,6 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
         Err(end) => end,
     };
     session.finish(end, &mut stream).await;
-}
-
-/// Takes the connection out of the hub however the session ends.
-struct Registered {
-    state: Arc<ChatState>,
-    user: Uuid,
-    id: u64,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        if self.state.hub.unregister(self.user, self.id) {
-            let (state, user) = (self.state.clone(), self.user);
-            tokio::spawn(async move { state.left(user).await });
-        }
-    }
 }
 
 impl Session {
@@ -135,7 +122,7 @@ impl Session {
         }
         self.catch_up().await?;
         let peers: Vec<Uuid> = positions.iter().map(|p| p.peer).collect();
-        for user_id in self.state.presence.online_among(&self.state.hub, &peers).await {
+        for user_id in self.state.node.online_among(&peers).await {
             self.write_event(&ServerEvent::Online { user_id }, None).await?;
         }
         Ok(())
@@ -151,7 +138,7 @@ impl Session {
         let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_interval_seconds));
         ping.tick().await;
         let mut last_heard = Instant::now();
-        let mut draining = self.state.hub.draining();
+        let mut draining = self.state.node.draining();
         loop {
             let expiry = expiry_instant(self.expires_at);
             let step = tokio::select! {
@@ -279,7 +266,7 @@ impl Session {
         let event = ServerEvent::PrivateChatRoomCreated { chat_id: chat.id, user_ids: user_ids.clone() };
         // This connection gets the reply; every other connection of both users the push.
         let except = id.is_some().then_some(self.connection.id);
-        self.state.hub.publish(&user_ids, Outgoing::event(&event), except);
+        self.state.node.publish(&user_ids, Outgoing::event(&event), except);
         Ok(event)
     }
 
@@ -297,7 +284,7 @@ impl Session {
                 let (chat_id, seq) = (message.chat_id, message.seq);
                 let peer = self.order.peer(chat_id).unwrap_or(self.user);
                 let view = MessageView::from(message);
-                state.hub.publish(&[self.user, peer], Outgoing::message(view.clone(), seq), None);
+                state.node.publish(&[self.user, peer], Outgoing::message(view.clone(), seq), None);
                 // This connection's copy is the reply (with the frame's id), in its place in order.
                 let reply = ServerEvent::ReceiveMessage(view).to_text(id);
                 self.write_in_order(chat_id, seq, reply).await
@@ -310,8 +297,7 @@ impl Session {
     async fn store_message(&mut self, message: &SendMessage) -> Result<Sent, ChatError> {
         let peer = self.peer_of(message.chat_id).await?;
         // A peer connected here is online without asking Redis.
-        let online = self.state.hub.is_local(peer)
-            || self.state.presence.online_among(&self.state.hub, &[peer]).await.contains(&peer);
+        let online = self.state.node.is_local(peer) || self.state.node.online_among(&[peer]).await.contains(&peer);
         let draft = Draft {
             chat_id: message.chat_id,
             sender_id: self.user,
@@ -346,7 +332,7 @@ impl Session {
                 // The reader's other devices clear their unread marks too.
                 Receipt::Seen => (ServerEvent::MessageSeen { chat_id, message_id, user_id }, vec![sender, user_id]),
             };
-            self.state.hub.publish(&to, Outgoing::event(&event), Some(self.connection.id));
+            self.state.node.publish(&to, Outgoing::event(&event), Some(self.connection.id));
         }
         Ok(ServerEvent::Ack {})
     }
@@ -354,7 +340,7 @@ impl Session {
     async fn typing(&mut self, chat_id: Uuid) -> Result<ServerEvent, WsError> {
         let peer = self.peer_of(chat_id).await?;
         let event = ServerEvent::Typing { chat_id, user_id: self.user };
-        self.state.hub.publish(&[peer], Outgoing::event(&event), None);
+        self.state.node.publish(&[peer], Outgoing::event(&event), None);
         Ok(ServerEvent::Ack {})
     }
 

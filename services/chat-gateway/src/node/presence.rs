@@ -5,13 +5,12 @@
 //! matter. Without Redis (or while it is away) online means "has a connection here": no
 //! caller waits on a Redis that is down.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use redis::{Script, aio::ConnectionManager};
-use shared::server::Stopping;
 use uuid::Uuid;
 
-use crate::hub::Hub;
+use super::BrokerHealth;
 
 const NODES: &str = "chat:presence:nodes";
 
@@ -64,13 +63,18 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{NOW}{body}"))
 }
 
-pub enum Presence {
+pub(crate) enum Presence {
+    /// One replica: online is "has a connection here", which the node knows.
     Local,
     Redis(Box<RedisPresence>),
 }
 
-pub struct RedisPresence {
+pub(crate) struct RedisPresence {
     conn: ConnectionManager,
+    /// This replica's name in the entries.
+    node: String,
+    /// Whether the broker last found Redis up: while it does not, nobody waits on Redis.
+    health: BrokerHealth,
     ttl: Duration,
     arrive: Script,
     leave: Script,
@@ -80,9 +84,11 @@ pub struct RedisPresence {
 }
 
 impl Presence {
-    pub fn redis(conn: ConnectionManager, ttl: Duration) -> Self {
+    pub(crate) fn redis(conn: ConnectionManager, node: String, health: BrokerHealth, ttl: Duration) -> Self {
         Self::Redis(Box::new(RedisPresence {
             conn,
+            node,
+            health,
             ttl,
             arrive: script(ARRIVE),
             leave: script(LEAVE),
@@ -94,9 +100,9 @@ impl Presence {
 
     /// Records that `user` has a connection on this replica (its first here). True when the
     /// user was offline everywhere before.
-    pub async fn arrived(&self, hub: &Hub, user: Uuid) -> bool {
-        let Some(redis) = self.reachable(hub) else { return true };
-        match bounded(redis.arrive(hub.node(), user)).await {
+    pub(crate) async fn arrived(&self, user: Uuid) -> bool {
+        let Some(redis) = self.reachable() else { return true };
+        match bounded(redis.arrive(&redis.node, user)).await {
             Ok(before) => before == 0,
             Err(err) => {
                 tracing::warn!(error = %err, "presence not recorded");
@@ -107,9 +113,9 @@ impl Presence {
 
     /// Records that `user`'s last connection on this replica is gone. True when the user is
     /// now offline everywhere.
-    pub async fn left(&self, hub: &Hub, user: Uuid) -> bool {
-        let Some(redis) = self.reachable(hub) else { return true };
-        match bounded(redis.leave(hub.node(), user)).await {
+    pub(crate) async fn left(&self, user: Uuid) -> bool {
+        let Some(redis) = self.reachable() else { return true };
+        match bounded(redis.leave(&redis.node, user)).await {
             Ok(after) => after == 0,
             Err(err) => {
                 tracing::warn!(error = %err, "presence not cleared; it expires by itself");
@@ -118,66 +124,55 @@ impl Presence {
         }
     }
 
-    /// Which of `users` have a live connection on some replica. When Redis cannot say, nobody
-    /// is taken for online (an extra push beats a lost one).
-    pub async fn online_among(&self, hub: &Hub, users: &[Uuid]) -> Vec<Uuid> {
-        match self.reachable(hub) {
-            None => users.iter().copied().filter(|u| hub.is_local(*u)).collect(),
-            Some(redis) => {
-                if users.is_empty() {
-                    return Vec::new();
-                }
-                let mut conn = redis.conn.clone();
-                let mut invocation = redis.count.prepare_invoke();
-                for user in users {
-                    invocation.key(user_key(*user));
-                }
-                match bounded(invocation.invoke_async::<Vec<i64>>(&mut conn)).await {
-                    Ok(counts) => users.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(u, _)| *u).collect(),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "presence unknown");
-                        users.iter().copied().filter(|u| hub.is_local(*u)).collect()
-                    }
-                }
+    /// Which of `users` have a live connection on some replica; `None` when only the node
+    /// can say (one replica, or Redis away or slow: then nobody but local users is taken for
+    /// online, as an extra push beats a lost one).
+    pub(crate) async fn online_among(&self, users: &[Uuid]) -> Option<Vec<Uuid>> {
+        let redis = self.reachable()?;
+        if users.is_empty() {
+            return Some(Vec::new());
+        }
+        let mut conn = redis.conn.clone();
+        let mut invocation = redis.count.prepare_invoke();
+        for user in users {
+            invocation.key(user_key(*user));
+        }
+        match bounded(invocation.invoke_async::<Vec<i64>>(&mut conn)).await {
+            Ok(counts) => Some(users.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(u, _)| *u).collect()),
+            Err(err) => {
+                tracing::warn!(error = %err, "presence unknown");
+                None
             }
         }
     }
 
-    /// Redis, when it is configured and the bus last found it up.
-    fn reachable(&self, hub: &Hub) -> Option<&RedisPresence> {
+    /// Redis, when it is configured and the broker last found it up.
+    fn reachable(&self) -> Option<&RedisPresence> {
         match self {
-            Self::Redis(redis) if hub.bus().is_some_and(|bus| bus.is_up()) => Some(redis),
+            Self::Redis(redis) if redis.health.is_up() => Some(redis),
             _ => None,
         }
     }
 
-    /// Keeps this replica's entries alive and takes over from replicas that died; `on_offline`
-    /// hears of every user who went offline with them.
-    pub async fn maintain<F, Fut>(&self, hub: Arc<Hub>, on_offline: F, mut stopping: Stopping)
-    where
-        F: Fn(Uuid) -> Fut,
-        Fut: std::future::Future<Output = ()>,
-    {
-        let Self::Redis(redis) = self else { return };
-        let mut tick = tokio::time::interval(redis.ttl / 3);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = stopping.wait() => return,
-            }
-            if let Err(err) = redis.renew(&hub).await {
-                tracing::warn!(error = %err, "presence not renewed");
-            }
-            match redis.claim_dead().await {
-                Ok(gone) => {
-                    for user in gone {
-                        on_offline(user).await;
-                    }
-                }
-                Err(err) => tracing::warn!(error = %err, "cannot check for dead replicas"),
-            }
+    /// How often [`Presence::upkeep`] must run: a third of the entries' life.
+    pub(crate) fn upkeep_interval(&self) -> Option<Duration> {
+        match self {
+            Self::Local => None,
+            Self::Redis(redis) => Some(redis.ttl / 3),
         }
+    }
+
+    /// Renews this replica's entries (of `local_users`) and takes over from replicas that
+    /// died: the users who went offline with them.
+    pub(crate) async fn upkeep(&self, local_users: &[Uuid]) -> Vec<Uuid> {
+        let Self::Redis(redis) = self else { return Vec::new() };
+        if let Err(err) = redis.renew(local_users).await {
+            tracing::warn!(error = %err, "presence not renewed");
+        }
+        redis.claim_dead().await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "cannot check for dead replicas");
+            Vec::new()
+        })
     }
 }
 
@@ -202,18 +197,17 @@ impl RedisPresence {
         self.leave.key(user_key(user)).key(node_key(node)).arg(node).arg(user.to_string()).invoke_async(&mut conn).await
     }
 
-    async fn renew(&self, hub: &Hub) -> redis::RedisResult<()> {
+    async fn renew(&self, users: &[Uuid]) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        let users = hub.local_users();
         // Renew the replica itself even with no users, in chunks of users otherwise.
         let chunks: Vec<&[Uuid]> = if users.is_empty() { vec![&[]] } else { users.chunks(500).collect() };
         for chunk in chunks {
             let mut invocation = self.renew.prepare_invoke();
-            invocation.key(NODES).key(node_key(hub.node()));
+            invocation.key(NODES).key(node_key(&self.node));
             for user in chunk {
                 invocation.key(user_key(*user));
             }
-            invocation.arg(hub.node()).arg(ttl_ms(self.ttl));
+            invocation.arg(&self.node).arg(ttl_ms(self.ttl));
             invocation.invoke_async::<i64>(&mut conn).await?;
         }
         Ok(())

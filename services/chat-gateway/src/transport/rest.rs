@@ -17,10 +17,12 @@ use shared::{
 use uuid::Uuid;
 
 use crate::{
-    chats,
-    messages::{self, Page},
     protocol::{MessageView, timestamp},
     state::ChatState,
+    store::{
+        chats,
+        messages::{self, Page},
+    },
 };
 
 #[derive(Tags)]

@@ -1,7 +1,5 @@
-//! The connections of this replica, by user, and fan-out to them. An event for a user goes to
-//! that user's connections here at once and, through the Redis bus when there is one, to the
-//! replicas that hold the user's other connections. Without Redis the hub is the whole bus
-//! (one replica).
+//! The connections of this replica, by user, and handing events to them. Only local
+//! connections: what crosses replicas is the broker's, and the node joins the two.
 
 use std::{
     collections::HashMap,
@@ -14,26 +12,27 @@ use std::{
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::{bus::RedisBus, metrics::GatewayMetrics, protocol::Outgoing};
+use super::{envelope::Outgoing, inbound::Inbound};
+use crate::metrics::GatewayMetrics;
 
 /// What a connection is handed through its queue.
 #[derive(Debug)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     Event(Arc<Outgoing>),
     /// Events may have been lost (the Redis subscription was down): read the chats again.
     Resync,
 }
 
 /// The hub's side of one connection.
-pub struct Connection {
-    pub id: u64,
+pub(crate) struct Connection {
+    pub(crate) id: u64,
     queue: mpsc::Sender<Delivery>,
     overflowed: AtomicBool,
 }
 
 impl Connection {
     /// Whether its queue overflowed: the reader is too slow and must be cut off.
-    pub fn overflowed(&self) -> bool {
+    pub(crate) fn overflowed(&self) -> bool {
         self.overflowed.load(Ordering::Relaxed)
     }
 
@@ -44,28 +43,18 @@ impl Connection {
     }
 }
 
-pub struct Hub {
-    node: String,
+pub(crate) struct Hub {
     next_id: AtomicU64,
     local: Mutex<HashMap<Uuid, Vec<Arc<Connection>>>>,
-    bus: Option<Arc<RedisBus>>,
+    /// How many connections there are: a drain waits for it to reach 0.
+    count: watch::Sender<usize>,
     metrics: Arc<GatewayMetrics>,
-    draining: watch::Sender<bool>,
 }
 
 impl Hub {
-    pub fn new(node: String, bus: Option<Arc<RedisBus>>, metrics: Arc<GatewayMetrics>) -> Self {
-        let (draining, _) = watch::channel(false);
-        Self { node, next_id: AtomicU64::new(1), local: Mutex::default(), bus, metrics, draining }
-    }
-
-    /// This replica's name on the bus and in presence.
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
-    pub fn bus(&self) -> Option<&Arc<RedisBus>> {
-        self.bus.as_ref()
+    pub(crate) fn new(metrics: Arc<GatewayMetrics>) -> Self {
+        let (count, _) = watch::channel(0);
+        Self { next_id: AtomicU64::new(1), local: Mutex::default(), count, metrics }
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Vec<Arc<Connection>>>> {
@@ -75,7 +64,7 @@ impl Hub {
 
     /// Adds a connection of `user` with a queue of `capacity`; `first` says whether it is the
     /// user's only connection here (so the replica must subscribe and announce presence).
-    pub fn register(&self, user: Uuid, capacity: usize) -> (Arc<Connection>, mpsc::Receiver<Delivery>, bool) {
+    pub(crate) fn register(&self, user: Uuid, capacity: usize) -> (Arc<Connection>, mpsc::Receiver<Delivery>, bool) {
         let (queue, receiver) = mpsc::channel(capacity);
         let connection = Arc::new(Connection {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
@@ -87,12 +76,13 @@ impl Hub {
         entry.push(connection.clone());
         let first = entry.len() == 1;
         drop(local);
+        self.count.send_modify(|n| *n += 1);
         self.metrics.connections.inc();
         (connection, receiver, first)
     }
 
     /// Removes a connection; true when it was the user's last one here.
-    pub fn unregister(&self, user: Uuid, id: u64) -> bool {
+    pub(crate) fn unregister(&self, user: Uuid, id: u64) -> bool {
         let mut local = self.local();
         let Some(entry) = local.get_mut(&user) else { return false };
         let before = entry.len();
@@ -104,25 +94,32 @@ impl Hub {
         }
         drop(local);
         if removed {
+            self.count.send_modify(|n| *n = n.saturating_sub(1));
             self.metrics.connections.dec();
         }
         removed && last
     }
 
-    pub fn is_local(&self, user: Uuid) -> bool {
+    pub(crate) fn is_local(&self, user: Uuid) -> bool {
         self.local().contains_key(&user)
     }
 
-    pub fn local_users(&self) -> Vec<Uuid> {
+    pub(crate) fn local_users(&self) -> Vec<Uuid> {
         self.local().keys().copied().collect()
     }
 
-    pub fn connection_count(&self) -> usize {
-        self.local().values().map(Vec::len).sum()
+    pub(crate) fn connection_count(&self) -> usize {
+        *self.count.borrow()
+    }
+
+    /// Resolves once no connection is left (at once if none is).
+    pub(crate) async fn until_empty(&self) {
+        let mut count = self.count.subscribe();
+        let _ = count.wait_for(|n| *n == 0).await;
     }
 
     /// Hands `event` to every connection of `user` on this replica but `except`.
-    pub fn deliver_local(&self, user: Uuid, event: &Arc<Outgoing>, except: Option<u64>) {
+    pub(crate) fn deliver_local(&self, user: Uuid, event: &Arc<Outgoing>, except: Option<u64>) {
         let targets: Vec<Arc<Connection>> = match self.local().get(&user) {
             Some(connections) => connections.iter().filter(|c| Some(c.id) != except).cloned().collect(),
             None => return,
@@ -132,39 +129,30 @@ impl Hub {
         }
     }
 
-    /// Sends `event` to every connection of each of `users`, on every replica (`except` one
-    /// connection here, which the caller answers itself).
-    pub fn publish(&self, users: &[Uuid], event: Outgoing, except: Option<u64>) {
-        let event = Arc::new(event);
-        for user in users {
-            self.deliver_local(*user, &event, except);
-        }
-        if let Some(bus) = &self.bus {
-            bus.publish(users, &event);
-        }
-    }
-
     /// Tells every connection here to read its chats again.
-    pub fn resync_all(&self) {
+    pub(crate) fn resync_all(&self) {
         let all: Vec<Arc<Connection>> = self.local().values().flatten().cloned().collect();
         for connection in all {
             connection.offer(Delivery::Resync, &self.metrics);
         }
     }
+}
 
-    /// Resolves when the replica starts draining (or at once if it has).
-    pub fn draining(&self) -> watch::Receiver<bool> {
-        self.draining.subscribe()
+/// What the broker hands in from other replicas goes to the local connections.
+impl Inbound for Hub {
+    fn deliver(&self, user: Uuid, event: Arc<Outgoing>) {
+        self.deliver_local(user, &event, None);
     }
 
-    pub fn start_draining(&self) {
-        // `send` would drop the value when no connection is listening yet (one still starting
-        // up subscribes later and must see it).
-        self.draining.send_replace(true);
+    fn resync_user(&self, user: Uuid) {
+        let connections: Vec<Arc<Connection>> = self.local().get(&user).cloned().unwrap_or_default();
+        for connection in connections {
+            connection.offer(Delivery::Resync, &self.metrics);
+        }
     }
 
-    pub fn is_draining(&self) -> bool {
-        *self.draining.borrow()
+    fn resync(&self) {
+        self.resync_all();
     }
 }
 
@@ -172,20 +160,9 @@ impl Hub {
 mod tests {
     use super::*;
 
-    /// A connection still starting up when the drain begins must see it once it looks (the
-    /// drain used to be lost when no connection was listening yet: `watch::Sender::send`
-    /// drops a value nobody receives).
-    #[test]
-    fn a_drain_begun_before_anyone_listens_is_still_seen() {
-        let hub = Hub::new("node".into(), None, Arc::new(GatewayMetrics::new().unwrap()));
-        hub.start_draining();
-        assert!(hub.is_draining());
-        assert!(*hub.draining().borrow());
-    }
-
     #[test]
     fn a_full_queue_marks_its_connection_too_slow_and_spares_the_others() {
-        let hub = Hub::new("node".into(), None, Arc::new(GatewayMetrics::new().unwrap()));
+        let hub = Hub::new(Arc::new(GatewayMetrics::new().unwrap()));
         let user = Uuid::new_v4();
         let (slow, _slow_queue, first) = hub.register(user, 1);
         let (fast, mut fast_queue, second) = hub.register(user, 8);
@@ -199,5 +176,22 @@ mod tests {
         assert!(!hub.unregister(user, slow.id));
         assert!(hub.unregister(user, fast.id), "the last connection of the user");
         assert_eq!(hub.connection_count(), 0);
+    }
+
+    /// The drain waits on the count reaching 0, not on a poll.
+    #[tokio::test]
+    async fn until_empty_resolves_when_the_last_connection_goes() {
+        let hub = Arc::new(Hub::new(Arc::new(GatewayMetrics::new().unwrap())));
+        hub.until_empty().await;
+        let user = Uuid::new_v4();
+        let (connection, _queue, _) = hub.register(user, 1);
+        let waiting = tokio::spawn({
+            let hub = hub.clone();
+            async move { hub.until_empty().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        hub.unregister(user, connection.id);
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await.unwrap().unwrap();
     }
 }

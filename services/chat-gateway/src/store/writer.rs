@@ -14,10 +14,8 @@ use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{
-    error::ChatError,
-    messages::{self, Draft, Sent},
-};
+use super::messages::{self, Draft, Sent};
+use crate::error::ChatError;
 
 /// Writers per replica: enough to keep several commits in flight.
 const WRITERS: usize = 4;

@@ -1,0 +1,162 @@
+//! What replicas send each other through the broker: an [`Envelope`] holding the event, as
+//! the publishing replica serialised it for its own connections, and where it came from.
+//!
+//! This format is apart from the client protocol (`protocol.rs`): the event's text is opaque
+//! here, so a change to what clients read changes nothing replicas must agree on. During a
+//! rolling update old and new replicas read each other's envelopes: `v` says which format one
+//! is; an envelope without `v` is the format from before it had one (the same fields), and
+//! one from a newer release that this one cannot read makes the user's connections here read
+//! their chats from the database instead of losing the event.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::protocol::{MessageView, ServerEvent};
+
+/// The envelope format this release writes.
+pub(crate) const VERSION: u32 = 1;
+
+/// An event on its way to connections, serialised once for all of them. What a connection
+/// must track travels beside the text: a message's chat and number (to keep messages in order
+/// and without gaps), a new chat (to know it is a member).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Outgoing {
+    #[serde(default)]
+    pub(crate) kind: Tracked,
+    pub(crate) text: Arc<str>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) enum Tracked {
+    #[default]
+    Plain,
+    Message {
+        chat_id: Uuid,
+        seq: i64,
+    },
+    ChatCreated {
+        chat_id: Uuid,
+        user_ids: Vec<Uuid>,
+    },
+}
+
+impl Outgoing {
+    pub(crate) fn event(event: &ServerEvent) -> Self {
+        let kind = match event {
+            ServerEvent::PrivateChatRoomCreated { chat_id, user_ids } => {
+                Tracked::ChatCreated { chat_id: *chat_id, user_ids: user_ids.clone() }
+            }
+            _ => Tracked::Plain,
+        };
+        Self { kind, text: event.to_text(None).into() }
+    }
+
+    pub(crate) fn message(view: MessageView, seq: i64) -> Self {
+        let chat_id = view.chat_id;
+        Self { kind: Tracked::Message { chat_id, seq }, text: ServerEvent::ReceiveMessage(view).to_text(None).into() }
+    }
+}
+
+/// An event as it travels between replicas.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    v: u32,
+    /// The replica that published it, which has delivered it locally already.
+    origin: &'a str,
+    event: &'a Outgoing,
+}
+
+/// An envelope as read: any version, the event left unread until the version is known.
+#[derive(Deserialize)]
+struct Received {
+    #[serde(default)]
+    v: u32,
+    origin: String,
+    event: serde_json::Value,
+}
+
+/// What a received envelope holds for this replica.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// An event to deliver.
+    Event(Outgoing),
+    /// This replica published it (and delivered it already).
+    Own,
+    /// A format of a newer release: read the user's chats again instead.
+    Newer(u32),
+}
+
+pub(crate) fn encode(origin: &str, event: &Outgoing) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(&Envelope { v: VERSION, origin, event })
+}
+
+/// What a replica publishes to a member's channel for a stored message (benchmarks and tests
+/// publish as another replica would).
+pub fn message_envelope(origin: &str, message: MessageView, seq: i64) -> Vec<u8> {
+    encode(origin, &Outgoing::message(message, seq)).unwrap_or_default()
+}
+
+/// Reads an envelope published by `origin` ≠ `node`, of this format or an older one.
+pub(crate) fn decode(payload: &[u8], node: &str) -> serde_json::Result<Decoded> {
+    let received: Received = serde_json::from_slice(payload)?;
+    if received.origin == node {
+        return Ok(Decoded::Own);
+    }
+    if received.v > VERSION {
+        return Ok(Decoded::Newer(received.v));
+    }
+    // Versions 0 (before `v` existed) and 1 have the same event.
+    Ok(Decoded::Event(serde_json::from_value(received.event)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHAT: &str = "6f2b7d3c-1111-4a2b-9c3d-000000000001";
+
+    #[test]
+    fn an_envelope_round_trips() {
+        let event = Outgoing::event(&ServerEvent::Online { user_id: Uuid::nil() });
+        let bytes = encode("gw-a", &event).unwrap();
+        assert!(String::from_utf8_lossy(&bytes).starts_with(r#"{"v":1,"origin":"gw-a","#));
+        match decode(&bytes, "gw-b").unwrap() {
+            Decoded::Event(read) => assert_eq!(read.text, event.text),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(decode(&bytes, "gw-a").unwrap(), Decoded::Own));
+    }
+
+    /// Exactly what the release before versioning wrote: still read, tracking included.
+    #[test]
+    fn an_envelope_of_the_previous_release_is_read() {
+        let text = r#"{\"event\":\"receive_message\",\"data\":{}}"#;
+        let old = format!(
+            r#"{{"origin":"gw-old","event":{{"kind":{{"Message":{{"chat_id":"{CHAT}","seq":7}}}},"text":"{text}"}}}}"#
+        );
+        match decode(old.as_bytes(), "gw-new").unwrap() {
+            Decoded::Event(Outgoing { kind: Tracked::Message { chat_id, seq }, text }) => {
+                assert_eq!((chat_id.to_string(), seq), (CHAT.to_owned(), 7));
+                assert_eq!(&*text, r#"{"event":"receive_message","data":{}}"#);
+            }
+            other => panic!("{other:?}"),
+        }
+        let plain = r#"{"origin":"gw-old","event":{"text":"{}"}}"#;
+        assert!(matches!(
+            decode(plain.as_bytes(), "gw-new").unwrap(),
+            Decoded::Event(Outgoing { kind: Tracked::Plain, .. })
+        ));
+    }
+
+    /// A newer release's envelope, whatever its event looks like, is recognised as such and
+    /// not misread; garbage is an error, not a panic.
+    #[test]
+    fn an_envelope_of_a_newer_release_is_handled_safely() {
+        let newer = r#"{"v":2,"origin":"gw-next","event":{"shape":["we","do","not","know"]},"extra":1}"#;
+        assert!(matches!(decode(newer.as_bytes(), "gw-this").unwrap(), Decoded::Newer(2)));
+        assert!(decode(b"not json", "gw-this").is_err());
+        assert!(decode(br#"{"v":1,"origin":"gw-x","event":{"kind":"Teleport","text":"{}"}}"#, "gw-this").is_err());
+    }
+}

@@ -1,0 +1,231 @@
+//! The gateway's node (as Centrifugo's): everything one replica knows about connections and
+//! the other replicas, with one owner for each job.
+//!
+//! - [`Hub`] holds this replica's connections and hands events to them;
+//! - the [`Broker`] carries events between replicas (in-process for one replica, Redis
+//!   pub/sub for many) and hands what arrives to the hub through [`Inbound`];
+//! - [`Presence`] says who is online anywhere;
+//! - the node itself joins them: a connection's arrival and departure, publishing, presence
+//!   announcements, and the drain on shutdown.
+//!
+//! Calls go one way: sessions and transports call the node, the node calls its parts, and
+//! nothing calls back up.
+
+mod envelope;
+mod hub;
+mod inbound;
+mod presence;
+mod redis_broker;
+mod slots;
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
+pub use envelope::message_envelope;
+pub(crate) use envelope::{Outgoing, Tracked};
+use hub::Hub;
+pub(crate) use hub::{Connection, Delivery};
+use inbound::Inbound;
+pub(crate) use presence::Presence;
+pub(crate) use redis_broker::{BrokerTasks, RedisBroker};
+use sea_orm::DatabaseConnection;
+use shared::server::Stopping;
+pub(crate) use slots::{ConnectionSlots, Slot};
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use crate::{metrics::GatewayMetrics, protocol::ServerEvent, store::chats};
+
+/// How events reach the other replicas.
+pub(crate) enum Broker {
+    /// One replica: the hub is the whole bus.
+    InProcess,
+    Redis(RedisBroker),
+}
+
+/// Whether the broker's subscription is up, as the broker last found it. Presence reads it so
+/// that nobody waits on a Redis that is down.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BrokerHealth(Arc<AtomicBool>);
+
+impl BrokerHealth {
+    pub(crate) fn is_up(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, up: bool) {
+        self.0.store(up, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct Node {
+    hub: Arc<Hub>,
+    broker: Broker,
+    presence: Presence,
+    /// Where the node finds whom to tell of a user's presence: the user's chat peers.
+    db: DatabaseConnection,
+    draining: watch::Sender<bool>,
+}
+
+impl Node {
+    pub(crate) fn new(
+        broker: Broker,
+        presence: Presence,
+        db: DatabaseConnection,
+        metrics: Arc<GatewayMetrics>,
+    ) -> Arc<Self> {
+        let (draining, _) = watch::channel(false);
+        Arc::new(Self { hub: Arc::new(Hub::new(metrics)), broker, presence, db, draining })
+    }
+
+    /// Where the broker's tasks hand what other replicas publish.
+    pub(crate) fn inbound(&self) -> Arc<dyn Inbound> {
+        self.hub.clone()
+    }
+
+    /// A connection of `user` arrives, with a queue of `capacity` events. It is subscribed to
+    /// before this returns (every connection waits: a second one may come while the first
+    /// one's subscription is on its way), so nothing published after is missed; a user who was
+    /// offline everywhere is announced online.
+    #[tracing::instrument(skip(self))]
+    pub(crate) async fn connect(
+        self: &Arc<Self>,
+        user: Uuid,
+        capacity: usize,
+    ) -> (Arc<Connection>, mpsc::Receiver<Delivery>, Membership) {
+        let (connection, queue, first) = self.hub.register(user, capacity);
+        let membership = Membership { node: self.clone(), user, id: connection.id };
+        if let Broker::Redis(broker) = &self.broker
+            && !broker.arrived(user).await
+        {
+            tracing::warn!(%user, "no Redis subscription yet; the connection resynchronises when it is back");
+        }
+        if first && self.presence.arrived(user).await {
+            self.announce(user, true).await;
+        }
+        (connection, queue, membership)
+    }
+
+    /// The user's last connection here is gone (unless one arrived meanwhile).
+    async fn departed(&self, user: Uuid) {
+        if self.hub.is_local(user) {
+            return;
+        }
+        if self.presence.left(user).await && !self.hub.is_local(user) {
+            self.announce(user, false).await;
+        }
+    }
+
+    /// Sends `event` to every connection of each of `users`, on every replica, except the
+    /// connection `except` here, which its caller answers itself.
+    pub(crate) fn publish(&self, users: &[Uuid], event: Outgoing, except: Option<u64>) {
+        let event = Arc::new(event);
+        for user in users {
+            self.hub.deliver_local(*user, &event, except);
+        }
+        if let Broker::Redis(broker) = &self.broker {
+            broker.publish(users, &event);
+        }
+    }
+
+    /// Whether `user` has a connection on this replica.
+    pub(crate) fn is_local(&self, user: Uuid) -> bool {
+        self.hub.is_local(user)
+    }
+
+    /// Which of `users` are online on some replica.
+    pub(crate) async fn online_among(&self, users: &[Uuid]) -> Vec<Uuid> {
+        match self.presence.online_among(users).await {
+            Some(online) => online,
+            None => users.iter().copied().filter(|u| self.hub.is_local(*u)).collect(),
+        }
+    }
+
+    /// Tells everyone who shares a chat with `user` that they came online or went offline.
+    async fn announce(&self, user: Uuid, online: bool) {
+        match chats::peers(&self.db, user).await {
+            Ok(peers) if !peers.is_empty() => {
+                let event =
+                    if online { ServerEvent::Online { user_id: user } } else { ServerEvent::Offline { user_id: user } };
+                self.publish(&peers, Outgoing::event(&event), None);
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, %user, "presence change not announced"),
+        }
+    }
+
+    /// Keeps this replica's presence alive and announces the users of replicas that died.
+    pub(crate) async fn maintain_presence(&self, mut stopping: Stopping) {
+        let Some(every) = self.presence.upkeep_interval() else { return };
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = stopping.wait() => return,
+            }
+            for user in self.presence.upkeep(&self.hub.local_users()).await {
+                self.announce(user, false).await;
+            }
+        }
+    }
+
+    /// Whether the replica is draining (a new connection is refused).
+    pub(crate) fn is_draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+
+    /// Resolves (at once if it has) when the replica starts draining.
+    pub(crate) fn draining(&self) -> watch::Receiver<bool> {
+        self.draining.subscribe()
+    }
+
+    /// Tells every connection to close (1012) and resolves when the last one has.
+    pub(crate) async fn drain(&self) {
+        tracing::info!(open = self.hub.connection_count(), "draining: closing every WebSocket with 1012");
+        // `send` would drop the value when no connection is listening yet (one still starting
+        // up subscribes later and must see it).
+        self.draining.send_replace(true);
+        self.hub.until_empty().await;
+    }
+}
+
+/// A connection's place in the node; dropping it (however the session ends) takes the
+/// connection out of the hub and the broker, and tells presence when it was the user's last.
+pub(crate) struct Membership {
+    node: Arc<Node>,
+    user: Uuid,
+    id: u64,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        let last = self.node.hub.unregister(self.user, self.id);
+        if let Broker::Redis(broker) = &self.node.broker {
+            broker.left(self.user);
+        }
+        if last {
+            let (node, user) = (self.node.clone(), self.user);
+            tokio::spawn(async move { node.departed(user).await });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connection still starting up when the drain begins must see it once it looks (the
+    /// drain used to be lost when no connection was listening yet: `watch::Sender::send`
+    /// drops a value nobody receives).
+    #[tokio::test]
+    async fn a_drain_begun_before_anyone_listens_is_still_seen() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let node = Node::new(Broker::InProcess, Presence::Local, db, Arc::new(GatewayMetrics::new().unwrap()));
+        node.drain().await;
+        assert!(node.is_draining());
+        assert!(*node.draining().borrow());
+    }
+}

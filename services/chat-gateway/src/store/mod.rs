@@ -1,0 +1,7 @@
+//! What the gateway keeps in the database: chats and their members, messages (stored before
+//! anyone hears of them, by the group-commit [`writer`]), receipts, and the tables' entities.
+
+pub(crate) mod chats;
+pub mod entities;
+pub(crate) mod messages;
+pub(crate) mod writer;
