@@ -61,6 +61,20 @@ pub enum Request {
     RefreshToken { access_token: String },
 }
 
+impl Request {
+    /// The event name the client used, for logs and traces.
+    pub fn event(&self) -> &'static str {
+        match self {
+            Self::StartPrivateChat { .. } => "start_private_chat",
+            Self::SendMessage(_) => "send_message",
+            Self::ReceiveMessage(_) => "receive_message",
+            Self::Seen(_) => "seen",
+            Self::Typing { .. } => "typing",
+            Self::RefreshToken { .. } => "refresh_token",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {

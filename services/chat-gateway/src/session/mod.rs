@@ -11,9 +11,11 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use poem::web::websocket::{Message, WebSocketStream};
 use shared::tokens::AccessClaims;
 use tokio::{sync::mpsc, time::Instant};
+use tracing::Instrument;
 use uuid::Uuid;
 
 mod close;
+mod commands;
 mod order;
 
 use close::CloseReason;
@@ -22,12 +24,9 @@ use order::ChatOrder;
 use crate::{
     error::ChatError,
     node::{Connection, Delivery, Outgoing, Slot, Tracked},
-    protocol::{self, FrameId, MessageRef, MessageView, Request, SendMessage, ServerEvent, WsError},
+    protocol::{self, FrameId, ServerEvent, WsError},
     state::ChatState,
-    store::{
-        chats,
-        messages::{self, Draft, Receipt, Sent},
-    },
+    store::{chats, messages},
 };
 
 /// Messages read from the database per round while catching up.
@@ -54,6 +53,14 @@ enum End {
 }
 
 type Step = Result<(), End>;
+
+/// Whether the connection that publishes an event gets a copy of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    Yes,
+    /// Its reply carries the same.
+    No,
+}
 
 struct Session {
     state: Arc<ChatState>,
@@ -89,11 +96,16 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
         write_timeout: Duration::from_secs(settings.ws_write_timeout_seconds),
         state: state.clone(),
     };
-    let end = match session.start(resume).await {
-        Ok(()) => session.serve(&mut stream, &mut queue).await,
-        Err(end) => end,
-    };
-    session.finish(end, &mut stream).await;
+    let span = tracing::info_span!("connection", user_id = %user, connection_id = session.connection.id);
+    async move {
+        let end = match session.start(resume).await {
+            Ok(()) => session.serve(&mut stream, &mut queue).await,
+            Err(end) => end,
+        };
+        session.finish(end, &mut stream).await;
+    }
+    .instrument(span)
+    .await;
 }
 
 impl Session {
@@ -243,74 +255,6 @@ impl Session {
         self.write_event(&ServerEvent::Error(err), id.as_ref()).await
     }
 
-    async fn handle(&mut self, request: Request, id: Option<&FrameId>) -> Step {
-        let result = match request {
-            Request::StartPrivateChat { user_id } => self.start_private_chat(user_id, id).await,
-            Request::SendMessage(message) => return self.send_message(message, id).await,
-            Request::ReceiveMessage(r) => self.acknowledge(r, Receipt::Delivered).await,
-            Request::Seen(r) => self.acknowledge(r, Receipt::Seen).await,
-            Request::Typing { chat_id } => self.typing(chat_id).await,
-            Request::RefreshToken { access_token } => self.refresh_token(&access_token).await,
-        };
-        match result {
-            Ok(reply) => self.write_event(&reply, id).await,
-            Err(err) => self.write_event(&ServerEvent::Error(err), id).await,
-        }
-    }
-
-    async fn start_private_chat(&mut self, other: Uuid, id: Option<&FrameId>) -> Result<ServerEvent, WsError> {
-        let (chat, _) = chats::find_or_create(&self.state.db, self.user, other).await?;
-        self.order.track(chat.id, chat.last_seq, other);
-        let mut user_ids = vec![self.user, other];
-        user_ids.sort();
-        let event = ServerEvent::PrivateChatRoomCreated { chat_id: chat.id, user_ids: user_ids.clone() };
-        // This connection gets the reply; every other connection of both users the push.
-        let except = id.is_some().then_some(self.connection.id);
-        self.state.node.publish(&user_ids, Outgoing::event(&event), except);
-        Ok(event)
-    }
-
-    async fn send_message(&mut self, message: SendMessage, id: Option<&FrameId>) -> Step {
-        match self.store_message(&message).await {
-            Ok(Sent::New { message, pushes }) => {
-                let state = &self.state;
-                state.metrics.messages_total.inc();
-                if pushes > 0 {
-                    state.metrics.offline_pushes_total.inc_by(pushes as u64);
-                    if let Some(wakeup) = &state.wakeup {
-                        wakeup.wake();
-                    }
-                }
-                let (chat_id, seq) = (message.chat_id, message.seq);
-                let peer = self.order.peer(chat_id).unwrap_or(self.user);
-                let view = MessageView::from(message);
-                state.node.publish(&[self.user, peer], Outgoing::message(view.clone(), seq), None);
-                // This connection's copy is the reply (with the frame's id), in its place in order.
-                let reply = ServerEvent::ReceiveMessage(view).to_text(id);
-                self.write_in_order(chat_id, seq, reply).await
-            }
-            Ok(Sent::Existing(original)) => self.write_event(&ServerEvent::ReceiveMessage(original.into()), id).await,
-            Err(err) => self.write_event(&ServerEvent::Error(err.into()), id).await,
-        }
-    }
-
-    async fn store_message(&mut self, message: &SendMessage) -> Result<Sent, ChatError> {
-        let peer = self.peer_of(message.chat_id).await?;
-        // A peer connected here is online without asking Redis.
-        let online = self.state.node.is_local(peer) || self.state.node.online_among(&[peer]).await.contains(&peer);
-        let draft = Draft {
-            chat_id: message.chat_id,
-            sender_id: self.user,
-            sender_username: self.username.clone(),
-            kind: message.kind.clone(),
-            content: message.content.clone(),
-            client_msg_id: message.client_msg_id.clone(),
-            members: vec![self.user, peer],
-            offline: if online { Vec::new() } else { vec![peer] },
-        };
-        self.state.writer.send(draft).await
-    }
-
     /// The other member of a chat this user is in.
     async fn peer_of(&mut self, chat_id: Uuid) -> Result<Uuid, ChatError> {
         if let Some(peer) = self.order.peer(chat_id) {
@@ -323,38 +267,17 @@ impl Session {
         Ok(peer)
     }
 
-    async fn acknowledge(&mut self, r: MessageRef, receipt: Receipt) -> Result<ServerEvent, WsError> {
-        let sender = messages::acknowledge(&self.state.db, self.user, r.chat_id, r.message_id, receipt).await?;
-        if let Some(sender) = sender {
-            let (chat_id, message_id, user_id) = (r.chat_id, r.message_id, self.user);
-            let (event, to) = match receipt {
-                Receipt::Delivered => (ServerEvent::MessageReceived { chat_id, message_id, user_id }, vec![sender]),
-                // The reader's other devices clear their unread marks too.
-                Receipt::Seen => (ServerEvent::MessageSeen { chat_id, message_id, user_id }, vec![sender, user_id]),
-            };
-            self.state.node.publish(&to, Outgoing::event(&event), Some(self.connection.id));
-        }
-        Ok(ServerEvent::Ack {})
+    /// Sends `event` to every connection of `users`, on every replica; this connection gets
+    /// its copy too unless its own reply says the same (`Echo::No`).
+    fn publish(&self, users: &[Uuid], event: Outgoing, echo: Echo) {
+        let except = match echo {
+            Echo::Yes => None,
+            Echo::No => Some(self.connection.id),
+        };
+        self.state.node.publish(users, event, except);
     }
 
-    async fn typing(&mut self, chat_id: Uuid) -> Result<ServerEvent, WsError> {
-        let peer = self.peer_of(chat_id).await?;
-        let event = ServerEvent::Typing { chat_id, user_id: self.user };
-        self.state.node.publish(&[peer], Outgoing::event(&event), None);
-        Ok(ServerEvent::Ack {})
-    }
-
-    async fn refresh_token(&mut self, token: &str) -> Result<ServerEvent, WsError> {
-        let claims =
-            self.state.verifier.verify(token).await.map_err(|e| WsError::new("invalid_token", e.to_string()))?;
-        if claims.sub != self.user {
-            return Err(WsError::new("invalid_token", "the token is for another user"));
-        }
-        self.expires_at = claims.exp;
-        Ok(ServerEvent::TokenRefreshed { expires_at: claims.exp })
-    }
-
-    /// An event the hub handed over.
+    /// An event the node handed over.
     async fn deliver(&mut self, event: &Outgoing) -> Step {
         match &event.kind {
             Tracked::Message { chat_id, seq } => self.write_in_order(*chat_id, *seq, event.text.to_string()).await,

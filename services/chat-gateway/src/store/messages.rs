@@ -41,8 +41,61 @@ pub enum Sent {
     Existing(messages::Model),
 }
 
+/// Stores `drafts`, answering each in order. All of them go in one transaction when they can
+/// ([`store_batch`]); a batch that fails is stored again draft by draft, so one bad draft
+/// fails only itself. A resend (same sender, same `client_msg_id`) gets its original back
+/// instead of a copy, found beforehand in one query, or afterwards when it raced the original
+/// and the unique index let only one through.
+pub(crate) async fn store(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Result<Sent, ChatError>> {
+    let originals = match originals(db, drafts).await {
+        Ok(found) => found,
+        Err(_) if drafts.len() > 1 => return one_by_one(db, drafts).await,
+        Err(err) => return vec![Err(err.into())],
+    };
+    let mut answers: Vec<Option<Result<Sent, ChatError>>> = Vec::with_capacity(drafts.len());
+    let (mut fresh, mut fresh_at) = (Vec::new(), Vec::new());
+    for (at, draft) in drafts.iter().enumerate() {
+        match original_of(draft, &originals) {
+            Ok(Some(original)) => answers.push(Some(Ok(Sent::Existing(original)))),
+            Ok(None) => {
+                answers.push(None);
+                fresh.push(draft.clone());
+                fresh_at.push(at);
+            }
+            Err(err) => answers.push(Some(Err(err))),
+        }
+    }
+    if !fresh.is_empty() {
+        let stored = match store_batch(db, &fresh).await {
+            Ok(sent) => sent.into_iter().map(Ok).collect(),
+            Err(err) if fresh.len() > 1 => {
+                tracing::debug!(error = %err, size = fresh.len(), "batch failed; storing its messages one by one");
+                one_by_one(db, &fresh).await
+            }
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                let original = originals_of(db, &fresh[0]).await;
+                vec![original.and_then(|found| found.map(Sent::Existing).ok_or(ChatError::Database(err)))]
+            }
+            Err(err) => vec![Err(err.into())],
+        };
+        for (at, answer) in fresh_at.into_iter().zip(stored) {
+            answers[at] = Some(answer);
+        }
+    }
+    answers.into_iter().map(|answer| answer.unwrap_or_else(|| Err(DbErr::RecordNotInserted.into()))).collect()
+}
+
+async fn one_by_one(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Result<Sent, ChatError>> {
+    let mut answers = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let mut answer = Box::pin(store(db, std::slice::from_ref(draft))).await;
+        answers.push(answer.pop().unwrap_or_else(|| Err(DbErr::RecordNotInserted.into())));
+    }
+    answers
+}
+
 /// The messages that `drafts` resend (same sender, same `client_msg_id`), in one query.
-pub async fn originals(db: &impl ConnectionTrait, drafts: &[Draft]) -> Result<Vec<messages::Model>, DbErr> {
+async fn originals(db: &impl ConnectionTrait, drafts: &[Draft]) -> Result<Vec<messages::Model>, DbErr> {
     let wanted = drafts.iter().filter_map(|d| Some((d.sender_id, d.client_msg_id.as_deref()?))).fold(
         Condition::any(),
         |cond, (sender, client_msg_id)| {
@@ -61,7 +114,7 @@ pub async fn originals(db: &impl ConnectionTrait, drafts: &[Draft]) -> Result<Ve
 
 /// The original `draft` resends, if it is among `originals`; an error if that one was sent
 /// to another chat.
-pub fn original_of(draft: &Draft, originals: &[messages::Model]) -> Result<Option<messages::Model>, ChatError> {
+fn original_of(draft: &Draft, originals: &[messages::Model]) -> Result<Option<messages::Model>, ChatError> {
     let Some(client_msg_id) = draft.client_msg_id.as_deref() else { return Ok(None) };
     let found =
         originals.iter().find(|m| m.sender_id == draft.sender_id && m.client_msg_id.as_deref() == Some(client_msg_id));
@@ -71,24 +124,9 @@ pub fn original_of(draft: &Draft, originals: &[messages::Model]) -> Result<Optio
     }
 }
 
-async fn resent(db: &impl ConnectionTrait, draft: &Draft) -> Result<Option<messages::Model>, ChatError> {
+/// The original of one draft, looked up again.
+async fn originals_of(db: &impl ConnectionTrait, draft: &Draft) -> Result<Option<messages::Model>, ChatError> {
     original_of(draft, &originals(db, std::slice::from_ref(draft)).await?)
-}
-
-/// Stores one message on its own (see [`store_batch`]); a resend gets its original back.
-#[tracing::instrument(skip(db, draft), fields(chat_id = %draft.chat_id, sender_id = %draft.sender_id))]
-pub async fn send(db: &DatabaseConnection, draft: &Draft) -> Result<Sent, ChatError> {
-    if let Some(original) = resent(db, draft).await? {
-        return Ok(Sent::Existing(original));
-    }
-    match store_batch(db, std::slice::from_ref(draft)).await {
-        Ok(mut sent) => sent.pop().ok_or_else(|| DbErr::RecordNotInserted.into()),
-        // A resend racing its original: the unique index let one through.
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            resent(db, draft).await?.map(Sent::Existing).ok_or(ChatError::Database(err))
-        }
-        Err(err) => Err(err.into()),
-    }
 }
 
 fn same_chat(original: messages::Model, chat_id: Uuid) -> Result<messages::Model, ChatError> {

@@ -6,8 +6,8 @@
 //! stored alone, at once.
 //!
 //! Messages of one chat always go to the same writer, so they are stored in the order this
-//! replica received them. A batch that fails (a resend racing its original, say) is stored
-//! again message by message, so one bad message fails only itself.
+//! replica received them. How a batch is stored (resends, failures) is
+//! [`messages::store`]'s.
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
@@ -61,50 +61,7 @@ async fn write(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>) {
 
 async fn store(db: &DatabaseConnection, batch: Vec<Job>) {
     let (drafts, replies): (Vec<Draft>, Vec<_>) = batch.into_iter().unzip();
-    // Resends are answered from what is stored (one query for the batch) and stay out of the
-    // transaction.
-    let originals = match messages::originals(db, &drafts).await {
-        Ok(originals) => originals,
-        Err(_) => return one_by_one(db, drafts, replies).await,
-    };
-    let (mut fresh, mut waiting) = (Vec::with_capacity(drafts.len()), Vec::with_capacity(drafts.len()));
-    for (draft, reply) in drafts.into_iter().zip(replies) {
-        match messages::original_of(&draft, &originals) {
-            Ok(Some(original)) => {
-                let _ = reply.send(Ok(Sent::Existing(original)));
-            }
-            Ok(None) => {
-                fresh.push(draft);
-                waiting.push(reply);
-            }
-            Err(err) => {
-                let _ = reply.send(Err(err));
-            }
-        }
-    }
-    if fresh.is_empty() {
-        return;
-    }
-    match messages::store_batch(db, &fresh).await {
-        Ok(sent) => {
-            for (reply, sent) in waiting.into_iter().zip(sent) {
-                let _ = reply.send(Ok(sent));
-            }
-        }
-        Err(err) => {
-            tracing::debug!(error = %err, size = fresh.len(), "batch failed; storing its messages one by one");
-            one_by_one(db, fresh, waiting).await;
-        }
-    }
-}
-
-/// Each message on its own, with its own answer (a racing resend finds its original).
-async fn one_by_one(
-    db: &DatabaseConnection,
-    drafts: Vec<Draft>,
-    replies: Vec<oneshot::Sender<Result<Sent, ChatError>>>,
-) {
-    for (draft, reply) in drafts.iter().zip(replies) {
-        let _ = reply.send(messages::send(db, draft).await);
+    for (reply, answer) in replies.into_iter().zip(messages::store(db, &drafts).await) {
+        let _ = reply.send(answer);
     }
 }

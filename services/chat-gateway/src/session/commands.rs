@@ -1,0 +1,124 @@
+//! The client's commands: what each `/chat` event does, and what it answers. The connection
+//! loop (`mod.rs`) reads the frames and hands them here.
+
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::{Echo, Session, Step};
+use crate::{
+    error::ChatError,
+    node::Outgoing,
+    protocol::{FrameId, MessageRef, MessageView, Request, SendMessage, ServerEvent, WsError},
+    store::{
+        chats,
+        messages::{self, Draft, Receipt, Sent},
+    },
+};
+
+impl Session {
+    /// Answers one client frame: the frame's result, or its error, with its id.
+    pub(super) async fn handle(&mut self, request: Request, id: Option<&FrameId>) -> Step {
+        let span = tracing::debug_span!("command", event = request.event(), id = ?id);
+        self.handle_in(request, id).instrument(span).await
+    }
+
+    async fn handle_in(&mut self, request: Request, id: Option<&FrameId>) -> Step {
+        let result = match request {
+            Request::StartPrivateChat { user_id } => self.start_private_chat(user_id, id).await,
+            Request::SendMessage(message) => return self.send_message(message, id).await,
+            Request::ReceiveMessage(r) => self.acknowledge(r, Receipt::Delivered).await,
+            Request::Seen(r) => self.acknowledge(r, Receipt::Seen).await,
+            Request::Typing { chat_id } => self.typing(chat_id).await,
+            Request::RefreshToken { access_token } => self.refresh_token(&access_token).await,
+        };
+        match result {
+            Ok(reply) => self.write_event(&reply, id).await,
+            Err(err) => self.write_event(&ServerEvent::Error(err), id).await,
+        }
+    }
+
+    async fn start_private_chat(&mut self, other: Uuid, id: Option<&FrameId>) -> Result<ServerEvent, WsError> {
+        let (chat, _) = chats::find_or_create(&self.state.db, self.user, other).await?;
+        self.order.track(chat.id, chat.last_seq, other);
+        let mut user_ids = vec![self.user, other];
+        user_ids.sort();
+        let event = ServerEvent::PrivateChatRoomCreated { chat_id: chat.id, user_ids: user_ids.clone() };
+        // A frame with an id gets the event as its reply; every other connection the push.
+        let echo = if id.is_some() { Echo::No } else { Echo::Yes };
+        self.publish(&user_ids, Outgoing::event(&event), echo);
+        Ok(event)
+    }
+
+    async fn send_message(&mut self, message: SendMessage, id: Option<&FrameId>) -> Step {
+        match self.store_message(&message).await {
+            Ok(Sent::New { message, pushes }) => {
+                let state = &self.state;
+                state.metrics.messages_total.inc();
+                if pushes > 0 {
+                    state.metrics.offline_pushes_total.inc_by(pushes as u64);
+                    if let Some(wakeup) = &state.wakeup {
+                        wakeup.wake();
+                    }
+                }
+                let (chat_id, seq) = (message.chat_id, message.seq);
+                let peer = self.order.peer(chat_id).unwrap_or(self.user);
+                let view = MessageView::from(message);
+                // This connection's order writes the message once: as the reply (with the frame's
+                // id) or as its copy, whichever comes first.
+                self.publish(&[self.user, peer], Outgoing::message(view.clone(), seq), Echo::Yes);
+                let reply = ServerEvent::ReceiveMessage(view).to_text(id);
+                self.write_in_order(chat_id, seq, reply).await
+            }
+            Ok(Sent::Existing(original)) => self.write_event(&ServerEvent::ReceiveMessage(original.into()), id).await,
+            Err(err) => self.write_event(&ServerEvent::Error(err.into()), id).await,
+        }
+    }
+
+    async fn store_message(&mut self, message: &SendMessage) -> Result<Sent, ChatError> {
+        let peer = self.peer_of(message.chat_id).await?;
+        // A peer connected here is online without asking Redis.
+        let online = self.state.node.is_local(peer) || self.state.node.online_among(&[peer]).await.contains(&peer);
+        let draft = Draft {
+            chat_id: message.chat_id,
+            sender_id: self.user,
+            sender_username: self.username.clone(),
+            kind: message.kind.clone(),
+            content: message.content.clone(),
+            client_msg_id: message.client_msg_id.clone(),
+            members: vec![self.user, peer],
+            offline: if online { Vec::new() } else { vec![peer] },
+        };
+        self.state.writer.send(draft).await
+    }
+
+    async fn acknowledge(&mut self, r: MessageRef, receipt: Receipt) -> Result<ServerEvent, WsError> {
+        let sender = messages::acknowledge(&self.state.db, self.user, r.chat_id, r.message_id, receipt).await?;
+        if let Some(sender) = sender {
+            let (chat_id, message_id, user_id) = (r.chat_id, r.message_id, self.user);
+            let (event, to) = match receipt {
+                Receipt::Delivered => (ServerEvent::MessageReceived { chat_id, message_id, user_id }, vec![sender]),
+                // The reader's other devices clear their unread marks too.
+                Receipt::Seen => (ServerEvent::MessageSeen { chat_id, message_id, user_id }, vec![sender, user_id]),
+            };
+            self.publish(&to, Outgoing::event(&event), Echo::No);
+        }
+        Ok(ServerEvent::Ack {})
+    }
+
+    async fn typing(&mut self, chat_id: Uuid) -> Result<ServerEvent, WsError> {
+        let peer = self.peer_of(chat_id).await?;
+        let event = ServerEvent::Typing { chat_id, user_id: self.user };
+        self.publish(&[peer], Outgoing::event(&event), Echo::Yes);
+        Ok(ServerEvent::Ack {})
+    }
+
+    async fn refresh_token(&mut self, token: &str) -> Result<ServerEvent, WsError> {
+        let claims =
+            self.state.verifier.verify(token).await.map_err(|e| WsError::new("invalid_token", e.to_string()))?;
+        if claims.sub != self.user {
+            return Err(WsError::new("invalid_token", "the token is for another user"));
+        }
+        self.expires_at = claims.exp;
+        Ok(ServerEvent::TokenRefreshed { expires_at: claims.exp })
+    }
+}
