@@ -68,13 +68,19 @@ struct Envelope<'a> {
     event: &'a Outgoing,
 }
 
-/// An envelope as read: any version, the event left unread until the version is known.
+/// An envelope's header, read first: any version (the event is skipped, not parsed).
 #[derive(Deserialize)]
-struct Received {
+struct Header<'a> {
     #[serde(default)]
     v: u32,
-    origin: String,
-    event: serde_json::Value,
+    #[serde(borrow)]
+    origin: std::borrow::Cow<'a, str>,
+}
+
+/// An envelope of this format or an older one, read once its header says so.
+#[derive(Deserialize)]
+struct Received {
+    event: Outgoing,
 }
 
 /// What a received envelope holds for this replica.
@@ -100,15 +106,15 @@ pub fn message_envelope(origin: &str, message: MessageView, seq: i64) -> Vec<u8>
 
 /// Reads an envelope published by `origin` ≠ `node`, of this format or an older one.
 pub(crate) fn decode(payload: &[u8], node: &str) -> serde_json::Result<Decoded> {
-    let received: Received = serde_json::from_slice(payload)?;
-    if received.origin == node {
+    let header: Header<'_> = serde_json::from_slice(payload)?;
+    if header.origin == node {
         return Ok(Decoded::Own);
     }
-    if received.v > VERSION {
-        return Ok(Decoded::Newer(received.v));
+    if header.v > VERSION {
+        return Ok(Decoded::Newer(header.v));
     }
     // Versions 0 (before `v` existed) and 1 have the same event.
-    Ok(Decoded::Event(serde_json::from_value(received.event)?))
+    Ok(Decoded::Event(serde_json::from_slice::<Received>(payload)?.event))
 }
 
 #[cfg(test)]
