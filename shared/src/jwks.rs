@@ -8,12 +8,22 @@ use std::{
     time::{Duration, Instant},
 };
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::DecodingKey;
 use poem_openapi::Object;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 
-use crate::tokens::{TokenError, b64url, decoding_key, ed25519_thumbprint};
+/// Why [`JwksClient`] has no key to give. `tokens::TokenError` carries both cases on to the
+/// verifier's callers under the same names and messages.
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("the token names no key, or a key this service does not know")]
+    UnknownKey,
+    #[error("verification keys are unavailable: {0}")]
+    KeysUnavailable(String),
+}
 
 /// One public key, as a JWK.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Object)]
@@ -102,11 +112,11 @@ impl JwksClient {
         Self::new(url.to_owned()).map(Arc::new).map_err(|e| crate::config::ConfigError::new("JWKS_URL", e.to_string()))
     }
 
-    pub fn new(url: String) -> Result<Self, TokenError> {
+    pub fn new(url: String) -> Result<Self, JwksError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
+            .map_err(|e| JwksError::KeysUnavailable(e.to_string()))?;
         Ok(Self {
             url,
             http,
@@ -133,7 +143,7 @@ impl JwksClient {
 
     /// The key for `kid`, from the cache when it is there and not older than `max_age`,
     /// otherwise after a refetch.
-    pub async fn decoding_key(&self, kid: &str) -> Result<Arc<DecodingKey>, TokenError> {
+    pub async fn decoding_key(&self, kid: &str) -> Result<Arc<DecodingKey>, JwksError> {
         if let Some((set, fetched)) = self.cached()
             && fetched.elapsed() < self.max_age
             && let Some(key) = set.decoding_key(kid)
@@ -141,14 +151,14 @@ impl JwksClient {
             return Ok(key);
         }
         let set = self.refetch().await?;
-        set.decoding_key(kid).ok_or(TokenError::UnknownKey)
+        set.decoding_key(kid).ok_or(JwksError::UnknownKey)
     }
 
     /// Fetches the document. Concurrent callers share one fetch: whoever waited while another
     /// fetched takes that result. Fetches are at least `min_refetch` apart; a caller that comes
     /// sooner waits out the rest rather than being refused, so a token of a key rotated in
     /// just after a fetch still verifies.
-    pub async fn refetch(&self) -> Result<Arc<KeySet>, TokenError> {
+    pub async fn refetch(&self) -> Result<Arc<KeySet>, JwksError> {
         let asked = Instant::now();
         let mut last = self.fetch.lock().await;
         if let Some(at) = *last {
@@ -164,7 +174,7 @@ impl JwksClient {
         *last = Some(Instant::now());
         let document: JwksDocument = async { self.http.get(&self.url).send().await?.error_for_status()?.json().await }
             .await
-            .map_err(|e: reqwest::Error| TokenError::KeysUnavailable(format!("{}: {e}", self.url)))?;
+            .map_err(|e: reqwest::Error| JwksError::KeysUnavailable(format!("{}: {e}", self.url)))?;
         let set = Arc::new(KeySet::new(document.keys));
         if let Ok(mut keys) = self.keys.write() {
             *keys = Some((set.clone(), Instant::now()));
@@ -172,4 +182,20 @@ impl JwksClient {
         tracing::debug!(url = %self.url, keys = set.document().keys.len(), "fetched JWKS");
         Ok(set)
     }
+}
+
+/// base64url without padding, as JWKs and JWTs spell bytes.
+fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// RFC 7638 thumbprint of an Ed25519 public key: SHA-256 of the JWK's required members in
+/// lexicographic order, base64url.
+fn ed25519_thumbprint(x: &str) -> String {
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    b64url(&Sha256::digest(canonical.as_bytes()))
+}
+
+fn decoding_key(jwk: &PublicJwk) -> Option<DecodingKey> {
+    (jwk.kty == "OKP" && jwk.crv == "Ed25519").then(|| DecodingKey::from_ed_components(&jwk.x).ok()).flatten()
 }

@@ -4,16 +4,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
     config::TokenSettings,
-    jwks::{JwksClient, KeySet, PublicJwk},
+    jwks::{JwksClient, JwksError, KeySet, PublicJwk},
 };
 
 /// The claims of an access token.
@@ -46,6 +44,15 @@ pub enum TokenError {
     KeysUnavailable(String),
     #[error("the signing key is unusable: {0}")]
     BadKey(String),
+}
+
+impl From<JwksError> for TokenError {
+    fn from(err: JwksError) -> Self {
+        match err {
+            JwksError::UnknownKey => Self::UnknownKey,
+            JwksError::KeysUnavailable(why) => Self::KeysUnavailable(why),
+        }
+    }
 }
 
 /// The Ed25519 key auth-api signs with, and its public half as a JWK whose `kid` is the
@@ -243,22 +250,6 @@ impl TokenVerifier {
             },
         )
     }
-}
-
-/// base64url without padding, as JWKs and JWTs spell bytes.
-pub(crate) fn b64url(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// RFC 7638 thumbprint of an Ed25519 public key: SHA-256 of the JWK's required members in
-/// lexicographic order, base64url.
-pub(crate) fn ed25519_thumbprint(x: &str) -> String {
-    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-    b64url(&Sha256::digest(canonical.as_bytes()))
-}
-
-pub(crate) fn decoding_key(jwk: &PublicJwk) -> Option<DecodingKey> {
-    (jwk.kty == "OKP" && jwk.crv == "Ed25519").then(|| DecodingKey::from_ed_components(&jwk.x).ok()).flatten()
 }
 
 #[cfg(test)]
