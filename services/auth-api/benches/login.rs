@@ -12,10 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use auth_api::{config::AuthSettings, domain::Password, passwords::Hasher};
+use auth_api::{config::AuthSettings, domain::Password, passwords::Hasher, tokens::SigningKey};
 use clap::Parser;
 use serde_json::json;
-use shared::tokens::SigningKey;
 use testkit::{
     bench::{self, Latencies, Process, Profile, Report, Row, Run, closed_loop, percent},
     broker::Broker,

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod entities;
 pub mod import;
 pub mod passwords;
 pub mod rate_limit;
@@ -12,6 +13,7 @@ pub mod routes;
 pub mod signing_key;
 pub mod startup;
 pub mod state;
+pub mod tokens;
 pub mod users;
 
 use config::{Cli, Command};

@@ -14,8 +14,9 @@ use sea_orm::{
     TransactionTrait, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
-use shared::entities::refresh_tokens::{self, Column, Entity as RefreshToken};
 use uuid::Uuid;
+
+use crate::entities::refresh_tokens::{self, Column, Entity as RefreshToken};
 
 const TOKEN_BYTES: usize = 32;
 

@@ -8,10 +8,12 @@ use secrecy::ExposeSecret;
 use shared::{
     config::{CommonConfig, ConfigError},
     jwks::PublicJwk,
-    tokens::{SigningKey, public_jwks_from_pem},
 };
 
-use crate::config::AuthSettings;
+use crate::{
+    config::AuthSettings,
+    tokens::{SigningKey, public_jwks_from_pem},
+};
 
 const KEY_FILE: &str = "jwt-signing-key.pem";
 

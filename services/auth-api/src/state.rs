@@ -9,7 +9,7 @@ use shared::{
     config::CommonConfig,
     jwks::{KeySet, PublicJwk},
     outbox::Wakeup,
-    tokens::{KeySource, SigningKey, TokenIssuer, TokenVerifier},
+    tokens::{KeySource, TokenVerifier},
 };
 use uuid::Uuid;
 
@@ -19,6 +19,7 @@ use crate::{
     rate_limit::{Limiter, RateLimits},
     refresh_tokens::RefreshTokens,
     routes::TokenPair,
+    tokens::{SigningKey, TokenIssuer},
 };
 
 pub struct AuthState {

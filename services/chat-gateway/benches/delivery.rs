@@ -19,13 +19,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use auth_api::tokens::{SigningKey, TokenIssuer};
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
-use shared::{
-    config::TokenSettings,
-    tokens::{SigningKey, TokenIssuer},
-};
+use shared::config::TokenSettings;
 use testkit::bench::{self, Process, Profile, Report, Row, percent, setting};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;

@@ -8,11 +8,9 @@
 
 use std::{process::Command, sync::Arc, time::Duration};
 
+use auth_api::tokens::{SigningKey, TokenIssuer};
 use sea_orm::{ConnectionTrait, Database};
-use shared::{
-    config::TokenSettings,
-    tokens::{SigningKey, TokenIssuer},
-};
+use shared::config::TokenSettings;
 use testkit::bench::{self, Process, Profile, Report, Row, Run, closed_loop, percent};
 use uuid::Uuid;
 

@@ -11,6 +11,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use auth_api::tokens::{SigningKey, TokenIssuer};
 use clap::Parser;
 use poem::web::Data;
 use poem_openapi::{OpenApi, OpenApiService, param::Path, payload::Json};
@@ -21,7 +22,7 @@ use shared::{
     http::Plumbing,
     jwks::JwksClient,
     server::Application,
-    tokens::{KeySource, SigningKey, TokenIssuer, TokenVerifier},
+    tokens::{KeySource, TokenVerifier},
 };
 use testkit::{
     Running,

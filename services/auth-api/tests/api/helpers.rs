@@ -6,11 +6,10 @@
 
 use std::time::Duration;
 
-use auth_api::config::Cli;
+use auth_api::{config::Cli, tokens::SigningKey};
 use clap::Parser;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{Value, json};
-use shared::tokens::SigningKey;
 pub use testkit::{Backend, Response, TestDatabase, postgres_admin_url, redis_url, unique_name};
 use tokio::sync::oneshot;
 

@@ -43,7 +43,7 @@ async fn registrations_past_the_per_address_limit_get_429() {
 #[tokio::test]
 async fn the_redis_limit_holds_across_two_replicas() {
     let database = Arc::new(TestDatabase::create(Backend::Postgres).await);
-    let key = shared::tokens::SigningKey::generate().unwrap().to_pem().to_owned();
+    let key = auth_api::tokens::SigningKey::generate().unwrap().to_pem().to_owned();
     let extra = ["--redis-url", &redis_url(), "--rate-limit-per-username-per-minute", "4"];
     let a = spawn_on(database.clone(), key.clone(), &extra).await;
     let b = spawn_on(database, key, &extra).await;
@@ -63,7 +63,7 @@ async fn the_redis_limit_holds_across_two_replicas() {
 #[tokio::test]
 async fn the_per_address_limit_follows_the_trusted_forwarded_address_across_replicas() {
     let database = Arc::new(TestDatabase::create(Backend::Postgres).await);
-    let key = shared::tokens::SigningKey::generate().unwrap().to_pem().to_owned();
+    let key = auth_api::tokens::SigningKey::generate().unwrap().to_pem().to_owned();
     let extra = ["--redis-url", &redis_url(), "--rate-limit-per-ip-per-minute", "2", "--trusted-proxy-hops", "1"];
     let a = spawn_on(database.clone(), key.clone(), &extra).await;
     let b = spawn_on(database, key, &extra).await;

@@ -1,12 +1,13 @@
 use std::sync::Arc;
 
+use auth_api::tokens::{SigningKey, TokenIssuer};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Value, json};
 use shared::{
     config::TokenSettings,
     jwks::JwksClient,
-    tokens::{KeySource, SigningKey, TokenError, TokenIssuer, TokenVerifier},
+    tokens::{KeySource, TokenError, TokenVerifier},
 };
 
 use crate::helpers::{Backend, TestApp, spawn_app};

@@ -237,7 +237,7 @@ async fn two_relays_on_one_postgres_publish_every_event_once() {
     let broker = Broker::start();
     let topic = unique_name("notifications-");
     let database = Arc::new(TestDatabase::create(Backend::Postgres).await);
-    let key = shared::tokens::SigningKey::generate().unwrap().to_pem().to_owned();
+    let key = auth_api::tokens::SigningKey::generate().unwrap().to_pem().to_owned();
     let args = relay_args(&broker, &topic);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let a = spawn_on(database.clone(), key.clone(), &args).await;

@@ -4,11 +4,11 @@
 
 use std::{sync::Arc, time::Duration};
 
+use auth_api::tokens::{SigningKey, TokenIssuer};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-use shared::tokens::SigningKey;
 pub use testkit::{Backend, Response, Running, TestDatabase, redis_server::RedisServer};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
@@ -125,7 +125,7 @@ impl Suite {
     pub fn token_for(&self, user: &User, ttl: Duration) -> String {
         let key = SigningKey::from_pem(self.key.to_pem()).unwrap();
         let settings = shared::config::TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() };
-        let issuer = shared::tokens::TokenIssuer::new(key, settings, ttl);
+        let issuer = TokenIssuer::new(key, settings, ttl);
         issuer.issue(user.id.parse().unwrap(), &user.username).unwrap()
     }
 

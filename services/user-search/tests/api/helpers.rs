@@ -3,11 +3,12 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+use auth_api::tokens::SigningKey;
 use chrono::Utc;
 use clap::Parser;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
-use shared::{entities::users, tokens::SigningKey};
+use shared::entities::users;
 pub use testkit::{Backend, Response, Running, TestDatabase};
 use uuid::Uuid;
 

@@ -1,5 +1,5 @@
+use auth_api::tokens::{SigningKey, TokenIssuer};
 use serde_json::json;
-use shared::tokens::SigningKey;
 
 use crate::helpers::{Backend, spawn, spawn_auth, spawn_search};
 
@@ -21,7 +21,7 @@ async fn every_route_needs_a_valid_token(backend: Backend) {
         assert_eq!((garbage.status, &garbage.body["code"]), (401, &json!("invalid_token")), "{path}");
     }
     // A token from an auth-api with another key that this one never published.
-    let stranger = shared::tokens::TokenIssuer::new(
+    let stranger = TokenIssuer::new(
         SigningKey::generate().unwrap(),
         shared::config::TokenSettings { issuer: "chat-suite".into(), audience: "chat-suite".into() },
         std::time::Duration::from_secs(60),
