@@ -1,7 +1,7 @@
 //! What two or more chat-suite services need, and nothing more: configuration, the JSON error
-//! type of the contract, the database and its entities, the outbox, access tokens and their
-//! keys, telemetry, and the HTTP plumbing every service mounts (health, readiness, metrics,
-//! request ids, body limits, graceful shutdown).
+//! type of the contract, the database and its entities, the username key, the outbox, access
+//! tokens and their keys, telemetry, and the HTTP plumbing every service mounts (health,
+//! readiness, metrics, request ids, body limits, graceful shutdown).
 
 pub mod config;
 pub mod db;
@@ -16,6 +16,7 @@ pub mod redis_conn;
 pub mod server;
 pub mod telemetry;
 pub mod tokens;
+pub mod username_key;
 
 pub use error::{ApiError, ApiResult};
 

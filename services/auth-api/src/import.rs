@@ -8,6 +8,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryResult, Sta
 use shared::{
     config::DatabaseUrl,
     entities::users::{self, Entity as User},
+    username_key::UsernameKey,
 };
 use uuid::Uuid;
 
@@ -64,7 +65,7 @@ fn legacy_user(row: &QueryResult) -> anyhow::Result<users::Model> {
         .unwrap_or_else(|_| Utc::now());
     Ok(users::Model {
         id,
-        username_key: crate::domain::username::key(&username),
+        username_key: UsernameKey::fold(&username),
         username,
         email_key: email.to_lowercase(),
         email,

@@ -67,7 +67,7 @@ pub async fn register(
     let user = users::Model {
         id: Uuid::new_v4(),
         username: new.username.as_str().to_owned(),
-        username_key: new.username.key(),
+        username_key: new.username.key().as_str().to_owned(),
         email: new.email.as_str().to_owned(),
         email_key: new.email.key(),
         password_hash: new.password_hash,

@@ -14,6 +14,7 @@ use shared::{
     ApiError, ApiResult,
     http::{BearerAuth, Text, TextRule, UuidText},
     paging::{PageSize, decode_cursor, encode_cursor},
+    username_key::UsernameKey,
 };
 use uuid::Uuid;
 
@@ -154,29 +155,28 @@ impl UsersApi {
             return Err(ApiError::invalid_field("q", "q: must be 1 to 32 characters long"));
         }
         let limit = Limit::resolve(limit.0)?;
-        if !could_be_a_name(&q) {
+        // No name starts with what cannot be in a name: no need to ask the database.
+        let Some(prefix) = UsernameKey::parse(&q) else {
             return Ok(Json(SearchResults { users: Vec::new() }));
-        }
-        let users = queries::by_prefix(&state.db, &q.to_ascii_lowercase(), limit).await?;
+        };
+        let users = queries::by_prefix(&state.db, prefix.as_str(), limit).await?;
         Ok(Json(SearchResults { users: users.into_iter().map(UserRef::from).collect() }))
     }
 }
 
 /// The lookup behind `/users/show?username=` and `/users/username/{username}` (and the
-/// token benchmark's unguarded twin of the latter).
+/// token benchmark's unguarded twin of the latter). A text that cannot be a name names no
+/// user: no need to ask the database.
 pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<UserRef> {
-    let user =
-        if could_be_a_name(name) { queries::by_username_key(db, &name.to_ascii_lowercase()).await? } else { None };
+    let user = match UsernameKey::parse(name) {
+        Some(key) => queries::by_username_key(db, key.as_str()).await?,
+        None => None,
+    };
     user.map(UserRef::from).ok_or_else(|| ApiError::not_found("no user with this username"))
 }
 
-/// The username key a listing cursor resumes after.
+/// The username key a listing cursor resumes after: a stored key, so taken as it is, and
+/// refused when no name could have it.
 fn username_key(key: &str) -> Option<String> {
-    could_be_a_name(key).then(|| key.to_owned())
-}
-
-/// Names longer than any valid one, or with control characters (which Postgres cannot even
-/// compare), cannot exist: no need to ask the database.
-fn could_be_a_name(text: &str) -> bool {
-    text.len() <= 256 && !text.chars().any(char::is_control)
+    UsernameKey::parse(key).is_some().then(|| key.to_owned())
 }

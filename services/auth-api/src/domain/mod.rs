@@ -2,7 +2,7 @@
 
 mod email;
 mod password;
-pub mod username;
+mod username;
 
 pub use email::{Email, EmailText};
 pub use password::{NewPassword, OfferedPassword, Password};

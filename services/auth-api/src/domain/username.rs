@@ -1,4 +1,4 @@
-use shared::http::TextRule;
+use shared::{http::TextRule, username_key::UsernameKey};
 
 use super::FieldError;
 
@@ -18,7 +18,10 @@ impl TextRule for NewUsername {
 /// 3 to 32 characters of `[A-Za-z0-9_.-]`. Unique without regard to case: `key()` is the
 /// lowercased form the database compares; `as_str()` keeps the spelling the user chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Username(String);
+pub struct Username {
+    spelling: String,
+    key: UsernameKey,
+}
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
@@ -26,25 +29,22 @@ impl Username {
         if !(MIN_CHARS..=MAX_CHARS).contains(&length) {
             return Err(FieldError::new("username", "must be 3 to 32 characters long"));
         }
+        let alphabet = "may contain only letters, digits, '_', '.' and '-'";
         if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-            return Err(FieldError::new("username", "may contain only letters, digits, '_', '.' and '-'"));
+            return Err(FieldError::new("username", alphabet));
         }
-        Ok(Self(raw.to_owned()))
+        // Always a key past the checks above, which are stricter than the key's own.
+        let key = UsernameKey::parse(raw).ok_or_else(|| FieldError::new("username", alphabet))?;
+        Ok(Self { spelling: raw.to_owned(), key })
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.spelling
     }
 
-    pub fn key(&self) -> String {
-        key(&self.0)
+    pub fn key(&self) -> &UsernameKey {
+        &self.key
     }
-}
-
-/// The case-insensitive form of a username, for lookups of names that need not be valid
-/// (a login attempt with a name that was never registered).
-pub fn key(raw: &str) -> String {
-    raw.to_ascii_lowercase()
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ impl AccountsApi {
         let email = Email::parse(&body.email)?;
         let password = Password::parse(&body.password)?;
         let fcm_token = parse_fcm_token(body.0.fcm_token.map(Text::into_string))?;
-        state.enforce(&state.limits.register_by_username, &username.key()).await?;
+        state.enforce(&state.limits.register_by_username, username.key().as_str()).await?;
 
         let password_hash = state.hasher.hash(&password).await?;
         let new = NewUser { username, email, password_hash, fcm_token };

@@ -5,11 +5,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
     ApiError, ApiResult,
     http::{NO_CONTROL_CHARACTERS, Text, TextRule, client_ip},
+    username_key::UsernameKey,
 };
 
 use super::{JsonBody, Tag, TokenPair};
 use crate::{
-    domain::{FieldError, OfferedPassword, Password, username},
+    domain::{FieldError, OfferedPassword, Password},
     passwords::{HashError, Verdict},
     refresh_tokens::RefreshError,
     state::{AuthState, ip_key},
@@ -32,7 +33,7 @@ pub struct LoginName;
 
 impl TextRule for LoginName {
     const MIN_LENGTH: Option<usize> = Some(1);
-    const MAX_LENGTH: Option<usize> = Some(MAX_LOGIN_NAME_CHARS);
+    const MAX_LENGTH: Option<usize> = Some(UsernameKey::MAX_CHARS);
     const PATTERN: Option<&'static str> = Some(NO_CONTROL_CHARACTERS);
     const EXAMPLE: Option<&'static str> = Some("alice");
 }
@@ -50,9 +51,6 @@ pub enum LoggedOut {
     #[oai(status = 204)]
     NoContent,
 }
-
-/// Login names longer than this cannot exist; refusing them early bounds the work per request.
-const MAX_LOGIN_NAME_CHARS: usize = 256;
 
 fn invalid_credentials() -> ApiError {
     ApiError::unauthorized("invalid_credentials", "invalid username or password")
@@ -72,21 +70,16 @@ impl SessionsApi {
     ) -> ApiResult<Json<TokenPair>> {
         let state = state.0;
         state.enforce(&state.limits.login_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
-        // Names of imported accounts may be outside today's alphabet, but never hold control
-        // characters (which Postgres could not even compare).
-        let name = &body.username;
-        if name.is_empty() || name.chars().count() > MAX_LOGIN_NAME_CHARS || name.chars().any(char::is_control) {
-            return Err(FieldError {
-                field: "username",
-                reason: format!("must be 1 to {MAX_LOGIN_NAME_CHARS} characters long, without control characters"),
-            }
-            .into());
-        }
+        // Names of imported accounts may be outside today's alphabet, so only what cannot be a
+        // name at all is refused, before any work.
+        let key = UsernameKey::parse(&body.username).ok_or_else(|| FieldError {
+            field: "username",
+            reason: format!("must be 1 to {} characters long, without control characters", UsernameKey::MAX_CHARS),
+        })?;
         let password = Password::parse_offered(&body.password)?;
-        let key = username::key(&body.username);
-        state.enforce(&state.limits.login_by_username, &key).await?;
+        state.enforce(&state.limits.login_by_username, key.as_str()).await?;
 
-        let user = users::find_by_username_key(&state.db, &key).await?;
+        let user = users::find_by_username_key(&state.db, key.as_str()).await?;
         let verdict = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let (Some(user), Verdict::Match { needs_upgrade }) = (user, verdict) else {
             return Err(invalid_credentials());

@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::Parser;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
-use shared::entities::users;
+use shared::{entities::users, username_key::UsernameKey};
 pub use testkit::{Backend, Response, Running, TestDatabase};
 use uuid::Uuid;
 
@@ -92,7 +92,7 @@ impl Suite {
             .map(|name| users::Model {
                 id: Uuid::new_v4(),
                 username: name.clone(),
-                username_key: name.to_ascii_lowercase(),
+                username_key: UsernameKey::parse(name).unwrap().into_string(),
                 email: format!("{name}@seed.example.com"),
                 email_key: format!("{}@seed.example.com", name.to_ascii_lowercase()),
                 password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2VlZHNlZWQ$c2VlZA".into(),
