@@ -8,6 +8,15 @@ pub struct Response {
     pub body: Value,
 }
 
+/// GET `url`, with `token` as the bearer when there is one.
+pub async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Response {
+    let mut req = client.get(url);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    read(req).await
+}
+
 pub async fn read(req: reqwest::RequestBuilder) -> Response {
     let resp = req.send().await.unwrap();
     let status = resp.status().as_u16();

@@ -1,8 +1,9 @@
 //! What the services' tests share: a database of their own on the real Postgres (or a
-//! SQLite file), a real Kafka-protocol broker they can kill, HTTP answers read whole; and what
-//! the benchmarks share (`bench`).
+//! SQLite file), a real Kafka-protocol broker they can kill, a real auth-api and its users
+//! (`auth`), HTTP answers read whole; and what the benchmarks share (`bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod auth;
 pub mod bench;
 pub mod broker;
 mod http;
@@ -15,7 +16,7 @@ use std::sync::Once;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use uuid::Uuid;
 
-pub use http::{Response, read};
+pub use http::{Response, get, read};
 pub use running::Running;
 
 /// Logs of the applications under test, when `TEST_LOG` is set.

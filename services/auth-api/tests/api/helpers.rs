@@ -6,28 +6,20 @@
 
 use std::time::Duration;
 
-use auth_api::{config::Cli, tokens::SigningKey};
-use clap::Parser;
+use auth_api::tokens::SigningKey;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use serde_json::{Value, json};
-pub use testkit::{Backend, Response, TestDatabase, postgres_admin_url, redis_url, unique_name};
-use tokio::sync::oneshot;
+use serde_json::Value;
+pub use testkit::{Backend, Response, Running, TestDatabase, postgres_admin_url, redis_url, unique_name};
 
 pub struct TestApp {
+    /// `running.address`, at hand.
     pub address: String,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub database: std::sync::Arc<TestDatabase>,
     pub signing_key: String,
-    shutdown: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-    }
+    /// The app itself, stopped when this is dropped.
+    pub running: Running,
 }
 
 /// The command line every test app starts from: loopback, a random port, limits high enough
@@ -66,24 +58,17 @@ pub async fn spawn_app_with(backend: Backend, extra: &[&str]) -> TestApp {
 
 /// Starts another auth-api on an existing database (a second replica).
 pub async fn spawn_on(database: std::sync::Arc<TestDatabase>, signing_key: String, extra: &[&str]) -> TestApp {
-    testkit::init_logs();
     let dir = tempfile::tempdir().unwrap();
     let mut args = base_args(&database.url, dir.path(), &signing_key);
     args.extend(extra.iter().map(|s| s.to_string()));
-    let cli = Cli::try_parse_from(args).unwrap();
-    let app = auth_api::startup::build(&cli).await.unwrap();
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (tx, rx) = oneshot::channel();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = rx.await;
-    }));
+    let running = testkit::auth::start(args).await;
     TestApp {
-        address,
+        address: running.address.clone(),
         client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         db: database.connect().await,
         database,
         signing_key,
-        shutdown: Some(tx),
+        running,
     }
 }
 
@@ -98,34 +83,17 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, bearer: Option<&str>) -> Response {
-        let mut req = self.client.get(format!("{}{path}", self.address));
-        if let Some(token) = bearer {
-            req = req.bearer_auth(token);
-        }
-        self.send(req).await
+        testkit::get(&self.client, &format!("{}{path}", self.address), bearer).await
     }
 
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Response {
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap();
-        let body =
-            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Response { status, headers, body }
+        testkit::read(req).await
     }
 
     /// Registers `username` with a password of "correct horse battery"; returns the 201 body.
     /// Names are made unique per database by the callers, emails follow the names.
     pub async fn register(&self, username: &str) -> Value {
-        let resp = self
-            .post(
-                "/register",
-                json!({"username": username, "password": "correct horse battery", "email": format!("{username}@example.com")}),
-            )
-            .await;
-        assert_eq!(resp.status, 201, "{}", resp.body);
-        resp.body
+        testkit::auth::register(&self.client, &self.address, username).await
     }
 
     /// Registers `username` (a 201 is asserted) and returns the new user id.

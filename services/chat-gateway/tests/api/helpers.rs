@@ -47,7 +47,7 @@ pub async fn spawn(backend: Backend, bus: Bus, replicas: usize) -> Suite {
 pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&str]) -> Suite {
     let database = Arc::new(TestDatabase::create(backend).await);
     let key = SigningKey::generate().unwrap();
-    let auth = spawn_auth(&database, &key).await;
+    let auth = testkit::auth::spawn_auth(&database, "127.0.0.1:0".parse().unwrap(), &key).await;
     let redis = (bus == Bus::Redis).then(RedisServer::start);
     let mut suite = Suite {
         auth,
@@ -64,22 +64,6 @@ pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&st
         suite.gateways.push(gateway);
     }
     suite
-}
-
-async fn spawn_auth(database: &TestDatabase, key: &SigningKey) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let cli = auth_api::config::Cli::try_parse_from([
-        "auth-api".to_owned(),
-        "--listen-addr=127.0.0.1:0".to_owned(),
-        format!("--database-url={}", database.url),
-        format!("--data-dir={}", dir.path().display()),
-        format!("--jwt-signing-key={}", key.to_pem()),
-        "--rate-limit-per-ip-per-minute=0".to_owned(),
-        "--rate-limit-per-username-per-minute=0".to_owned(),
-        "--shutdown-grace-seconds=1".to_owned(),
-    ])
-    .unwrap();
-    Running::start(auth_api::startup::build(&cli).await.unwrap())
 }
 
 impl Suite {
@@ -109,14 +93,10 @@ impl Suite {
     /// Registers through auth-api.
     pub async fn user(&self, prefix: &str) -> User {
         let username = testkit::unique_name(prefix);
-        let resp = testkit::read(self.client.post(format!("{}/register", self.auth.address)).json(&json!({
-            "username": username, "password": "correct horse battery", "email": format!("{username}@example.com")
-        })))
-        .await;
-        assert_eq!(resp.status, 201, "{}", resp.body);
+        let body = testkit::auth::register(&self.client, &self.auth.address, &username).await;
         User {
-            token: resp.body["access_token"].as_str().unwrap().to_owned(),
-            id: resp.body["user_id"].as_str().unwrap().to_owned(),
+            token: body["access_token"].as_str().unwrap().to_owned(),
+            id: body["user_id"].as_str().unwrap().to_owned(),
             username,
         }
     }
@@ -163,11 +143,7 @@ impl Suite {
     }
 
     pub async fn get(&self, replica: usize, path: &str, token: Option<&str>) -> Response {
-        let mut req = self.client.get(format!("{}{path}", self.gateways[replica].address));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        testkit::read(req).await
+        testkit::get(&self.client, &format!("{}{path}", self.gateways[replica].address), token).await
     }
 
     /// The chat between two users, started by `a` (on `a_ws`); `b_ws` hears of it too.

@@ -1,7 +1,7 @@
 //! Each test starts a real auth-api and a real user-search on one fresh database; user-search
 //! verifies tokens with the keys it fetches from that auth-api's JWKS.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use auth_api::tokens::SigningKey;
 use chrono::Utc;
@@ -9,7 +9,7 @@ use clap::Parser;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::Value;
 use shared::{entities::users, username_key::UsernameKey};
-pub use testkit::{Backend, Response, Running, TestDatabase};
+pub use testkit::{Backend, Response, Running, TestDatabase, auth::spawn_auth};
 use uuid::Uuid;
 
 pub struct Suite {
@@ -33,23 +33,6 @@ pub async fn spawn(backend: Backend) -> Suite {
     }
 }
 
-/// A real auth-api on `addr`, signing with `key`.
-pub async fn spawn_auth(database: &TestDatabase, addr: SocketAddr, key: &SigningKey) -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let cli = auth_api::config::Cli::try_parse_from([
-        "auth-api".to_owned(),
-        format!("--listen-addr={addr}"),
-        format!("--database-url={}", database.url),
-        format!("--data-dir={}", dir.path().display()),
-        format!("--jwt-signing-key={}", key.to_pem()),
-        "--rate-limit-per-ip-per-minute=0".to_owned(),
-        "--rate-limit-per-username-per-minute=0".to_owned(),
-        "--shutdown-grace-seconds=1".to_owned(),
-    ])
-    .unwrap();
-    Running::start(auth_api::startup::build(&cli).await.unwrap())
-}
-
 pub async fn spawn_search(database: &TestDatabase, jwks_url: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let cli = user_search::config::Cli::try_parse_from([
@@ -67,21 +50,12 @@ pub async fn spawn_search(database: &TestDatabase, jwks_url: &str) -> Running {
 impl Suite {
     /// Registers through auth-api; returns (access token, user id).
     pub async fn register(&self, username: &str) -> (String, String) {
-        let resp =
-            testkit::read(self.client.post(format!("{}/register", self.auth.address)).json(&serde_json::json!({
-                "username": username, "password": "correct horse battery", "email": format!("{username}@example.com")
-            })))
-            .await;
-        assert_eq!(resp.status, 201, "{}", resp.body);
-        (resp.body["access_token"].as_str().unwrap().to_owned(), resp.body["user_id"].as_str().unwrap().to_owned())
+        let body = testkit::auth::register(&self.client, &self.auth.address, username).await;
+        (body["access_token"].as_str().unwrap().to_owned(), body["user_id"].as_str().unwrap().to_owned())
     }
 
     pub async fn get(&self, path_and_query: &str, token: Option<&str>) -> Response {
-        let mut req = self.client.get(format!("{}{path_and_query}", self.search.address));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        testkit::read(req).await
+        testkit::get(&self.client, &format!("{}{path_and_query}", self.search.address), token).await
     }
 
     /// Writes users straight into the table (hashing thousands of passwords would only slow
