@@ -14,6 +14,7 @@ mod store;
 
 use std::{sync::Arc, time::Duration};
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::future::join_all;
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 use shared::{
@@ -237,10 +238,23 @@ enum Round {
     NoneGotThrough,
 }
 
-/// 500 ms doubled per attempt, at most 10 s: quick after a blip, gentle during an outage.
+/// The longest wait before a retry.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The wait before retry number `attempt` (from 1): 500 ms doubled per attempt, at most 10 s,
+/// quick after a blip, gentle during an outage. A function of the attempt, not a running
+/// backoff, because an event's attempts are counted in its row, across rounds and replicas.
 fn backoff(attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(5);
-    Duration::from_millis(500 * (1 << exponent)).min(Duration::from_secs(10))
+    let mut waits = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_factor(2.0)
+        .with_max_delay(MAX_BACKOFF)
+        .without_max_times()
+        .build();
+    // The sixth wait (500 ms doubled five times) is past the cap already, as is every later
+    // one: no need to walk further for an event retried for days.
+    let nth = attempt.saturating_sub(1).min(5) as usize;
+    waits.nth(nth).unwrap_or(MAX_BACKOFF)
 }
 
 async fn refresh_stats(store: Store, metrics: Arc<RelayMetrics>, mut stopping: Stopping) {
