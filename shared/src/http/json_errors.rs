@@ -11,7 +11,7 @@ use super::AllowedMethods;
 use crate::ApiError;
 
 pub(super) async fn render_errors<E: Endpoint>(
-    allowed: AllowedMethods,
+    allowed: std::sync::Arc<AllowedMethods>,
     ep: std::sync::Arc<E>,
     req: Request,
 ) -> Result<Response> {

@@ -86,6 +86,8 @@ impl Plumbing {
         E::Endpoint: 'static,
     {
         let metrics = self.metrics.clone();
+        // Shared, not cloned per request: every request passes through here.
+        let allowed = Arc::new(allowed);
         routes
             .into_endpoint()
             .around(body_limit::limit_body)
