@@ -21,6 +21,10 @@ use tokio::net::TcpListener;
 
 use crate::config::CommonConfig;
 
+mod linger;
+
+use linger::Lingering;
+
 /// How connections are served: the grace period after a stop, and how long a client may take
 /// to send a request's headers.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +86,8 @@ pub async fn serve(
                 Ok::<_, Infallible>(hyper::Response::<ResponseBody>::from(response))
             }
         });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection =
+            builder.serve_connection_with_upgrades(TokioIo::new(Lingering::new(stream)), service).into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(err) = connection.await {
