@@ -7,6 +7,21 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 mkdir -p "$cache"
 
 say() { printf '==> %s\n' "$*"; }
+
+# `stage NAME` ends the stage before it and starts NAME; `stage_times` prints how long each
+# took, so a slow run says where its time went.
+stage_names=()
+stage_starts=()
+stage() { say "$*"; stage_names+=("$*"); stage_starts+=("$SECONDS"); }
+stage_times() {
+  local i next
+  say "time per stage"
+  for i in "${!stage_names[@]}"; do
+    next=${stage_starts[$((i + 1))]:-$SECONDS}
+    printf '%5d s  %s\n' $((next - stage_starts[i])) "${stage_names[i]}"
+  done
+  printf '%5d s  in all\n' "$SECONDS"
+}
 die() { printf 'scripts/%s: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 
 wait_for() { # description, command...
