@@ -36,7 +36,7 @@ RUN mkdir -p shared/src migrations/src testkit/src \
     && for bin in auth-api user-search chat-gateway chat-suite; do \
         printf 'fn main() {}\n' > "services/${bin}/src/main.rs"; \
     done \
-    && cargo build --release --locked -p auth-api -p user-search -p chat-gateway -p chat-suite
+    && cargo build --profile dist --locked -p auth-api -p user-search -p chat-gateway -p chat-suite
 
 # testkit is a dev-dependency only: its stub is enough, and its edits do not bust this layer.
 COPY shared shared
@@ -48,17 +48,17 @@ RUN touch shared/src/lib.rs migrations/src/lib.rs \
         services/auth-api/src/lib.rs services/user-search/src/lib.rs services/chat-gateway/src/lib.rs \
         services/auth-api/src/main.rs services/user-search/src/main.rs \
         services/chat-gateway/src/main.rs services/chat-suite/src/main.rs \
-    && cargo build --release --locked -p auth-api -p user-search -p chat-gateway -p chat-suite
+    && cargo build --profile dist --locked -p auth-api -p user-search -p chat-gateway -p chat-suite
 
 # glibc, libgcc and CA certificates, no shell, no package manager.
 FROM gcr.io/distroless/cc-debian12:nonroot
 LABEL org.opencontainers.image.title="chat-suite" \
       org.opencontainers.image.description="chat-suite services: auth-api, user-search, chat-gateway and the all-in-one chat-suite"
 COPY --from=builder \
-    /build/target/release/auth-api \
-    /build/target/release/user-search \
-    /build/target/release/chat-gateway \
-    /build/target/release/chat-suite \
+    /build/target/dist/auth-api \
+    /build/target/dist/user-search \
+    /build/target/dist/chat-gateway \
+    /build/target/dist/chat-suite \
     /usr/local/bin/
 # The embedded default keeps ./data relative to here; the nonroot home is the one writable place.
 WORKDIR /home/nonroot

@@ -113,7 +113,7 @@ impl JwksClient {
     }
 
     pub fn new(url: String) -> Result<Self, JwksError> {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client::builder()
             .timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| JwksError::KeysUnavailable(e.to_string()))?;

@@ -8,6 +8,7 @@ pub mod db;
 pub mod entities;
 pub mod error;
 pub mod http;
+pub mod http_client;
 pub mod jwks;
 pub mod outbox;
 pub mod paging;

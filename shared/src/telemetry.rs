@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_otlp::{SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -47,8 +47,10 @@ pub fn init(service: &'static str, otlp_endpoint: Option<&str>) -> anyhow::Resul
 }
 
 fn tracer_provider(service: &'static str, endpoint: &str) -> anyhow::Result<SdkTracerProvider> {
+    let http = crate::http_client::builder().build().map_err(|e| anyhow::anyhow!("OTLP HTTP client: {e}"))?;
     let exporter = SpanExporter::builder()
         .with_http()
+        .with_http_client(http)
         .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
         .build()
         .map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;

@@ -85,7 +85,8 @@ async fn registrations(round: &'static str, clients: usize, warmup: Duration, wi
 
 /// `chat_suite_outbox_pending` from auth-api's metrics.
 async fn outbox_pending() -> u64 {
-    let text = reqwest::get(format!("{BASE}/metrics")).await.unwrap().text().await.unwrap();
+    let client = shared::http_client::builder().build().unwrap();
+    let text = client.get(format!("{BASE}/metrics")).send().await.unwrap().text().await.unwrap();
     text.lines()
         .find_map(|line| line.strip_prefix("chat_suite_outbox_pending ")?.trim().parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no chat_suite_outbox_pending in the metrics")) as u64
@@ -136,7 +137,7 @@ async fn main() {
     );
 
     let users = *CLIENTS.iter().max().unwrap();
-    let client = reqwest::Client::new();
+    let client = shared::http_client::builder().build().unwrap();
     futures_util::future::join_all((0..users).map(|i| register(client.clone(), format!("login{i}")))).await;
 
     let mut sweep = Vec::new();

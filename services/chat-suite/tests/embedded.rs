@@ -60,7 +60,7 @@ async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
 #[tokio::test]
 async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let suite = start(dir.path());
     let base = suite.base.clone();
 
@@ -136,7 +136,7 @@ async fn two_newcomers_chat_on_the_embedded_default() {
     use tokio_tungstenite::tungstenite::Message;
 
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let suite = start(dir.path());
     let base = suite.base.clone();
     let mut users = Vec::new();

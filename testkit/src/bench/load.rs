@@ -84,7 +84,7 @@ where
         .map(|client_number| {
             let request = request.clone();
             tokio::spawn(async move {
-                let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+                let client = shared::http_client::builder().pool_max_idle_per_host(1).build().unwrap();
                 let mut latencies = Vec::new();
                 for n in (client_number as u64) << 32.. {
                     let sent = Instant::now();

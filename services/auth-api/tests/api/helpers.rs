@@ -64,7 +64,7 @@ pub async fn spawn_on(database: std::sync::Arc<TestDatabase>, signing_key: Strin
     let running = testkit::auth::start(args).await;
     TestApp {
         address: running.address.clone(),
-        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        client: shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         db: database.connect().await,
         database,
         signing_key,

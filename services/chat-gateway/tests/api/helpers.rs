@@ -53,7 +53,7 @@ pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&st
         auth,
         gateways: Vec::new(),
         redis,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        client: shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         db: database.connect().await,
         database,
         extra_args: args.iter().map(|a| (*a).to_owned()).collect(),

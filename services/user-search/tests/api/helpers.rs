@@ -27,7 +27,7 @@ pub async fn spawn(backend: Backend) -> Suite {
     Suite {
         auth,
         search,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        client: shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         db: database.connect().await,
         database,
     }

@@ -1,0 +1,25 @@
+//! Outgoing HTTP (the JWKS fetch, OTLP export, and the tests' clients): reqwest over rustls
+//! with ring as its crypto, the one TLS stack the build compiles besides librdkafka's OpenSSL.
+//! reqwest is built without a crypto provider of its own, so every client comes from here,
+//! where ring is installed as the process's provider first.
+
+use std::sync::Once;
+
+/// A client builder with the suite's crypto provider in place.
+pub fn builder() -> reqwest::ClientBuilder {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // Err means another provider was installed first (by an embedding program): it serves.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Without an installed provider, reqwest (built with `rustls-no-provider`) panics here.
+    #[test]
+    fn a_client_builds() {
+        assert!(super::builder().build().is_ok());
+    }
+}
