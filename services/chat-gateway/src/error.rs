@@ -3,7 +3,7 @@
 use sea_orm::DbErr;
 use shared::ApiError;
 
-use crate::protocol::WsError;
+use crate::protocol::{ErrorCode, WsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
@@ -29,8 +29,8 @@ impl From<ChatError> for WsError {
     fn from(err: ChatError) -> Self {
         match err {
             ChatError::NotMember => WsError::forbidden(),
-            ChatError::NoSuchUser => WsError::new("not_found", "no user with this id"),
-            ChatError::NoSuchMessage => WsError::new("not_found", "no such message in this chat"),
+            ChatError::NoSuchUser => WsError::new(ErrorCode::NotFound, "no user with this id"),
+            ChatError::NoSuchMessage => WsError::new(ErrorCode::NotFound, "no such message in this chat"),
             ChatError::Invalid(why) => WsError::invalid_data(why),
             ChatError::Database(err) if ChatError::is_unreachable(&err) => {
                 tracing::warn!(error = %err, "database unreachable");

@@ -45,8 +45,8 @@ pub(crate) enum Tracked {
 impl Outgoing {
     pub(crate) fn event(event: &ServerEvent) -> Self {
         let kind = match event {
-            ServerEvent::PrivateChatRoomCreated { chat_id, user_ids } => {
-                Tracked::ChatCreated { chat_id: *chat_id, user_ids: user_ids.clone() }
+            ServerEvent::PrivateChatRoomCreated(created) => {
+                Tracked::ChatCreated { chat_id: created.chat_id, user_ids: created.user_ids.clone() }
             }
             _ => Tracked::Plain,
         };
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn an_envelope_round_trips() {
-        let event = Outgoing::event(&ServerEvent::Online { user_id: Uuid::nil() });
+        let event = Outgoing::event(&ServerEvent::Online(crate::protocol::UserRef { user_id: Uuid::nil() }));
         let bytes = encode("gw-a", &event).unwrap();
         assert!(String::from_utf8_lossy(&bytes).starts_with(r#"{"v":1,"origin":"gw-a","#));
         match decode(&bytes, "gw-b").unwrap() {

@@ -167,7 +167,9 @@ mod tests {
         let (slow, _slow_queue, first) = hub.register(user, 1);
         let (fast, mut fast_queue, second) = hub.register(user, 8);
         assert!(first && !second);
-        let event = Arc::new(Outgoing::event(&crate::protocol::ServerEvent::Online { user_id: user }));
+        let event = Arc::new(Outgoing::event(&crate::protocol::ServerEvent::Online(crate::protocol::UserRef {
+            user_id: user,
+        })));
         hub.deliver_local(user, &event, None);
         hub.deliver_local(user, &event, None);
         assert!(slow.overflowed());

@@ -36,7 +36,11 @@ pub(crate) use slots::{ConnectionSlots, Slot};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::{metrics::GatewayMetrics, protocol::ServerEvent, store::chats};
+use crate::{
+    metrics::GatewayMetrics,
+    protocol::{ServerEvent, UserRef},
+    store::chats,
+};
 
 /// How events reach the other replicas.
 pub(crate) enum Broker {
@@ -147,8 +151,11 @@ impl Node {
     async fn announce(&self, user: Uuid, online: bool) {
         match chats::peers(&self.db, user).await {
             Ok(peers) if !peers.is_empty() => {
-                let event =
-                    if online { ServerEvent::Online { user_id: user } } else { ServerEvent::Offline { user_id: user } };
+                let event = if online {
+                    ServerEvent::Online(UserRef { user_id: user })
+                } else {
+                    ServerEvent::Offline(UserRef { user_id: user })
+                };
                 self.publish(&peers, Outgoing::event(&event), None);
             }
             Ok(_) => {}

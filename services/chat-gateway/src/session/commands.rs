@@ -8,7 +8,10 @@ use super::{Echo, Session, Step};
 use crate::{
     error::ChatError,
     node::Outgoing,
-    protocol::{FrameId, MessageRef, MessageView, Request, SendMessage, ServerEvent, WsError},
+    protocol::{
+        Ack, ChatCreated, ErrorCode, FrameId, MessageReceipt, MessageRef, MessageView, Request, SendMessage,
+        ServerEvent, TokenRefreshed, Typing, WsError,
+    },
     store::{
         chats,
         messages::{self, Draft, Receipt, Sent},
@@ -24,12 +27,12 @@ impl Session {
 
     async fn handle_in(&mut self, request: Request, id: Option<&FrameId>) -> Step {
         let result = match request {
-            Request::StartPrivateChat { user_id } => self.start_private_chat(user_id, id).await,
+            Request::StartPrivateChat(user) => self.start_private_chat(user.user_id, id).await,
             Request::SendMessage(message) => return self.send_message(message, id).await,
             Request::ReceiveMessage(r) => self.acknowledge(r, Receipt::Delivered).await,
             Request::Seen(r) => self.acknowledge(r, Receipt::Seen).await,
-            Request::Typing { chat_id } => self.typing(chat_id).await,
-            Request::RefreshToken { access_token } => self.refresh_token(&access_token).await,
+            Request::Typing(chat) => self.typing(chat.chat_id).await,
+            Request::RefreshToken(token) => self.refresh_token(&token.access_token).await,
         };
         match result {
             Ok(reply) => self.write_event(&reply, id).await,
@@ -42,7 +45,7 @@ impl Session {
         self.order.track(chat.id, chat.last_seq, other);
         let mut user_ids = vec![self.user, other];
         user_ids.sort();
-        let event = ServerEvent::PrivateChatRoomCreated { chat_id: chat.id, user_ids: user_ids.clone() };
+        let event = ServerEvent::PrivateChatRoomCreated(ChatCreated { chat_id: chat.id, user_ids: user_ids.clone() });
         // A frame with an id gets the event as its reply; every other connection the push.
         let echo = if id.is_some() { Echo::No } else { Echo::Yes };
         self.publish(&user_ids, Outgoing::event(&event), echo);
@@ -96,29 +99,37 @@ impl Session {
         if let Some(sender) = sender {
             let (chat_id, message_id, user_id) = (r.chat_id, r.message_id, self.user);
             let (event, to) = match receipt {
-                Receipt::Delivered => (ServerEvent::MessageReceived { chat_id, message_id, user_id }, vec![sender]),
+                Receipt::Delivered => {
+                    (ServerEvent::MessageReceived(MessageReceipt { chat_id, message_id, user_id }), vec![sender])
+                }
                 // The reader's other devices clear their unread marks too.
-                Receipt::Seen => (ServerEvent::MessageSeen { chat_id, message_id, user_id }, vec![sender, user_id]),
+                Receipt::Seen => {
+                    (ServerEvent::MessageSeen(MessageReceipt { chat_id, message_id, user_id }), vec![sender, user_id])
+                }
             };
             self.publish(&to, Outgoing::event(&event), Echo::No);
         }
-        Ok(ServerEvent::Ack {})
+        Ok(ServerEvent::Ack(Ack {}))
     }
 
     async fn typing(&mut self, chat_id: Uuid) -> Result<ServerEvent, WsError> {
         let peer = self.peer_of(chat_id).await?;
-        let event = ServerEvent::Typing { chat_id, user_id: self.user };
+        let event = ServerEvent::Typing(Typing { chat_id, user_id: self.user });
         self.publish(&[peer], Outgoing::event(&event), Echo::Yes);
-        Ok(ServerEvent::Ack {})
+        Ok(ServerEvent::Ack(Ack {}))
     }
 
     async fn refresh_token(&mut self, token: &str) -> Result<ServerEvent, WsError> {
-        let claims =
-            self.state.verifier.verify(token).await.map_err(|e| WsError::new("invalid_token", e.to_string()))?;
+        let claims = self
+            .state
+            .verifier
+            .verify(token)
+            .await
+            .map_err(|e| WsError::new(ErrorCode::InvalidToken, e.to_string()))?;
         if claims.sub != self.user {
-            return Err(WsError::new("invalid_token", "the token is for another user"));
+            return Err(WsError::new(ErrorCode::InvalidToken, "the token is for another user"));
         }
         self.expires_at = claims.exp;
-        Ok(ServerEvent::TokenRefreshed { expires_at: claims.exp })
+        Ok(ServerEvent::TokenRefreshed(TokenRefreshed { expires_at: claims.exp }))
     }
 }

@@ -24,7 +24,7 @@ use order::ChatOrder;
 use crate::{
     error::ChatError,
     node::{Connection, Delivery, Outgoing, Slot, Tracked},
-    protocol::{self, FrameId, ServerEvent, WsError},
+    protocol::{self, ErrorCode, FrameId, ServerEvent, UserRef, WsError},
     state::ChatState,
     store::{chats, messages},
 };
@@ -115,7 +115,7 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
 impl Session {
     /// `connected`, then what the client missed, then the presence of its peers.
     async fn start(&mut self, resume: Resume) -> Step {
-        self.write_event(&ServerEvent::Connected { user_id: self.user }, None).await?;
+        self.write_event(&ServerEvent::Connected(UserRef { user_id: self.user }), None).await?;
         let positions = chats::positions(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?;
         let since = match &resume {
             Resume::Since(since) => {
@@ -139,7 +139,7 @@ impl Session {
         self.catch_up().await?;
         let peers: Vec<Uuid> = positions.iter().map(|p| p.peer).collect();
         for user_id in self.state.node.online_among(&peers).await {
-            self.write_event(&ServerEvent::Online { user_id }, None).await?;
+            self.write_event(&ServerEvent::Online(UserRef { user_id }), None).await?;
         }
         Ok(())
     }
@@ -238,7 +238,7 @@ impl Session {
             }
             Some(Ok(Message::Binary(_))) => {
                 self.strikes = 0;
-                let err = WsError::new("binary_not_supported", "send text frames, each one JSON object");
+                let err = WsError::new(ErrorCode::BinaryNotSupported, "send text frames, each one JSON object");
                 self.write_event(&ServerEvent::Error(err), None).await
             }
         }
@@ -255,7 +255,7 @@ impl Session {
             Ok(frame) => frame.id,
             Err((id, _)) => id,
         });
-        let err = WsError::new("rate_limited", "too many frames, slow down");
+        let err = WsError::new(ErrorCode::RateLimited, "too many frames, slow down");
         self.write_event(&ServerEvent::Error(err), id.as_ref()).await
     }
 

@@ -1,0 +1,170 @@
+//! Server to client: every event a connection writes.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use poem_openapi::{Object, types::ToJSON};
+use serde_json::{Map, Value};
+use shared::http::{Text, TextRule};
+use strum::{EnumDiscriminants, IntoStaticStr};
+use uuid::Uuid;
+
+use super::{FrameId, UserRef, WsError};
+
+/// A message as clients see it, on the socket (`receive_message`) and in history.
+#[derive(Debug, Clone, Object)]
+pub struct MessageView {
+    /// Increases with every message; within a chat it follows the order messages were stored.
+    pub message_id: i64,
+    pub chat_id: Uuid,
+    pub sender_id: Uuid,
+    pub content: String,
+    /// `text` unless the sender said otherwise.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// When the message was stored: RFC 3339, UTC, milliseconds.
+    pub sent_at: Text<Timestamp>,
+    /// The sender's own id for the message, if it gave one.
+    #[oai(nullable)]
+    pub client_msg_id: Option<String>,
+}
+
+impl From<crate::store::entities::messages::Model> for MessageView {
+    fn from(m: crate::store::entities::messages::Model) -> Self {
+        Self {
+            message_id: m.id,
+            chat_id: m.chat_id,
+            sender_id: m.sender_id,
+            content: m.content,
+            kind: m.kind,
+            sent_at: timestamp(m.sent_at).into(),
+            client_msg_id: m.client_msg_id,
+        }
+    }
+}
+
+/// An instant as [`timestamp`] writes it.
+pub struct Timestamp;
+
+impl TextRule for Timestamp {
+    const FORMAT: Option<&'static str> = Some("date-time");
+    const EXAMPLE: Option<&'static str> = Some("2025-01-31T09:30:00.000Z");
+}
+
+/// RFC 3339, UTC, milliseconds.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Every event the server sends, named on the wire by its [`ServerEventKind`] (the variant in
+/// snake_case), its data written by the payload's `ToJSON`: the derive that makes the
+/// payload's schema also writes what the client reads.
+#[derive(Debug, Clone, EnumDiscriminants)]
+#[strum_discriminants(name(ServerEventKind), derive(IntoStaticStr), strum(serialize_all = "snake_case"))]
+pub enum ServerEvent {
+    /// First on every connection, right after the upgrade: whose token it is. Then come the
+    /// missed messages the resume parameters asked for, then `online` for each chat peer who
+    /// is, then live traffic.
+    Connected(UserRef),
+    /// A chat between two users: the reply to `start_private_chat`, and pushed to every other
+    /// connection of both.
+    PrivateChatRoomCreated(ChatCreated),
+    /// A stored message: the reply to `send_message`, and pushed to every connection of both
+    /// members. Within a chat, each connection gets messages in `message_id` order, each once.
+    ReceiveMessage(MessageView),
+    /// The peer acknowledged receipt of this message (and of every earlier one in the chat).
+    MessageReceived(MessageReceipt),
+    /// The peer (or the caller, on another device) read this message and every earlier one.
+    MessageSeen(MessageReceipt),
+    /// The peer is typing in the chat.
+    Typing(Typing),
+    /// A chat peer came online (a first connection anywhere).
+    Online(UserRef),
+    /// A chat peer went offline: its last connection closed, or its replica died (noticed
+    /// within `PRESENCE_TTL_SECONDS`).
+    Offline(UserRef),
+    /// The reply to `refresh_token`: the connection now lives until the new token expires.
+    TokenRefreshed(TokenRefreshed),
+    /// The reply to a frame with an `id` that has nothing else to answer.
+    Ack(Ack),
+    /// A frame was refused; the connection goes on. The reply to a frame with an `id` carries
+    /// it.
+    Error(WsError),
+}
+
+impl ServerEvent {
+    /// The frame text, with `id` when it answers a client frame that had one.
+    pub fn to_text(&self, id: Option<&FrameId>) -> String {
+        let mut frame = Map::new();
+        frame.insert("event".into(), Value::from(<&str>::from(ServerEventKind::from(self))));
+        frame.insert("data".into(), self.data().unwrap_or_default());
+        if let Some(id) = id {
+            frame.insert("id".into(), id.clone());
+        }
+        Value::Object(frame).to_string()
+    }
+
+    fn data(&self) -> Option<Value> {
+        match self {
+            Self::Connected(data) | Self::Online(data) | Self::Offline(data) => data.to_json(),
+            Self::PrivateChatRoomCreated(data) => data.to_json(),
+            Self::ReceiveMessage(data) => data.to_json(),
+            Self::MessageReceived(data) | Self::MessageSeen(data) => data.to_json(),
+            Self::Typing(data) => data.to_json(),
+            Self::TokenRefreshed(data) => data.to_json(),
+            Self::Ack(data) => data.to_json(),
+            Self::Error(data) => data.to_json(),
+        }
+    }
+}
+
+/// The one chat of two users.
+#[derive(Debug, Clone, Object)]
+pub struct ChatCreated {
+    pub chat_id: Uuid,
+    /// Both members, sorted.
+    #[oai(validator(min_items = 2, max_items = 2))]
+    pub user_ids: Vec<Uuid>,
+}
+
+/// Who acknowledged or read a message: everything up to it in the chat counts.
+#[derive(Debug, Clone, Copy, Object)]
+pub struct MessageReceipt {
+    pub chat_id: Uuid,
+    pub message_id: i64,
+    pub user_id: Uuid,
+}
+
+/// Who is typing where.
+#[derive(Debug, Clone, Copy, Object)]
+pub struct Typing {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+}
+
+/// The new token's expiry.
+#[derive(Debug, Clone, Copy, Object)]
+pub struct TokenRefreshed {
+    /// When the connection closes (4001) unless another `refresh_token` comes first: Unix
+    /// time, seconds.
+    pub expires_at: i64,
+}
+
+/// Nothing to say but "done".
+#[derive(Debug, Clone, Copy, Object)]
+pub struct Ack {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_have_the_contract_shape() {
+        let user_id = Uuid::nil();
+        let text = ServerEvent::Connected(UserRef { user_id }).to_text(Some(&Value::from(7)));
+        assert_eq!(text, r#"{"event":"connected","data":{"user_id":"00000000-0000-0000-0000-000000000000"},"id":7}"#);
+        let err = ServerEvent::Error(WsError::forbidden()).to_text(None);
+        assert_eq!(
+            err,
+            r#"{"event":"error","data":{"code":"forbidden","message":"you are not a member of this chat"}}"#
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! The `/chat` wire protocol: every frame is one JSON object `{"event", "data", "id"?}`, text.
+//! What clients send is parsed once, into typed requests ([`requests`]); whatever cannot be
+//! parsed becomes a [`WsError`] the connection answers with an `error` event and survives.
+//! What the server sends is a [`ServerEvent`] ([`events`]).
+
+mod events;
+mod requests;
+
+use poem_openapi::{Enum, Object};
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use events::{Ack, ChatCreated, MessageReceipt, MessageView, ServerEvent, TokenRefreshed, Typing, timestamp};
+pub use requests::{MessageRef, Request, SendMessage, parse};
+
+/// What went wrong with a client frame, for a program; the connection goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not a JSON object `{event, data, id?}`: not JSON, an unknown top-level field, or a bad `id`.
+    InvalidFrame,
+    /// An `event` the server does not know.
+    UnknownEvent,
+    /// `data` does not fit the event: a missing, wrongly typed or unknown field, or invalid content.
+    InvalidData,
+    /// `content` longer than `SendMessage.content` allows.
+    ContentTooLong,
+    /// The caller is not a member of the chat (or the chat does not exist).
+    Forbidden,
+    /// No such user, or no such message in the chat.
+    NotFound,
+    /// `refresh_token` with a token that does not verify, or that is another user's.
+    InvalidToken,
+    /// Over the connection's frame rate: slow down (a burst's worth in a row closes with 1008).
+    RateLimited,
+    /// A binary frame: every frame is text, one JSON object.
+    BinaryNotSupported,
+    /// The database is unreachable: try again.
+    Unavailable,
+    /// A fault of ours: try again.
+    Internal,
+}
+
+/// An `error` event's data.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct WsError {
+    pub code: ErrorCode,
+    /// For a person: the wording may change, `code` does not.
+    pub message: String,
+}
+
+impl WsError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    pub fn invalid_data(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidData, message)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(ErrorCode::Forbidden, "you are not a member of this chat")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "internal error, try again")
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(ErrorCode::Unavailable, "the database is unreachable, try again")
+    }
+}
+
+/// The `id` a client put on a frame, echoed on the reply: a string or a number.
+pub type FrameId = Value;
+
+/// A user, by id.
+#[derive(Debug, Clone, Copy, Deserialize, Object)]
+#[serde(deny_unknown_fields)]
+pub struct UserRef {
+    pub user_id: Uuid,
+}
