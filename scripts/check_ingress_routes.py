@@ -47,7 +47,7 @@ ROUTES = [
     ("GET", "/chats/{chat_id}/messages", "chat-gateway"),
 ]
 # Every service has these; they stay inside the cluster (metrics and docs are not public).
-INTERNAL = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"]
+INTERNAL = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/docs"]
 SAMPLE = {"username": "alice", "user_id": "0b6f3a52-6b1e-4c39-9a57-6a0f1e1f0c11", "chat_id": "42"}
 
 

@@ -26,7 +26,16 @@ pub struct Cli {
     pub chat: ChatSettings,
 
     #[command(subcommand)]
-    pub command: Option<ServiceCommand>,
+    pub command: Option<Command>,
+}
+
+/// What every service does, and the document only the gateway has.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Service(ServiceCommand),
+    /// Print the AsyncAPI document of the `/chat` WebSocket.
+    Asyncapi,
 }
 
 /// How each WebSocket connection is kept in check. `chat-suite` takes the same settings.

@@ -22,17 +22,20 @@ pub use store::entities;
 /// Every REST route, for one `OpenApiService` (chat-suite joins it with the others).
 pub use transport::rest::apis;
 
-use config::Cli;
-use shared::config::ServiceCommand as Command;
+use config::{Cli, Command};
+use shared::config::ServiceCommand;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.clone().unwrap_or(Command::Serve) {
-        Command::Serve => {
+    match cli.command.clone().unwrap_or(Command::Service(ServiceCommand::Serve)) {
+        Command::Service(ServiceCommand::Serve) => {
             let stop = shared::server::termination_signal();
             startup::build(&cli).await?.run_until_stopped(stop).await?
         }
-        Command::Openapi => println!("{}", shared::http::openapi_document(&startup::openapi())),
-        Command::Migrate => shared::db::migrate_command(&cli.common).await?,
+        Command::Service(ServiceCommand::Openapi) => {
+            println!("{}", shared::http::openapi_document(&startup::openapi()))
+        }
+        Command::Service(ServiceCommand::Migrate) => shared::db::migrate_command(&cli.common).await?,
+        Command::Asyncapi => println!("{}", startup::asyncapi()),
     }
     Ok(())
 }

@@ -22,7 +22,7 @@ use crate::{
     node::{Broker, BrokerTasks, ConnectionSlots, Node, Presence, RedisBroker},
     state::ChatState,
     store::writer::Writer,
-    transport::{rest, websocket},
+    transport::{asyncapi, rest, websocket},
 };
 
 pub struct ChatService {
@@ -73,9 +73,9 @@ impl ChatService {
         Ok(Self { state, dependencies, broker: tasks })
     }
 
-    /// The WebSocket route, beside the REST routes of [`routes::apis`].
+    /// The WebSocket route and its AsyncAPI document, beside the REST routes of [`rest::apis`].
     pub fn socket_routes(&self) -> GetRoutes {
-        GetRoutes::default().get("/chat", websocket::chat)
+        GetRoutes::default().get("/chat", websocket::chat).get("/asyncapi.json", asyncapi::endpoint())
     }
 
     /// Puts the state and the token verifier into the request data the handlers read.
@@ -119,4 +119,9 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
 
 pub fn openapi() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(rest::apis(), "chat-gateway", env!("CARGO_PKG_VERSION"))
+}
+
+/// The AsyncAPI document of `/chat`, as `GET /asyncapi.json` serves it.
+pub fn asyncapi() -> String {
+    asyncapi::document()
 }

@@ -75,7 +75,7 @@ fn route_label(resp: &Response, path: &str) -> String {
         return op.0.to_owned();
     }
     match path {
-        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" => path.to_owned(),
+        "/healthz" | "/readyz" | "/metrics" | "/openapi.json" | "/asyncapi.json" => path.to_owned(),
         p if p.starts_with("/docs") => "/docs".to_owned(),
         _ => "unmatched".to_owned(),
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use poem_openapi::{Object, types::ToJSON};
 use serde_json::{Map, Value};
 use shared::http::{Text, TextRule};
-use strum::{EnumDiscriminants, IntoStaticStr};
+use strum::{EnumDiscriminants, EnumIter, EnumMessage, IntoStaticStr};
 use uuid::Uuid;
 
 use super::{FrameId, UserRef, WsError};
@@ -56,9 +56,14 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 
 /// Every event the server sends, named on the wire by its [`ServerEventKind`] (the variant in
 /// snake_case), its data written by the payload's `ToJSON`: the derive that makes the
-/// payload's schema also writes what the client reads.
+/// payload's schema in the AsyncAPI document also writes what the client reads. Each
+/// variant's doc comment is its entry in that document.
 #[derive(Debug, Clone, EnumDiscriminants)]
-#[strum_discriminants(name(ServerEventKind), derive(IntoStaticStr), strum(serialize_all = "snake_case"))]
+#[strum_discriminants(
+    name(ServerEventKind),
+    derive(EnumIter, IntoStaticStr, EnumMessage),
+    strum(serialize_all = "snake_case")
+)]
 pub enum ServerEvent {
     /// First on every connection, right after the upgrade: whose token it is. Then come the
     /// missed messages the resume parameters asked for, then `online` for each chat peer who

@@ -1,7 +1,8 @@
 //! The `/chat` wire protocol: every frame is one JSON object `{"event", "data", "id"?}`, text.
 //! What clients send is parsed once, into typed requests ([`requests`]); whatever cannot be
 //! parsed becomes a [`WsError`] the connection answers with an `error` event and survives.
-//! What the server sends is a [`ServerEvent`] ([`events`]).
+//! What the server sends is a [`ServerEvent`] ([`events`]). The AsyncAPI document
+//! (`transport/asyncapi.rs`) is made from these types.
 
 mod events;
 mod requests;
@@ -9,13 +10,17 @@ mod requests;
 use poem_openapi::{Enum, Object};
 use serde::Deserialize;
 use serde_json::Value;
+use strum::{EnumIter, EnumMessage};
 use uuid::Uuid;
 
-pub use events::{Ack, ChatCreated, MessageReceipt, MessageView, ServerEvent, TokenRefreshed, Typing, timestamp};
-pub use requests::{MessageRef, Request, SendMessage, parse};
+pub use events::{
+    Ack, ChatCreated, MessageReceipt, MessageView, ServerEvent, ServerEventKind, TokenRefreshed, Typing, timestamp,
+};
+pub use requests::{MAX_CLIENT_ID_CHARS, MessageRef, Request, RequestKind, SendMessage, parse};
 
 /// What went wrong with a client frame, for a program; the connection goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+// Each variant's doc comment is its entry in the AsyncAPI document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, EnumIter, EnumMessage)]
 #[oai(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Not a JSON object `{event, data, id?}`: not JSON, an unknown top-level field, or a bad `id`.

@@ -3,7 +3,7 @@
 use poem_openapi::Object;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
-use strum::{EnumDiscriminants, EnumString, IntoStaticStr};
+use strum::{EnumDiscriminants, EnumIter, EnumMessage, EnumString, IntoStaticStr};
 use uuid::Uuid;
 
 use super::{ErrorCode, FrameId, UserRef, WsError};
@@ -21,9 +21,14 @@ pub struct ClientFrame {
 }
 
 /// Every event a client may send, named on the wire by its [`RequestKind`] (the variant in
-/// snake_case). The reply to a frame with an `id` carries that `id`.
+/// snake_case). Each variant's doc comment is its entry in the AsyncAPI document; the reply to
+/// a frame with an `id` carries that `id`.
 #[derive(Debug, EnumDiscriminants)]
-#[strum_discriminants(name(RequestKind), derive(EnumString, IntoStaticStr), strum(serialize_all = "snake_case"))]
+#[strum_discriminants(
+    name(RequestKind),
+    derive(EnumIter, EnumString, IntoStaticStr, EnumMessage),
+    strum(serialize_all = "snake_case")
+)]
 pub enum Request {
     /// Find or create the one chat between the caller and that user (atomically, whoever asks
     /// first). Replies `private_chat_room_created`; every other connection of both users gets
@@ -72,7 +77,8 @@ pub struct MessageRef {
 }
 
 /// A message to store and deliver.
-// The limits in `oai(validator)` are what `checked` enforces.
+// The limits in `oai(validator)` are what `checked` enforces; `transport/asyncapi.rs` tests
+// that the two agree.
 #[derive(Debug, Deserialize, Object)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {

@@ -1,9 +1,11 @@
 //! Why the server ends a connection: each reason's close code, its label in the
-//! `chat_suite_ws_closes_total` metric, and the text the client reads, in one place.
+//! `chat_suite_ws_closes_total` metric, and the text the client reads, in one place. Each
+//! variant's doc comment is its entry in the AsyncAPI document.
 
 use poem::web::websocket::CloseCode;
+use strum::{EnumIter, EnumMessage};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, EnumMessage)]
 pub enum CloseReason {
     /// The replica is draining: reconnect (to another one).
     Restart,

@@ -18,7 +18,7 @@ mod close;
 mod commands;
 mod order;
 
-use close::CloseReason;
+pub use close::CloseReason;
 use order::ChatOrder;
 
 use crate::{

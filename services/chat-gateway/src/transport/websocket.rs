@@ -11,6 +11,7 @@ use poem::{
         websocket::{WebSocket, WebSocketConfig},
     },
 };
+use poem_openapi::Object;
 use serde::Deserialize;
 use shared::{ApiError, http::bearer_claims};
 use uuid::Uuid;
@@ -27,12 +28,20 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Most chats a client may name in `last_message_ids`.
 const MAX_RESUME_CHATS: usize = 500;
 
-#[derive(Debug, Deserialize)]
-struct Params {
+/// The upgrade's query: the token, and where to resume (`since` or `last_message_ids`, not
+/// both; neither is live traffic only). The missed messages come right after `connected`,
+/// oldest first, as `receive_message` events, and meet live traffic without a gap or a
+/// duplicate.
+#[derive(Debug, Deserialize, Object)]
+pub(super) struct UpgradeQuery {
+    /// The access token, for clients that cannot set the `Authorization` header (browsers).
     access_token: Option<String>,
-    /// A message id: replay everything after it, in every chat.
+    /// A message id: replay every message after it, in every chat of the caller.
+    #[oai(validator(minimum(value = "0")))]
     since: Option<i64>,
-    /// `chat_id:message_id` pairs, comma separated: replay each chat after its message.
+    /// `chat_id:message_id` pairs, comma separated, at most 500: replay each chat after its
+    /// message (`0` for the whole chat); other chats live only. A chat the caller is not in is
+    /// a `403`, a message of another chat a `400`.
     last_message_ids: Option<String>,
 }
 
@@ -45,7 +54,8 @@ pub async fn chat(req: &Request, state: Data<&Arc<ChatState>>) -> Response {
 }
 
 async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiError> {
-    let params: Params = req.params().map_err(|e| ApiError::bad_request("invalid_query", format!("query: {e}")))?;
+    let params: UpgradeQuery =
+        req.params().map_err(|e| ApiError::bad_request("invalid_query", format!("query: {e}")))?;
     let token = bearer_from_header(req).or(params.access_token.as_deref()).ok_or_else(|| {
         ApiError::unauthorized(
             "missing_token",
@@ -99,7 +109,7 @@ enum ResumeRequest {
 }
 
 impl ResumeRequest {
-    fn parse(params: &Params) -> Result<Self, ApiError> {
+    fn parse(params: &UpgradeQuery) -> Result<Self, ApiError> {
         match (params.since, params.last_message_ids.as_deref()) {
             (Some(_), Some(_)) => {
                 Err(ApiError::bad_request("invalid_query", "give since or last_message_ids, not both"))

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod asyncapi;
 mod chatting;
 mod config;
 mod drain;

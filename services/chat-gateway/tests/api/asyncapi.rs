@@ -1,0 +1,109 @@
+//! The AsyncAPI document of `/chat`: committed as generated, served over HTTP, and shaped as
+//! AsyncAPI 3.0 says (`src/transport/asyncapi/tests.rs` holds it against
+//! the protocol's code).
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, Bus, spawn};
+
+fn document() -> Value {
+    serde_json::from_str(&chat_gateway::startup::asyncapi()).unwrap()
+}
+
+#[test]
+fn the_committed_asyncapi_document_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/chat-gateway.asyncapi.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed.trim_end() == chat_gateway::startup::asyncapi().trim_end(),
+        "openapi/chat-gateway.asyncapi.json is stale: run scripts/openapi"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_is_served() {
+    let suite = spawn(Backend::Postgres, Bus::InProcess, 1).await;
+    let served = suite.get(0, "/asyncapi.json", None).await;
+    assert_eq!(served.status, 200, "{}", served.body);
+    assert_eq!(served.headers["content-type"], "application/json");
+    assert_eq!(served.body["asyncapi"], "3.0.0");
+    assert_eq!(served.body, document());
+}
+
+/// Every `$ref` of `value`, wherever it is.
+fn references<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                found.push(reference);
+            }
+            map.values().for_each(|v| references(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+        _ => {}
+    }
+}
+
+/// What an AsyncAPI 3.0 reader relies on: channels with addresses and messages; operations
+/// that `send` or `receive` messages of their channel (a `reply` likewise); messages whose
+/// payload is a frame `{event, data, id?}`; references that resolve; JSON Schema, not the
+/// OpenAPI dialect poem-openapi writes.
+#[test]
+fn the_document_has_the_shape_of_asyncapi_3() {
+    let doc = document();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string(), "{}", doc["info"]);
+
+    let mut found = Vec::new();
+    references(&doc, &mut found);
+    for reference in &found {
+        let pointer = reference.strip_prefix('#').unwrap_or_else(|| panic!("{reference} is not local"));
+        assert!(doc.pointer(pointer).is_some(), "{reference} does not resolve");
+    }
+    let text = doc.to_string();
+    for openapi_only in ["\"nullable\"", "\"example\""] {
+        assert!(!text.contains(openapi_only), "{openapi_only} is OpenAPI's, not JSON Schema's");
+    }
+
+    let channels = doc["channels"].as_object().unwrap();
+    for (name, channel) in channels {
+        assert!(channel["address"].as_str().is_some_and(|a| a.starts_with('/')), "{name}");
+        for (key, message) in channel["messages"].as_object().unwrap() {
+            let payload = &message["payload"];
+            assert_eq!(payload["type"], "object", "{key}");
+            assert_eq!(payload["required"], serde_json::json!(["event", "data"]), "{key}");
+            assert_eq!(payload["properties"]["event"]["const"], message["name"], "{key}");
+            assert!(payload["properties"]["data"]["$ref"].is_string(), "{key}: data is a named schema");
+            assert_eq!(payload["properties"]["id"]["$ref"], "#/components/schemas/FrameId", "{key}");
+        }
+    }
+    let operations = doc["operations"].as_object().unwrap();
+    assert_eq!(operations.len(), channels["chat"]["messages"].as_object().unwrap().len(), "one operation per message");
+    for (name, operation) in operations {
+        let action = operation["action"].as_str().unwrap();
+        assert!(["send", "receive"].contains(&action), "{name}: {action}");
+        let channel = operation["channel"]["$ref"].as_str().unwrap();
+        let of_channel = |refs: &Value| {
+            for message in refs.as_array().unwrap() {
+                let reference = message["$ref"].as_str().unwrap();
+                assert!(
+                    reference.starts_with(&format!("{channel}/messages/")),
+                    "{name}: {reference} is not of {channel}"
+                );
+            }
+        };
+        of_channel(&operation["messages"]);
+        // Every client event is answered: its result or an error, carrying the frame's id.
+        if action == "receive" {
+            assert_eq!(operation["reply"]["channel"]["$ref"], channel, "{name}");
+            of_channel(&operation["reply"]["messages"]);
+            let replies = operation["reply"]["messages"].to_string();
+            assert!(replies.contains("/messages/server_error"), "{name}: {replies}");
+        }
+    }
+    let query = &channels["chat"]["bindings"]["ws"]["query"];
+    assert_eq!(query["type"], "object");
+    for parameter in ["access_token", "since", "last_message_ids"] {
+        assert!(query["properties"][parameter].is_object(), "{parameter} in {query}");
+    }
+}
