@@ -118,8 +118,13 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
 }
 
 pub fn openapi() -> OpenApiService<impl OpenApi, ()> {
-    OpenApiService::new(rest::apis(), "chat-gateway", env!("CARGO_PKG_VERSION"))
+    OpenApiService::new(rest::apis(), "chat-gateway", env!("CARGO_PKG_VERSION")).description(SOCKET_DOCS)
 }
+
+/// Where the OpenAPI document (and so Swagger UI at `/docs`) sends readers for the WebSocket,
+/// which OpenAPI cannot describe. chat-suite's document says the same.
+pub const SOCKET_DOCS: &str = "The `/chat` WebSocket (its events, payloads, error and close codes) is described by \
+                               its AsyncAPI document: [/asyncapi.json](/asyncapi.json).";
 
 /// The AsyncAPI document of `/chat`, as `GET /asyncapi.json` serves it.
 pub fn asyncapi() -> String {

@@ -43,13 +43,15 @@ struct Cli {
     command: Option<Command>,
 }
 
-/// Every service's routes joined in one OpenAPI document.
+/// Every service's routes joined in one OpenAPI document; `/chat` has its AsyncAPI document
+/// (`GET /asyncapi.json`, among the gateway's socket routes).
 fn openapi() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(
         (auth_api::routes::apis(), user_search::routes::apis(), chat_gateway::apis()),
         "chat-suite",
         env!("CARGO_PKG_VERSION"),
     )
+    .description(chat_gateway::startup::SOCKET_DOCS)
 }
 
 async fn build(cli: &Cli) -> anyhow::Result<Application> {

@@ -94,6 +94,7 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
     assert!(spec["paths"]["/register"]["post"].is_object());
     assert!(spec["paths"]["/users/search"]["get"].is_object());
     assert!(spec["paths"]["/chats/{chat_id}/messages"]["get"].is_object());
+    assert!(spec["info"]["description"].as_str().unwrap().contains("[/asyncapi.json](/asyncapi.json)"));
     let asyncapi = client.get(format!("{base}/asyncapi.json")).send().await.unwrap();
     assert_eq!(asyncapi.status(), 200);
     assert_eq!(asyncapi.headers()["content-type"], "application/json");

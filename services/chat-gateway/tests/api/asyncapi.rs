@@ -1,5 +1,5 @@
-//! The AsyncAPI document of `/chat`: committed as generated, served over HTTP, and shaped as
-//! AsyncAPI 3.0 says (`src/transport/asyncapi/tests.rs` holds it against
+//! The AsyncAPI document of `/chat`: committed as generated, served over HTTP, linked from
+//! `/docs`, and shaped as AsyncAPI 3.0 says (`src/transport/asyncapi/tests.rs` holds it against
 //! the protocol's code).
 
 use serde_json::Value;
@@ -21,13 +21,20 @@ fn the_committed_asyncapi_document_is_current() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_document_is_served() {
+async fn the_document_is_served_and_linked_from_the_docs() {
     let suite = spawn(Backend::Postgres, Bus::InProcess, 1).await;
     let served = suite.get(0, "/asyncapi.json", None).await;
     assert_eq!(served.status, 200, "{}", served.body);
     assert_eq!(served.headers["content-type"], "application/json");
     assert_eq!(served.body["asyncapi"], "3.0.0");
     assert_eq!(served.body, document());
+
+    let link = "[/asyncapi.json](/asyncapi.json)";
+    let spec = suite.get(0, "/openapi.json", None).await;
+    assert!(spec.body["info"]["description"].as_str().unwrap().contains(link), "{}", spec.body["info"]);
+    let docs = suite.get(0, "/docs", None).await;
+    assert_eq!(docs.status, 200);
+    assert!(docs.body.as_str().unwrap().contains("/asyncapi.json"), "Swagger UI's page embeds the link");
 }
 
 /// Every `$ref` of `value`, wherever it is.
