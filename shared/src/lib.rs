@@ -16,6 +16,7 @@ pub mod readiness;
 pub mod redis_conn;
 pub mod server;
 pub mod telemetry;
+pub mod timestamp;
 pub mod tokens;
 pub mod username_key;
 

@@ -2,7 +2,7 @@
 //! transaction as the change it reports, so it exists exactly when the change does; a relay
 //! publishes it to Kafka afterwards, at least once, and consumers drop duplicates by `event_id`.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait};
 use serde::Serialize;
 use uuid::Uuid;
@@ -49,7 +49,7 @@ impl NotificationEvent {
             event_id: Uuid::new_v4(),
             event_type: "user.registered",
             schema_version: Self::SCHEMA_VERSION,
-            occurred_at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            occurred_at: crate::timestamp::rfc3339(at),
             user_id,
             username: username.into(),
             fcm_token,
@@ -76,7 +76,7 @@ impl NotificationEvent {
             event_id: Uuid::new_v4(),
             event_type: "message.created",
             schema_version: Self::SCHEMA_VERSION,
-            occurred_at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            occurred_at: crate::timestamp::rfc3339(at),
             user_id: recipient.id,
             username: recipient.username.clone(),
             fcm_token: recipient.fcm_token.clone(),

@@ -1,11 +1,11 @@
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
     ApiError, ApiResult,
     http::{BearerAuth, Text, TextRule, client_ip},
+    timestamp::{Timestamp, timestamp},
 };
 use uuid::Uuid;
 
@@ -45,7 +45,8 @@ pub struct Me {
     pub user_id: Uuid,
     pub username: String,
     pub email: String,
-    pub created_at: DateTime<Utc>,
+    /// RFC 3339, UTC, milliseconds.
+    pub created_at: Text<Timestamp>,
 }
 
 #[derive(Debug, Object)]
@@ -106,7 +107,8 @@ impl AccountsApi {
     #[oai(path = "/me", method = "get", operation_id = "me")]
     async fn me(&self, state: Data<&Arc<AuthState>>, auth: BearerAuth) -> ApiResult<Json<Me>> {
         let user = caller(&state, &auth).await?;
-        Ok(Json(Me { user_id: user.id, username: user.username, email: user.email, created_at: user.created_at }))
+        let created_at = timestamp(user.created_at);
+        Ok(Json(Me { user_id: user.id, username: user.username, email: user.email, created_at }))
     }
 
     /// Store or replace the push token of the caller's device (a user may log in on a new

@@ -1,9 +1,11 @@
 //! Server to client: every event a connection writes.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use poem_openapi::{Object, types::ToJSON};
 use serde_json::{Map, Value};
-use shared::http::{Text, TextRule};
+use shared::{
+    http::Text,
+    timestamp::{Timestamp, timestamp},
+};
 use strum::{EnumDiscriminants, EnumIter, EnumMessage, IntoStaticStr};
 use uuid::Uuid;
 
@@ -35,23 +37,10 @@ impl From<crate::store::entities::messages::Model> for MessageView {
             sender_id: m.sender_id,
             content: m.content,
             kind: m.kind,
-            sent_at: timestamp(m.sent_at).into(),
+            sent_at: timestamp(m.sent_at),
             client_msg_id: m.client_msg_id,
         }
     }
-}
-
-/// An instant as [`timestamp`] writes it.
-pub struct Timestamp;
-
-impl TextRule for Timestamp {
-    const FORMAT: Option<&'static str> = Some("date-time");
-    const EXAMPLE: Option<&'static str> = Some("2025-01-31T09:30:00.000Z");
-}
-
-/// RFC 3339, UTC, milliseconds.
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Every event the server sends, named on the wire by its [`ServerEventKind`] (the variant in

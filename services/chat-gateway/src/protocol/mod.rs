@@ -13,9 +13,7 @@ use serde_json::Value;
 use strum::{EnumIter, EnumMessage};
 use uuid::Uuid;
 
-pub use events::{
-    Ack, ChatCreated, MessageReceipt, MessageView, ServerEvent, ServerEventKind, TokenRefreshed, Typing, timestamp,
-};
+pub use events::{Ack, ChatCreated, MessageReceipt, MessageView, ServerEvent, ServerEventKind, TokenRefreshed, Typing};
 pub use requests::{MAX_CLIENT_ID_CHARS, MessageRef, Request, RequestKind, SendMessage, parse};
 
 /// What went wrong with a client frame, for a program; the connection goes on.

@@ -13,11 +13,12 @@ use shared::{
     ApiError, ApiResult,
     http::{BearerAuth, Text, UuidText},
     paging::{PageSize, decode_cursor, encode_cursor},
+    timestamp::{Timestamp, timestamp},
 };
 use uuid::Uuid;
 
 use crate::{
-    protocol::{MessageView, timestamp},
+    protocol::MessageView,
     state::ChatState,
     store::{
         chats,
@@ -49,9 +50,9 @@ pub struct ChatEntry {
     pub chat_id: Uuid,
     /// Both members, the caller included.
     pub members: Vec<Member>,
-    pub created_at: String,
+    pub created_at: Text<Timestamp>,
     /// When the newest message was sent (or the chat made, before any).
-    pub last_activity_at: String,
+    pub last_activity_at: Text<Timestamp>,
     #[oai(nullable)]
     pub last_message: Option<MessageView>,
     /// Messages from the other member after the caller's last `seen`.

@@ -11,7 +11,7 @@ use super::{document, wire_name};
 use crate::{
     protocol::{
         Ack, ChatCreated, ErrorCode, MessageReceipt, MessageView, RequestKind, ServerEvent, ServerEventKind,
-        TokenRefreshed, Typing, UserRef, WsError, parse, timestamp,
+        TokenRefreshed, Typing, UserRef, WsError, parse,
     },
     session::CloseReason,
 };
@@ -180,7 +180,7 @@ fn an_event(kind: ServerEventKind) -> ServerEvent {
             sender_id: user_id,
             content: "hello".into(),
             kind: "text".into(),
-            sent_at: timestamp(chrono::Utc::now()).into(),
+            sent_at: shared::timestamp::timestamp(chrono::Utc::now()),
             client_msg_id: None,
         }),
         ServerEventKind::MessageReceived => {
