@@ -57,8 +57,26 @@ pub struct NewUser {
 }
 
 /// Creates the user, its `user.registered` event and its first refresh token, all or none.
+///
+/// A username and an email both taken is reported as `UsernameTaken`, whichever unique index
+/// the database happened to check first: the username is what the form shows first, and the
+/// answer no longer depends on the backend (Keycloak answers the same way).
 #[tracing::instrument(skip_all, fields(username = new.username.as_str()))]
 pub async fn register(
+    db: &DatabaseConnection,
+    new: NewUser,
+    refresh: &RefreshTokens,
+) -> Result<(users::Model, String), RegisterError> {
+    let username_key = new.username.key().as_str().to_owned();
+    match insert(db, new, refresh).await {
+        Err(RegisterError::EmailTaken) if find_by_username_key(db, &username_key).await?.is_some() => {
+            Err(RegisterError::UsernameTaken)
+        }
+        other => other,
+    }
+}
+
+async fn insert(
     db: &DatabaseConnection,
     new: NewUser,
     refresh: &RefreshTokens,

@@ -112,6 +112,21 @@ async fn a_taken_username_or_email_is_409_whatever_the_case(backend: Backend) {
     assert_eq!(app.scalar("SELECT CAST(COUNT(*) AS TEXT) FROM notification_outbox").await.as_deref(), Some("1"));
 }
 
+/// Both taken at once: the username is named, on either database (SQLite checked the email's
+/// index first and said `email_taken`).
+async fn a_taken_username_and_email_at_once_is_username_taken(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("frank").await;
+    let resp = app
+        .post(
+            "/register",
+            json!({"username": "Frank", "password": "correct horse battery", "email": "FRANK@example.com"}),
+        )
+        .await;
+    assert_eq!(resp.status, 409);
+    assert_eq!(resp.body, json!({"error": "this username is taken", "code": "username_taken"}));
+}
+
 async fn invalid_fields_are_400s_that_name_the_field(backend: Backend) {
     let app = spawn_app(backend).await;
     let good = json!({"username": "erin", "password": "correct horse battery", "email": "erin@example.com"});
@@ -326,6 +341,7 @@ testkit::on_both_backends!(
     registration_answers_201_with_a_session,
     registration_writes_the_welcome_event_in_the_outbox,
     a_taken_username_or_email_is_409_whatever_the_case,
+    a_taken_username_and_email_at_once_is_username_taken,
     invalid_fields_are_400s_that_name_the_field,
     malformed_bodies_are_400s,
     bodies_over_64_kib_are_413,
