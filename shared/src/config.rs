@@ -82,9 +82,14 @@ impl CommonConfig {
     /// The database this process uses: the configured one, or the embedded SQLite file.
     pub fn database(&self) -> DatabaseUrl {
         self.database_url.clone().unwrap_or_else(|| {
-            let path = self.data_dir.join("chat-suite.db");
+            let path = self.embedded_database_file();
             DatabaseUrl(SecretString::from(format!("sqlite://{}?mode=rwc", path.display())))
         })
+    }
+
+    /// Where the embedded default keeps its database (used when DATABASE_URL is unset).
+    pub fn embedded_database_file(&self) -> PathBuf {
+        self.data_dir.join("chat-suite.db")
     }
 }
 

@@ -1,22 +1,44 @@
 //! The database: Postgres for deployments, SQLite for the embedded default, both through
 //! sea-orm and the same migrations.
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
-use crate::config::{CommonConfig, DatabaseUrl};
+use crate::{
+    config::{CommonConfig, DatabaseUrl},
+    data_dir,
+};
 
 /// Opens the pool. For SQLite the directory of the file is created first, and the connection
 /// gets WAL and a busy timeout so concurrent requests wait for the writer instead of failing.
+/// The embedded default's file is made owner-only before SQLite opens it: SQLite gives its
+/// `-wal` and `-shm` files the database file's permissions.
 pub async fn connect(config: &CommonConfig) -> Result<DatabaseConnection, DbErr> {
     let url = config.database();
     if url.is_sqlite() {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| DbErr::Custom(format!("cannot create DATA_DIR {}: {e}", config.data_dir.display())))?;
+        let dir = &config.data_dir;
+        data_dir::create_private_dir(dir)
+            .map_err(|e| DbErr::Custom(format!("cannot create DATA_DIR {}: {e}", dir.display())))?;
+    }
+    if config.database_url.is_none() {
+        let file = config.embedded_database_file();
+        make_private(&file).map_err(|e| DbErr::Custom(format!("cannot make {} private: {e}", file.display())))?;
     }
     connect_url(&url, config.database_max_connections).await
+}
+
+/// The database file, created owner-only if missing; its `-wal` and `-shm` files, if an older
+/// version left them open to others, tightened as well.
+fn make_private(file: &Path) -> std::io::Result<()> {
+    data_dir::create_private_file(file)?;
+    for suffix in ["-wal", "-shm"] {
+        let mut sidecar = file.as_os_str().to_owned();
+        sidecar.push(suffix);
+        data_dir::restrict(Path::new(&sidecar))?;
+    }
+    Ok(())
 }
 
 pub async fn connect_url(url: &DatabaseUrl, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
@@ -68,4 +90,59 @@ pub async fn prepare(config: &CommonConfig) -> anyhow::Result<DatabaseConnection
         );
     }
     Ok(db)
+}
+
+#[cfg(test)]
+#[cfg(unix)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        common: CommonConfig,
+    }
+
+    /// The embedded default's configuration, with its DATA_DIR in `dir`.
+    fn embedded(dir: &Path) -> CommonConfig {
+        let mut config = Cli::try_parse_from(["test", "--data-dir", &dir.display().to_string()]).unwrap().common;
+        config.database_url = None;
+        config
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// The database, its `-wal` and its `-shm`, while the pool is open (and so they exist).
+    async fn modes_in_use(dir: &Path) -> [u32; 4] {
+        let db = connect(&embedded(dir)).await.unwrap();
+        migrate(&db).await.unwrap();
+        let modes = ["chat-suite.db", "chat-suite.db-wal", "chat-suite.db-shm"].map(|name| mode(&dir.join(name)));
+        db.close().await.unwrap();
+        [mode(dir), modes[0], modes[1], modes[2]]
+    }
+
+    #[tokio::test]
+    async fn the_embedded_database_is_the_owners_alone() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(modes_in_use(&root.path().join("data")).await, [0o700, 0o600, 0o600, 0o600]);
+    }
+
+    #[tokio::test]
+    async fn an_embedded_database_open_to_others_is_tightened() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        for name in ["chat-suite.db", "chat-suite.db-wal"] {
+            std::fs::write(dir.join(name), b"").unwrap();
+            std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        assert_eq!(modes_in_use(&dir).await, [0o700, 0o600, 0o600, 0o600]);
+    }
 }

@@ -4,6 +4,7 @@
 //! readiness, metrics, request ids, body limits, graceful shutdown).
 
 pub mod config;
+pub mod data_dir;
 pub mod db;
 pub mod entities;
 pub mod error;

@@ -7,6 +7,7 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 use shared::{
     config::{CommonConfig, ConfigError},
+    data_dir,
     jwks::PublicJwk,
 };
 
@@ -50,12 +51,13 @@ fn load_or_create(path: &Path) -> Result<SigningKey, ConfigError> {
     let fail =
         |what: &str, e: &dyn std::fmt::Display| ConfigError::new("DATA_DIR", format!("{what} {}: {e}", path.display()));
     if path.exists() {
+        data_dir::restrict(path).map_err(|e| fail("cannot make private", &e))?;
         let pem = std::fs::read_to_string(path).map_err(|e| fail("cannot read", &e))?;
         return SigningKey::from_pem(&pem).map_err(|e| fail("unusable key in", &e));
     }
     let key = SigningKey::generate().map_err(|e| fail("cannot generate", &e))?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail("cannot create the directory of", &e))?;
+        data_dir::create_private_dir(dir).map_err(|e| fail("cannot create the directory of", &e))?;
     }
     write_private(path, key.to_pem()).map_err(|e| fail("cannot write", &e))?;
     tracing::info!(path = %path.display(), kid = key.kid(), "generated a signing key for the embedded default");

@@ -3,6 +3,7 @@
 
 use std::{
     io::{BufRead, BufReader},
+    os::unix::fs::PermissionsExt,
     path::Path,
     process::{Child, Command, Stdio},
     time::Duration,
@@ -101,8 +102,13 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
     let asyncapi: Value = asyncapi.json().await.unwrap();
     assert_eq!(asyncapi["asyncapi"], "3.0.0");
     assert_eq!(asyncapi["channels"]["chat"]["address"], "/chat");
-    assert!(dir.path().join("data/chat-suite.db").exists());
-    assert!(dir.path().join("data/jwt-signing-key.pem").exists());
+    // Password hashes and the signing key are for the user running it alone.
+    let mode = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        ["data", "data/chat-suite.db", "data/chat-suite.db-wal", "data/chat-suite.db-shm", "data/jwt-signing-key.pem"]
+            .map(mode),
+        [0o700, 0o600, 0o600, 0o600, 0o600]
+    );
 
     // A restart keeps the users and the signing key: the old access token still works.
     drop(suite);

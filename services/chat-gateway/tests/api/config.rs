@@ -32,8 +32,12 @@ fn without_jwks_url_it_stops_with_one_line_naming_it() {
 
 #[test]
 fn an_idle_timeout_not_above_the_ping_interval_is_refused() {
+    // A fresh DATA_DIR: the one in the working directory may be open to others (an older
+    // version made it so), which is logged on this stderr too.
+    let dir = tempfile::tempdir().unwrap();
     let (status, stderr) = stderr_of(
         chat_gateway()
+            .env("DATA_DIR", dir.path().join("data"))
             .env("JWKS_URL", "http://127.0.0.1:1/jwks")
             .env("WS_PING_INTERVAL_SECONDS", "30")
             .env("WS_IDLE_TIMEOUT_SECONDS", "30"),
