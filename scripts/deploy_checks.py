@@ -318,6 +318,9 @@ def cmd_schema_rejects() -> int:
         "termination grace not above the drain": {"chatGateway": {"terminationGracePeriodSeconds": 25}},
         "idle timeout not above the ping interval": {"chatGateway": {"websocket": {"idleTimeoutSeconds": 20}}},
         "TLS without a host": {"ingress": {"tls": {"enabled": True}}},
+        "a CORS origin with a path": {"cors": {"allowedOrigins": ["https://app.example.com/"]}},
+        "a wildcard CORS origin": {"cors": {"allowedOrigins": ["*"]}},
+        "CORS origins as one string": {"cors": {"allowedOrigins": "https://app.example.com"}},
         "autoscaling min above max": {"authApi": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 3}}},
     }
     failures = 0

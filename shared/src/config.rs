@@ -10,6 +10,8 @@ use clap::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::origins::AllowedOrigins;
+
 /// Settings every service shares.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonConfig {
@@ -50,6 +52,12 @@ pub struct CommonConfig {
     /// `X-Forwarded-For` entries are trusted to name the client. 0 uses the peer address.
     #[arg(long, env = "TRUSTED_PROXY_HOPS", default_value_t = 0)]
     pub trusted_proxy_hops: usize,
+
+    /// Origins whose pages may call the HTTP API from a browser, comma separated, each
+    /// `scheme://host[:port]` as the browser sends it in `Origin` (no path). Empty: none; a
+    /// page served by the service itself needs no entry. `*` is not accepted.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", default_value = "", hide_default_value = true)]
+    pub cors_allowed_origins: AllowedOrigins,
 
     #[command(flatten)]
     pub tokens: TokenSettings,
@@ -331,6 +339,32 @@ mod tests {
             one_line(&err),
             "DATABASE_URL (--database-url) = \"mysql://x\": expected a postgres://… or sqlite://… URL"
         );
+    }
+
+    #[test]
+    fn a_malformed_allowed_origin_is_one_line_naming_the_variable() {
+        let err = Probe::try_parse_from([
+            "probe",
+            "--listen-addr",
+            "127.0.0.1:1",
+            "--cors-allowed-origins",
+            "https://chat.example.com,https://app.example.com/",
+        ])
+        .unwrap_err();
+        assert_eq!(
+            one_line(&err),
+            "CORS_ALLOWED_ORIGINS (--cors-allowed-origins) = \"https://chat.example.com,https://app.example.com/\": \
+             https://app.example.com/: must be scheme://host[:port], without a path (not even a trailing /)"
+        );
+        let err = Probe::try_parse_from(["probe", "--listen-addr", "127.0.0.1:1", "--cors-allowed-origins", "*"])
+            .unwrap_err();
+        assert_eq!(
+            one_line(&err),
+            "CORS_ALLOWED_ORIGINS (--cors-allowed-origins) = \"*\": \
+             *: `*` is not accepted: list each origin (scheme://host[:port])"
+        );
+        let unset = Probe::try_parse_from(["probe", "--listen-addr", "127.0.0.1:1"]).unwrap();
+        assert!(unset.common.cors_allowed_origins.is_empty());
     }
 
     #[test]

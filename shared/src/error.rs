@@ -75,6 +75,16 @@ impl ApiError {
         Self::Forbidden(body("forbidden", error, None))
     }
 
+    /// A browser page whose origin is not in `CORS_ALLOWED_ORIGINS`: its preflight, or its
+    /// WebSocket upgrade.
+    pub fn origin_not_allowed(origin: &str) -> Self {
+        Self::Forbidden(body(
+            "origin_not_allowed",
+            format!("pages of origin {origin:?} may not call this API from a browser"),
+            None,
+        ))
+    }
+
     pub fn not_found(error: impl Into<String>) -> Self {
         Self::NotFound(body("not_found", error, None))
     }

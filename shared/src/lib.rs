@@ -1,7 +1,8 @@
 //! What two or more chat-suite services need, and nothing more: configuration, the JSON error
-//! type of the contract, the database and its entities, the username key, the outbox, access
-//! tokens and their keys, telemetry, and the HTTP plumbing every service mounts (health,
-//! readiness, metrics, request ids, body limits, graceful shutdown).
+//! type of the contract, the database and its entities, the embedded default's private files,
+//! the username key, the outbox, the browser origins allowed to call us, the timestamp format
+//! clients read, access tokens and their keys, telemetry, and the HTTP plumbing every service
+//! mounts (health, readiness, metrics, request ids, CORS, body limits, graceful shutdown).
 
 pub mod config;
 pub mod data_dir;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod http_client;
 pub mod jwks;
+pub mod origins;
 pub mod outbox;
 pub mod paging;
 pub mod readiness;

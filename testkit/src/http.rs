@@ -8,6 +8,34 @@ pub struct Response {
     pub body: Value,
 }
 
+impl Response {
+    /// The CORS headers of the answer (`access-control-*` and `vary`), sorted by name, for a
+    /// test to compare whole.
+    pub fn cors_headers(&self) -> Vec<(&str, &str)> {
+        let mut cors: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("access-control-") || name.as_str() == "vary")
+            .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
+            .collect();
+        cors.sort_unstable();
+        cors
+    }
+}
+
+/// A browser's CORS preflight: `OPTIONS url` from a page of `origin` that is about to send
+/// `method` with the (non-safelisted) `headers`.
+pub async fn preflight(client: &reqwest::Client, url: &str, origin: &str, method: &str, headers: &str) -> Response {
+    let mut req = client
+        .request(reqwest::Method::OPTIONS, url)
+        .header("origin", origin)
+        .header("access-control-request-method", method);
+    if !headers.is_empty() {
+        req = req.header("access-control-request-headers", headers);
+    }
+    read(req).await
+}
+
 /// GET `url`, with `token` as the bearer when there is one.
 pub async fn get(client: &reqwest::Client, url: &str, token: Option<&str>) -> Response {
     let mut req = client.get(url);

@@ -16,7 +16,7 @@ use std::sync::Once;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use uuid::Uuid;
 
-pub use http::{Response, get, read};
+pub use http::{Response, get, preflight, read};
 pub use running::Running;
 
 /// Logs of the applications under test, when `TEST_LOG` is set.

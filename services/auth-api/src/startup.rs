@@ -58,7 +58,7 @@ impl AuthService {
 /// auth-api alone, on its own port.
 pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let service = AuthService::build(&cli.common, &cli.auth).await?;
-    let plumbing = Plumbing::new(service.dependencies.clone());
+    let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
     let app = service.provide(plumbing.app(openapi()), &cli.common);
     let mut app = Application::bind("auth-api", cli.listen_addr, app, (&cli.common).into()).await?;
     service.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;

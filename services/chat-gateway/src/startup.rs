@@ -67,6 +67,7 @@ impl ChatService {
             slots: ConnectionSlots::new(settings.ws_connections_per_user as usize),
             verifier: Arc::new(TokenVerifier::new(keys, &common.tokens)),
             settings: settings.clone(),
+            origins: common.cors_allowed_origins.clone(),
             metrics,
             wakeup,
         });
@@ -110,7 +111,7 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let jwks = JwksClient::required(cli.jwks_url.as_deref())?;
     let db = shared::db::prepare(&cli.common).await?;
     let mut service = ChatService::build(db, KeySource::Remote(jwks), &cli.common, &cli.chat, None).await?;
-    let plumbing = Plumbing::new(service.dependencies.clone());
+    let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
     let app = service.provide(plumbing.app_with(openapi(), service.socket_routes()));
     let mut app = Application::bind("chat-gateway", cli.listen_addr, app, (&cli.common).into()).await?;
     service.start(&mut app, &plumbing)?;

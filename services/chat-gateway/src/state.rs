@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use shared::{outbox::Wakeup, tokens::TokenVerifier};
+use shared::{origins::AllowedOrigins, outbox::Wakeup, tokens::TokenVerifier};
 
 use crate::{
     config::ChatSettings,
@@ -19,6 +19,8 @@ pub(crate) struct ChatState {
     pub(crate) slots: Arc<ConnectionSlots>,
     pub(crate) verifier: Arc<TokenVerifier>,
     pub(crate) settings: ChatSettings,
+    /// Browser pages that may open a socket besides those of the host itself.
+    pub(crate) origins: AllowedOrigins,
     pub(crate) metrics: Arc<GatewayMetrics>,
     /// Wakes this process's outbox relay after an offline push (chat-suite runs one).
     pub(crate) wakeup: Option<Wakeup>,

@@ -69,7 +69,7 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
             dependencies.push(dependency.clone());
         }
     }
-    let plumbing = Plumbing::new(dependencies);
+    let plumbing = Plumbing::new(dependencies, cli.common.cors_allowed_origins.clone());
     let routes = plumbing.app_with(openapi(), chat.socket_routes());
     let app = chat.provide(search.provide(auth.provide(routes, &cli.common)));
     let mut app = Application::bind("chat-suite", cli.listen_addr, app, (&cli.common).into()).await?;

@@ -26,10 +26,16 @@ impl Drop for Suite {
 /// Starts the binary in `dir` with an empty environment but for the port, and reads the
 /// address it bound from its log.
 fn start(dir: &Path) -> Suite {
+    start_with(dir, &[])
+}
+
+/// [`start`] with these variables set too.
+fn start_with(dir: &Path, env: &[(&str, &str)]) -> Suite {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat-suite"))
         .current_dir(dir)
         .env_clear()
         .env("LISTEN_ADDR", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -197,4 +203,57 @@ async fn two_newcomers_chat_on_the_embedded_default() {
     let token = users[1]["access_token"].as_str().unwrap();
     let history = get_json(&client, format!("{base}/chats/{}/messages", chat_id.as_str().unwrap()), token).await;
     assert_eq!(history["messages"][0]["content"], "hello grace");
+}
+
+/// Browser pages: chat-suite's own (its web client) need no entry, being of its origin, and
+/// may open `/chat`; a listed origin's preflights are answered; another site's page gets
+/// neither.
+#[tokio::test]
+async fn its_own_pages_and_listed_origins_may_call_it_from_a_browser() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+
+    const APP: &str = "https://app.example.com";
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let suite = start_with(dir.path(), &[("CORS_ALLOWED_ORIGINS", APP)]);
+    let base = suite.base.clone();
+
+    let body = json!({"username": "pagey", "password": "correct horse battery", "email": "pagey@example.com"});
+    let resp = client.post(format!("{base}/register")).header("origin", &base).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 201);
+    assert!(!resp.headers().contains_key("access-control-allow-origin"), "same origin: no CORS needed");
+    let token = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+
+    for (origin, status, allowed) in [(APP, 204, Some(APP)), ("https://evil.example", 403, None)] {
+        let preflight = client
+            .request(reqwest::Method::OPTIONS, format!("{base}/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), status, "{origin}");
+        let header = preflight.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(header.as_deref(), allowed, "{origin}");
+    }
+
+    let ws_url = format!("{}/chat?access_token={token}", base.replacen("http://", "ws://", 1));
+    for (origin, accepted) in [(base.as_str(), true), (APP, true), ("https://evil.example", false)] {
+        let mut request = ws_url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((mut ws, _)) => {
+                assert!(accepted, "{origin} was let in");
+                let first = ws.next().await.unwrap().unwrap();
+                assert!(first.to_text().unwrap().contains("\"connected\""), "{first}");
+            }
+            Err(tungstenite::Error::Http(resp)) => {
+                assert!(!accepted, "{origin} was refused");
+                assert_eq!(resp.status().as_u16(), 403);
+            }
+            Err(other) => panic!("{origin}: {other}"),
+        }
+    }
 }

@@ -123,11 +123,8 @@ fn main() {
         let db = shared::db::connect(&cli.common).await.unwrap();
         let keys = KeySource::Remote(JwksClient::required(cli.jwks_url.as_deref()).unwrap());
         let service = SearchService::new(db, keys, &cli.common.tokens);
-        let app = service.provide(Plumbing::new(service.dependencies.clone()).app(OpenApiService::new(
-            Unguarded,
-            "unguarded",
-            "0",
-        )));
+        let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
+        let app = service.provide(plumbing.app(OpenApiService::new(Unguarded, "unguarded", "0")));
         let unguarded = Running::start(
             Application::bind("user-search", "127.0.0.1:0".parse().unwrap(), app, (&cli.common).into()).await.unwrap(),
         );

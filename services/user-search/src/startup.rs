@@ -50,7 +50,7 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let jwks = JwksClient::required(cli.jwks_url.as_deref())?;
     let db = shared::db::prepare(&cli.common).await?;
     let service = SearchService::new(db, KeySource::Remote(jwks), &cli.common.tokens);
-    let plumbing = Plumbing::new(service.dependencies.clone());
+    let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
     let app = service.provide(plumbing.app(openapi()));
     Application::bind("user-search", cli.listen_addr, app, (&cli.common).into()).await
 }

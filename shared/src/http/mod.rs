@@ -1,11 +1,12 @@
 //! HTTP plumbing every service mounts the same way: the common routes (`/healthz`, `/readyz`,
 //! `/metrics`, `/openapi.json`, `/docs`) and the middleware stack (request id and access log,
-//! metrics, JSON errors, body limit).
+//! metrics, CORS, JSON errors, body limit).
 
 mod allow;
 mod bearer;
 mod body_limit;
 mod client_ip;
+mod cors;
 mod json_errors;
 mod metrics;
 mod openapi;
@@ -26,22 +27,23 @@ pub use openapi::openapi_document;
 pub use probes::Probes;
 pub use text::{AnyText, NO_CONTROL_CHARACTERS, Text, TextRule, UuidText};
 
-use crate::readiness::Dependency;
+use crate::{origins::AllowedOrigins, readiness::Dependency};
 
 /// Request bodies larger than this get a 413 before any handler reads them.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// What every service needs to assemble its routes: its dependencies for `/readyz` and the
-/// metrics registry behind `/metrics`.
+/// What every service needs to assemble its routes: its dependencies for `/readyz`, the
+/// metrics registry behind `/metrics`, and the origins whose pages may call it.
 #[derive(Clone)]
 pub struct Plumbing {
     pub metrics: Arc<Metrics>,
     pub dependencies: Vec<Dependency>,
+    origins: Arc<AllowedOrigins>,
 }
 
 impl Plumbing {
-    pub fn new(dependencies: Vec<Dependency>) -> Self {
-        Self { metrics: Arc::new(Metrics::new()), dependencies }
+    pub fn new(dependencies: Vec<Dependency>, origins: AllowedOrigins) -> Self {
+        Self { metrics: Arc::new(Metrics::new()), dependencies, origins: Arc::new(origins) }
     }
 
     /// The service's API at the root, next to the common routes, wrapped in the middleware
@@ -75,8 +77,8 @@ impl Plumbing {
         self.wrap(routes, allowed)
     }
 
-    /// The middleware stack, outermost first: request id and access log, metrics, JSON errors,
-    /// body limit.
+    /// The middleware stack, outermost first: request id and access log, metrics, CORS (outside
+    /// the JSON errors, so that errors carry its headers too), JSON errors, body limit.
     pub fn wrap<E: IntoEndpoint + 'static>(
         &self,
         routes: E,
@@ -85,13 +87,15 @@ impl Plumbing {
     where
         E::Endpoint: 'static,
     {
-        let metrics = self.metrics.clone();
+        let (metrics, origins) = (self.metrics.clone(), self.origins.clone());
         // Shared, not cloned per request: every request passes through here.
         let allowed = Arc::new(allowed);
+        let preflights = allowed.clone();
         routes
             .into_endpoint()
             .around(body_limit::limit_body)
             .around(move |ep, req| json_errors::render_errors(allowed.clone(), ep, req))
+            .around(move |ep, req| cors::apply(origins.clone(), preflights.clone(), ep, req))
             .around(move |ep, req| metrics::record(metrics.clone(), ep, req))
             .around(request_id::trace_request)
     }

@@ -1,6 +1,6 @@
-//! `GET /chat`: checks the access token (the `Authorization` header or the `access_token`
-//! query parameter) and the resume point *before* the upgrade, so a bad request is an HTTP
-//! status a client library can show, then hands the socket to a session.
+//! `GET /chat`: checks a browser page's origin, the access token (the `Authorization` header
+//! or the `access_token` query parameter) and the resume point *before* the upgrade, so a bad
+//! request is an HTTP status a client library can show, then hands the socket to a session.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -54,6 +54,8 @@ pub async fn chat(req: &Request, state: Data<&Arc<ChatState>>) -> Response {
 }
 
 async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiError> {
+    // First: another site's page is turned away before its token costs a verification.
+    state.origins.admit_socket(req)?;
     let params: UpgradeQuery =
         req.params().map_err(|e| ApiError::bad_request("invalid_query", format!("query: {e}")))?;
     let token = bearer_from_header(req).or(params.access_token.as_deref()).ok_or_else(|| {

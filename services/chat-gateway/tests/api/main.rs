@@ -11,6 +11,7 @@ mod drain;
 mod frames;
 mod limits;
 mod openapi;
+mod origins;
 mod presence;
 mod probes;
 mod push;

@@ -21,9 +21,14 @@ pub struct Suite {
 }
 
 pub async fn spawn(backend: Backend) -> Suite {
+    spawn_with(backend, &[]).await
+}
+
+/// user-search with these arguments besides the usual ones.
+pub async fn spawn_with(backend: Backend, extra: &[&str]) -> Suite {
     let database = Arc::new(TestDatabase::create(backend).await);
     let auth = spawn_auth(&database, "127.0.0.1:0".parse().unwrap(), &SigningKey::generate().unwrap()).await;
-    let search = spawn_search(&database, &format!("{}/.well-known/jwks.json", auth.address)).await;
+    let search = spawn_search_with(&database, &format!("{}/.well-known/jwks.json", auth.address), extra).await;
     Suite {
         auth,
         search,
@@ -34,16 +39,21 @@ pub async fn spawn(backend: Backend) -> Suite {
 }
 
 pub async fn spawn_search(database: &TestDatabase, jwks_url: &str) -> Running {
+    spawn_search_with(database, jwks_url, &[]).await
+}
+
+async fn spawn_search_with(database: &TestDatabase, jwks_url: &str, extra: &[&str]) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let cli = user_search::config::Cli::try_parse_from([
+    let args = [
         "user-search".to_owned(),
         "--listen-addr=127.0.0.1:0".to_owned(),
         format!("--database-url={}", database.url),
         format!("--data-dir={}", dir.path().display()),
         format!("--jwks-url={jwks_url}"),
         "--shutdown-grace-seconds=1".to_owned(),
-    ])
-    .unwrap();
+    ];
+    let cli = user_search::config::Cli::try_parse_from(args.into_iter().chain(extra.iter().map(|a| (*a).to_owned())))
+        .unwrap();
     Running::start(user_search::startup::build(&cli).await.unwrap())
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod config;
+mod cors;
 mod lookups;
 mod openapi;
 mod pages;
