@@ -215,7 +215,7 @@ async fn its_own_pages_and_listed_origins_may_call_it_from_a_browser() {
 
     const APP: &str = "https://app.example.com";
     let dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let client = shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let suite = start_with(dir.path(), &[("CORS_ALLOWED_ORIGINS", APP)]);
     let base = suite.base.clone();
 
