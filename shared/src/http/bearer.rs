@@ -11,7 +11,9 @@ use crate::{
     tokens::{AccessClaims, TokenError, TokenVerifier},
 };
 
-/// A verified access token: `Authorization: Bearer <jwt>`.
+/// The `access_token` of `/register`, `/login` or `/token/refresh`, which clients send as
+/// `Authorization: Bearer <token>`. In Swagger UI's Authorize, paste the token alone,
+/// without `Bearer `: the prefix is added for you.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "verify_bearer")]
 pub struct BearerAuth(pub AccessClaims);

@@ -32,3 +32,12 @@ fn the_spec_lists_every_contract_route_and_its_error_statuses() {
     }
     assert!(spec["paths"]["/me"]["get"]["security"].is_array());
 }
+
+#[test]
+fn the_bearer_scheme_asks_for_the_bare_token() {
+    let spec: serde_json::Value =
+        serde_json::from_str(&shared::http::openapi_document(&auth_api::startup::openapi())).unwrap();
+    let scheme = &spec["components"]["securitySchemes"]["BearerAuth"];
+    assert_eq!((&scheme["type"], &scheme["scheme"]), (&serde_json::json!("http"), &serde_json::json!("bearer")));
+    assert!(scheme["description"].as_str().unwrap().contains("paste the token alone"), "{scheme}");
+}
