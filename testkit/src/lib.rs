@@ -1,12 +1,14 @@
 //! What the services' tests share: a database of their own on the real Postgres (or a
 //! SQLite file), a real Kafka-protocol broker they can kill, a real auth-api and its users
-//! (`auth`), HTTP answers read whole; and what the benchmarks share (`bench`).
+//! (`auth`), HTTP answers read whole, OpenAPI documents read back (`openapi`); and what the
+//! benchmarks share (`bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod auth;
 pub mod bench;
 pub mod broker;
 mod http;
+pub mod openapi;
 pub mod redis_server;
 mod running;
 mod tls_front;

@@ -20,7 +20,7 @@ use argon2::{
     ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, Version,
     password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
 };
-use shared::ApiError;
+use shared::{ApiError, http::Refusal};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::Span;
 
@@ -35,6 +35,13 @@ pub enum HashError {
     #[error("every core is hashing and {0} more hashes wait for one")]
     Busy(usize),
 }
+
+/// The hashing queue is full (`HashError::Busy`), with `Retry-After`.
+pub const OVERLOADED: Refusal = Refusal::new(
+    503,
+    "overloaded",
+    "Too many logins and registrations wait for a password hash; retry after `Retry-After` seconds.",
+);
 
 impl From<HashError> for ApiError {
     /// A full queue is load to shed: retry in a second. Anything else is a fault of ours.

@@ -7,6 +7,7 @@ use sea_orm::DatabaseConnection;
 use shared::{
     ApiError, ApiResult,
     config::CommonConfig,
+    http::Refusal,
     jwks::{KeySet, PublicJwk},
     outbox::Wakeup,
     tokens::{KeySource, TokenVerifier},
@@ -88,6 +89,13 @@ impl AuthState {
         limiter.check(key).await.map_err(|wait| ApiError::too_many_requests(wait.0.as_secs_f64().ceil() as u64))
     }
 }
+
+/// What [`AuthState::enforce`] answers when a limit is used up.
+pub const RATE_LIMITED: Refusal = Refusal::new(
+    429,
+    "rate_limited",
+    "Too many attempts from this address, or for this username; retry after `Retry-After` seconds.",
+);
 
 /// The rate-limit key of a client address ("unknown" when the peer has none, e.g. a socket).
 pub fn ip_key(ip: Option<IpAddr>) -> String {

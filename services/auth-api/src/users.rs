@@ -8,6 +8,7 @@ use sea_orm::{
 use shared::{
     ApiError,
     entities::users::{self, Column, Entity as User},
+    http::Refusal,
     outbox::{self, NotificationEvent},
 };
 use uuid::Uuid;
@@ -39,11 +40,16 @@ impl From<DbErr> for RegisterError {
     }
 }
 
+pub const USERNAME_TAKEN: Refusal =
+    Refusal::new(409, "username_taken", "An account has this username (without regard to case).");
+pub const EMAIL_TAKEN: Refusal =
+    Refusal::new(409, "email_taken", "An account has this email address (without regard to case).");
+
 impl From<RegisterError> for ApiError {
     fn from(err: RegisterError) -> Self {
         match err {
-            RegisterError::UsernameTaken => ApiError::conflict("username_taken", "this username is taken"),
-            RegisterError::EmailTaken => ApiError::conflict("email_taken", "this email is already registered"),
+            RegisterError::UsernameTaken => ApiError::conflict(USERNAME_TAKEN.code, "this username is taken"),
+            RegisterError::EmailTaken => ApiError::conflict(EMAIL_TAKEN.code, "this email is already registered"),
             RegisterError::Db(err) => err.into(),
         }
     }

@@ -12,7 +12,10 @@ use poem_openapi::{
 use sea_orm::DatabaseConnection;
 use shared::{
     ApiError, ApiResult,
-    http::{BearerAuth, Text, TextRule, UuidText},
+    http::{
+        BearerAuth, Refusal, Refusals, Refused, Text, TextRule, UuidText,
+        refusals::{BEARER, DEPENDENCIES, INVALID_FIELD, UNPARSED_PARAMETER},
+    },
     paging::{PageSize, decode_cursor, encode_cursor},
     username_key::UsernameKey,
 };
@@ -80,6 +83,38 @@ impl TextRule for SearchPrefix {
 /// `limit`: 20 unless given, at most 100.
 type Limit = PageSize<20, 100>;
 
+const NO_SUCH_NAME: Refusal = Refusal::new(404, "not_found", "No user has this username (without regard to case).");
+const NO_SUCH_ID: Refusal = Refusal::new(404, "not_found", "No user has this id.");
+
+/// What `GET /users/show` refuses: a bad `limit` or `cursor`, or no user of the `username`.
+pub enum ShowRefusals {}
+
+impl Refusals for ShowRefusals {
+    const LIST: &'static [&'static [Refusal]] =
+        &[BEARER, &[UNPARSED_PARAMETER, INVALID_FIELD, NO_SUCH_NAME], DEPENDENCIES];
+}
+
+/// What `GET /users/username/{username}` refuses.
+pub enum ByUsernameRefusals {}
+
+impl Refusals for ByUsernameRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[BEARER, &[NO_SUCH_NAME], DEPENDENCIES];
+}
+
+/// What `GET /users/user_id/{user_id}` refuses: an id that is not a UUID, or no user of it.
+pub enum ByIdRefusals {}
+
+impl Refusals for ByIdRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[BEARER, &[INVALID_FIELD, NO_SUCH_ID], DEPENDENCIES];
+}
+
+/// What `GET /users/search` refuses: `q` missing or out of its bounds, a bad `limit`.
+pub enum SearchRefusals {}
+
+impl Refusals for SearchRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[BEARER, &[UNPARSED_PARAMETER, INVALID_FIELD], DEPENDENCIES];
+}
+
 impl From<PublicUser> for UserRef {
     fn from(user: PublicUser) -> Self {
         Self { username: user.username, user_id: user.user_id }
@@ -98,7 +133,7 @@ impl UsersApi {
         username: Query<Option<String>>,
         limit: Query<Option<Limit>>,
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<ShowResult>> {
+    ) -> Result<Json<ShowResult>, Refused<ShowRefusals>> {
         if let Some(name) = username.0 {
             return Ok(Json(ShowResult::User(find_by_name(&state.db, &name).await?)));
         }
@@ -123,7 +158,7 @@ impl UsersApi {
         state: Data<&Arc<SearchState>>,
         _auth: BearerAuth,
         username: Path<String>,
-    ) -> ApiResult<Json<UserRef>> {
+    ) -> Result<Json<UserRef>, Refused<ByUsernameRefusals>> {
         Ok(Json(find_by_name(&state.db, &username.0).await?))
     }
 
@@ -134,7 +169,7 @@ impl UsersApi {
         state: Data<&Arc<SearchState>>,
         _auth: BearerAuth,
         user_id: Path<Text<UuidText>>,
-    ) -> ApiResult<Json<UserRef>> {
+    ) -> Result<Json<UserRef>, Refused<ByIdRefusals>> {
         let id = Uuid::parse_str(&user_id.0).map_err(|_| ApiError::invalid_field("user_id", "user_id: not a UUID"))?;
         let user = queries::by_id(&state.db, id).await?.ok_or_else(|| ApiError::not_found("no user with this id"))?;
         Ok(Json(user.into()))
@@ -149,10 +184,10 @@ impl UsersApi {
         _auth: BearerAuth,
         q: Query<Text<SearchPrefix>>,
         limit: Query<Option<Limit>>,
-    ) -> ApiResult<Json<SearchResults>> {
+    ) -> Result<Json<SearchResults>, Refused<SearchRefusals>> {
         let q = q.0.into_string();
         if !(1..=32).contains(&q.chars().count()) {
-            return Err(ApiError::invalid_field("q", "q: must be 1 to 32 characters long"));
+            return Err(ApiError::invalid_field("q", "q: must be 1 to 32 characters long").into());
         }
         let limit = Limit::resolve(limit.0)?;
         // No name starts with what cannot be in a name: no need to ask the database.

@@ -11,6 +11,7 @@ mod json_errors;
 mod metrics;
 mod openapi;
 mod probes;
+pub mod refusals;
 mod request_id;
 mod text;
 
@@ -25,6 +26,7 @@ pub use client_ip::client_ip;
 pub use metrics::Metrics;
 pub use openapi::openapi_document;
 pub use probes::Probes;
+pub use refusals::{Refusal, Refusals, Refused};
 pub use text::{AnyText, NO_CONTROL_CHARACTERS, Text, TextRule, UuidText};
 
 use crate::{origins::AllowedOrigins, readiness::Dependency};

@@ -1,8 +1,9 @@
 //! The OpenAPI document a service serves at `/openapi.json` and in Swagger UI, and commits
-//! under `openapi/`: poem-openapi's, with what its derive macros cannot say added.
+//! under `openapi/`: poem-openapi's, with what its derive macros cannot say added. Which
+//! statuses and codes each operation answers comes from its handler's type (`Refused<R>`).
 
 use poem_openapi::{OpenApi, OpenApiService};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The document of `api`.
 pub fn openapi_document<T: OpenApi>(api: &OpenApiService<T, ()>) -> String {
@@ -13,8 +14,8 @@ pub fn openapi_document<T: OpenApi>(api: &OpenApiService<T, ()>) -> String {
         let Some(content) = operation.pointer("/requestBody/content").and_then(Value::as_object) else { continue };
         body_schemas
             .extend(content.values().filter_map(|media| media.pointer("/schema/$ref")?.as_str().map(str::to_owned)));
-        operation["responses"]["415"] = unsupported_media_type();
     }
+    // Request bodies refuse unknown fields (`deny_unknown_fields`), which poem-openapi does not say.
     for reference in body_schemas {
         if let Some(schema) = document.pointer_mut(&reference.replacen('#', "", 1)) {
             schema["additionalProperties"] = Value::Bool(false);
@@ -30,13 +31,4 @@ fn operations(document: &mut Value) -> impl Iterator<Item = &mut Value> {
         .into_iter()
         .flat_map(|paths| paths.values_mut())
         .flat_map(|path| path.as_object_mut().into_iter().flat_map(|methods| methods.values_mut()))
-}
-
-/// A body that is not JSON (by its `Content-Type`, or without one) is refused before the
-/// handler; request bodies refuse unknown fields (`additionalProperties: false` above).
-fn unsupported_media_type() -> Value {
-    json!({
-        "description": "The body is not `application/json` (or has no `Content-Type`).",
-        "content": {"application/json; charset=utf-8": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    })
 }

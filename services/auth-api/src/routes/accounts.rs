@@ -4,7 +4,10 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
     ApiError, ApiResult,
-    http::{BearerAuth, Text, TextRule, client_ip},
+    http::{
+        BearerAuth, Refusal, Refusals, Refused, Text, TextRule, client_ip,
+        refusals::{BEARER, DEPENDENCIES, INVALID_FIELD, JSON_BODY},
+    },
     timestamp::{Timestamp, timestamp},
 };
 use uuid::Uuid;
@@ -12,8 +15,9 @@ use uuid::Uuid;
 use super::{JsonBody, Tag, TokenPair};
 use crate::{
     domain::{Email, EmailText, NewPassword, NewUsername, Password, Username},
-    state::{AuthState, ip_key},
-    users::{self, NewUser},
+    passwords::OVERLOADED,
+    state::{AuthState, RATE_LIMITED, ip_key},
+    users::{self, EMAIL_TAKEN, NewUser, USERNAME_TAKEN},
 };
 
 pub struct AccountsApi;
@@ -39,6 +43,14 @@ pub enum Registered {
     Created(Json<TokenPair>),
 }
 
+/// What `POST /register` refuses.
+pub enum RegisterRefusals {}
+
+impl Refusals for RegisterRefusals {
+    const LIST: &'static [&'static [Refusal]] =
+        &[JSON_BODY, &[INVALID_FIELD, USERNAME_TAKEN, EMAIL_TAKEN, RATE_LIMITED, OVERLOADED], DEPENDENCIES];
+}
+
 /// The caller's account.
 #[derive(Debug, Object)]
 pub struct Me {
@@ -47,6 +59,16 @@ pub struct Me {
     pub email: String,
     /// RFC 3339, UTC, milliseconds.
     pub created_at: Text<Timestamp>,
+}
+
+/// The token is valid, but its account was deleted since it was issued.
+const ACCOUNT_GONE: Refusal = Refusal::new(401, "invalid_token", "The account of this token no longer exists.");
+
+/// What `GET /me` and `DELETE /me/device` refuse.
+pub enum CallerRefusals {}
+
+impl Refusals for CallerRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[BEARER, &[ACCOUNT_GONE], DEPENDENCIES];
 }
 
 #[derive(Debug, Object)]
@@ -61,6 +83,13 @@ pub enum DeviceSaved {
     /// Stored; later notification events for this user carry it.
     #[oai(status = 204)]
     NoContent,
+}
+
+/// What `PUT /me/device` refuses.
+pub enum PutDeviceRefusals {}
+
+impl Refusals for PutDeviceRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[BEARER, JSON_BODY, &[INVALID_FIELD, ACCOUNT_GONE], DEPENDENCIES];
 }
 
 /// Longer than any real FCM token (about 160 characters).
@@ -86,7 +115,7 @@ impl AccountsApi {
         state: Data<&Arc<AuthState>>,
         req: &Request,
         body: JsonBody<RegisterRequest>,
-    ) -> ApiResult<Registered> {
+    ) -> Result<Registered, Refused<RegisterRefusals>> {
         let state = state.0;
         state.enforce(&state.limits.register_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
         let username = Username::parse(&body.username)?;
@@ -105,7 +134,7 @@ impl AccountsApi {
 
     /// The caller's account.
     #[oai(path = "/me", method = "get", operation_id = "me")]
-    async fn me(&self, state: Data<&Arc<AuthState>>, auth: BearerAuth) -> ApiResult<Json<Me>> {
+    async fn me(&self, state: Data<&Arc<AuthState>>, auth: BearerAuth) -> Result<Json<Me>, Refused<CallerRefusals>> {
         let user = caller(&state, &auth).await?;
         let created_at = timestamp(user.created_at);
         Ok(Json(Me { user_id: user.id, username: user.username, email: user.email, created_at }))
@@ -119,7 +148,7 @@ impl AccountsApi {
         state: Data<&Arc<AuthState>>,
         auth: BearerAuth,
         body: JsonBody<DeviceRequest>,
-    ) -> ApiResult<DeviceSaved> {
+    ) -> Result<DeviceSaved, Refused<PutDeviceRefusals>> {
         let token = parse_fcm_token(Some(body.0.fcm_token.into_string()))?;
         let user = caller(&state, &auth).await?;
         users::set_fcm_token(&state.db, user.id, token).await?;
@@ -128,7 +157,11 @@ impl AccountsApi {
 
     /// Forget the caller's push token: no more pushes until a new one is stored.
     #[oai(path = "/me/device", method = "delete", operation_id = "delete_device")]
-    async fn delete_device(&self, state: Data<&Arc<AuthState>>, auth: BearerAuth) -> ApiResult<DeviceSaved> {
+    async fn delete_device(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        auth: BearerAuth,
+    ) -> Result<DeviceSaved, Refused<CallerRefusals>> {
         let user = caller(&state, &auth).await?;
         users::set_fcm_token(&state.db, user.id, None).await?;
         Ok(DeviceSaved::NoContent)
@@ -139,7 +172,7 @@ impl AccountsApi {
 async fn caller(state: &AuthState, auth: &BearerAuth) -> ApiResult<shared::entities::users::Model> {
     users::find_by_id(&state.db, auth.0.sub)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid_token", "the account of this token no longer exists"))
+        .ok_or_else(|| ApiError::unauthorized(ACCOUNT_GONE.code, "the account of this token no longer exists"))
 }
 
 fn parse_fcm_token(token: Option<String>) -> ApiResult<Option<String>> {

@@ -3,17 +3,20 @@ use std::sync::Arc;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
-    ApiError, ApiResult,
-    http::{NO_CONTROL_CHARACTERS, Text, TextRule, client_ip},
+    ApiError,
+    http::{
+        NO_CONTROL_CHARACTERS, Refusal, Refusals, Refused, Text, TextRule, client_ip,
+        refusals::{DEPENDENCIES, INVALID_FIELD, JSON_BODY},
+    },
     username_key::UsernameKey,
 };
 
 use super::{JsonBody, Tag, TokenPair};
 use crate::{
     domain::{FieldError, OfferedPassword, Password},
-    passwords::{HashError, Verdict},
+    passwords::{HashError, OVERLOADED, Verdict},
     refresh_tokens::RefreshError,
-    state::{AuthState, ip_key},
+    state::{AuthState, RATE_LIMITED, ip_key},
     users,
 };
 
@@ -52,8 +55,48 @@ pub enum LoggedOut {
     NoContent,
 }
 
+/// The same for an unknown username and a wrong password.
+const INVALID_CREDENTIALS: Refusal = Refusal::new(401, "invalid_credentials", "Invalid username or password.");
+
 fn invalid_credentials() -> ApiError {
-    ApiError::unauthorized("invalid_credentials", "invalid username or password")
+    ApiError::unauthorized(INVALID_CREDENTIALS.code, "invalid username or password")
+}
+
+/// What `POST /login` refuses.
+pub enum LoginRefusals {}
+
+impl Refusals for LoginRefusals {
+    const LIST: &'static [&'static [Refusal]] =
+        &[JSON_BODY, &[INVALID_FIELD, INVALID_CREDENTIALS, RATE_LIMITED, OVERLOADED], DEPENDENCIES];
+}
+
+/// A refresh token refused (`From<RefreshError>` below): each code says what to do next.
+const REFRESH_REFUSED: &[Refusal] = &[
+    Refusal::new(
+        401,
+        "invalid_refresh_token",
+        "Not a refresh token of ours, revoked (by logout or reuse), or its account is gone: log in again.",
+    ),
+    Refusal::new(
+        401,
+        "refresh_token_reused",
+        "Already spent: its session is now revoked, as a stolen token would be; log in again.",
+    ),
+    Refusal::new(401, "refresh_token_expired", "Expired: log in again."),
+];
+
+/// What `POST /token/refresh` refuses.
+pub enum RefreshRefusals {}
+
+impl Refusals for RefreshRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[JSON_BODY, REFRESH_REFUSED, DEPENDENCIES];
+}
+
+/// What `POST /logout` refuses: a token it does not know is already logged out.
+pub enum LogoutRefusals {}
+
+impl Refusals for LogoutRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[JSON_BODY, DEPENDENCIES];
 }
 
 #[OpenApi(tag = "Tag::Sessions")]
@@ -67,7 +110,7 @@ impl SessionsApi {
         state: Data<&Arc<AuthState>>,
         req: &Request,
         body: JsonBody<LoginRequest>,
-    ) -> ApiResult<Json<TokenPair>> {
+    ) -> Result<Json<TokenPair>, Refused<LoginRefusals>> {
         let state = state.0;
         state.enforce(&state.limits.login_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
         // Names of imported accounts may be outside today's alphabet, so only what cannot be a
@@ -82,7 +125,7 @@ impl SessionsApi {
         let user = users::find_by_username_key(&state.db, key.as_str()).await?;
         let verdict = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let (Some(user), Verdict::Match { needs_upgrade }) = (user, verdict) else {
-            return Err(invalid_credentials());
+            return Err(invalid_credentials().into());
         };
         if needs_upgrade {
             match state.hasher.hash(&password).await {
@@ -108,7 +151,7 @@ impl SessionsApi {
         &self,
         state: Data<&Arc<AuthState>>,
         body: JsonBody<RefreshRequest>,
-    ) -> ApiResult<Json<TokenPair>> {
+    ) -> Result<Json<TokenPair>, Refused<RefreshRefusals>> {
         let state = state.0;
         let rotated = state.refresh.rotate(&state.db, &body.refresh_token).await?;
         let user = users::find_by_id(&state.db, rotated.user_id)
@@ -119,7 +162,11 @@ impl SessionsApi {
 
     /// End the session of this refresh token (every token of its family).
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
-    async fn logout(&self, state: Data<&Arc<AuthState>>, body: JsonBody<RefreshRequest>) -> ApiResult<LoggedOut> {
+    async fn logout(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        body: JsonBody<RefreshRequest>,
+    ) -> Result<LoggedOut, Refused<LogoutRefusals>> {
         state.refresh.revoke(&state.db, &body.refresh_token).await?;
         Ok(LoggedOut::NoContent)
     }

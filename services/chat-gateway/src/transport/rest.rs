@@ -10,8 +10,11 @@ use poem_openapi::{
     payload::Json,
 };
 use shared::{
-    ApiError, ApiResult,
-    http::{BearerAuth, Text, UuidText},
+    ApiError,
+    http::{
+        BearerAuth, Refusal, Refusals, Refused, Text, UuidText,
+        refusals::{BEARER, DEPENDENCIES, INVALID_FIELD, UNPARSED_PARAMETER},
+    },
     paging::{PageSize, decode_cursor, encode_cursor},
     timestamp::{Timestamp, timestamp},
 };
@@ -79,6 +82,29 @@ pub struct MessagePage {
 /// `limit`: 50 unless given, at most 100.
 type Limit = PageSize<50, 100>;
 
+/// What `GET /chats` refuses: a bad `limit` or `cursor`.
+pub enum ListRefusals {}
+
+impl Refusals for ListRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[BEARER, &[UNPARSED_PARAMETER, INVALID_FIELD], DEPENDENCIES];
+}
+
+/// What `GET /chats/{chat_id}/messages` refuses. A chat that does not exist is one the caller
+/// is not a member of: a 403 too, so that ids cannot be probed.
+pub enum MessagesRefusals {}
+
+impl Refusals for MessagesRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[
+        BEARER,
+        &[
+            UNPARSED_PARAMETER,
+            INVALID_FIELD,
+            Refusal::new(403, "forbidden", "The caller is not a member of this chat (or there is no such chat)."),
+        ],
+        DEPENDENCIES,
+    ];
+}
+
 #[OpenApi(tag = "Tag::Chats")]
 impl ChatsApi {
     /// The caller's chats, newest activity first (`limit` 1–100, default 50; `cursor` from the
@@ -90,7 +116,7 @@ impl ChatsApi {
         auth: BearerAuth,
         limit: Query<Option<Limit>>,
         cursor: Query<Option<String>>,
-    ) -> ApiResult<Json<ChatList>> {
+    ) -> Result<Json<ChatList>, Refused<ListRefusals>> {
         let limit = Limit::resolve(limit.0)?;
         let after = cursor.0.as_deref().map(|raw| decode_cursor(raw, 2, activity_position)).transpose()?;
         let mut page = chats::list(&state.db, auth.0.sub, after, limit + 1).await?;
@@ -128,7 +154,7 @@ impl ChatsApi {
         before: Query<Option<i64>>,
         after: Query<Option<i64>>,
         limit: Query<Option<Limit>>,
-    ) -> ApiResult<Json<MessagePage>> {
+    ) -> Result<Json<MessagePage>, Refused<MessagesRefusals>> {
         let chat_id =
             Uuid::parse_str(&chat_id.0).map_err(|_| ApiError::invalid_field("chat_id", "chat_id: not a UUID"))?;
         let limit = Limit::resolve(limit.0)?;

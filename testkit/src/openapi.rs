@@ -1,0 +1,28 @@
+//! A service's OpenAPI document read back as a test states it: what each operation answers.
+
+use serde_json::{Map, Value};
+
+/// Each operation (`"GET /me"`) with each status it lists and, for an error, the `code`s its
+/// body may carry there: `{"GET /me": {"200": [], "401": ["missing_token", …], …}, …}`.
+pub fn answers(document: &str) -> Value {
+    let document: Value = serde_json::from_str(document).unwrap();
+    let mut answers = Map::new();
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            let statuses = operation["responses"].as_object().unwrap();
+            let statuses = statuses.iter().map(|(status, response)| (status.clone(), codes(response))).collect();
+            answers.insert(format!("{} {path}", method.to_uppercase()), Value::Object(statuses));
+        }
+    }
+    Value::Object(answers)
+}
+
+/// The `code`s an error response's schema allows (the `enum` `Refused<R>` puts beside the
+/// contract's body); none for a success.
+fn codes(response: &Value) -> Value {
+    let schema = response["content"].as_object().and_then(|media| media.values().next()).map(|m| &m["schema"]);
+    let allowed = schema
+        .and_then(|s| s["allOf"].as_array())
+        .and_then(|parts| parts.iter().find_map(|part| part.pointer("/properties/code/enum").cloned()));
+    allowed.unwrap_or(Value::Array(Vec::new()))
+}
