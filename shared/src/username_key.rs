@@ -3,6 +3,19 @@
 //! it; both read names through [`UsernameKey::parse`], so a name one of them accepts is never
 //! one the other cannot find.
 
+use crate::http::{NO_CONTROL_CHARACTERS, TextRule};
+
+/// A text that can be a name, as [`UsernameKey::parse`] accepts it, for the document: a login
+/// with any other is refused, a lookup of any other finds no user.
+pub struct NameText;
+
+impl TextRule for NameText {
+    const MIN_LENGTH: Option<usize> = Some(1);
+    const MAX_LENGTH: Option<usize> = Some(UsernameKey::MAX_CHARS);
+    const PATTERN: Option<&'static str> = Some(NO_CONTROL_CHARACTERS);
+    const EXAMPLE: Option<&'static str> = Some("alice");
+}
+
 /// The key of a text that can be a name: 1 to [`UsernameKey::MAX_CHARS`] characters without
 /// control characters. No registered name is outside that, so a text that does not parse
 /// names no user, and the database need not be asked.

@@ -1,4 +1,6 @@
-//! A service's OpenAPI document read back as a test states it: what each operation answers.
+//! A service's OpenAPI document read back as a test states it: what each operation answers,
+//! which parameters lack a description, and the body Swagger UI sends when "Try it out" is
+//! executed unchanged.
 
 use serde_json::{Map, Value};
 
@@ -25,4 +27,32 @@ fn codes(response: &Value) -> Value {
         .and_then(|s| s["allOf"].as_array())
         .and_then(|parts| parts.iter().find_map(|part| part.pointer("/properties/code/enum").cloned()));
     allowed.unwrap_or(Value::Array(Vec::new()))
+}
+
+/// Each parameter without a description, as `"GET /chats limit"`.
+pub fn undescribed_parameters(document: &str) -> Vec<String> {
+    let document: Value = serde_json::from_str(document).unwrap();
+    let mut undescribed = Vec::new();
+    for (path, methods) in document["paths"].as_object().unwrap() {
+        for (method, operation) in methods.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                if parameter["description"].as_str().unwrap_or_default().is_empty() {
+                    undescribed.push(format!(
+                        "{} {path} {}",
+                        method.to_uppercase(),
+                        parameter["name"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    undescribed
+}
+
+/// The body Swagger UI fills in for the request schema `name`: each property's example.
+pub fn example_body(document: &str, name: &str) -> Value {
+    let document: Value = serde_json::from_str(document).unwrap();
+    let properties = document["components"]["schemas"][name]["properties"].as_object().unwrap();
+    let body = properties.iter().map(|(property, schema)| (property.clone(), schema["example"].clone()));
+    Value::Object(body.collect())
 }

@@ -8,6 +8,7 @@ use poem_openapi::{
     Object, OpenApi, Tags, Union,
     param::{Path, Query},
     payload::Json,
+    types::Example,
 };
 use sea_orm::DatabaseConnection;
 use shared::{
@@ -17,7 +18,7 @@ use shared::{
         refusals::{BEARER, DEPENDENCIES, INVALID_FIELD, UNPARSED_PARAMETER},
     },
     paging::{PageSize, decode_cursor, encode_cursor},
-    username_key::UsernameKey,
+    username_key::{NameText, UsernameKey},
 };
 use uuid::Uuid;
 
@@ -43,6 +44,7 @@ pub fn apis() -> UsersApi {
 
 /// A user as anyone may see them.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserRef {
     /// As the user spelled it at registration.
     pub username: String,
@@ -51,6 +53,7 @@ pub struct UserRef {
 
 /// A page of the listing.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserPage {
     pub users: Vec<UserRef>,
     /// Pass as `cursor` for the next page; null on the last page.
@@ -69,6 +72,28 @@ pub struct SearchResults {
 pub enum ShowResult {
     Page(UserPage),
     User(UserRef),
+}
+
+impl Example for UserRef {
+    fn example() -> Self {
+        Self { username: "alice".into(), user_id: Uuid::from_u128(0x3fa8_5f64_5717_4562_b3fc_2c96_3f66_afa6) }
+    }
+}
+
+impl Example for UserPage {
+    fn example() -> Self {
+        Self { users: vec![UserRef::example()], next_cursor: Some(encode_cursor(&["alice"])) }
+    }
+}
+
+/// `username` of `/users/show`: a name as [`NameText`] takes it, but without its example, which
+/// Swagger UI would fill in and so turn every listing into a lookup.
+struct ShowName;
+
+impl TextRule for ShowName {
+    const MIN_LENGTH: Option<usize> = NameText::MIN_LENGTH;
+    const MAX_LENGTH: Option<usize> = NameText::MAX_LENGTH;
+    const PATTERN: Option<&'static str> = NameText::PATTERN;
 }
 
 /// `q`: the start of a username.
@@ -130,8 +155,13 @@ impl UsersApi {
         &self,
         state: Data<&Arc<SearchState>>,
         _auth: BearerAuth,
-        username: Query<Option<String>>,
+        /// A username to look up, without regard to case. Given, the answer is that user
+        /// alone (or 404), and `limit` and `cursor` are ignored.
+        username: Query<Option<Text<ShowName>>>,
+        /// Users per page: 1 to 100, 20 when left out.
         limit: Query<Option<Limit>>,
+        /// The `next_cursor` of the previous page, to go on after it. Only a cursor this
+        /// service issued is accepted.
         cursor: Query<Option<String>>,
     ) -> Result<Json<ShowResult>, Refused<ShowRefusals>> {
         if let Some(name) = username.0 {
@@ -157,7 +187,8 @@ impl UsersApi {
         &self,
         state: Data<&Arc<SearchState>>,
         _auth: BearerAuth,
-        username: Path<String>,
+        /// The username, without regard to case.
+        username: Path<Text<NameText>>,
     ) -> Result<Json<UserRef>, Refused<ByUsernameRefusals>> {
         Ok(Json(find_by_name(&state.db, &username.0).await?))
     }
@@ -168,6 +199,7 @@ impl UsersApi {
         &self,
         state: Data<&Arc<SearchState>>,
         _auth: BearerAuth,
+        /// The user's id (`user_id` of a listing or search).
         user_id: Path<Text<UuidText>>,
     ) -> Result<Json<UserRef>, Refused<ByIdRefusals>> {
         let id = Uuid::parse_str(&user_id.0).map_err(|_| ApiError::invalid_field("user_id", "user_id: not a UUID"))?;
@@ -182,7 +214,9 @@ impl UsersApi {
         &self,
         state: Data<&Arc<SearchState>>,
         _auth: BearerAuth,
+        /// The start of a username: 1 to 32 characters, without regard to case.
         q: Query<Text<SearchPrefix>>,
+        /// Users at most: 1 to 100, 20 when left out.
         limit: Query<Option<Limit>>,
     ) -> Result<Json<SearchResults>, Refused<SearchRefusals>> {
         let q = q.0.into_string();

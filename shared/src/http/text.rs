@@ -85,6 +85,12 @@ impl<R: TextRule> From<String> for Text<R> {
     }
 }
 
+impl<R: TextRule> From<&str> for Text<R> {
+    fn from(value: &str) -> Self {
+        value.to_owned().into()
+    }
+}
+
 impl<R: TextRule> Type for Text<R> {
     const IS_REQUIRED: bool = true;
     type RawValueType = Self;

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use shared::{
     ApiError, ApiResult,
     http::{
@@ -53,12 +53,24 @@ impl Refusals for RegisterRefusals {
 
 /// The caller's account.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Me {
     pub user_id: Uuid,
     pub username: String,
     pub email: String,
     /// RFC 3339, UTC, milliseconds.
     pub created_at: Text<Timestamp>,
+}
+
+impl Example for Me {
+    fn example() -> Self {
+        Self {
+            user_id: Uuid::from_u128(0x3fa8_5f64_5717_4562_b3fc_2c96_3f66_afa6),
+            username: "alice".into(),
+            email: "alice@example.com".into(),
+            created_at: "2026-01-05T09:50:00.000Z".into(),
+        }
+    }
 }
 
 /// The token is valid, but its account was deleted since it was issued.

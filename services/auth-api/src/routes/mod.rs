@@ -5,7 +5,7 @@ mod json_body;
 mod keys;
 mod sessions;
 
-use poem_openapi::{Object, Tags};
+use poem_openapi::{Object, Tags, types::Example};
 use uuid::Uuid;
 
 use self::json_body::JsonBody;
@@ -30,6 +30,7 @@ pub fn apis() -> (AccountsApi, SessionsApi, KeysApi) {
 
 /// A session: a short-lived access token and the refresh token that renews it.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TokenPair {
     /// EdDSA-signed JWT; send as `Authorization: Bearer …`.
     pub access_token: String,
@@ -41,4 +42,17 @@ pub struct TokenPair {
     pub expires_in: u64,
     pub username: String,
     pub user_id: Uuid,
+}
+
+impl Example for TokenPair {
+    fn example() -> Self {
+        Self {
+            access_token: "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzZmE4NWY2NCJ9.c2lnbmF0dXJl".into(),
+            refresh_token: "q3Jm0Yk2Vb9tWc4xN7pLr1sHd8eFg6uZaXy5Tn0Ko2E".into(),
+            token_type: "Bearer".into(),
+            expires_in: 900,
+            username: "alice".into(),
+            user_id: Uuid::from_u128(0x3fa8_5f64_5717_4562_b3fc_2c96_3f66_afa6),
+        }
+    }
 }

@@ -5,10 +5,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
     ApiError,
     http::{
-        NO_CONTROL_CHARACTERS, Refusal, Refusals, Refused, Text, TextRule, client_ip,
+        Refusal, Refusals, Refused, Text, client_ip,
         refusals::{DEPENDENCIES, INVALID_FIELD, JSON_BODY},
     },
-    username_key::UsernameKey,
+    username_key::{NameText, UsernameKey},
 };
 
 use super::{JsonBody, Tag, TokenPair};
@@ -27,18 +27,8 @@ pub struct SessionsApi;
 pub struct LoginRequest {
     /// The username as registered, without regard to case (an imported account's name may
     /// be outside today's alphabet).
-    pub username: Text<LoginName>,
+    pub username: Text<NameText>,
     pub password: Text<OfferedPassword>,
-}
-
-/// A login name as [`SessionsApi::login`] accepts it, for the document.
-pub struct LoginName;
-
-impl TextRule for LoginName {
-    const MIN_LENGTH: Option<usize> = Some(1);
-    const MAX_LENGTH: Option<usize> = Some(UsernameKey::MAX_CHARS);
-    const PATTERN: Option<&'static str> = Some(NO_CONTROL_CHARACTERS);
-    const EXAMPLE: Option<&'static str> = Some("alice");
 }
 
 #[derive(Debug, Object)]

@@ -1,9 +1,11 @@
 //! The document tells the truth: the committed one is what the handlers generate (regenerate
-//! it with `scripts/openapi`), and each operation lists exactly what it can answer
-//! (schemathesis checks the handlers against it: `scripts/schemathesis`).
+//! it with `scripts/openapi`), each operation lists exactly what it can answer (schemathesis
+//! checks the handlers against it: `scripts/schemathesis`), and its examples work.
 
 use serde_json::json;
-use testkit::openapi::answers;
+use testkit::openapi::{answers, example_body};
+
+use crate::helpers::{Backend, spawn_app};
 
 fn document() -> String {
     shared::http::openapi_document(&auth_api::startup::openapi())
@@ -82,3 +84,24 @@ fn the_bearer_scheme_asks_for_the_bare_token() {
     assert_eq!((&scheme["type"], &scheme["scheme"]), (&json!("http"), &json!("bearer")));
     assert!(scheme["description"].as_str().unwrap().contains("paste the token alone"), "{scheme}");
 }
+
+/// Swagger UI's "Try it out", executed unchanged, registers, logs in and reads `/me`.
+async fn the_documented_examples_register_and_log_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let document = document();
+
+    let register = example_body(&document, "RegisterRequest");
+    let registered = app.post("/register", register.clone()).await;
+    assert_eq!(registered.status, 201, "{register} → {}", registered.body);
+    assert_eq!(registered.body["username"], register["username"]);
+
+    let login = example_body(&document, "LoginRequest");
+    let logged_in = app.post("/login", login.clone()).await;
+    assert_eq!(logged_in.status, 200, "{login} → {}", logged_in.body);
+
+    let me = app.get("/me", logged_in.body["access_token"].as_str()).await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert_eq!((&me.body["username"], &me.body["email"]), (&register["username"], &register["email"]));
+}
+
+testkit::on_both_backends!(the_documented_examples_register_and_log_in);

@@ -8,6 +8,7 @@ use poem_openapi::{
     Object, OpenApi, Tags,
     param::{Path, Query},
     payload::Json,
+    types::Example,
 };
 use shared::{
     ApiError,
@@ -63,6 +64,7 @@ pub struct ChatEntry {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ChatList {
     pub chats: Vec<ChatEntry>,
     /// Pass as `cursor` for the next page; null on the last page.
@@ -71,12 +73,52 @@ pub struct ChatList {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct MessagePage {
     /// Oldest first.
     pub messages: Vec<MessageView>,
     /// Whether more messages lie beyond this page in the direction asked (older for `before`
     /// and the newest page, newer for `after` and for both).
     pub has_more: bool,
+}
+
+const ALICE: Uuid = Uuid::from_u128(0x3fa8_5f64_5717_4562_b3fc_2c96_3f66_afa6);
+const BOB: Uuid = Uuid::from_u128(0x9b2e_4c1a_7d3f_4e8b_a5c6_1f2d_3e4a_5b6c);
+const CHAT: Uuid = Uuid::from_u128(0x5d1c_8e2f_3a4b_4c6d_9e7f_0a1b_2c3d_4e5f);
+
+fn example_message() -> MessageView {
+    MessageView {
+        message_id: 42,
+        chat_id: CHAT,
+        sender_id: BOB,
+        content: "see you at noon".into(),
+        kind: "text".into(),
+        sent_at: "2026-01-05T09:50:00.000Z".into(),
+        client_msg_id: Some("c0ffee-1".into()),
+    }
+}
+
+impl Example for ChatList {
+    fn example() -> Self {
+        let chat = ChatEntry {
+            chat_id: CHAT,
+            members: vec![
+                Member { user_id: ALICE, username: "alice".into() },
+                Member { user_id: BOB, username: "bob".into() },
+            ],
+            created_at: "2026-01-05T09:41:12.345Z".into(),
+            last_activity_at: "2026-01-05T09:50:00.000Z".into(),
+            last_message: Some(example_message()),
+            unread_count: 1,
+        };
+        Self { chats: vec![chat], next_cursor: None }
+    }
+}
+
+impl Example for MessagePage {
+    fn example() -> Self {
+        Self { messages: vec![example_message()], has_more: false }
+    }
 }
 
 /// `limit`: 50 unless given, at most 100.
@@ -114,7 +156,10 @@ impl ChatsApi {
         &self,
         state: Data<&Arc<ChatState>>,
         auth: BearerAuth,
+        /// Chats per page: 1 to 100, 50 when left out.
         limit: Query<Option<Limit>>,
+        /// The `next_cursor` of the previous page, to go on after it. Only a cursor this
+        /// service issued is accepted.
         cursor: Query<Option<String>>,
     ) -> Result<Json<ChatList>, Refused<ListRefusals>> {
         let limit = Limit::resolve(limit.0)?;
@@ -150,9 +195,13 @@ impl ChatsApi {
         &self,
         state: Data<&Arc<ChatState>>,
         auth: BearerAuth,
+        /// The chat (`chat_id` of `GET /chats` or of `private_chat_room_created`).
         chat_id: Path<Text<UuidText>>,
+        /// Only messages older than this `message_id`.
         before: Query<Option<i64>>,
+        /// Only messages newer than this `message_id`.
         after: Query<Option<i64>>,
+        /// Messages per page: 1 to 100, 50 when left out.
         limit: Query<Option<Limit>>,
     ) -> Result<Json<MessagePage>, Refused<MessagesRefusals>> {
         let chat_id =

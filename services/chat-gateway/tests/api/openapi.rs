@@ -3,7 +3,7 @@
 //! (schemathesis checks the handlers against it: `scripts/schemathesis`).
 
 use serde_json::json;
-use testkit::openapi::answers;
+use testkit::openapi::{answers, undescribed_parameters};
 
 fn document() -> String {
     shared::http::openapi_document(&chat_gateway::startup::openapi())
@@ -39,4 +39,9 @@ fn each_operation_lists_exactly_the_statuses_and_codes_it_can_answer() {
             },
         })
     );
+}
+
+#[test]
+fn every_parameter_is_described() {
+    assert_eq!(undescribed_parameters(&document()), Vec::<String>::new());
 }
