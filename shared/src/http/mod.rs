@@ -17,7 +17,12 @@ mod text;
 
 use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route, endpoint::make_sync, get, web::Html};
+use poem::{
+    Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route,
+    endpoint::{BoxEndpoint, make_sync},
+    get,
+    web::Html,
+};
 use poem_openapi::{OpenApi, OpenApiService};
 
 pub use allow::AllowedMethods;
@@ -75,7 +80,7 @@ impl Plumbing {
         for path in &extra.paths {
             allowed.add(path, "GET");
         }
-        let routes = extra.route.nest("/", api);
+        let routes = RootFirst { root: extra.root, rest: extra.route.nest("/", api) };
         self.wrap(routes, allowed)
     }
 
@@ -109,6 +114,8 @@ impl Plumbing {
 pub struct GetRoutes {
     route: Route,
     paths: Vec<&'static str>,
+    /// The route at `/` (chat-suite's page), kept apart: see [`RootFirst`].
+    root: Option<BoxEndpoint<'static>>,
 }
 
 impl GetRoutes {
@@ -117,8 +124,73 @@ impl GetRoutes {
     where
         E::Endpoint: 'static,
     {
-        self.route = self.route.at(path, get(ep));
+        match path {
+            "/" => self.root = Some(get(ep).map_to_response().boxed()),
+            _ => self.route = self.route.at(path, get(ep)),
+        }
         self.paths.push(path);
         self
+    }
+}
+
+/// `/` to its own route, everything else to the router. poem's router hands a path to an
+/// endpoint nested there (the API, nested at `/`) before a route at the same path, so a route
+/// at `/` in the router would never be reached: `GET /` was the API's 404.
+struct RootFirst<E> {
+    root: Option<BoxEndpoint<'static>>,
+    rest: E,
+}
+
+impl<E: Endpoint> Endpoint for RootFirst<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        match &self.root {
+            Some(root) if req.uri().path() == "/" => root.call(req).await,
+            _ => self.rest.call(req).await.map(IntoResponse::into_response),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::http::{Method, StatusCode};
+    use poem_openapi::payload::PlainText;
+
+    use super::*;
+
+    struct Api;
+
+    #[poem_openapi::OpenApi]
+    impl Api {
+        #[oai(path = "/hello", method = "get")]
+        async fn hello(&self) -> PlainText<&'static str> {
+            PlainText("from the API")
+        }
+    }
+
+    async fn get(app: &impl Endpoint<Output = Response>, path: &str) -> (StatusCode, String) {
+        let resp = app.get_response(Request::builder().uri(path.parse().unwrap()).finish()).await;
+        (resp.status(), resp.into_body().into_string().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_route_at_the_root_is_reached_beside_the_api() {
+        let page = GetRoutes::default().get("/", make_sync(|_| "the page"));
+        let app = Plumbing::new(Vec::new()).app_with(OpenApiService::new(Api, "test", "1"), page);
+        assert_eq!(get(&app, "/").await, (StatusCode::OK, "the page".to_owned()));
+        assert_eq!(get(&app, "/hello").await, (StatusCode::OK, "from the API".to_owned()));
+        let (status, body) = get(&app, "/nowhere").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let resp = app.get_response(Request::builder().method(Method::POST).uri_str("/").finish()).await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    }
+
+    #[tokio::test]
+    async fn without_a_route_at_the_root_the_api_answers_it() {
+        let app = Plumbing::new(Vec::new()).app(OpenApiService::new(Api, "test", "1"));
+        let (status, body) = get(&app, "/").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     }
 }
