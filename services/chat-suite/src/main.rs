@@ -1,6 +1,9 @@
 //! chat-suite: every built service in one process on one port, with the paths a client sees
 //! behind the ingress. With no environment at all it runs on the embedded default: SQLite in
-//! ./data/, in-process rate limits, events waiting in the outbox.
+//! ./data/, in-process rate limits, events waiting in the outbox. It also serves a small web
+//! client at `/` (`web.rs`), the newcomer's first look at the whole working.
+
+mod web;
 
 use std::{net::SocketAddr, process::ExitCode};
 
@@ -70,7 +73,7 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
         }
     }
     let plumbing = Plumbing::new(dependencies, cli.common.cors_allowed_origins.clone());
-    let routes = plumbing.app_with(openapi(), chat.socket_routes());
+    let routes = plumbing.app_with(openapi(), web::routes(chat.socket_routes()));
     let app = chat.provide(search.provide(auth.provide(routes, &cli.common)));
     let mut app = Application::bind("chat-suite", cli.listen_addr, app, (&cli.common).into()).await?;
     auth.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
@@ -82,7 +85,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.clone() {
         None | Some(Command::Serve) => {
             let stop = shared::server::termination_signal();
-            build(&cli).await?.run_until_stopped(stop).await?
+            let app = build(&cli).await?;
+            let page = web::page_url(SocketAddr::new(cli.listen_addr.ip(), app.port()));
+            tracing::info!("chat-suite ready: open {page} (API docs: {page}docs)");
+            app.run_until_stopped(stop).await?
         }
         Some(Command::Openapi) => println!("{}", shared::http::openapi_document(&openapi())),
         Some(other) => auth_api::run_command(other, &cli.common).await?,

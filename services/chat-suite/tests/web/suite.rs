@@ -1,0 +1,64 @@
+//! The `chat-suite` binary on the embedded default, as `cargo run --release` starts it: an
+//! empty environment but for the address, in a directory of its own.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use serde_json::Value;
+
+pub struct Suite {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`, from the `listening` line.
+    pub base: String,
+    /// The message of the line that tells a person where to go.
+    pub ready: String,
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Suite {
+    /// On a free port, in a new directory.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (child, addr, ready) = spawn(dir.path(), "127.0.0.1:0");
+        Self { child, _dir: dir, base: format!("http://{addr}"), ready }
+    }
+}
+
+/// Starts the binary and reads its log up to the line saying it is ready: the child, the
+/// address it bound and that line.
+fn spawn(dir: &Path, listen: &str) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-suite"))
+        .current_dir(dir)
+        .env_clear()
+        .env("LISTEN_ADDR", listen)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    let ready = loop {
+        let line = lines.next().expect("chat-suite exited before it was ready").unwrap();
+        let Ok(log) = serde_json::from_str::<Value>(&line) else { continue };
+        let message = log["message"].as_str().unwrap_or_default();
+        if message == "chat-suite listening" {
+            addr = Some(log["addr"].as_str().unwrap().to_owned());
+        }
+        if message.starts_with("chat-suite ready") {
+            break message.to_owned();
+        }
+    };
+    // Keep draining the log so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr.expect("no `listening` line before the `ready` one"), ready)
+}
