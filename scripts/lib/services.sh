@@ -57,3 +57,18 @@ ensure_tansu() {
     --features dynostore --root "$cache/tansu"
   rm -rf "$cache/tansu-build"
 }
+
+# The browser test (services/chat-suite/tests/web) drives the page at / in Debian's chromium
+# through chromedriver. When they cannot be installed this only says so: that test then fails,
+# naming what is missing, and the other tests still run.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
+  say "installing chromium and chromium-driver (once)"
+  local install=(apt-get install -y --no-install-recommends chromium chromium-driver)
+  if ! command -v apt-get >/dev/null; then
+    say "no apt-get here to install chromium and chromium-driver: the browser test will fail"
+  elif ! DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null &&
+    ! { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null; }; then
+    say "could not install chromium and chromium-driver: the browser test will fail"
+  fi
+}

@@ -11,7 +11,8 @@ use serde_json::Value;
 
 pub struct Suite {
     child: Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    addr: String,
     /// `http://127.0.0.1:PORT`, from the `listening` line.
     pub base: String,
     /// The message of the line that tells a person where to go.
@@ -20,8 +21,7 @@ pub struct Suite {
 
 impl Drop for Suite {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -30,7 +30,19 @@ impl Suite {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (child, addr, ready) = spawn(dir.path(), "127.0.0.1:0");
-        Self { child, _dir: dir, base: format!("http://{addr}"), ready }
+        Self { child, dir, base: format!("http://{addr}"), addr, ready }
+    }
+
+    /// Kills the process, as a crash would.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The same address and data again.
+    pub fn start_again(&mut self) {
+        let (child, _, _) = spawn(self.dir.path(), &self.addr);
+        self.child = child;
     }
 }
 
