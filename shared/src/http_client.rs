@@ -6,6 +6,7 @@
 use std::sync::Once;
 
 /// A client builder with the suite's crypto provider in place.
+#[allow(clippy::disallowed_methods)] // the one place allowed to call it (clippy.toml)
 pub fn builder() -> reqwest::ClientBuilder {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {

@@ -177,7 +177,8 @@ mod tests {
     #[tokio::test]
     async fn a_route_at_the_root_is_reached_beside_the_api() {
         let page = GetRoutes::default().get("/", make_sync(|_| "the page"));
-        let app = Plumbing::new(Vec::new()).app_with(OpenApiService::new(Api, "test", "1"), page);
+        let app = Plumbing::new(Vec::new(), crate::origins::AllowedOrigins::default())
+            .app_with(OpenApiService::new(Api, "test", "1"), page);
         assert_eq!(get(&app, "/").await, (StatusCode::OK, "the page".to_owned()));
         assert_eq!(get(&app, "/hello").await, (StatusCode::OK, "from the API".to_owned()));
         let (status, body) = get(&app, "/nowhere").await;
@@ -189,7 +190,8 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_route_at_the_root_the_api_answers_it() {
-        let app = Plumbing::new(Vec::new()).app(OpenApiService::new(Api, "test", "1"));
+        let app = Plumbing::new(Vec::new(), crate::origins::AllowedOrigins::default())
+            .app(OpenApiService::new(Api, "test", "1"));
         let (status, body) = get(&app, "/").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     }

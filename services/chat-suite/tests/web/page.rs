@@ -2,6 +2,11 @@
 //! unknown file a 404, nothing of it in the API's document.
 
 use reqwest::{Client, StatusCode, header};
+
+/// reqwest here has no crypto provider of its own: clients come from `shared::http_client`.
+fn client() -> Client {
+    shared::http_client::builder().build().unwrap()
+}
 use serde_json::{Value, json};
 
 use crate::suite::Suite;
@@ -32,7 +37,7 @@ async fn the_start_up_line_names_the_page_and_the_docs() {
     let suite = Suite::start();
     let base = &suite.base;
     assert_eq!(suite.ready, format!("chat-suite ready: open {base}/ (API docs: {base}/docs)"));
-    let client = Client::new();
+    let client = client();
     for url in [format!("{base}/"), format!("{base}/docs")] {
         let resp = client.get(&url).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{url}");
@@ -43,7 +48,7 @@ async fn the_start_up_line_names_the_page_and_the_docs() {
 #[tokio::test]
 async fn the_page_is_served_at_the_root_with_a_strict_policy() {
     let suite = Suite::start();
-    let resp = Client::new().get(format!("{}/", suite.base)).send().await.unwrap();
+    let resp = client().get(format!("{}/", suite.base)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(header(&resp, header::CONTENT_TYPE), "text/html; charset=utf-8");
     assert_eq!(header(&resp, header::CONTENT_SECURITY_POLICY), policy(suite.base.trim_start_matches("http://")));
@@ -70,7 +75,7 @@ async fn every_file_the_page_loads_is_served_with_its_type() {
     assert_eq!(named, listed);
 
     let suite = Suite::start();
-    let client = Client::new();
+    let client = client();
     for (path, content_type, body) in FILES {
         let resp = client.get(format!("{}{path}", suite.base)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
@@ -88,7 +93,7 @@ fn until_quote(text: &str) -> &str {
 #[tokio::test]
 async fn an_unknown_file_is_a_404_and_the_page_has_one_address() {
     let suite = Suite::start();
-    let client = Client::new();
+    let client = client();
     for path in ["/web/nope.js", "/web/index.html", "/web/", "/index.html", "/web/app.js/x"] {
         let resp = client.get(format!("{}{path}", suite.base)).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
@@ -100,7 +105,7 @@ async fn an_unknown_file_is_a_404_and_the_page_has_one_address() {
 #[tokio::test]
 async fn an_unchanged_file_is_not_sent_again() {
     let suite = Suite::start();
-    let client = Client::new();
+    let client = client();
     for path in ["/", "/web/app.js"] {
         let url = format!("{}{path}", suite.base);
         let first = client.get(&url).send().await.unwrap();
@@ -117,7 +122,7 @@ async fn an_unchanged_file_is_not_sent_again() {
 #[tokio::test]
 async fn the_page_is_not_part_of_the_api_or_its_document() {
     let suite = Suite::start();
-    let client = Client::new();
+    let client = client();
     let spec: Value = client.get(format!("{}/openapi.json", suite.base)).send().await.unwrap().json().await.unwrap();
     let paths: Vec<&String> = spec["paths"].as_object().unwrap().keys().collect();
     assert!(paths.iter().all(|p| *p != "/" && !p.starts_with("/web")), "{paths:?}");
@@ -136,7 +141,7 @@ async fn the_page_is_not_part_of_the_api_or_its_document() {
 async fn a_host_that_could_smuggle_a_directive_is_left_out_of_the_policy() {
     let suite = Suite::start();
     let resp =
-        Client::new().get(format!("{}/", suite.base)).header(header::HOST, "evil; script-src *").send().await.unwrap();
+        client().get(format!("{}/", suite.base)).header(header::HOST, "evil; script-src *").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
         header(&resp, header::CONTENT_SECURITY_POLICY),
