@@ -4,10 +4,10 @@
 # ["chat-gateway"], ["auth-api", "migrate"], ...); without one it runs the all-in-one
 # chat-suite on the embedded default, so `docker run -p 8080:8080 IMAGE` works as-is.
 
-# The full (not slim) image: the bundled librdkafka is built with make and a C compiler, and
-# libz-sys builds zlib statically, so nothing has to be installed. HTTP and database TLS is
-# rustls; librdkafka's TLS is an OpenSSL built from source (perl and make are in this image)
-# and linked in, so the runtime image needs no OpenSSL either.
+# The full (not slim) image: the bundled librdkafka is built with make and a C compiler
+# against the image's libssl-dev and pkg-config, and libz-sys builds zlib statically, so
+# nothing has to be installed. HTTP and database TLS is rustls; librdkafka's TLS is the
+# system's OpenSSL 3, which the runtime image (distroless/cc, Debian 12) carries as libssl3.
 FROM rust:1.95-bookworm AS builder
 WORKDIR /build
 

@@ -53,9 +53,10 @@ impl Publisher {
             .set("message.timeout.ms", "10000")
             .set("linger.ms", "1")
             .set("compression.type", "lz4")
-            // OpenSSL is built in (vendored), so its default CA directory is not the system's:
-            // look where the system keeps its CAs, so a broker with a public certificate is
-            // trusted as in any other client. `ssl.ca.location` in KAFKA_PROPERTIES overrides.
+            // OpenSSL's default CA directory is where it was built to look, which is not
+            // always where the system keeps its CAs (macOS, a self-built OpenSSL): probe, so a
+            // broker with a public certificate is trusted as in any other client.
+            // `ssl.ca.location` in KAFKA_PROPERTIES overrides.
             .set("ssl.ca.location", "probe");
         for (key, value) in &settings.kafka_properties.0 {
             config.set(key, value);
