@@ -1,8 +1,17 @@
-//! A service's OpenAPI document read back as a test states it: what each operation answers,
-//! which parameters lack a description, and the body Swagger UI sends when "Try it out" is
-//! executed unchanged.
+//! A service's OpenAPI document read back as a test states it: whether the committed copy is
+//! current, what each operation answers, which parameters lack a description, and the body
+//! Swagger UI sends when "Try it out" is executed unchanged.
+
+use std::path::Path;
 
 use serde_json::{Map, Value};
+
+/// Fails when `openapi/<file>` as committed is not `generated`, the document the code makes now.
+pub fn assert_committed(file: &str, generated: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi").join(file);
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(committed.trim_end() == generated.trim_end(), "openapi/{file} is stale: run scripts/openapi");
+}
 
 /// Each operation (`"GET /me"`) with each status it lists and, for an error, the `code`s its
 /// body may carry there: `{"GET /me": {"200": [], "401": ["missing_token", …], …}, …}`.

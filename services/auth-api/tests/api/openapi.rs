@@ -3,7 +3,7 @@
 //! checks the handlers against it: `scripts/schemathesis`), and its examples work.
 
 use serde_json::json;
-use testkit::openapi::{answers, example_body};
+use testkit::openapi::{answers, assert_committed, example_body};
 
 use crate::helpers::{Backend, spawn_app};
 
@@ -13,9 +13,7 @@ fn document() -> String {
 
 #[test]
 fn the_committed_openapi_document_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/auth-api.json");
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(committed.trim_end() == document().trim_end(), "openapi/auth-api.json is stale: run scripts/openapi");
+    assert_committed("auth-api.json", &document());
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! the protocol's code).
 
 use serde_json::Value;
+use testkit::openapi::assert_committed;
 
 use crate::helpers::{Backend, Bus, spawn};
 
@@ -12,12 +13,7 @@ fn document() -> Value {
 
 #[test]
 fn the_committed_asyncapi_document_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/chat-gateway.asyncapi.json");
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(
-        committed.trim_end() == chat_gateway::startup::asyncapi().trim_end(),
-        "openapi/chat-gateway.asyncapi.json is stale: run scripts/openapi"
-    );
+    assert_committed("chat-gateway.asyncapi.json", &chat_gateway::startup::asyncapi());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

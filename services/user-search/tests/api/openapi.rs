@@ -3,7 +3,7 @@
 //! (schemathesis checks the handlers against it: `scripts/schemathesis`).
 
 use serde_json::json;
-use testkit::openapi::{answers, undescribed_parameters};
+use testkit::openapi::{answers, assert_committed, undescribed_parameters};
 
 fn document() -> String {
     shared::http::openapi_document(&user_search::startup::openapi())
@@ -11,9 +11,7 @@ fn document() -> String {
 
 #[test]
 fn the_committed_openapi_document_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/user-search.json");
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(committed.trim_end() == document().trim_end(), "openapi/user-search.json is stale: run scripts/openapi");
+    assert_committed("user-search.json", &document());
 }
 
 #[test]
