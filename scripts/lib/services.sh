@@ -1,6 +1,7 @@
 # Sourced by scripts/test and scripts/bench: the set-up a fresh machine of this kind needs.
 # Postgres and Redis answer (started if installed but stopped), a Kafka-protocol broker
-# (tansu) is installed once and cached, build artifacts are cached outside the checkout.
+# (tansu) is installed once and cached, the Socket.IO clients are installed from npm into the
+# cache, build artifacts are cached outside the checkout.
 
 cache="${CHAT_SUITE_CACHE:-$HOME/.cache/chat-suite}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
@@ -74,4 +75,25 @@ ensure_chromium() {
     ! { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null; }; then
     say "could not install chromium and chromium-driver: the browser test will fail"
   fi
+}
+
+# The official Socket.IO clients (v4, and v3 as the original service's page loads it) that the
+# gateway's tests drive through testkit/socketio/driver.cjs: installed into the cache from the
+# committed lock file, again only when that changes. The lock names no registry (this
+# machine's npm omits `resolved`), so npm ci fetches from whichever one npm is set up for, and
+# checks every package against the lock's integrity hash.
+ensure_socketio_clients() {
+  command -v node >/dev/null && command -v npm >/dev/null ||
+    die "node and npm are needed for the Socket.IO client tests and are not installed here (apt-get install nodejs npm)"
+  local from dir="$cache/socketio-clients" hash
+  from="$(dirname "${BASH_SOURCE[0]}")/../../testkit/socketio"
+  hash=$(cat "$from/package.json" "$from/package-lock.json" | sha256sum | cut -d' ' -f1)
+  export SOCKETIO_CLIENTS="$dir/node_modules"
+  if [ -d "$SOCKETIO_CLIENTS" ] && [ "$(cat "$dir/.installed" 2>/dev/null)" = "$hash" ]; then return; fi
+  say "installing the Socket.IO clients into $dir (once per lock file)"
+  mkdir -p "$dir"
+  rm -f "$dir/.installed"
+  cp "$from/package.json" "$from/package-lock.json" "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci of the Socket.IO clients failed in $dir"
+  printf '%s' "$hash" >"$dir/.installed"
 }

@@ -1,7 +1,7 @@
 //! What the services' tests share: a database of their own on the real Postgres (or a
 //! SQLite file), a real Kafka-protocol broker they can kill, a real auth-api and its users
-//! (`auth`), HTTP answers read whole, OpenAPI documents read back (`openapi`); and what the
-//! benchmarks share (`bench`).
+//! (`auth`), HTTP answers read whole, OpenAPI documents read back (`openapi`), the official
+//! Socket.IO clients driven from a test (`socketio`); and what the benchmarks share (`bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 pub mod auth;
@@ -11,6 +11,7 @@ mod http;
 pub mod openapi;
 pub mod redis_server;
 mod running;
+pub mod socketio;
 mod tls_front;
 
 use std::sync::Once;

@@ -12,7 +12,7 @@ use shared::{
     jwks::JwksClient,
     outbox::Wakeup,
     readiness::Dependency,
-    server::Application,
+    server::{Application, Mount},
     tokens::{KeySource, TokenVerifier},
 };
 
@@ -22,13 +22,16 @@ use crate::{
     node::{Broker, BrokerTasks, ConnectionSlots, Node, Presence, RedisBroker},
     state::ChatState,
     store::writer::Writer,
-    transport::{asyncapi, rest, websocket},
+    transport::{asyncapi, rest, socketio::SocketIoServer, websocket},
 };
 
 pub struct ChatService {
     state: Arc<ChatState>,
     pub dependencies: Vec<Dependency>,
     broker: Option<BrokerTasks>,
+    socketio: Arc<SocketIoServer>,
+    /// Socket.IO beside the routes, until [`ChatService::start`] mounts it.
+    socketio_mount: Option<Mount>,
 }
 
 impl ChatService {
@@ -71,7 +74,8 @@ impl ChatService {
             metrics,
             wakeup,
         });
-        Ok(Self { state, dependencies, broker: tasks })
+        let (socketio, mount) = SocketIoServer::new(&state);
+        Ok(Self { state, dependencies, broker: tasks, socketio: Arc::new(socketio), socketio_mount: Some(mount) })
     }
 
     /// The WebSocket route and its AsyncAPI document, beside the REST routes of [`rest::apis`].
@@ -87,10 +91,19 @@ impl ChatService {
         ep.data(self.state.clone()).data(self.state.verifier.clone())
     }
 
-    /// Starts what runs beside the server: the broker, presence upkeep, and the drain that
-    /// closes every socket with 1012 on SIGTERM.
+    /// Mounts Socket.IO at `/socket.io/` and starts what runs beside the server: the broker,
+    /// presence upkeep, and the drain that on SIGTERM closes every `/chat` socket with 1012
+    /// and every Socket.IO connection with Engine.IO's `close` (both then reconnect elsewhere).
     pub fn start(&mut self, app: &mut Application, plumbing: &Plumbing) -> anyhow::Result<()> {
         self.state.metrics.register(plumbing.metrics.registry())?;
+        if let Some(mount) = self.socketio_mount.take() {
+            app.mount(mount);
+        }
+        let socketio = self.socketio.clone();
+        app.spawn_background(move |mut stopping| async move {
+            stopping.wait().await;
+            socketio.drain().await;
+        });
         if let Some(tasks) = self.broker.take() {
             let inbound = self.state.node.inbound();
             app.spawn_background(move |stopping| tasks.run(inbound, stopping));

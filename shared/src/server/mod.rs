@@ -22,8 +22,10 @@ use tokio::net::TcpListener;
 use crate::config::CommonConfig;
 
 mod linger;
+mod mount;
 
 use linger::Lingering;
+pub use mount::Mount;
 
 /// How connections are served: the grace period after a stop, and how long a client may take
 /// to send a request's headers.
@@ -46,13 +48,16 @@ impl From<&CommonConfig> for Serving {
 const HTTP2_MAX_PENDING_RESETS: usize = 20;
 const HTTP2_MAX_HEADER_LIST_BYTES: u32 = 16 * 1024;
 
+/// Serves `app`, and each of `mounts` under its own path, on `listener`.
 pub async fn serve(
     listener: TcpListener,
     app: impl Endpoint<Output = poem::Response> + 'static,
+    mounts: Vec<Mount>,
     shutdown: impl Future<Output = ()> + Send,
     serving: Serving,
 ) -> std::io::Result<()> {
     let app: Arc<BoxEndpoint<'static, poem::Response>> = Arc::new(app.boxed());
+    let mounts: Arc<[Mount]> = mounts.into();
     let local = listener.local_addr()?;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(serving.header_read_timeout);
@@ -78,12 +83,15 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let app = app.clone();
+        let (app, mounts) = (app.clone(), mounts.clone());
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let (app, mounts) = (app.clone(), mounts.clone());
             async move {
+                if let Some(mount) = mounts.iter().find(|m| m.serves(req.uri().path())) {
+                    return Ok::<_, Infallible>(mount.call(req).await);
+                }
                 let response = app.get_response(poem_request(req, local, peer)).await;
-                Ok::<_, Infallible>(hyper::Response::<ResponseBody>::from(response))
+                Ok(hyper::Response::<ResponseBody>::from(response))
             }
         });
         let connection =
@@ -150,6 +158,7 @@ pub fn termination_signal() -> impl Future<Output = ()> + Send + 'static {
 pub struct Application {
     listener: TcpListener,
     app: BoxEndpoint<'static, poem::Response>,
+    mounts: Vec<Mount>,
     serving: Serving,
     stop: tokio::sync::watch::Sender<bool>,
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -177,7 +186,7 @@ impl Application {
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LISTEN_ADDR: cannot bind {addr}: {e}"))?;
         tracing::info!(addr = %listener.local_addr()?, "{name} listening");
         let (stop, _) = tokio::sync::watch::channel(false);
-        Ok(Self { listener, app: app.boxed(), serving, stop, background: Vec::new() })
+        Ok(Self { listener, app: app.boxed(), mounts: Vec::new(), serving, stop, background: Vec::new() })
     }
 
     /// Runs `task` beside the server; when the server stops it is told so, and given the
@@ -189,6 +198,11 @@ impl Application {
     {
         let stopping = Stopping(self.stop.subscribe());
         self.background.push(tokio::spawn(task(stopping)));
+    }
+
+    /// Serves `mount` beside the app, on the same listener.
+    pub fn mount(&mut self, mount: Mount) {
+        self.mounts.push(mount);
     }
 
     pub fn port(&self) -> u16 {
@@ -204,7 +218,7 @@ impl Application {
             shutdown.await;
             stop.send_replace(true);
         };
-        let served = serve(self.listener, self.app, shutdown, self.serving).await;
+        let served = serve(self.listener, self.app, self.mounts, shutdown, self.serving).await;
         self.stop.send_replace(true);
         let finished = futures_util::future::join_all(self.background);
         if tokio::time::timeout(self.serving.grace, finished).await.is_err() {

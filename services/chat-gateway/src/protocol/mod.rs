@@ -14,7 +14,7 @@ use strum::{EnumIter, EnumMessage};
 use uuid::Uuid;
 
 pub use events::{Ack, ChatCreated, MessageReceipt, MessageView, ServerEvent, ServerEventKind, TokenRefreshed, Typing};
-pub use requests::{MAX_CLIENT_ID_CHARS, MessageRef, Request, RequestKind, SendMessage, parse};
+pub use requests::{MAX_CLIENT_ID_CHARS, MessageRef, Request, RequestKind, SendMessage, parse, request};
 
 /// What went wrong with a client frame, for a program; the connection goes on.
 // Each variant's doc comment is its entry in the AsyncAPI document.

@@ -159,7 +159,8 @@ fn valid_id(id: &Value) -> bool {
     }
 }
 
-fn request(event: &str, data: Value) -> Result<Request, WsError> {
+/// The request `event` names, with its `data` checked.
+pub fn request(event: &str, data: Value) -> Result<Request, WsError> {
     let kind: RequestKind = event.parse().map_err(|_| {
         let shown: String = event.chars().take(64).collect();
         WsError::new(ErrorCode::UnknownEvent, format!("unknown event {shown:?}"))

@@ -1,10 +1,10 @@
-//! The client's commands: what each `/chat` event does, and what it answers. The connection
-//! loop (`mod.rs`) reads the frames and hands them here.
+//! The client's commands: what each event does, and what it answers. The connection loop
+//! (`mod.rs`) reads them through its link and hands them here.
 
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Echo, Session, Step};
+use super::{Echo, Link, Session, Step};
 use crate::{
     error::ChatError,
     node::Outgoing,
@@ -18,14 +18,46 @@ use crate::{
     },
 };
 
-impl Session {
-    /// Answers one client frame: the frame's result, or its error, with its id.
-    pub(super) async fn handle(&mut self, request: Request, id: Option<&FrameId>) -> Step {
-        let span = tracing::debug_span!("command", event = request.event(), id = ?id);
-        self.handle_in(request, id).instrument(span).await
+/// What a client asks, whichever transport it came by.
+#[derive(Debug)]
+pub enum Command {
+    /// A `/chat` request (Socket.IO's events are read into the same).
+    Request(Request),
+    /// A message to a user rather than to a chat, as the original service's web page sends
+    /// it: the pair's chat is found, or made, first. `message.chat_id` is not read.
+    SendTo { receiver_id: Uuid, message: SendMessage },
+}
+
+impl Command {
+    /// The event name the client used, for logs and traces.
+    fn event(&self) -> &'static str {
+        match self {
+            Self::Request(request) => request.event(),
+            Self::SendTo { .. } => "send_message",
+        }
+    }
+}
+
+impl<L: Link> Session<L> {
+    /// Answers one command: its result, or its error, with its id.
+    pub(super) async fn handle(&mut self, command: Command, id: Option<&FrameId>) -> Step {
+        let span = tracing::debug_span!("command", event = command.event(), id = ?id);
+        self.handle_in(command, id).instrument(span).await
     }
 
-    async fn handle_in(&mut self, request: Request, id: Option<&FrameId>) -> Step {
+    async fn handle_in(&mut self, command: Command, id: Option<&FrameId>) -> Step {
+        let request = match command {
+            Command::Request(request) => request,
+            Command::SendTo { receiver_id, mut message } => {
+                return match self.chat_with(receiver_id).await {
+                    Ok(chat_id) => {
+                        message.chat_id = chat_id;
+                        self.send_message(message, id).await
+                    }
+                    Err(err) => self.write_event(&ServerEvent::Error(err), id).await,
+                };
+            }
+        };
         let result = match request {
             Request::StartPrivateChat(user) => self.start_private_chat(user.user_id, id).await,
             Request::SendMessage(message) => return self.send_message(message, id).await,
@@ -50,6 +82,21 @@ impl Session {
         let echo = if id.is_some() { Echo::No } else { Echo::Yes };
         self.publish(&user_ids, Outgoing::event(&event), echo);
         Ok(event)
+    }
+
+    /// The chat of the caller and `other`; one made now is announced to both, as
+    /// `start_private_chat` would.
+    async fn chat_with(&mut self, other: Uuid) -> Result<Uuid, WsError> {
+        let (chat, created) = chats::find_or_create(&self.state.db, self.user, other).await?;
+        self.order.track(chat.id, chat.last_seq, other);
+        if created {
+            let mut user_ids = vec![self.user, other];
+            user_ids.sort();
+            let event =
+                ServerEvent::PrivateChatRoomCreated(ChatCreated { chat_id: chat.id, user_ids: user_ids.clone() });
+            self.publish(&user_ids, Outgoing::event(&event), Echo::Yes);
+        }
+        Ok(chat.id)
     }
 
     async fn send_message(&mut self, message: SendMessage, id: Option<&FrameId>) -> Step {

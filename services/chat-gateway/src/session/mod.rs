@@ -1,14 +1,13 @@
-//! One WebSocket connection, from `connected` to its close: reads the client's frames, answers
-//! them, and writes the events the hub hands it, every chat's messages in order and without
-//! gaps or duplicates ([`ChatOrder`] decides which, this file does the reading and writing).
-//! Resume is the same mechanism: the connection starts from the client's position in each chat
-//! instead of the chat's newest message, and reads what lies after it.
+//! One client connection, from `connected` to its close, whichever transport it came by (a
+//! [`Link`]): reads the client's commands, answers them, and writes the events the hub hands
+//! it, every chat's messages in order and without gaps or duplicates ([`ChatOrder`] decides
+//! which, this file does the reading and writing). Resume is the same mechanism: the
+//! connection starts from the client's position in each chat instead of the chat's newest
+//! message, and reads what lies after it.
 
 use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
 
-use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use poem::web::websocket::{Message, WebSocketStream};
 use shared::tokens::AccessClaims;
 use tokio::{sync::mpsc, time::Instant};
 use tracing::Instrument;
@@ -16,15 +15,18 @@ use uuid::Uuid;
 
 mod close;
 mod commands;
+mod link;
 mod order;
 
 pub use close::CloseReason;
+pub use commands::Command;
+pub use link::{Gone, Inbound, Link};
 use order::ChatOrder;
 
 use crate::{
     error::ChatError,
     node::{Connection, Delivery, Outgoing, Slot, Tracked},
-    protocol::{self, ErrorCode, FrameId, ServerEvent, UserRef, WsError},
+    protocol::{ErrorCode, FrameId, ServerEvent, UserRef, WsError},
     state::ChatState,
     store::{chats, messages},
 };
@@ -62,13 +64,23 @@ enum Echo {
     No,
 }
 
-struct Session {
+/// What woke the loop.
+enum Wake<I> {
+    Drain,
+    Delivery(Option<Delivery>),
+    Item(Option<I>),
+    Ping,
+    Expired,
+    Gaps,
+}
+
+struct Session<L: Link> {
     state: Arc<ChatState>,
     user: Uuid,
     username: String,
     expires_at: i64,
     connection: Arc<Connection>,
-    sink: SplitSink<WebSocketStream, Message>,
+    link: L,
     /// Which message of each chat this connection has written, and what it holds back.
     order: ChatOrder,
     limiter: DefaultDirectRateLimiter,
@@ -76,10 +88,9 @@ struct Session {
     write_timeout: Duration,
 }
 
-/// Serves one upgraded connection until it ends, then gives back its slot.
-pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, socket: WebSocketStream, _slot: Slot) {
+/// Serves one connection until it ends, then gives back its slot.
+pub async fn run<L: Link>(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, link: L, _slot: Slot) {
     let user = claims.sub;
-    let (sink, mut stream) = socket.split();
     let (connection, mut queue, _membership) = state.node.connect(user, state.settings.ws_send_queue as usize).await;
     let settings = &state.settings;
     let per_second = NonZeroU32::new(settings.ws_rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
@@ -89,7 +100,7 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
         username: claims.preferred_username,
         expires_at: claims.exp,
         connection,
-        sink,
+        link,
         order: ChatOrder::default(),
         limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
         strikes: 0,
@@ -103,16 +114,16 @@ pub async fn run(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, so
     // 4.9 KiB less heap per connection with 400 open.
     async move {
         let end = match Box::pin(session.start(resume)).await {
-            Ok(()) => session.serve(&mut stream, &mut queue).await,
+            Ok(()) => session.serve(&mut queue).await,
             Err(end) => end,
         };
-        Box::pin(session.finish(end, &mut stream)).await;
+        Box::pin(session.finish(end)).await;
     }
     .instrument(span)
     .await;
 }
 
-impl Session {
+impl<L: Link> Session<L> {
     /// `connected`, then what the client missed, then the presence of its peers.
     async fn start(&mut self, resume: Resume) -> Step {
         self.write_event(&ServerEvent::Connected(UserRef { user_id: self.user }), None).await?;
@@ -144,11 +155,7 @@ impl Session {
         Ok(())
     }
 
-    async fn serve(
-        &mut self,
-        stream: &mut futures_util::stream::SplitStream<WebSocketStream>,
-        queue: &mut mpsc::Receiver<Delivery>,
-    ) -> End {
+    async fn serve(&mut self, queue: &mut mpsc::Receiver<Delivery>) -> End {
         let settings = self.state.settings.clone();
         let idle_timeout = Duration::from_secs(settings.ws_idle_timeout_seconds);
         let mut ping = tokio::time::interval(Duration::from_secs(settings.ws_ping_interval_seconds));
@@ -157,28 +164,29 @@ impl Session {
         let mut draining = self.state.node.draining();
         loop {
             let expiry = expiry_instant(self.expires_at);
-            let step = tokio::select! {
+            let wake = tokio::select! {
                 biased;
-                () = async { let _ = draining.wait_for(|draining| *draining).await; } => Err(End::Close(CloseReason::Restart)),
-                delivery = queue.recv() => match delivery {
-                    _ if self.connection.overflowed() => Err(End::Close(CloseReason::SlowReader)),
-                    Some(Delivery::Event(event)) => self.deliver(&event).await,
-                    Some(Delivery::Resync) => Box::pin(self.resync()).await,
-                    None => Err(End::Gone),
-                },
-                frame = stream.next() => {
+                () = async { let _ = draining.wait_for(|draining| *draining).await; } => Wake::Drain,
+                delivery = queue.recv() => Wake::Delivery(delivery),
+                item = self.link.next() => Wake::Item(item),
+                _ = ping.tick(), if L::PINGS => Wake::Ping,
+                () = tokio::time::sleep_until(expiry) => Wake::Expired,
+                () = sleep_until_some(self.order.gap_deadline()) => Wake::Gaps,
+            };
+            let step = match wake {
+                Wake::Drain => Err(End::Close(CloseReason::Restart)),
+                Wake::Delivery(_) if self.connection.overflowed() => Err(End::Close(CloseReason::SlowReader)),
+                Wake::Delivery(Some(Delivery::Event(event))) => self.deliver(&event).await,
+                Wake::Delivery(Some(Delivery::Resync)) => Box::pin(self.resync()).await,
+                Wake::Delivery(None) => Err(End::Gone),
+                Wake::Item(item) => {
                     last_heard = Instant::now();
-                    Box::pin(self.on_frame(frame)).await
+                    Box::pin(self.on_item(item)).await
                 }
-                _ = ping.tick() => {
-                    if last_heard.elapsed() > idle_timeout {
-                        Err(End::Close(CloseReason::Idle))
-                    } else {
-                        self.write(Message::Ping(Vec::new())).await
-                    }
-                }
-                () = tokio::time::sleep_until(expiry) => Err(End::Close(CloseReason::TokenExpired)),
-                () = sleep_until_some(self.order.gap_deadline()) => Box::pin(self.fill_gaps()).await,
+                Wake::Ping if last_heard.elapsed() > idle_timeout => Err(End::Close(CloseReason::Idle)),
+                Wake::Ping => self.ping().await,
+                Wake::Expired => Err(End::Close(CloseReason::TokenExpired)),
+                Wake::Gaps => Box::pin(self.fill_gaps()).await,
             };
             if let Err(end) = step {
                 return end;
@@ -186,77 +194,49 @@ impl Session {
         }
     }
 
-    /// Says why (a close frame), then waits briefly for the client's close before dropping
-    /// the connection: closing at once could reset it before the client reads our close.
-    async fn finish(&mut self, end: End, stream: &mut futures_util::stream::SplitStream<WebSocketStream>) {
-        let label = match end {
-            End::Close(reason) => reason.label(),
-            End::Gone => "client",
+    /// Says why when the server ends the connection (`/chat`: a close frame), then closes it.
+    async fn finish(&mut self, end: End) {
+        let (label, reason) = match end {
+            End::Close(reason) => (reason.label(), Some(reason)),
+            End::Gone => ("client", None),
         };
         self.state.metrics.closes_total.with_label_values(&[label]).inc();
-        if let End::Close(reason) = end {
-            let close = Message::Close(Some((reason.close_code(), reason.text().to_owned())));
-            if let Ok(Ok(())) = tokio::time::timeout(self.write_timeout, self.sink.send(close)).await {
-                let answered = async {
-                    while let Some(Ok(message)) = stream.next().await {
-                        if matches!(message, Message::Close(_)) {
-                            break;
-                        }
-                    }
-                };
-                let _ = tokio::time::timeout(Duration::from_secs(2), answered).await;
-            }
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.sink.close()).await;
+        self.link.close(reason).await;
     }
 
-    async fn on_frame(&mut self, frame: Option<std::io::Result<Message>>) -> Step {
-        match frame {
-            None | Some(Ok(Message::Close(_))) => Err(End::Gone),
-            Some(Err(err)) => match CloseReason::for_read_error(&err) {
-                Some(reason) => Err(End::Close(reason)),
-                None => {
-                    tracing::debug!(error = %err, "connection failed");
-                    Err(End::Gone)
-                }
-            },
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+    async fn on_item(&mut self, item: Option<L::Item>) -> Step {
+        let Some(item) = item else { return Err(End::Gone) };
+        match self.link.read(item) {
+            Inbound::Gone => Err(End::Gone),
+            Inbound::Close(reason) => Err(End::Close(reason)),
+            Inbound::KeepAlive => Ok(()),
             // Every data frame counts against the rate limit, whatever it holds.
-            Some(Ok(_)) if self.limiter.check().is_err() => {
-                let text = match &frame {
-                    Some(Ok(Message::Text(text))) => Some(text.as_str()),
-                    _ => None,
+            Inbound::Frame(frame) if self.limiter.check().is_err() => {
+                let id = match frame {
+                    Ok((_, id)) | Err((id, _)) => id,
                 };
-                self.refuse_over_limit(text).await
+                self.refuse_over_limit(id.as_ref()).await
             }
-            Some(Ok(Message::Text(text))) => {
+            Inbound::Frame(Ok((command, id))) => {
                 self.strikes = 0;
-                match protocol::parse(&text) {
-                    Ok(frame) => self.handle(frame.request, frame.id.as_ref()).await,
-                    Err((id, err)) => self.write_event(&ServerEvent::Error(err), id.as_ref()).await,
-                }
+                self.handle(command, id.as_ref()).await
             }
-            Some(Ok(Message::Binary(_))) => {
+            Inbound::Frame(Err((id, err))) => {
                 self.strikes = 0;
-                let err = WsError::new(ErrorCode::BinaryNotSupported, "send text frames, each one JSON object");
-                self.write_event(&ServerEvent::Error(err), None).await
+                self.write_event(&ServerEvent::Error(err), id.as_ref()).await
             }
         }
     }
 
-    /// Over the rate limit: an error event (with the frame's id, when a text frame has one),
-    /// and after a burst's worth of refusals in a row, the door.
-    async fn refuse_over_limit(&mut self, text: Option<&str>) -> Step {
+    /// Over the rate limit: an error event (with the frame's id, when it has one), and after a
+    /// burst's worth of refusals in a row, the door.
+    async fn refuse_over_limit(&mut self, id: Option<&FrameId>) -> Step {
         self.strikes += 1;
         if self.strikes > self.state.settings.ws_rate_limit_burst {
             return Err(End::Close(CloseReason::RateLimited));
         }
-        let id = text.and_then(|text| match protocol::parse(text) {
-            Ok(frame) => frame.id,
-            Err((id, _)) => id,
-        });
         let err = WsError::new(ErrorCode::RateLimited, "too many frames, slow down");
-        self.write_event(&ServerEvent::Error(err), id.as_ref()).await
+        self.write_event(&ServerEvent::Error(err), id).await
     }
 
     /// The other member of a chat this user is in.
@@ -288,9 +268,9 @@ impl Session {
             Tracked::ChatCreated { chat_id, user_ids } => {
                 let peer = user_ids.iter().copied().find(|u| *u != self.user).unwrap_or(self.user);
                 self.order.track(*chat_id, 0, peer);
-                self.write(Message::Text(event.text.to_string())).await
+                self.write(event.text.to_string()).await
             }
-            Tracked::Plain => self.write(Message::Text(event.text.to_string())).await,
+            Tracked::Plain => self.write(event.text.to_string()).await,
         }
     }
 
@@ -301,7 +281,7 @@ impl Session {
             Box::pin(self.peer_of(chat_id)).await.map_err(|e| self.fault(e))?;
         }
         for frame in self.order.offer(chat_id, seq, text) {
-            self.write(Message::Text(frame)).await?;
+            self.write(frame).await?;
         }
         Ok(())
     }
@@ -322,7 +302,7 @@ impl Session {
                 tracing::warn!(%chat_id, dropped, "messages announced but not in the database; left to resume");
             }
             for frame in frames {
-                self.write(Message::Text(frame)).await?;
+                self.write(frame).await?;
             }
         }
         Ok(())
@@ -369,13 +349,23 @@ impl Session {
     }
 
     async fn write_event(&mut self, event: &ServerEvent, id: Option<&FrameId>) -> Step {
-        self.write(Message::Text(event.to_text(id))).await
+        self.write(event.to_text(id)).await
     }
 
-    async fn write(&mut self, message: Message) -> Step {
-        match tokio::time::timeout(self.write_timeout, self.sink.send(message)).await {
+    async fn write(&mut self, frame: String) -> Step {
+        let written = tokio::time::timeout(self.write_timeout, self.link.send(frame)).await;
+        self.written(written)
+    }
+
+    async fn ping(&mut self) -> Step {
+        let written = tokio::time::timeout(self.write_timeout, self.link.ping()).await;
+        self.written(written)
+    }
+
+    fn written(&self, written: Result<Result<(), Gone>, tokio::time::error::Elapsed>) -> Step {
+        match written {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Gone),
+            Ok(Err(Gone)) => Err(End::Gone),
             Err(_) => {
                 self.state.metrics.closes_total.with_label_values(&["write_timeout"]).inc();
                 Err(End::Gone)

@@ -17,4 +17,5 @@ mod probes;
 mod push;
 mod rest;
 mod resume;
+mod socketio;
 mod tokens;

@@ -1,0 +1,126 @@
+//! The namespace connection, checked before the client is told it is connected: the access
+//! token (the `auth` payload's `token`, the `access_token` query parameter, or the
+//! `Authorization` header) and everything else `/chat` checks ([`admit`]), then the resume
+//! point from `auth` (`since`, or `last_message_ids` as `/chat` takes it or as an object of
+//! chat ids to message ids). A refusal reaches the client as `connect_error`, its message the
+//! code `/chat` answers the same refusal with: `missing_token`, `invalid_token`,
+//! `token_expired`, `too_many_connections`, `unavailable`, `invalid_field`, `forbidden`.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
+use serde::Deserialize;
+use serde_json::Value;
+use shared::ApiError;
+use socketioxide::extract::{SocketRef, TryData};
+use tokio::sync::mpsc;
+
+use super::link::{Forward, Item, SocketIoLink};
+use crate::{
+    node::Slot,
+    session::{self, Resume},
+    state::ChatState,
+    transport::admission::{Admitted, TokenPlaces, admit},
+};
+
+/// What the client may put in `io(url, {auth})`. Anything else there is ignored: clients
+/// keep their own things in it.
+#[derive(Debug, Default, Deserialize)]
+struct Auth {
+    token: Option<String>,
+    since: Option<i64>,
+    last_message_ids: Option<LastMessageIds>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum LastMessageIds {
+    /// As `/chat` takes it: `chat_id:message_id` pairs, comma separated.
+    Pairs(String),
+    /// `{chat_id: message_id}`.
+    Map(BTreeMap<String, i64>),
+}
+
+impl LastMessageIds {
+    fn pairs(self) -> String {
+        match self {
+            Self::Pairs(pairs) => pairs,
+            Self::Map(map) => {
+                map.iter().map(|(chat, message)| format!("{chat}:{message}")).collect::<Vec<_>>().join(",")
+            }
+        }
+    }
+}
+
+/// A refused connection: its `Display` is the code, which is all `connect_error` carries.
+#[derive(Debug)]
+pub(super) struct Refusal(ApiError);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.body().code)
+    }
+}
+
+/// The session's ingredients, from the check to the connect handler.
+struct Pending {
+    admitted: (shared::tokens::AccessClaims, Slot, Resume),
+    items: mpsc::Receiver<Item>,
+}
+
+/// How [`Pending`] travels in the socket's extensions, which hold `Clone` values only.
+#[derive(Clone)]
+struct Handover(Arc<Mutex<Option<Pending>>>);
+
+#[derive(Deserialize)]
+struct Query {
+    access_token: Option<String>,
+}
+
+/// The connect middleware. The socket's event forwarder is set here, not in the connect
+/// handler: an event the client sends as soon as it is told it is connected would find no
+/// handler yet, and be dropped.
+pub(super) async fn check(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    state: Arc<ChatState>,
+) -> Result<(), Refusal> {
+    let auth: Auth = match auth {
+        Ok(Value::Null) | Err(_) => Auth::default(),
+        Ok(auth) => {
+            serde_json::from_value(auth).map_err(|e| Refusal(ApiError::invalid_field("auth", format!("auth: {e}"))))?
+        }
+    };
+    let parts = socket.req_parts();
+    let query: Option<Query> = parts.uri.query().and_then(|q| serde_urlencoded::from_str(q).ok());
+    let token = auth.token.as_deref().or(query.as_ref().and_then(|q| q.access_token.as_deref()));
+    let places = TokenPlaces("auth.token, the access_token parameter or the Authorization header");
+    let last = auth.last_message_ids.map(LastMessageIds::pairs);
+    let Admitted { claims, slot, resume } =
+        admit(&state, &parts.headers, token, places, auth.since, last.as_deref()).await.map_err(refused)?;
+    let resume = resume.resolve(&state, claims.sub).await.map_err(refused)?;
+
+    let (items, rx) = mpsc::channel(state.settings.ws_rate_limit_burst as usize);
+    socket.on_fallback(Forward(items.clone()));
+    socket.on_disconnect(move || async move {
+        let _ = items.send(Item::Gone).await;
+    });
+    let pending = Pending { admitted: (claims, slot, resume), items: rx };
+    socket.extensions.insert(Handover(Arc::new(Mutex::new(Some(pending)))));
+    Ok(())
+}
+
+fn refused(err: ApiError) -> Refusal {
+    tracing::debug!(code = %err.body().code, message = %err.body().error, "Socket.IO connection refused");
+    Refusal(err)
+}
+
+/// The connect handler: the session, for as long as the socket lives.
+pub(super) async fn connected(socket: SocketRef, state: Arc<ChatState>) {
+    let pending = socket.extensions.get::<Handover>().and_then(|Handover(pending)| pending.lock().ok()?.take());
+    let Some(Pending { admitted: (claims, slot, resume), items }) = pending else { return };
+    let link = SocketIoLink::new(socket, claims.sub, items);
+    session::run(state, claims, resume, link, slot).await;
+}

@@ -1,0 +1,210 @@
+//! The official JavaScript clients (`socket.io-client` 4 and 3, as the original service's page
+//! loads it) against real gateways: both transports, across replicas, beside `/chat`, with the
+//! original service's payloads, refused tokens, and a resume after a replica restarts.
+
+use serde_json::{Value, json};
+use testkit::socketio::{NodeClients, Version};
+
+use crate::helpers::{Backend, Bus, Suite, User, Ws, spawn};
+
+fn url(suite: &Suite, replica: usize) -> String {
+    format!("http://127.0.0.1:{}/chat", suite.gateways[replica].port)
+}
+
+/// Connects client `id` as `user` and waits until it is in: every line of the client until
+/// then, `connect` last.
+async fn connect(
+    clients: &mut NodeClients,
+    id: &str,
+    version: Version,
+    url: &str,
+    user: &User,
+    transports: &Value,
+) -> Vec<Value> {
+    let mut opts = json!({"auth": {"token": user.token}});
+    if !transports.is_null() {
+        opts["transports"] = transports.clone();
+    }
+    clients.connect(id, version, url, opts).await;
+    let mut lines = Vec::new();
+    loop {
+        let line = clients.next_for(id).await;
+        assert_ne!(line["type"], "connect_error", "{id}: {line}");
+        lines.push(line);
+        if lines.last().unwrap()["type"] == "connect" {
+            return lines;
+        }
+    }
+}
+
+/// The one argument of an ack or event.
+fn one(args: Vec<Value>) -> Value {
+    assert_eq!(args.len(), 1, "{args:?}");
+    args.into_iter().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_versions_chat_across_replicas_over_both_transports() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+    let mut clients = NodeClients::start();
+    for version in Version::BOTH {
+        for transports in [Value::Null, json!(["websocket"])] {
+            let case = format!("{version:?} {transports}");
+            let (a, b) = (suite.user("sio_a").await, suite.user("sio_b").await);
+            let (ida, idb) = (format!("a {case}"), format!("b {case}"));
+            let seen = connect(&mut clients, &ida, version, &url(&suite, 0), &a, &transports).await;
+            connect(&mut clients, &idb, version, &url(&suite, 1), &b, &transports).await;
+            if transports.is_null() {
+                // Long-polling first, then the upgrade, as the clients do by default (the
+                // version 3 client upgrades before it joins the namespace, 4 after).
+                let upgraded = match seen.iter().find(|l| l["type"] == "upgrade") {
+                    Some(upgraded) => upgraded.clone(),
+                    None => clients.wait_for(&ida, |l| l["type"] == "upgrade").await,
+                };
+                assert_eq!(upgraded["transport"], "websocket", "{case}");
+            }
+
+            let n = clients.emit_with_ack(&ida, "start_private_chat", json!({"receiver_id": b.id})).await;
+            let chat = one(clients.ack(&ida, n).await);
+            let chat_id = chat["chat_id"].as_str().unwrap().to_owned();
+            assert_eq!(one(clients.event(&idb, "private_chat_room_created").await)["chat_id"], chat_id, "{case}");
+
+            for (from, to, sender, text) in [(&ida, &idb, &a, "hello b"), (&idb, &ida, &b, "hello a")] {
+                let n = clients.emit_with_ack(from, "send_message", json!({"chat_id": chat_id, "content": text})).await;
+                let stored = one(clients.ack(from, n).await);
+                assert_eq!(stored["content"], text, "{case}");
+                let received = one(clients.event(to, "receive_message").await);
+                assert_eq!((&received["sender_id"], &received["content"]), (&json!(sender.id), &json!(text)), "{case}");
+                assert_eq!(received["message_id"], stored["message_id"], "{case}");
+                clients
+                    .emit(to, "receive_message", json!({"chat_id": chat_id, "message_id": received["message_id"]}))
+                    .await;
+                let receipt = one(clients.event(from, "message_received").await);
+                assert_eq!(receipt["message_id"], stored["message_id"], "{case}");
+            }
+            clients.disconnect(&ida).await;
+            clients.disconnect(&idb).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_clients_payloads_work_with_a_token_added() {
+    let suite = spawn(Backend::Postgres, Bus::InProcess, 1).await;
+    let (a, b) = (suite.user("orig_a").await, suite.user("orig_b").await);
+    let mut clients = NodeClients::start();
+    connect(&mut clients, "a", Version::V3, &url(&suite, 0), &a, &Value::Null).await;
+    connect(&mut clients, "b", Version::V3, &url(&suite, 0), &b, &Value::Null).await;
+
+    // The original web page: no chat id, no callback; the pair's chat is made on the way.
+    clients
+        .emit("a", "send_message", json!({"sender_id": a.id, "receiver_id": b.id, "content": "hi from the page"}))
+        .await;
+    let received = one(clients.event("b", "receive_message").await);
+    assert_eq!((&received["sender_id"], &received["content"]), (&json!(a.id), &json!("hi from the page")));
+    let chat_id = received["chat_id"].clone();
+    // Without a callback the sender's own connection gets the stored message as an event, once.
+    assert_eq!(one(clients.event("a", "receive_message").await)["message_id"], received["message_id"]);
+
+    // The original server's start_private_chat and send_message shapes.
+    clients.emit("b", "start_private_chat", json!({"sender_id": b.id, "receiver_id": a.id})).await;
+    assert_eq!(one(clients.event("b", "private_chat_room_created").await)["chat_id"], chat_id);
+    let original = json!({"chat_id": chat_id, "sender_id": b.id, "message": "hi from the app", "type": "text"});
+    clients.emit("b", "send_message", original).await;
+    let received = one(clients.event("a", "receive_message").await);
+    assert_eq!((&received["sender_id"], &received["content"]), (&json!(b.id), &json!("hi from the app")));
+
+    // receive_message from a client is its receipt; the sender hears of it.
+    clients.emit("a", "receive_message", json!({"chat_id": chat_id, "message_id": received["message_id"]})).await;
+    assert_eq!(one(clients.event("b", "message_received").await)["message_id"], received["message_id"]);
+
+    // Someone else's sender_id is refused, through the callback.
+    let forged = json!({"chat_id": chat_id, "sender_id": b.id, "content": "not mine"});
+    let n = clients.emit_with_ack("a", "send_message", forged).await;
+    assert_eq!(one(clients.ack("a", n).await)["error"]["code"], "forbidden");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_and_chat_connections_share_everything() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+    let (a, b) = (suite.user("both_a").await, suite.user("both_b").await);
+    let mut clients = NodeClients::start();
+    connect(&mut clients, "a", Version::V4, &url(&suite, 0), &a, &Value::Null).await;
+    let mut a_ws: Ws = suite.connect(1, &a).await;
+    let mut b_ws: Ws = suite.connect(1, &b).await;
+
+    let n = clients.emit_with_ack("a", "start_private_chat", json!({"user_id": b.id})).await;
+    let chat_id = one(clients.ack("a", n).await)["chat_id"].clone();
+    b_ws.next_of("private_chat_room_created").await;
+    a_ws.next_of("private_chat_room_created").await;
+
+    // From Socket.IO to /chat, and to the sender's own /chat connection.
+    let n = clients.emit_with_ack("a", "send_message", json!({"chat_id": chat_id, "content": "from socket.io"})).await;
+    let stored = one(clients.ack("a", n).await);
+    assert_eq!(b_ws.next_of("receive_message").await["data"]["message_id"], stored["message_id"]);
+    assert_eq!(a_ws.next_of("receive_message").await["data"]["message_id"], stored["message_id"]);
+
+    // From /chat to Socket.IO.
+    b_ws.send("send_message", json!({"chat_id": chat_id, "content": "from /chat"})).await;
+    let received = one(clients.event("a", "receive_message").await);
+    assert_eq!((&received["content"], &received["sender_id"]), (&json!("from /chat"), &json!(b.id)));
+    assert_eq!(a_ws.next_of("receive_message").await["data"]["content"], "from /chat");
+    b_ws.send("typing", json!({"chat_id": chat_id})).await;
+    assert_eq!(one(clients.event("a", "typing").await)["user_id"], b.id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_and_bad_tokens_are_a_connect_error_naming_the_code() {
+    let suite = spawn(Backend::Postgres, Bus::InProcess, 1).await;
+    let mut clients = NodeClients::start();
+    for version in Version::BOTH {
+        for (auth, code) in [(json!({}), "missing_token"), (json!({"token": "nope"}), "invalid_token")] {
+            let id = format!("{version:?} {code}");
+            clients.connect(&id, version, &url(&suite, 0), json!({"auth": auth, "reconnection": false})).await;
+            let line = clients.wait_for(&id, |l| l["type"] == "connect" || l["type"] == "connect_error").await;
+            assert_eq!((&line["type"], &line["message"]), (&json!("connect_error"), &json!(code)), "{id}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_a_restarting_replica_reconnects_and_resumes_without_loss() {
+    let mut suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+    let (a, b) = (suite.user("resume_a").await, suite.user("resume_b").await);
+    let mut clients = NodeClients::start();
+    connect(&mut clients, "a", Version::V4, &url(&suite, 0), &a, &json!(["websocket"])).await;
+    let mut b_ws: Ws = suite.connect(1, &b).await;
+    let n = clients.emit_with_ack("a", "start_private_chat", json!({"user_id": b.id})).await;
+    let chat_id = one(clients.ack("a", n).await)["chat_id"].as_str().unwrap().to_owned();
+    b_ws.next_of("private_chat_room_created").await;
+
+    let send = |i: usize| json!({"chat_id": chat_id, "content": format!("m{i}")});
+    let mut last_seen = 0;
+    for i in 0..3 {
+        b_ws.send("send_message", send(i)).await;
+        let m = one(clients.event("a", "receive_message").await);
+        assert_eq!(m["content"], format!("m{i}"));
+        last_seen = m["message_id"].as_i64().unwrap();
+    }
+
+    // The replica stops: its Socket.IO clients are closed at the Engine.IO level, which the
+    // client takes as a dropped transport and reconnects after by itself.
+    suite.gateways.remove(0).stop().await;
+    let gone = clients.wait_for("a", |l| l["type"] == "disconnect").await;
+    assert_eq!(gone["reason"], "transport close", "{gone}");
+    clients.wait_for("a", |l| l["type"] == "reconnect_attempt").await;
+    for i in 3..6 {
+        b_ws.send("send_message", send(i)).await;
+    }
+    // Behind an ingress it would reach another replica; here it is sent there, with its position.
+    let auth = json!({"token": a.token, "last_message_ids": {chat_id.clone(): last_seen}});
+    clients.connect("a again", Version::V4, &url(&suite, 0), json!({"auth": auth})).await;
+    clients.wait_for("a again", |l| l["type"] == "connect").await;
+    b_ws.send("send_message", send(6)).await;
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some("m6") {
+        let m = one(clients.event("a again", "receive_message").await);
+        seen.push(m["content"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, ["m3", "m4", "m5", "m6"], "missed messages in order, each once, then live");
+}
