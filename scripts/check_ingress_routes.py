@@ -45,6 +45,9 @@ ROUTES = [
     ("GET", "/chat", "chat-gateway"),
     ("GET", "/chats", "chat-gateway"),
     ("GET", "/chats/{chat_id}/messages", "chat-gateway"),
+    # Socket.IO: the handshake and long-polling (GET and POST) and the WebSocket upgrade.
+    ("GET", "/socket.io/", "chat-gateway"),
+    ("POST", "/socket.io/", "chat-gateway"),
 ]
 # Every service has these; they stay inside the cluster (metrics and docs are not public).
 INTERNAL = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/docs"]
@@ -206,6 +209,21 @@ class IngressRoutes(unittest.TestCase):
                     self.assertIsNotNone(chat, f"{source}: {key} missing on the /chat Ingress")
                     self.assertGreaterEqual(int(chat), 3600)
                     self.assertNotIn(key, api_ingress["metadata"].get("annotations", {}))
+
+    def test_socketio_alone_is_sticky(self):
+        # Long-polling needs every request of a session on one replica; nothing else does.
+        affinity = "nginx.ingress.kubernetes.io/affinity"
+        for source, objects in SOURCES.items():
+            cluster = Cluster(objects)
+            with self.subTest(source=source):
+                socketio, _ = cluster.route("/socket.io/")
+                annotations = socketio["metadata"].get("annotations", {})
+                self.assertEqual(annotations.get(affinity), "cookie", f"{source}: /socket.io/ is not sticky")
+                self.assertEqual(annotations.get("nginx.ingress.kubernetes.io/session-cookie-path"), "/socket.io")
+                self.assertGreaterEqual(int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]), 3600)
+                for path in ("/chat", "/login"):
+                    other, _ = cluster.route(path)
+                    self.assertNotIn(affinity, other["metadata"].get("annotations", {}), f"{source}: {path}")
 
 
 if __name__ == "__main__":
