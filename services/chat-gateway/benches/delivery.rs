@@ -10,6 +10,9 @@
 //!
 //! Memory: `BENCH_IDLE` users each open one connection to one gateway and stay silent; the gateway's
 //! resident memory before and after, divided by the connections.
+//!
+//! Both once over `/chat` and once over Socket.IO (its WebSocket transport, spoken by hand:
+//! `42/chat,["event",data]` packets, pings answered), the same load on the same replicas.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
@@ -58,21 +61,74 @@ async fn seed(count: usize) -> (String, Vec<Uuid>) {
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(port: u16, token: &str) -> Ws {
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/chat?access_token={token}")).await.unwrap();
-    let first = ws.next().await.unwrap().unwrap();
-    assert!(first.to_text().unwrap().contains("\"connected\""), "{first:?}");
-    ws
+/// The protocol the benchmark's clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wire {
+    Chat,
+    SocketIo,
 }
 
-async fn next_event(ws: &mut Ws, event: &str) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.unwrap().unwrap().unwrap();
-        if let Message::Text(text) = message {
-            let value: Value = serde_json::from_str(text.as_str()).unwrap();
-            if value["event"] == event {
-                return value;
+/// What a text frame from the server is.
+enum Read {
+    Event(String, Value),
+    /// Engine.IO's ping, which the client must answer.
+    Ping,
+    Other,
+}
+
+impl Wire {
+    async fn connect(self, port: u16, token: &str) -> Ws {
+        let url = match self {
+            Self::Chat => format!("ws://127.0.0.1:{port}/chat?access_token={token}"),
+            Self::SocketIo => format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
+        };
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        if self == Self::SocketIo {
+            let open = ws.next().await.unwrap().unwrap();
+            assert!(open.to_text().unwrap().starts_with('0'), "{open:?}");
+            ws.send(Message::text(format!("40/chat,{}", json!({"token": token})))).await.unwrap();
+        }
+        self.next_event(&mut ws, "connected").await;
+        ws
+    }
+
+    /// A client event, without a reply id or callback: the server pushes the result as an event.
+    fn frame(self, event: &str, data: Value) -> Message {
+        Message::text(match self {
+            Self::Chat => json!({"event": event, "data": data}).to_string(),
+            Self::SocketIo => format!("42/chat,{}", json!([event, data])),
+        })
+    }
+
+    fn read(self, text: &str) -> Read {
+        match self {
+            Self::Chat => {
+                let mut value: Value = serde_json::from_str(text).unwrap();
+                match value["event"].as_str() {
+                    Some(event) => Read::Event(event.to_owned(), value["data"].take()),
+                    None => Read::Other,
+                }
+            }
+            Self::SocketIo if text == "2" => Read::Ping,
+            Self::SocketIo => match text.strip_prefix("42/chat,") {
+                Some(args) => {
+                    let mut args: Value = serde_json::from_str(args).unwrap();
+                    Read::Event(args[0].as_str().unwrap().to_owned(), args[1].take())
+                }
+                None => Read::Other,
+            },
+        }
+    }
+
+    /// The data of the next `event`, answering pings on the way.
+    async fn next_event(self, ws: &mut Ws, event: &str) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.unwrap().unwrap().unwrap();
+            let Message::Text(text) = message else { continue };
+            match self.read(text.as_str()) {
+                Read::Event(name, data) if name == event => return data,
+                Read::Ping => ws.send(Message::text("3")).await.unwrap(),
+                _ => {}
             }
         }
     }
@@ -92,6 +148,7 @@ struct Seen {
 /// Latencies (sorted, µs), messages sent in the window, of those delivered, received in the
 /// window, duplicates.
 async fn delivery(
+    wire: Wire,
     ports: [u16; 2],
     tokens: &[String],
     ids: &[Uuid],
@@ -105,13 +162,11 @@ async fn delivery(
     let mut sockets = Vec::new();
     for pair in 0..PAIRS {
         let (a, b) = (2 * pair, 2 * pair + 1);
-        let mut wa = connect(ports[0], &tokens[a]).await;
-        let mut wb = connect(ports[1], &tokens[b]).await;
-        let start = json!({"event": "start_private_chat", "data": {"user_id": ids[b]}, "id": 1});
-        wa.send(Message::text(start.to_string())).await.unwrap();
-        let chat =
-            next_event(&mut wa, "private_chat_room_created").await["data"]["chat_id"].as_str().unwrap().to_owned();
-        next_event(&mut wb, "private_chat_room_created").await;
+        let mut wa = wire.connect(ports[0], &tokens[a]).await;
+        let mut wb = wire.connect(ports[1], &tokens[b]).await;
+        wa.send(wire.frame("start_private_chat", json!({"user_id": ids[b]}))).await.unwrap();
+        let chat = wire.next_event(&mut wa, "private_chat_room_created").await["chat_id"].as_str().unwrap().to_owned();
+        wire.next_event(&mut wb, "private_chat_room_created").await;
         sockets.push((a, wa, chat.clone()));
         sockets.push((b, wb, chat));
     }
@@ -124,16 +179,25 @@ async fn delivery(
         let (mut sink, mut stream) = ws.split();
         let seen = seen.clone();
         let me_id = ids[me].to_string();
+        // Engine.IO pings reach the reader; the writer answers them.
+        let (pong, mut pongs) = tokio::sync::mpsc::unbounded_channel::<()>();
         // Reader: messages from the peer.
         tasks.push(tokio::spawn(async move {
             while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(5), stream.next()).await {
                 let Message::Text(text) = message else { continue };
                 let received = base.elapsed().as_micros() as u64;
-                let value: Value = serde_json::from_str(text.as_str()).unwrap();
-                if value["event"] != "receive_message" || value["data"]["sender_id"] == me_id.as_str() {
+                let data = match wire.read(text.as_str()) {
+                    Read::Event(event, data) if event == "receive_message" => data,
+                    Read::Ping => {
+                        let _ = pong.send(());
+                        continue;
+                    }
+                    _ => continue,
+                };
+                if data["sender_id"] == me_id.as_str() {
                     continue;
                 }
-                let content = value["data"]["content"].as_str().unwrap();
+                let content = data["content"].as_str().unwrap();
                 let mut parts = content.split(' ');
                 let sender: usize = parts.next().unwrap().parse().unwrap();
                 let number: u64 = parts.next().unwrap().parse().unwrap();
@@ -159,14 +223,19 @@ async fn delivery(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut number = 0u64;
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    Some(()) = pongs.recv() => {
+                        sink.send(Message::text("3")).await.unwrap();
+                        continue;
+                    }
+                }
                 let now = base.elapsed().as_micros() as u64;
                 if now >= measure_to {
                     break;
                 }
                 let content = format!("{me} {number} {now}");
-                let frame = json!({"event": "send_message", "data": {"chat_id": chat, "content": content}});
-                sink.send(Message::text(frame.to_string())).await.unwrap();
+                sink.send(wire.frame("send_message", json!({"chat_id": chat, "content": content}))).await.unwrap();
                 if (measure_from..measure_to).contains(&now) {
                     sent_measured.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -186,11 +255,36 @@ async fn delivery(
     (seen.latencies, sent, delivered, seen.received_in_window, seen.duplicates)
 }
 
-async fn idle_memory(port: u16, gateway: &Process, tokens: &[String]) -> (u64, u64, usize) {
+/// One protocol's delivery figures.
+struct Measured {
+    p50: Duration,
+    p99: Duration,
+    delivered_rate: f64,
+    sent: u64,
+    lost: u64,
+    duplicates: u64,
+}
+
+async fn measure(wire: Wire, ports: [u16; 2], tokens: &[String], ids: &[Uuid], load: (u64, u64, u64)) -> Measured {
+    let (rate, warmup, seconds) = load;
+    let (latencies, sent, delivered, in_window, duplicates) =
+        delivery(wire, ports, tokens, ids, rate, warmup, seconds).await;
+    let latencies = bench::Latencies::new(latencies.into_iter().map(Duration::from_micros).collect());
+    Measured {
+        p50: latencies.p50(),
+        p99: latencies.p99(),
+        delivered_rate: in_window as f64 / seconds as f64,
+        sent,
+        lost: sent.saturating_sub(delivered),
+        duplicates,
+    }
+}
+
+async fn idle_memory(wire: Wire, port: u16, gateway: &Process, tokens: &[String]) -> (u64, u64, usize) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = gateway.rss_kib();
     let mut sockets = Vec::with_capacity(tokens.len());
-    let mut pending = futures_util::stream::iter(tokens.iter().map(|t| connect(port, t))).buffer_unordered(64);
+    let mut pending = futures_util::stream::iter(tokens.iter().map(|t| wire.connect(port, t))).buffer_unordered(64);
     while let Some(ws) = pending.next().await {
         sockets.push(ws);
     }
@@ -251,27 +345,29 @@ async fn main() {
     ];
     let bin = bench::env("CHAT_GATEWAY_BIN");
     let first = Process::start(&bin, 18283, &gateway_env);
-    let _second = Process::start(&bin, 18284, &gateway_env);
+    let second = Process::start(&bin, 18284, &gateway_env);
     let (pair_tokens, pair_users) = (&tokens[..2 * PAIRS], &users[..2 * PAIRS]);
 
-    let (latencies, sent, delivered, in_window, duplicates) =
-        delivery([18283, 18284], pair_tokens, pair_users, rate, warmup, seconds).await;
-    let latencies = bench::Latencies::new(latencies.into_iter().map(Duration::from_micros).collect());
-    let (p50, p99) = (latencies.p50(), latencies.p99());
-    let delivered_rate = in_window as f64 / seconds as f64;
-    let lost = sent.saturating_sub(delivered);
-    let latency_met = p99 < Duration::from_millis(20);
+    let chat = measure(Wire::Chat, [18283, 18284], pair_tokens, pair_users, (rate, warmup, seconds)).await;
+    let latency_met = chat.p99 < Duration::from_millis(20);
     // The profile is taken right away, under the same load, before the idle connections.
     let profile = if latency_met {
         None
     } else {
-        let load = delivery([18283, 18284], pair_tokens, pair_users, rate, 4, 8);
+        let load = delivery(Wire::Chat, [18283, 18284], pair_tokens, pair_users, rate, 4, 8);
         Some(Profile::during(Duration::from_secs(5), Duration::from_secs(6), load).await)
     };
+    let sio = measure(Wire::SocketIo, [18283, 18284], pair_tokens, pair_users, (rate, warmup, seconds)).await;
 
+    // Each protocol's idle connections on a replica of its own: memory one freed is not
+    // counted against the other.
+    let idle_tokens = &tokens[2 * PAIRS..];
     let (before, after, open) =
-        if idle > 0 { idle_memory(18283, &first, &tokens[2 * PAIRS..]).await } else { (0, 0, 1) };
+        if idle > 0 { idle_memory(Wire::Chat, 18283, &first, idle_tokens).await } else { (0, 0, 1) };
     let per_connection = (after.saturating_sub(before)) as f64 / open as f64;
+    let (sio_before, sio_after, sio_open) =
+        if idle > 0 { idle_memory(Wire::SocketIo, 18284, &second, idle_tokens).await } else { (0, 0, 1) };
+    let sio_per_connection = (sio_after.saturating_sub(sio_before)) as f64 / sio_open as f64;
     let ceiling = publish_ceiling(&redis_port);
 
     let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
@@ -286,35 +382,37 @@ async fn main() {
              sends to its peer at a fixed rate, {rate} messages/s in all, each message carrying its \
              send time; the receiver on the other replica measures send-to-receive latency and \
              checks that every message arrived once. {warmup} s of warm-up, {seconds} s measured. \
-             Then {idle} more users each open one connection to one replica and stay silent: the \
-             replica's resident memory before and after. The ceiling: `redis-benchmark -c 50 \
-             PUBLISH` on the same Redis, in the same run."
+             The same again with the clients on Socket.IO (its WebSocket transport, namespace \
+             `/chat`). Then {idle} more users each open one `/chat` connection to the first replica \
+             and stay silent: the replica's resident memory before and after; and the same users \
+             over Socket.IO to the second replica. The ceiling: `redis-benchmark -c 50 PUBLISH` on \
+             the same Redis, in the same run."
         ),
     );
     report
         .row(Row {
             measure: format!("delivered ({rate} messages/s offered)"),
-            figure: format!("{delivered_rate:.0} messages/s"),
+            figure: format!("{:.0} messages/s", chat.delivered_rate),
             ceiling: format!("{ceiling:.0} PUBLISH/s (redis-benchmark, same Redis)"),
-            ratio: format!("{} (each message is 2 PUBLISHes)", percent(2.0 * delivered_rate / ceiling)),
+            ratio: format!("{} (each message is 2 PUBLISHes)", percent(2.0 * chat.delivered_rate / ceiling)),
             goal: String::new(),
             met: None,
         })
         .row(Row {
             measure: "send-to-receive latency p99".into(),
-            figure: ms(p99),
-            ceiling: format!("p50 {}", ms(p50)),
+            figure: ms(chat.p99),
+            ceiling: format!("p50 {}", ms(chat.p50)),
             ratio: String::new(),
             goal: "< 20 ms".into(),
             met: Some(latency_met),
         })
         .row(Row {
             measure: "messages lost or duplicated".into(),
-            figure: format!("{lost} lost, {duplicates} duplicated of {sent}"),
+            figure: format!("{} lost, {} duplicated of {}", chat.lost, chat.duplicates, chat.sent),
             ceiling: String::new(),
             ratio: String::new(),
             goal: "none".into(),
-            met: Some(lost == 0 && duplicates == 0),
+            met: Some(chat.lost == 0 && chat.duplicates == 0),
         })
         .row(Row {
             measure: "memory per idle connection".into(),
@@ -323,6 +421,38 @@ async fn main() {
             ratio: String::new(),
             goal: "≤ 16 KiB".into(),
             met: Some(per_connection <= 16.0),
+        })
+        .row(Row {
+            measure: "Socket.IO: delivered".into(),
+            figure: format!("{:.0} messages/s", sio.delivered_rate),
+            ceiling: format!("{:.0} messages/s over /chat", chat.delivered_rate),
+            ratio: percent(sio.delivered_rate / chat.delivered_rate),
+            goal: String::new(),
+            met: None,
+        })
+        .row(Row {
+            measure: "Socket.IO: send-to-receive latency p99".into(),
+            figure: ms(sio.p99),
+            ceiling: format!("p50 {}; /chat p50 {}, p99 {}", ms(sio.p50), ms(chat.p50), ms(chat.p99)),
+            ratio: String::new(),
+            goal: String::new(),
+            met: None,
+        })
+        .row(Row {
+            measure: "Socket.IO: messages lost or duplicated".into(),
+            figure: format!("{} lost, {} duplicated of {}", sio.lost, sio.duplicates, sio.sent),
+            ceiling: String::new(),
+            ratio: String::new(),
+            goal: "none".into(),
+            met: Some(sio.lost == 0 && sio.duplicates == 0),
+        })
+        .row(Row {
+            measure: "Socket.IO: memory per idle connection".into(),
+            figure: format!("{sio_per_connection:.1} KiB"),
+            ceiling: format!("{sio_open} connections: RSS {sio_before} → {sio_after} KiB"),
+            ratio: String::new(),
+            goal: String::new(),
+            met: None,
         })
         .explanation(include_str!("delivery.md"));
     if let Some(profile) = profile {
