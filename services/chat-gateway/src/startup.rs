@@ -137,8 +137,9 @@ pub fn openapi() -> OpenApiService<impl OpenApi, ()> {
 
 /// Where the OpenAPI document (and so Swagger UI at `/docs`) sends readers for the WebSocket,
 /// which OpenAPI cannot describe. chat-suite's document says the same.
-pub const SOCKET_DOCS: &str = "The `/chat` WebSocket (its events, payloads, error and close codes) is described by \
-                               its AsyncAPI document: [/asyncapi.json](/asyncapi.json).";
+pub const SOCKET_DOCS: &str = "The `/chat` WebSocket and Socket.IO (namespace `/chat` at `/socket.io/`): their \
+                               events, payloads, error and close codes are described by their AsyncAPI document: \
+                               [/asyncapi.json](/asyncapi.json).";
 
 /// The AsyncAPI document of `/chat`, as `GET /asyncapi.json` serves it.
 pub fn asyncapi() -> String {

@@ -1,6 +1,8 @@
-//! The AsyncAPI 3.0 document of the `/chat` WebSocket, served at `GET /asyncapi.json` and
-//! committed as `openapi/chat-gateway.asyncapi.json` (`scripts/openapi` regenerates it; a test
-//! fails when it is stale).
+//! The AsyncAPI 3.0 document of the `/chat` WebSocket and of Socket.IO's namespace `/chat`,
+//! served at `GET /asyncapi.json` and committed as `openapi/chat-gateway.asyncapi.json`
+//! (`scripts/openapi` regenerates it; a test fails when it is stale). Socket.IO carries the
+//! same events under the same names, each one's data its one argument: the channel `socketio`
+//! has a message per event like `chat`'s, without `/chat`'s envelope.
 //!
 //! It is made from the protocol's types, so it cannot tell another story than the code: one
 //! message per variant of [`Request`] and of [`ServerEvent`], named as the wire names it and
@@ -58,7 +60,7 @@ impl Side {
 
 fn build() -> Value {
     let mut registry = Registry::new();
-    let (mut messages, mut operations) = (Map::new(), Map::new());
+    let (mut messages, mut sio_messages, mut operations) = (Map::new(), Map::new(), Map::new());
     // The server refuses unknown fields in every client event's data (serde's
     // `deny_unknown_fields` on each payload), which poem-openapi's schemas do not say.
     let mut closed = Vec::new();
@@ -69,14 +71,18 @@ fn build() -> Value {
         }
         let (name, key) = (<&str>::from(kind), Side::Client.key(kind.into()));
         messages.insert(key.clone(), message(name, prose(kind.get_documentation()), frame(name, &data, Side::Client)));
-        let replies: Vec<Value> = replies
-            .iter()
-            .chain([&ServerEventKind::Error])
-            .map(|reply| message_ref(&Side::Server.key((*reply).into())))
-            .collect();
-        let mut operation = operation("receive", &format!("A client sends `{name}`"), &key);
-        operation["reply"] = json!({"channel": {"$ref": "#/channels/chat"}, "messages": replies});
-        operations.insert(key, operation);
+        let sio_description = format!("{} {}", prose(kind.get_documentation()), original_shapes(kind));
+        sio_messages.insert(key.clone(), sio_message(name, sio_description, &data));
+        for (channel, key) in [(CHAT, &key), (SOCKETIO, &format!("{SOCKETIO}_{key}"))] {
+            let replies: Vec<Value> = replies
+                .iter()
+                .chain([&ServerEventKind::Error])
+                .map(|reply| message_ref(channel, &Side::Server.key((*reply).into())))
+                .collect();
+            let mut operation = operation(channel, "receive", &format!("A client sends `{name}`"), &key_of(key));
+            operation["reply"] = json!({"channel": {"$ref": format!("#/channels/{channel}")}, "messages": replies});
+            operations.insert(key.clone(), operation);
+        }
     }
     for kind in ServerEventKind::iter() {
         let data = event(kind, &mut registry);
@@ -85,9 +91,16 @@ fn build() -> Value {
         if kind == ServerEventKind::Error {
             description.push_str(&error_codes());
         }
-        messages.insert(key.clone(), message(name, description, frame(name, &data, Side::Server)));
-        operations.insert(key.clone(), operation("send", &format!("The server sends `{name}`"), &key));
+        messages.insert(key.clone(), message(name, description.clone(), frame(name, &data, Side::Server)));
+        sio_messages.insert(key.clone(), sio_message(name, description, &data));
+        let title = format!("The server sends `{name}`");
+        operations.insert(key.clone(), operation(CHAT, "send", &title, &key));
+        operations.insert(format!("{SOCKETIO}_{key}"), operation(SOCKETIO, "send", &title, &key));
     }
+    sio_messages.insert(Side::Server.key("closing"), closing());
+    let key = Side::Server.key("closing");
+    let title = "The server says why it disconnects a Socket.IO client";
+    operations.insert(format!("{SOCKETIO}_{key}"), operation(SOCKETIO, "send", title, &key));
     let mut schemas = to_value(&registry.schemas);
     for name in closed {
         schemas[name]["additionalProperties"] = Value::Bool(false);
@@ -99,12 +112,12 @@ fn build() -> Value {
     json!({
         "asyncapi": "3.0.0",
         "info": {
-            "title": "chat-gateway: the /chat WebSocket",
+            "title": "chat-gateway: /chat over WebSocket and over Socket.IO",
             "version": env!("CARGO_PKG_VERSION"),
             "description": overview(),
         },
         "defaultContentType": "application/json",
-        "servers": {"gateway": server()},
+        "servers": {"gateway": server(), "socketio": socketio_server()},
         "channels": {
             "chat": {
                 "address": "/chat",
@@ -116,6 +129,13 @@ fn build() -> Value {
                     "ws": {"method": "GET", "query": query(), "headers": headers(), "bindingVersion": "0.1.0"},
                 },
                 "x-close-codes": close_codes(),
+            },
+            "socketio": {
+                "address": "/socket.io/",
+                "title": "Socket.IO, namespace /chat",
+                "description": socketio_overview(),
+                "servers": [{"$ref": "#/servers/socketio"}],
+                "messages": sio_messages,
             },
         },
         "operations": operations,
@@ -206,17 +226,98 @@ fn message(name: &str, description: String, payload: Value) -> Value {
     })
 }
 
-fn operation(action: &str, title: &str, message: &str) -> Value {
+/// The channels, as the document names them.
+const CHAT: &str = "chat";
+const SOCKETIO: &str = "socketio";
+
+/// A message's key from its operation's (`socketio_client_typing` → `client_typing`).
+fn key_of(operation: &str) -> String {
+    operation.strip_prefix(&format!("{SOCKETIO}_")).unwrap_or(operation).to_owned()
+}
+
+fn operation(channel: &str, action: &str, title: &str, message: &str) -> Value {
     json!({
         "action": action,
-        "channel": {"$ref": "#/channels/chat"},
+        "channel": {"$ref": format!("#/channels/{channel}")},
         "title": title,
-        "messages": [message_ref(message)],
+        "messages": [message_ref(channel, message)],
     })
 }
 
-fn message_ref(key: &str) -> Value {
-    json!({"$ref": format!("#/channels/chat/messages/{key}")})
+fn message_ref(channel: &str, key: &str) -> Value {
+    json!({"$ref": format!("#/channels/{channel}/messages/{key}")})
+}
+
+/// A Socket.IO event: its one argument is what `/chat` puts in `data`.
+fn sio_message(name: &str, description: String, data: &MetaSchemaRef) -> Value {
+    json!({"name": name, "title": name, "description": description, "contentType": "application/json", "payload": to_value(data)})
+}
+
+/// What else Socket.IO takes for the events the original service's clients send.
+fn original_shapes(kind: RequestKind) -> &'static str {
+    match kind {
+        RequestKind::StartPrivateChat => {
+            "Also `{receiver_id}` and the original service's `{sender_id, receiver_id}`; a `sender_id` other than \
+             the caller's own is refused with `forbidden`."
+        }
+        RequestKind::SendMessage => {
+            "Also the original server's `{chat_id, sender_id, message, type}` (`message` for `content`), and the \
+             original web page's `{sender_id, receiver_id, content}`, which names no chat: the pair's chat is \
+             found, or made and announced with `private_chat_room_created`."
+        }
+        _ => "",
+    }
+}
+
+fn closing() -> Value {
+    json!({
+        "name": "closing",
+        "title": "closing",
+        "description": "Sent just before the server disconnects a Socket.IO client for a reason of its own, with the \
+                        code and label `/chat` closes with for it (see the `chat` channel's close codes). A client \
+                        disconnected by the server does not reconnect by itself: renew the token if that was the \
+                        reason, then connect again. A restarting replica sends no `closing`: it closes the \
+                        Engine.IO connection, and clients reconnect by themselves.",
+        "contentType": "application/json",
+        "payload": {
+            "type": "object",
+            "required": ["code", "reason", "message"],
+            "properties": {
+                "code": {"type": "integer", "description": "`/chat`'s close code for the same reason."},
+                "reason": {"type": "string", "description": "Its label, as in `chat_suite_ws_closes_total{reason}`."},
+                "message": {"type": "string"},
+            },
+        },
+    })
+}
+
+fn socketio_overview() -> String {
+    format!(
+        "Socket.IO protocol v5 over Engine.IO v4 (the JavaScript clients 3 and 4 and their ports), long-polling \
+         then WebSocket, namespace `/chat`: `io(\"https://HOST/chat\", {{auth: {{token}}}})`. The token goes in \
+         `auth.token`, the `access_token` query parameter or the `Authorization` header; resume positions in \
+         `auth` as `since` or `last_message_ids` (as `/chat` takes it, or an object of chat ids to message ids). \
+         A refused connection is the client's `connect_error`, whose message is the code `/chat` refuses with: \
+         `missing_token`, `invalid_token`, `token_expired`, `too_many_connections`, `unavailable`, \
+         `invalid_field`, `forbidden`.\n\n\
+         Each event's one argument is what `/chat` carries in `data`. An event sent with an acknowledgement \
+         callback gets its result through it (the reply's data, `{{}}` for `ack`), or `{{error: {{code, \
+         message}}}}`; without one the replies come as events, except `ack`. The limits are `/chat`'s: a \
+         WebSocket message over {} KiB or a binary attachment ends the connection, a long-polling request over \
+         1 MB is a 413.",
+        MAX_FRAME_BYTES / 1024
+    )
+}
+
+fn socketio_server() -> Value {
+    json!({
+        "host": "{host}",
+        "protocol": "socket.io",
+        "protocolVersion": "5",
+        "pathname": "/socket.io/",
+        "description": "chat-gateway, or chat-suite; behind the ingress, long-polling needs its cookie affinity.",
+        "variables": {"host": {"default": "localhost:8083", "description": "As for `gateway`."}},
+    })
 }
 
 fn overview() -> String {

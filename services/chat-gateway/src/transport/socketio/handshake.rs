@@ -102,7 +102,8 @@ pub(super) async fn check(
         admit(&state, &parts.headers, token, places, auth.since, last.as_deref()).await.map_err(refused)?;
     let resume = resume.resolve(&state, claims.sub).await.map_err(refused)?;
 
-    let (items, rx) = mpsc::channel(state.settings.ws_rate_limit_burst as usize);
+    // Room for a burst: past it the client is over its rate whatever the session is doing.
+    let (items, rx) = mpsc::channel((state.settings.ws_rate_limit_burst as usize).max(16));
     socket.on_fallback(Forward(items.clone()));
     socket.on_disconnect(move || async move {
         let _ = items.send(Item::Gone).await;

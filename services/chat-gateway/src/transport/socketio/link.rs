@@ -190,8 +190,14 @@ impl MessageHandler<LocalAdapter, Forwarding> for Forward {
                 }
                 mpsc::error::TrySendError::Closed(item) => (WsError::unavailable(), item),
             };
-            if let Item::Event { ack: Some(ack), .. } = item {
-                let _ = ack.send(&serde_json::json!({ "error": error.to_json() }));
+            // As the session would answer: through the callback, else as an `error` event.
+            match item {
+                Item::Event { ack: Some(ack), .. } => {
+                    let _ = ack.send(&serde_json::json!({ "error": error.to_json() }));
+                }
+                _ => {
+                    let _ = s.emit("error", &error.to_json());
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
-//! Socket.IO at `/socket.io/`: the official clients ([`clients`]) and hand-made packets
-//! ([`packets`], over [`raw`]).
+//! Socket.IO at `/socket.io/`: the official clients ([`clients`]), hand-made packets
+//! ([`packets`], over [`raw`]), and `/chat`'s limits ([`limits`]).
 
 mod clients;
+mod limits;
 mod packets;
 mod raw;

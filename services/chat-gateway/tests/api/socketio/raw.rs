@@ -81,4 +81,14 @@ impl RawSio {
         while self.next_text().await.is_some() {}
         true
     }
+
+    /// Reads without answering Engine.IO's pings until the server gives up on us.
+    pub async fn closed_without_answering(&mut self) -> bool {
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.stream.next()).await.expect("still open after PATIENCE");
+            if matches!(message, Some(Ok(Message::Close(_))) | None | Some(Err(_))) {
+                return true;
+            }
+        }
+    }
 }

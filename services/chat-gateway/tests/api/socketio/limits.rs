@@ -1,0 +1,59 @@
+//! `/chat`'s limits hold on Socket.IO: the per-connection event rate, the connections a user
+//! may hold (both protocols counted together), and Engine.IO's keep-alive.
+
+use serde_json::json;
+
+use super::raw::RawSio;
+use crate::helpers::{Backend, Bus, spawn_with};
+
+/// Over the rate an event is refused with `rate_limited`; a burst's worth of refusals in a
+/// row, and the server says why (`closing`) and disconnects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_over_the_rate_limit_are_refused_then_the_client_is_disconnected() {
+    let args = ["--ws-rate-limit-per-second=1", "--ws-rate-limit-burst=3"];
+    let suite = spawn_with(Backend::Postgres, Bus::InProcess, 1, &args).await;
+    let user = suite.user("sio_flood").await;
+    let mut sio = RawSio::connect(&suite, 0, &user).await;
+    for _ in 0..20 {
+        sio.emit("typing", json!({"chat_id": "00000000-0000-0000-0000-000000000000"})).await;
+    }
+    let mut codes = Vec::new();
+    let closing = loop {
+        match sio.next_event().await.expect("closed without a closing event") {
+            (event, data) if event == "error" => codes.push(data["code"].as_str().unwrap().to_owned()),
+            (event, data) if event == "closing" => break data,
+            _ => {}
+        }
+    };
+    assert!(codes.contains(&"rate_limited".to_owned()), "{codes:?}");
+    assert_eq!((&closing["code"], &closing["reason"]), (&json!(1008), &json!("rate_limit")));
+    // Then the namespace's disconnect packet, and nothing more of this connection.
+    assert_eq!(sio.next_text().await.as_deref(), Some("41/chat,"));
+}
+
+/// WS_CONNECTIONS_PER_USER counts `/chat` and Socket.IO connections together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_per_user_count_both_protocols() {
+    let suite = spawn_with(Backend::Postgres, Bus::InProcess, 1, &["--ws-connections-per-user=2"]).await;
+    let user = suite.user("sio_slots").await;
+    let _chat = suite.connect(0, &user).await;
+    let _sio = RawSio::connect(&suite, 0, &user).await;
+    let mut third = RawSio::open(&suite, 0).await;
+    third.send(format!("40/chat,{}", json!({"token": user.token}))).await;
+    assert_eq!(third.next_text().await.unwrap(), format!("44/chat,{}", json!({"message": "too_many_connections"})));
+    let (status, body) = suite.refused_upgrade(0, &format!("access_token={}", user.token)).await;
+    assert_eq!((status, body["code"].as_str()), (429, Some("too_many_connections")));
+}
+
+/// Engine.IO pings; a client that stops answering is closed, and its slot is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_answering_pings_is_closed_and_its_slot_freed() {
+    let args = ["--ws-ping-interval-seconds=1", "--ws-idle-timeout-seconds=2", "--ws-connections-per-user=1"];
+    let suite = spawn_with(Backend::Postgres, Bus::InProcess, 1, &args).await;
+    let user = suite.user("sio_silent").await;
+    let mut silent = RawSio::connect(&suite, 0, &user).await;
+    // Reading without answering: RawSio answers pings, so read the socket's raw packets.
+    assert!(silent.closed_without_answering().await);
+    // The slot is free again.
+    let _again = RawSio::connect(&suite, 0, &user).await;
+}
