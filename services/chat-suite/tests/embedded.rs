@@ -257,3 +257,57 @@ async fn its_own_pages_and_listed_origins_may_call_it_from_a_browser() {
         }
     }
 }
+
+/// Socket.IO on the embedded default too: a Socket.IO client (its WebSocket transport, by
+/// hand) and a `/chat` client chat through the one process.
+#[tokio::test]
+async fn socketio_is_served_beside_chat_on_the_embedded_default() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let client = shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let suite = start(dir.path());
+    let base = suite.base.clone();
+    let mut users = Vec::new();
+    for name in ["linus", "margaret"] {
+        let body =
+            json!({"username": name, "password": "correct horse battery", "email": format!("{name}@example.com")});
+        let (status, registered) = post(&client, format!("{base}/register"), body).await;
+        assert_eq!(status, 201, "{registered}");
+        users.push(registered);
+    }
+    let ws_base = base.replacen("http://", "ws://", 1);
+    let (mut sio, _) =
+        tokio_tungstenite::connect_async(format!("{ws_base}/socket.io/?EIO=4&transport=websocket")).await.unwrap();
+    let open = tokio::time::timeout(Duration::from_secs(15), sio.next()).await.unwrap().unwrap().unwrap();
+    assert!(open.to_text().unwrap().starts_with('0'), "Engine.IO's open packet: {open:?}");
+    let join = format!("40/chat,{}", json!({"token": users[0]["access_token"]}));
+    sio.send(Message::text(join)).await.unwrap();
+    let url = format!("{ws_base}/chat?access_token={}", users[1]["access_token"].as_str().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+
+    let start = format!("42/chat,{}", json!(["start_private_chat", {"user_id": users[1]["user_id"]}]));
+    sio.send(Message::text(start)).await.unwrap();
+    let created = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(15), ws.next()).await.unwrap().unwrap().unwrap();
+        let Message::Text(text) = frame else { continue };
+        let value: Value = serde_json::from_str(text.as_str()).unwrap();
+        if value["event"] == "private_chat_room_created" {
+            break value;
+        }
+    };
+    let send = json!({"event": "send_message", "data": {"chat_id": created["data"]["chat_id"], "content": "hi linus"}});
+    ws.send(Message::text(send.to_string())).await.unwrap();
+    let received = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(15), sio.next()).await.unwrap().unwrap().unwrap();
+        let Message::Text(text) = frame else { continue };
+        if let Some(args) = text.as_str().strip_prefix("42/chat,") {
+            let args: Value = serde_json::from_str(args).unwrap();
+            if args[0] == "receive_message" {
+                break args[1].clone();
+            }
+        }
+    };
+    assert_eq!((&received["content"], &received["sender_id"]), (&json!("hi linus"), &users[1]["user_id"]));
+}
