@@ -1,10 +1,12 @@
 //! `/chat`'s limits hold on Socket.IO: the per-connection event rate, the connections a user
-//! may hold (both protocols counted together), and Engine.IO's keep-alive.
+//! may hold (both protocols counted together), Engine.IO's keep-alive, the token's expiry.
+
+use std::time::Duration;
 
 use serde_json::json;
 
 use super::raw::RawSio;
-use crate::helpers::{Backend, Bus, spawn_with};
+use crate::helpers::{Backend, Bus, User, spawn_with};
 
 /// Over the rate an event is refused with `rate_limited`; a burst's worth of refusals in a
 /// row, and the server says why (`closing`) and disconnects.
@@ -56,4 +58,26 @@ async fn a_client_that_stops_answering_pings_is_closed_and_its_slot_freed() {
     assert!(silent.closed_without_answering().await);
     // The slot is free again.
     let _again = RawSio::connect(&suite, 0, &user).await;
+}
+
+/// The access token's expiry ends a Socket.IO connection as it ends a `/chat` one, unless a
+/// `refresh_token` came first: `closing {4001, token_expired}`, then the disconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiring_token_is_refreshed_or_the_connection_ends() {
+    let suite = spawn_with(Backend::Postgres, Bus::InProcess, 1, &[]).await;
+    let user = suite.user("sio_expiry").await;
+    let token = suite.token_for(&user, Duration::from_secs(2));
+    let short = User { token, id: user.id.clone(), username: user.username.clone() };
+    let mut refreshed = RawSio::connect(&suite, 0, &short).await;
+    let mut expiring = RawSio::connect(&suite, 0, &short).await;
+    let fresh = suite.token_for(&user, Duration::from_secs(600));
+    refreshed.emit("refresh_token", json!({"access_token": fresh})).await;
+    assert!(refreshed.next_of("token_refreshed").await["expires_at"].as_i64().is_some());
+
+    let closing = expiring.next_of("closing").await;
+    assert_eq!((&closing["code"], &closing["reason"]), (&json!(4001), &json!("token_expired")));
+    assert_eq!(expiring.next_text().await.as_deref(), Some("41/chat,"));
+    // The refreshed one outlives the first token.
+    refreshed.emit("typing", json!({"chat_id": "00000000-0000-0000-0000-000000000000"})).await;
+    assert_eq!(refreshed.next_of("error").await["code"], "forbidden");
 }
