@@ -8,7 +8,8 @@
 // SOCKETIO_CLIENTS to that node_modules. CommonJS, because ESM ignores paths set that way.
 //
 // stdin:
-//   {"op":"connect", "id", "version":"v3"|"v4", "url":"http://127.0.0.1:PORT/chat", "opts":{..}}
+//   {"op":"connect", "id", "version":"v3"|"v4", "url":"http://127.0.0.1:PORT/chat", "opts":{..},
+//    "resume"?: true (auth becomes a function adding the last message id seen in each chat)}
 //   {"op":"emit", "id", "event", "data"?, "ack": n|null}   no "data": the event has no argument
 //   {"op":"disconnect", "id"}
 //   {"op":"connect_again", "id", "auth"?}
@@ -57,10 +58,18 @@ function socketOf(id) {
   return socket;
 }
 
-function connect({ id, version, url, opts }) {
+function connect({ id, version, url, opts, resume }) {
   if (sockets.has(id)) throw new Error(`client ${JSON.stringify(id)} exists already`);
   // forceNew: each client its own Manager, so its own engine (and its own reconnects).
-  const socket = ioOf(version)(url, { ...(opts || {}), forceNew: true });
+  const options = { ...(opts || {}), forceNew: true };
+  // With `resume`, as the README's client does: every (re)connection's auth carries the
+  // position reached in each chat, from the receive_message events seen so far.
+  const lastSeen = {};
+  if (resume) {
+    const fixed = options.auth || {};
+    options.auth = (cb) => cb({ ...fixed, last_message_ids: { ...lastSeen } });
+  }
+  const socket = ioOf(version)(url, options);
   sockets.set(id, socket);
   const manager = socket.io;
 
@@ -87,6 +96,10 @@ function connect({ id, version, url, opts }) {
   // An event the server emits with an ack callback ends in a function, which JSON cannot
   // carry: it is left out and said, and never called.
   socket.onAny((event, ...args) => {
+    const message = args[0];
+    if (event === "receive_message" && message && message.chat_id) {
+      lastSeen[message.chat_id] = Math.max(lastSeen[message.chat_id] || 0, message.message_id);
+    }
     if (typeof args[args.length - 1] === "function") {
       args.pop();
       out({ type: "event", id, event, args, server_ack: true });

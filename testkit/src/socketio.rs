@@ -87,6 +87,15 @@ impl NodeClients {
         self.send(json!({"op": "connect", "id": id, "version": version.as_str(), "url": url, "opts": opts})).await;
     }
 
+    /// Like `connect`, but as a client that resumes: `auth` becomes a function that adds the
+    /// last message id the client has seen in each chat (`last_message_ids`), so every
+    /// reconnection, the client's own included, asks for what it missed.
+    pub async fn connect_resuming(&mut self, id: &str, version: Version, url: &str, opts: Value) {
+        let command =
+            json!({"op": "connect", "id": id, "version": version.as_str(), "url": url, "opts": opts, "resume": true});
+        self.send(command).await;
+    }
+
     /// `socket.emit(event, data)`.
     pub async fn emit(&mut self, id: &str, event: &str, data: Value) {
         self.send(json!({"op": "emit", "id": id, "event": event, "data": data, "ack": null})).await;

@@ -64,6 +64,19 @@ async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
     client.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
 }
 
+/// Registers each of `names`: their `/register` answers.
+async fn register(client: &reqwest::Client, base: &str, names: [&str; 2]) -> Vec<Value> {
+    let mut users = Vec::new();
+    for name in names {
+        let body =
+            json!({"username": name, "password": "correct horse battery", "email": format!("{name}@example.com")});
+        let (status, registered) = post(client, format!("{base}/register"), body).await;
+        assert_eq!(status, 201, "{registered}");
+        users.push(registered);
+    }
+    users
+}
+
 #[tokio::test]
 async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_default() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,14 +171,7 @@ async fn two_newcomers_chat_on_the_embedded_default() {
     let client = shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let suite = start(dir.path());
     let base = suite.base.clone();
-    let mut users = Vec::new();
-    for name in ["ada", "grace"] {
-        let body =
-            json!({"username": name, "password": "correct horse battery", "email": format!("{name}@example.com")});
-        let (status, registered) = post(&client, format!("{base}/register"), body).await;
-        assert_eq!(status, 201, "{registered}");
-        users.push(registered);
-    }
+    let users = register(&client, &base, ["ada", "grace"]).await;
     let ws_base = base.replacen("http://", "ws://", 1);
     let mut sockets = Vec::new();
     for user in &users {
@@ -269,14 +275,7 @@ async fn socketio_is_served_beside_chat_on_the_embedded_default() {
     let client = shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let suite = start(dir.path());
     let base = suite.base.clone();
-    let mut users = Vec::new();
-    for name in ["linus", "margaret"] {
-        let body =
-            json!({"username": name, "password": "correct horse battery", "email": format!("{name}@example.com")});
-        let (status, registered) = post(&client, format!("{base}/register"), body).await;
-        assert_eq!(status, 201, "{registered}");
-        users.push(registered);
-    }
+    let users = register(&client, &base, ["linus", "margaret"]).await;
     let ws_base = base.replacen("http://", "ws://", 1);
     let (mut sio, _) =
         tokio_tungstenite::connect_async(format!("{ws_base}/socket.io/?EIO=4&transport=websocket")).await.unwrap();
