@@ -4,9 +4,9 @@
 //! per thing, in the order it happened (the lines are listed in driver.cjs).
 //!
 //! `scripts/test` installs the clients into the cache from `testkit/socketio/package-lock.json`
-//! and sets `SOCKETIO_CLIENTS`; without it, the cache's copy is used. The waits below are hang guards, never timed assertions: a
-//! client that takes long is waited for, one that never answers fails the test after
-//! `PATIENCE`, naming what it waited for and what it saw.
+//! and sets `SOCKETIO_CLIENTS`; without it, the cache's copy is used. The waits below are hang
+//! guards, never timed assertions: a client that takes long is waited for, one that never
+//! answers fails the test after `PATIENCE`, naming what it waited for and what it saw.
 
 use std::{collections::VecDeque, path::PathBuf, process::Stdio, time::Duration};
 
@@ -131,27 +131,37 @@ impl NodeClients {
         self.send(json!({"op": "close_engine", "id": id})).await;
     }
 
-    /// The next line of client `id`, whatever it is.
+    /// The oldest line of client `id` that no wait has taken yet, whatever it is.
     pub async fn next_for(&mut self, id: &str) -> Value {
-        self.lines.wait_for(id, "its next line", |_| true).await
+        self.lines.take(id, "its next line", |_| true).await
     }
 
-    /// The first line of client `id` that `wanted` accepts. Lines of that client before it are
-    /// passed over (`next_for` sees every one); other clients' lines wait for later calls.
+    /// The oldest line of client `id` that `wanted` accepts and no wait has taken yet. The
+    /// lines it does not take stay for later waits, of this client and of the others: some
+    /// orders are not fixed (a client with the default transports may say `upgrade` before or
+    /// after `connect`), and a line passed over is not lost (`untaken` shows what is left).
+    /// So a wait for a line that comes again (`connect` after a reconnect) takes the older
+    /// one first if no wait took it.
     pub async fn wait_for(&mut self, id: &str, wanted: impl Fn(&Value) -> bool) -> Value {
-        self.lines.wait_for(id, "a line the test's predicate accepts", wanted).await
+        self.lines.take(id, "a line the test's predicate accepts", wanted).await
+    }
+
+    /// The lines of client `id` that have arrived and no wait has taken, oldest first, without
+    /// waiting for more.
+    pub fn untaken(&mut self, id: &str) -> Vec<Value> {
+        self.lines.untaken(id)
     }
 
     /// The arguments the server gave the ack callback of `emit_with_ack`'s `n`.
     pub async fn ack(&mut self, id: &str, n: u64) -> Vec<Value> {
-        let line = self.lines.wait_for(id, &format!("ack {n}"), |l| l["type"] == "ack" && l["n"] == n).await;
+        let line = self.lines.take(id, &format!("ack {n}"), |l| l["type"] == "ack" && l["n"] == n).await;
         args_of(line)
     }
 
     /// The arguments of the next `event` the server emitted to client `id`.
     pub async fn event(&mut self, id: &str, event: &str) -> Vec<Value> {
         let line =
-            self.lines.wait_for(id, &format!("event {event:?}"), |l| l["type"] == "event" && l["event"] == event).await;
+            self.lines.take(id, &format!("event {event:?}"), |l| l["type"] == "event" && l["event"] == event).await;
         args_of(line)
     }
 
@@ -198,11 +208,11 @@ fn args_of(mut line: Value) -> Vec<Value> {
     }
 }
 
-/// The driver's lines, handed out per client: a line of another client than the one waited
-/// for is kept, in order, for a later wait.
+/// The driver's lines, handed out per client: each wait takes the oldest line of its client
+/// that it wants, and leaves every other line, in order, for later waits.
 struct Lines {
     rx: mpsc::UnboundedReceiver<Value>,
-    pending: VecDeque<Value>,
+    untaken: VecDeque<Value>,
     /// Everything received, for the message of a test that hangs.
     seen: Vec<Value>,
     patience: Duration,
@@ -210,36 +220,41 @@ struct Lines {
 
 impl Lines {
     fn new(rx: mpsc::UnboundedReceiver<Value>, patience: Duration) -> Self {
-        Self { rx, pending: VecDeque::new(), seen: Vec::new(), patience }
+        Self { rx, untaken: VecDeque::new(), seen: Vec::new(), patience }
     }
 
-    async fn wait_for(&mut self, id: &str, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+    async fn take(&mut self, id: &str, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + self.patience;
+        let mut checked = 0;
         loop {
-            // Oldest first; this client's lines that do not match are passed over.
-            let mut i = 0;
-            while i < self.pending.len() {
-                if self.pending[i]["id"] != id {
-                    i += 1;
-                    continue;
-                }
-                let line = self.pending.remove(i).unwrap();
-                if wanted(&line) {
-                    return line;
-                }
+            if let Some(i) =
+                (checked..self.untaken.len()).find(|&i| self.untaken[i]["id"] == id && wanted(&self.untaken[i]))
+            {
+                return self.untaken.remove(i).unwrap();
             }
-            let line = match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(line)) => line,
+            checked = self.untaken.len();
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(line)) => self.arrived(line, id, what),
                 Ok(None) => self.fail(id, what, "the driver (node) ended"),
                 Err(_) => self.fail(id, what, &format!("nothing came within {:?}", self.patience)),
-            };
-            self.seen.push(line.clone());
-            // A driver error is a mistake of the test or of the harness, never an answer.
-            if line["type"] == "error" {
-                self.fail(id, what, &format!("the driver refused a command: {line}"));
             }
-            self.pending.push_back(line);
         }
+    }
+
+    fn untaken(&mut self, id: &str) -> Vec<Value> {
+        while let Ok(line) = self.rx.try_recv() {
+            self.arrived(line, id, "the lines that arrived");
+        }
+        self.untaken.iter().filter(|line| line["id"] == id).cloned().collect()
+    }
+
+    fn arrived(&mut self, line: Value, id: &str, what: &str) {
+        self.seen.push(line.clone());
+        // A driver error is a mistake of the test or of the harness, never an answer.
+        if line["type"] == "error" {
+            self.fail(id, what, &format!("the driver refused a command: {line}"));
+        }
+        self.untaken.push_back(line);
     }
 
     fn fail(&self, id: &str, what: &str, why: &str) -> ! {
@@ -261,46 +276,48 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_wait_keeps_other_clients_lines_in_order_and_passes_over_its_own() {
+    async fn a_wait_takes_the_line_it_wants_and_leaves_the_others_in_order() {
         let (_tx, mut lines) = lines(&[
+            json!({"type": "upgrade", "id": "a"}),
+            json!({"type": "connect", "id": "b"}),
             json!({"type": "connect", "id": "a"}),
             json!({"type": "event", "id": "a", "event": "one"}),
-            json!({"type": "connect", "id": "b"}),
             json!({"type": "event", "id": "a", "event": "two"}),
-            json!({"type": "event", "id": "b", "event": "three"}),
         ]);
 
-        let b = lines.wait_for("b", "b's event", |l| l["type"] == "event").await;
-        assert_eq!(b, json!({"type": "event", "id": "b", "event": "three"}));
-        let a = lines.wait_for("a", "a's two", |l| l["event"] == "two").await;
+        let a = lines.take("a", "a's two", |l| l["event"] == "two").await;
         assert_eq!(a, json!({"type": "event", "id": "a", "event": "two"}));
-        assert!(lines.pending.is_empty(), "{:?}", lines.pending);
+        assert_eq!(lines.take("a", "connect", |l| l["type"] == "connect").await["id"], "a");
+        assert_eq!(lines.take("a", "next", |_| true).await["type"], "upgrade");
+        assert_eq!(lines.untaken("a"), [json!({"type": "event", "id": "a", "event": "one"})]);
+        assert_eq!(lines.take("b", "next", |_| true).await, json!({"type": "connect", "id": "b"}));
     }
 
     #[tokio::test]
-    async fn next_for_takes_each_line_of_its_client_once() {
-        let (_tx, mut lines) = lines(&[
-            json!({"type": "connect", "id": "a"}),
-            json!({"type": "connect", "id": "b"}),
-            json!({"type": "disconnect", "id": "a"}),
-        ]);
+    async fn a_wait_takes_a_line_that_arrives_while_it_waits() {
+        let (tx, mut lines) = lines(&[json!({"type": "connect", "id": "b"})]);
+        let late = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            tx.send(json!({"type": "connect", "id": "a"})).unwrap();
+            tx
+        });
 
-        assert_eq!(lines.wait_for("a", "next", |_| true).await["type"], "connect");
-        assert_eq!(lines.wait_for("a", "next", |_| true).await["type"], "disconnect");
-        assert_eq!(lines.wait_for("b", "next", |_| true).await["type"], "connect");
+        assert_eq!(lines.take("a", "connect", |l| l["type"] == "connect").await["id"], "a");
+        drop(late.await.unwrap());
+        assert_eq!(lines.untaken("b"), [json!({"type": "connect", "id": "b"})]);
     }
 
     #[tokio::test]
     #[should_panic(expected = "waiting for a reply: nothing came within")]
     async fn a_wait_that_nothing_answers_fails_naming_what_it_saw() {
         let (_tx, mut lines) = lines(&[json!({"type": "connect", "id": "b"})]);
-        lines.wait_for("a", "a reply", |_| true).await;
+        lines.take("a", "a reply", |_| true).await;
     }
 
     #[tokio::test]
     #[should_panic(expected = "the driver refused a command")]
     async fn a_driver_error_fails_the_wait() {
         let (_tx, mut lines) = lines(&[json!({"type": "error", "id": "a", "message": "no client \"a\""})]);
-        lines.wait_for("a", "a reply", |_| true).await;
+        lines.take("a", "a reply", |_| true).await;
     }
 }

@@ -25,7 +25,7 @@ use order::ChatOrder;
 
 use crate::{
     error::ChatError,
-    node::{Connection, Delivery, Outgoing, Slot, Tracked},
+    node::{Connection, Delivery, Membership, Outgoing, Slot, Tracked},
     protocol::{ErrorCode, FrameId, ServerEvent, UserRef, WsError},
     state::ChatState,
     store::{chats, messages},
@@ -88,10 +88,35 @@ struct Session<L: Link> {
     write_timeout: Duration,
 }
 
+/// A connection in the hub, and where each of its user's chats stood when it joined.
+pub struct Joined {
+    connection: Arc<Connection>,
+    queue: mpsc::Receiver<Delivery>,
+    membership: Membership,
+    positions: Vec<chats::Position>,
+}
+
+/// Joins `user`'s new connection to the hub, then reads where each chat stands: whatever is
+/// stored after that reaches the connection. A transport joins before it tells the client it
+/// is connected (the WebSocket's 101, Socket.IO's namespace acknowledgement), so nothing
+/// stored after the client hears it is connected can be missed.
+pub async fn join(state: &ChatState, user: Uuid) -> Result<Joined, ChatError> {
+    let (connection, queue, membership) = state.node.connect(user, state.settings.ws_send_queue as usize).await;
+    let positions = chats::positions(&state.db, user).await?;
+    Ok(Joined { connection, queue, membership, positions })
+}
+
 /// Serves one connection until it ends, then gives back its slot.
-pub async fn run<L: Link>(state: Arc<ChatState>, claims: AccessClaims, resume: Resume, link: L, _slot: Slot) {
+pub async fn run<L: Link>(
+    state: Arc<ChatState>,
+    claims: AccessClaims,
+    resume: Resume,
+    link: L,
+    slot: Slot,
+    joined: Joined,
+) {
     let user = claims.sub;
-    let (connection, mut queue, _membership) = state.node.connect(user, state.settings.ws_send_queue as usize).await;
+    let Joined { connection, mut queue, membership, positions } = joined;
     let settings = &state.settings;
     let per_second = NonZeroU32::new(settings.ws_rate_limit_per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(settings.ws_rate_limit_burst).unwrap_or(NonZeroU32::MIN);
@@ -113,7 +138,7 @@ pub async fn run<L: Link>(state: Arc<ChatState>, claims: AccessClaims, resume: R
     // idle connection holds the loop's state only: 2.2 KiB instead of 7.2 in a debug build,
     // 4.9 KiB less heap per connection with 400 open.
     async move {
-        let end = match Box::pin(session.start(resume)).await {
+        let end = match Box::pin(session.start(resume, positions)).await {
             Ok(()) => session.serve(&mut queue).await,
             Err(end) => end,
         };
@@ -121,13 +146,15 @@ pub async fn run<L: Link>(state: Arc<ChatState>, claims: AccessClaims, resume: R
     }
     .instrument(span)
     .await;
+    // Out of the hub first, then the slot: a user at the limit reconnects as soon as both are.
+    drop(membership);
+    drop(slot);
 }
 
 impl<L: Link> Session<L> {
     /// `connected`, then what the client missed, then the presence of its peers.
-    async fn start(&mut self, resume: Resume) -> Step {
+    async fn start(&mut self, resume: Resume, positions: Vec<chats::Position>) -> Step {
         self.write_event(&ServerEvent::Connected(UserRef { user_id: self.user }), None).await?;
-        let positions = chats::positions(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?;
         let since = match &resume {
             Resume::Since(since) => {
                 let ids: Vec<Uuid> = positions.iter().map(|p| p.chat_id).collect();

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use super::link::{Forward, Item, SocketIoLink};
 use crate::{
     node::Slot,
-    session::{self, Resume},
+    session::{self, Joined, Resume},
     state::ChatState,
     transport::admission::{Admitted, TokenPlaces, admit},
 };
@@ -67,6 +67,7 @@ impl std::fmt::Display for Refusal {
 /// The session's ingredients, from the check to the connect handler.
 struct Pending {
     admitted: (shared::tokens::AccessClaims, Slot, Resume),
+    joined: Joined,
     items: mpsc::Receiver<Item>,
 }
 
@@ -101,6 +102,8 @@ pub(super) async fn check(
     let Admitted { claims, slot, resume } =
         admit(&state, &parts.headers, token, places, auth.since, last.as_deref()).await.map_err(refused)?;
     let resume = resume.resolve(&state, claims.sub).await.map_err(refused)?;
+    // Before the client is told it is connected: from then on nothing it is sent is missed.
+    let joined = session::join(&state, claims.sub).await.map_err(|e| refused(e.into()))?;
 
     // Room for a burst: past it the client is over its rate whatever the session is doing.
     let (items, rx) = mpsc::channel((state.settings.ws_rate_limit_burst as usize).max(16));
@@ -108,7 +111,7 @@ pub(super) async fn check(
     socket.on_disconnect(move || async move {
         let _ = items.send(Item::Gone).await;
     });
-    let pending = Pending { admitted: (claims, slot, resume), items: rx };
+    let pending = Pending { admitted: (claims, slot, resume), joined, items: rx };
     socket.extensions.insert(Handover(Arc::new(Mutex::new(Some(pending)))));
     Ok(())
 }
@@ -121,7 +124,7 @@ fn refused(err: ApiError) -> Refusal {
 /// The connect handler: the session, for as long as the socket lives.
 pub(super) async fn connected(socket: SocketRef, state: Arc<ChatState>) {
     let pending = socket.extensions.get::<Handover>().and_then(|Handover(pending)| pending.lock().ok()?.take());
-    let Some(Pending { admitted: (claims, slot, resume), items }) = pending else { return };
+    let Some(Pending { admitted: (claims, slot, resume), joined, items }) = pending else { return };
     let link = SocketIoLink::new(socket, claims.sub, items);
-    session::run(state, claims, resume, link, slot).await;
+    session::run(state, claims, resume, link, slot, joined).await;
 }

@@ -65,6 +65,7 @@ async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiE
         .await
         .map_err(|_| ApiError::bad_request("not_websocket", "GET /chat must be a WebSocket upgrade"))?;
     let resume = resume.resolve(state, claims.sub).await?;
+    let joined = session::join(state, claims.sub).await?;
     // Buffers sized for many idle connections rather than bulk transfer: the read buffer is
     // allocated up front for every connection (tungstenite's default is 128 KiB), and writes go
     // out at once instead of collecting.
@@ -77,6 +78,8 @@ async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiE
     let write_timeout = Duration::from_secs(state.settings.ws_write_timeout_seconds);
     Ok(websocket
         .config(config)
-        .on_upgrade(move |socket| session::run(state, claims, resume, ChatLink::new(socket, write_timeout), slot))
+        .on_upgrade(move |socket| {
+            session::run(state, claims, resume, ChatLink::new(socket, write_timeout), slot, joined)
+        })
         .into_response())
 }

@@ -56,8 +56,18 @@ async fn a_client_that_stops_answering_pings_is_closed_and_its_slot_freed() {
     let mut silent = RawSio::connect(&suite, 0, &user).await;
     // Reading without answering: RawSio answers pings, so read the socket's raw packets.
     assert!(silent.closed_without_answering().await);
-    // The slot is free again.
-    let _again = RawSio::connect(&suite, 0, &user).await;
+    // The slot is given back once the session has ended, a moment after the close.
+    let mut again = RawSio::open(&suite, 0).await;
+    for _ in 0..100 {
+        again.send(format!("40/chat,{}", json!({"token": user.token}))).await;
+        let answer = again.next_text().await.unwrap();
+        if answer.starts_with("40/chat,") {
+            return;
+        }
+        assert_eq!(answer, format!("44/chat,{}", json!({"message": "too_many_connections"})));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the slot was not given back");
 }
 
 /// The access token's expiry ends a Socket.IO connection as it ends a `/chat` one, unless a
