@@ -231,6 +231,13 @@ mod tests {
     }
 
     #[test]
+    fn a_null_id_is_no_id() {
+        let frame =
+            parse(r#"{"event": "typing", "data": {"chat_id": "00000000-0000-0000-0000-000000000000"}, "id": null}"#);
+        assert!(frame.unwrap().id.is_none());
+    }
+
+    #[test]
     fn content_is_checked() {
         let chat = Uuid::nil();
         let frame = |content: &str| {

@@ -209,8 +209,8 @@ fn frame(name: &str, data: &MetaSchemaRef, from: Side) -> Value {
 
 fn frame_id() -> Value {
     json!({
-        "description": "Optional on every client frame: the reply (the event's result, or `error`) carries the same `id`. \
-                        Absent from events nobody asked for.",
+        "description": "Optional on every client frame (`null` counts as absent): the reply (the event's result, or \
+                        `error`) carries the same `id`. Absent from events nobody asked for.",
         "oneOf": [{"type": "string", "maxLength": MAX_CLIENT_ID_CHARS}, {"type": "number"}],
     })
 }
