@@ -20,9 +20,14 @@ pub enum Inbound {
     Frame(Result<(Command, Option<FrameId>), (Option<FrameId>, WsError)>),
 }
 
-/// The client cannot be written to.
+/// Why a write did not go out.
 #[derive(Debug)]
-pub struct Gone;
+pub enum Unwritten {
+    /// The client left, or its connection broke.
+    Gone,
+    /// The client reads too slowly: the transport's own buffer for it is full.
+    SlowReader,
+}
 
 pub trait Link: Send + 'static {
     /// One thing the client sent, as the transport hands it over.
@@ -41,10 +46,10 @@ pub trait Link: Send + 'static {
 
     /// Writes one `/chat` frame (`{"event", "data", "id"?}`): an event, or the reply to the
     /// command whose id it carries.
-    fn send(&mut self, frame: String) -> impl Future<Output = Result<(), Gone>> + Send;
+    fn send(&mut self, frame: String) -> impl Future<Output = Result<(), Unwritten>> + Send;
 
     /// Pings the client (only called when [`Link::PINGS`]).
-    fn ping(&mut self) -> impl Future<Output = Result<(), Gone>> + Send;
+    fn ping(&mut self) -> impl Future<Output = Result<(), Unwritten>> + Send;
 
     /// Ends the connection: for `reason` when the server ends it, or after the client left.
     fn close(&mut self, reason: Option<CloseReason>) -> impl Future<Output = ()> + Send;

@@ -20,7 +20,7 @@ mod order;
 
 pub use close::CloseReason;
 pub use commands::Command;
-pub use link::{Gone, Inbound, Link};
+pub use link::{Inbound, Link, Unwritten};
 use order::ChatOrder;
 
 use crate::{
@@ -389,10 +389,14 @@ impl<L: Link> Session<L> {
         self.written(written)
     }
 
-    fn written(&self, written: Result<Result<(), Gone>, tokio::time::error::Elapsed>) -> Step {
+    fn written(&self, written: Result<Result<(), Unwritten>, tokio::time::error::Elapsed>) -> Step {
         match written {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(Gone)) => Err(End::Gone),
+            Ok(Err(Unwritten::Gone)) => Err(End::Gone),
+            Ok(Err(Unwritten::SlowReader)) => {
+                self.state.metrics.slow_readers_total.inc();
+                Err(End::Close(CloseReason::SlowReader))
+            }
             Err(_) => {
                 self.state.metrics.closes_total.with_label_values(&["write_timeout"]).inc();
                 Err(End::Gone)

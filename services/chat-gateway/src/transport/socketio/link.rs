@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::events;
 use crate::{
     protocol::{ErrorCode, FrameId, WsError},
-    session::{CloseReason, Gone, Inbound, Link},
+    session::{CloseReason, Inbound, Link, Unwritten},
 };
 
 /// Most replies a connection may owe at once: beyond this the oldest callbacks are dropped
@@ -104,7 +104,7 @@ impl Link for SocketIoLink {
         })
     }
 
-    async fn send(&mut self, frame: String) -> Result<(), Gone> {
+    async fn send(&mut self, frame: String) -> Result<(), Unwritten> {
         let frame: Frame<'_> = match serde_json::from_str(&frame) {
             Ok(frame) => frame,
             Err(err) => {
@@ -123,7 +123,8 @@ impl Link for SocketIoLink {
         };
         match sent {
             Ok(()) => Ok(()),
-            Err(SendError::Socket(SocketError::InternalChannelFull | SocketError::Closed)) => Err(Gone),
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => Err(Unwritten::SlowReader),
+            Err(SendError::Socket(SocketError::Closed)) => Err(Unwritten::Gone),
             Err(err) => {
                 tracing::error!(error = %err, "cannot encode an event for Socket.IO");
                 Ok(())
@@ -131,7 +132,7 @@ impl Link for SocketIoLink {
         }
     }
 
-    async fn ping(&mut self) -> Result<(), Gone> {
+    async fn ping(&mut self) -> Result<(), Unwritten> {
         Ok(())
     }
 
@@ -143,16 +144,30 @@ impl Link for SocketIoLink {
         if matches!(reason, Some(CloseReason::Restart)) || !self.socket.connected() {
             return;
         }
-        if let Some(reason) = reason {
-            let closing = Closing { code: reason.code(), reason: reason.label(), message: reason.text() };
-            let _ = self.socket.emit("closing", &closing);
-        }
-        // A full send buffer refuses the disconnect packet too: wait for room a while.
-        for _ in 0..20 {
-            match self.socket.clone().disconnect() {
-                Err(SocketError::InternalChannelFull) => tokio::time::sleep(Duration::from_millis(100)).await,
-                _ => return,
+        let closing =
+            reason.map(|reason| Closing { code: reason.code(), reason: reason.label(), message: reason.text() });
+        // A full send buffer (a slow reader) refuses both packets until the client reads: they
+        // are retried apart from the session, which gives its slot back now, until they go out
+        // or Engine.IO's heartbeat ends a client that never reads.
+        tokio::spawn(say_goodbye(self.socket.clone(), closing));
+    }
+}
+
+async fn say_goodbye(socket: SocketRef, mut closing: Option<Closing>) {
+    let full = || tokio::time::sleep(Duration::from_millis(100));
+    loop {
+        if let Some(said) = &closing {
+            match socket.emit("closing", said) {
+                Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                    full().await;
+                    continue;
+                }
+                _ => closing = None,
             }
+        }
+        match socket.clone().disconnect() {
+            Err(SocketError::InternalChannelFull) => full().await,
+            _ => return,
         }
     }
 }

@@ -10,7 +10,7 @@ use poem::web::websocket::{Message, WebSocketStream};
 
 use crate::{
     protocol::{self, ErrorCode, WsError},
-    session::{CloseReason, Command, Gone, Inbound, Link},
+    session::{CloseReason, Command, Inbound, Link, Unwritten},
 };
 
 pub(super) struct ChatLink {
@@ -57,12 +57,12 @@ impl Link for ChatLink {
         }
     }
 
-    async fn send(&mut self, frame: String) -> Result<(), Gone> {
-        self.sink.send(Message::Text(frame)).await.map_err(|_| Gone)
+    async fn send(&mut self, frame: String) -> Result<(), Unwritten> {
+        self.sink.send(Message::Text(frame)).await.map_err(|_| Unwritten::Gone)
     }
 
-    async fn ping(&mut self) -> Result<(), Gone> {
-        self.sink.send(Message::Ping(Vec::new())).await.map_err(|_| Gone)
+    async fn ping(&mut self) -> Result<(), Unwritten> {
+        self.sink.send(Message::Ping(Vec::new())).await.map_err(|_| Unwritten::Gone)
     }
 
     /// A close frame saying why, then a brief wait for the client's own close before the

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::net::TcpSocket;
 
 use super::raw::RawSio;
-use crate::helpers::{Backend, Bus, User, spawn_with};
+use crate::helpers::{Backend, Bus, ROOMY, User, spawn_with};
 
 /// Over the rate an event is refused with `rate_limited`; a burst's worth of refusals in a
 /// row, and the server says why (`closing`) and disconnects.
@@ -90,4 +91,41 @@ async fn an_expiring_token_is_refreshed_or_the_connection_ends() {
     // The refreshed one outlives the first token.
     refreshed.emit("typing", json!({"chat_id": "00000000-0000-0000-0000-000000000000"})).await;
     assert_eq!(refreshed.next_of("error").await["code"], "forbidden");
+}
+
+/// A Socket.IO client that stops reading fills its send buffer (`WS_SEND_QUEUE` packets): it
+/// is counted and closed as a slow reader, and nobody else notices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_is_cut_off_and_nobody_else_notices() {
+    let args = [ROOMY[0], ROOMY[1], "--ws-send-queue=8"];
+    let suite = spawn_with(Backend::Postgres, Bus::InProcess, 1, &args).await;
+    let (alice, bob) = (suite.user("sio_fast").await, suite.user("sio_slow").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut fast = suite.connect(0, &bob).await;
+    let chat_id = suite.chat(&mut a, &bob, &mut fast).await;
+
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(format!("127.0.0.1:{}", suite.gateways[0].port).parse().unwrap()).await.unwrap();
+    let mut slow = RawSio::open_on(tcp, &suite, 0).await.join(&bob).await;
+
+    let total = 1000;
+    let content = "x".repeat(3900);
+    let sender = async {
+        for _ in 0..total {
+            a.send("send_message", json!({"chat_id": chat_id, "content": content})).await;
+        }
+        a.messages(total).await
+    };
+    let (at_alice, at_fast) = tokio::join!(sender, fast.messages(total));
+    assert_eq!(at_alice, at_fast);
+
+    // Only now does the slow client read: what was on the wire, then why, then the end.
+    let closing = slow.next_of("closing").await;
+    assert_eq!((&closing["code"], &closing["reason"]), (&json!(1013), &json!("slow_reader")));
+    assert_eq!(slow.next_text().await.as_deref(), Some("41/chat,"));
+    let metrics = suite.client.get(format!("{}/metrics", suite.gateways[0].address)).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("chat_suite_ws_slow_readers_total 1"), "{metrics}");
+    assert!(metrics.contains(r#"chat_suite_ws_closes_total{reason="slow_reader"} 1"#), "{metrics}");
 }

@@ -15,8 +15,14 @@ pub struct RawSio {
 impl RawSio {
     /// An Engine.IO session over WebSocket on gateway `replica`, not yet in the namespace.
     pub async fn open(suite: &Suite, replica: usize) -> Self {
+        let tcp = TcpStream::connect(("127.0.0.1", suite.gateways[replica].port)).await.unwrap();
+        Self::open_on(tcp, suite, replica).await
+    }
+
+    /// The same over a TCP connection the test made (a small receive buffer, say).
+    pub async fn open_on(tcp: TcpStream, suite: &Suite, replica: usize) -> Self {
         let url = format!("ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket", suite.gateways[replica].port);
-        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await.unwrap();
         let mut raw = Self { stream };
         let open = raw.next_text().await.expect("no Engine.IO open packet");
         assert!(open.starts_with('0'), "{open}");
@@ -25,13 +31,18 @@ impl RawSio {
 
     /// Joined `/chat` as `user`, after `connected`.
     pub async fn connect(suite: &Suite, replica: usize, user: &User) -> Self {
-        let mut raw = Self::open(suite, replica).await;
-        raw.send(format!("40/chat,{}", json!({"token": user.token}))).await;
-        let joined = raw.next_text().await.expect("closed before joining");
+        let raw = Self::open(suite, replica).await;
+        raw.join(user).await
+    }
+
+    /// Joins `/chat` as `user` on this Engine.IO session, after `connected`.
+    pub async fn join(mut self, user: &User) -> Self {
+        self.send(format!("40/chat,{}", json!({"token": user.token}))).await;
+        let joined = self.next_text().await.expect("closed before joining");
         assert!(joined.starts_with("40/chat,"), "{joined}");
-        let (event, data) = raw.next_event().await.expect("closed before connected");
+        let (event, data) = self.next_event().await.expect("closed before connected");
         assert_eq!((event.as_str(), &data["user_id"]), ("connected", &json!(user.id)));
-        raw
+        self
     }
 
     pub async fn send(&mut self, text: String) {
