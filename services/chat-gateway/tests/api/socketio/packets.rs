@@ -3,6 +3,8 @@
 //! go on.
 
 use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use super::raw::RawSio;
 use crate::helpers::{Backend, Bus, spawn};
@@ -26,6 +28,26 @@ async fn a_refused_namespace_connection_says_which_code() {
     let mut raw = RawSio::open(&suite, 0).await;
     raw.send("40/elsewhere,".into()).await;
     assert!(raw.next_text().await.unwrap().starts_with("44/elsewhere,"));
+}
+
+/// Besides `auth.token`, the token may come as the `access_token` query parameter or in the
+/// `Authorization` header of the Engine.IO request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_may_come_in_the_query_or_the_authorization_header() {
+    let suite = spawn(Backend::Postgres, Bus::InProcess, 1).await;
+    let user = suite.user("sio_places").await;
+    let port = suite.gateways[0].port;
+    let base = format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket");
+    let in_query = format!("{base}&access_token={}", user.token).into_client_request().unwrap();
+    let mut in_header = base.into_client_request().unwrap();
+    in_header.headers_mut().insert("Authorization", format!("Bearer {}", user.token).parse().unwrap());
+    for request in [in_query, in_header] {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut raw = RawSio::open_with(tcp, request).await;
+        raw.send("40/chat,".into()).await;
+        assert!(raw.next_text().await.unwrap().starts_with("40/chat,{\"sid\""));
+        assert_eq!(raw.next_of("connected").await["user_id"], user.id.as_str());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,10 @@
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest, handshake::client::Request},
+};
 
 use crate::helpers::{PATIENCE, Suite, User};
 
@@ -22,7 +25,12 @@ impl RawSio {
     /// The same over a TCP connection the test made (a small receive buffer, say).
     pub async fn open_on(tcp: TcpStream, suite: &Suite, replica: usize) -> Self {
         let url = format!("ws://127.0.0.1:{}/socket.io/?EIO=4&transport=websocket", suite.gateways[replica].port);
-        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await.unwrap();
+        Self::open_with(tcp, url.into_client_request().unwrap()).await
+    }
+
+    /// The same with a request of the test's own (a query parameter, a header).
+    pub async fn open_with(tcp: TcpStream, request: Request) -> Self {
+        let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp)).await.unwrap();
         let mut raw = Self { stream };
         let open = raw.next_text().await.expect("no Engine.IO open packet");
         assert!(open.starts_with('0'), "{open}");
