@@ -152,6 +152,14 @@ async fn socketio_and_chat_connections_share_everything() {
     assert_eq!(a_ws.next_of("receive_message").await["data"]["content"], "from /chat");
     b_ws.send("typing", json!({"chat_id": chat_id})).await;
     assert_eq!(one(clients.event("a", "typing").await)["user_id"], b.id.as_str());
+
+    // Read receipts and presence cross over too; `ack` is the callback's empty answer.
+    let seen = json!({"chat_id": chat_id, "message_id": received["message_id"]});
+    let n = clients.emit_with_ack("a", "seen", seen).await;
+    assert_eq!(one(clients.ack("a", n).await), json!({}));
+    assert_eq!(b_ws.next_of("message_seen").await["data"]["message_id"], received["message_id"]);
+    b_ws.close().await;
+    assert_eq!(one(clients.event("a", "offline").await)["user_id"], b.id.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
