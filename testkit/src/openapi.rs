@@ -6,6 +6,9 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+/// The codes every bearer-protected operation's 401 may carry.
+pub const BEARER_CODES: [&str; 3] = ["missing_token", "invalid_token", "token_expired"];
+
 /// Fails when `openapi/<file>` as committed is not `generated`, the document the code makes now.
 pub fn assert_committed(file: &str, generated: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi").join(file);

@@ -3,7 +3,7 @@
 //! checks the handlers against it: `scripts/schemathesis`), and its examples work.
 
 use serde_json::json;
-use testkit::openapi::{answers, assert_committed, example_body};
+use testkit::openapi::{BEARER_CODES, answers, assert_committed, example_body};
 
 use crate::helpers::{Backend, spawn_app};
 
@@ -18,7 +18,7 @@ fn the_committed_openapi_document_is_current() {
 
 #[test]
 fn each_operation_lists_exactly_the_statuses_and_codes_it_can_answer() {
-    let bearer = ["missing_token", "invalid_token", "token_expired"];
+    let bearer = BEARER_CODES;
     assert_eq!(
         answers(&document()),
         json!({

@@ -142,6 +142,14 @@ impl Suite {
         }
     }
 
+    /// A TCP connection to gateway `replica` with a receive buffer of 4 KiB: a client that
+    /// does not read stops the server's writes soon.
+    pub async fn small_window(&self, replica: usize) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(format!("127.0.0.1:{}", self.gateways[replica].port).parse().unwrap()).await.unwrap()
+    }
+
     pub async fn get(&self, replica: usize, path: &str, token: Option<&str>) -> Response {
         testkit::get(&self.client, &format!("{}{path}", self.gateways[replica].address), token).await
     }

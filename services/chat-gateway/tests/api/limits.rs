@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::net::TcpSocket;
 
 use crate::helpers::{Backend, Bus, ROOMY, Ws, code, spawn_with};
 
@@ -20,10 +19,8 @@ async fn a_slow_reader_is_cut_off_and_nobody_else_notices() {
     let mut fast = suite.connect(0, &bob).await;
     let chat_id = suite.chat(&mut a, &bob, &mut fast).await;
 
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(format!("127.0.0.1:{}", suite.gateways[0].port).parse().unwrap()).await.unwrap();
-    let mut slow = Ws::open_on(stream, &suite.socket_url(0, &format!("access_token={}", bob.token))).await;
+    let mut slow =
+        Ws::open_on(suite.small_window(0).await, &suite.socket_url(0, &format!("access_token={}", bob.token))).await;
     assert_eq!(slow.next().await["event"], "connected");
 
     let total = 1000;

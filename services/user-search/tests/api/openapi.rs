@@ -3,7 +3,7 @@
 //! (schemathesis checks the handlers against it: `scripts/schemathesis`).
 
 use serde_json::json;
-use testkit::openapi::{answers, assert_committed, undescribed_parameters};
+use testkit::openapi::{BEARER_CODES, answers, assert_committed, undescribed_parameters};
 
 fn document() -> String {
     shared::http::openapi_document(&user_search::startup::openapi())
@@ -16,7 +16,7 @@ fn the_committed_openapi_document_is_current() {
 
 #[test]
 fn each_operation_lists_exactly_the_statuses_and_codes_it_can_answer() {
-    let bearer = ["missing_token", "invalid_token", "token_expired"];
+    let bearer = BEARER_CODES;
     assert_eq!(
         answers(&document()),
         json!({

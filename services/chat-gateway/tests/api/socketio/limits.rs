@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::net::TcpSocket;
 
 use super::raw::RawSio;
 use crate::helpers::{Backend, Bus, ROOMY, User, spawn_with};
@@ -104,10 +103,7 @@ async fn a_slow_reader_is_cut_off_and_nobody_else_notices() {
     let mut fast = suite.connect(0, &bob).await;
     let chat_id = suite.chat(&mut a, &bob, &mut fast).await;
 
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(format!("127.0.0.1:{}", suite.gateways[0].port).parse().unwrap()).await.unwrap();
-    let mut slow = RawSio::open_on(tcp, &suite, 0).await.join(&bob).await;
+    let mut slow = RawSio::open_on(suite.small_window(0).await, &suite, 0).await.join(&bob).await;
 
     let total = 1000;
     let content = "x".repeat(3900);
