@@ -142,6 +142,19 @@ impl Suite {
         }
     }
 
+    /// `a` sends `total` messages of 3,900 characters to `chat_id` as fast as it can while
+    /// `fast` reads: what each of them received, for a test whose third reader lags.
+    pub async fn flood(a: &mut Ws, fast: &mut Ws, chat_id: &str, total: usize) -> (Vec<Value>, Vec<Value>) {
+        let content = "x".repeat(3900);
+        let sender = async {
+            for _ in 0..total {
+                a.send("send_message", json!({"chat_id": chat_id, "content": content})).await;
+            }
+            a.messages(total).await
+        };
+        tokio::join!(sender, fast.messages(total))
+    }
+
     /// A TCP connection to gateway `replica` with a receive buffer of 4 KiB: a client that
     /// does not read stops the server's writes soon.
     pub async fn small_window(&self, replica: usize) -> TcpStream {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{Backend, Bus, ROOMY, Ws, code, spawn_with};
+use crate::helpers::{Backend, Bus, ROOMY, Suite, Ws, code, spawn_with};
 
 /// Bob's slow device never reads; alice floods the chat. The slow device's queue overflows
 /// and it is cut off (1013, when the close frame can still get through); alice and bob's other
@@ -24,14 +24,7 @@ async fn a_slow_reader_is_cut_off_and_nobody_else_notices() {
     assert_eq!(slow.next().await["event"], "connected");
 
     let total = 1000;
-    let content = "x".repeat(3900);
-    let sender = async {
-        for _ in 0..total {
-            a.send("send_message", json!({"chat_id": chat_id, "content": content})).await;
-        }
-        a.messages(total).await
-    };
-    let (at_alice, at_fast) = tokio::join!(sender, fast.messages(total));
+    let (at_alice, at_fast) = Suite::flood(&mut a, &mut fast, &chat_id, total).await;
     assert_eq!(at_alice.len(), total);
     assert_eq!(at_alice, at_fast);
 

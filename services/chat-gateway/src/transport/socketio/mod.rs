@@ -116,7 +116,7 @@ where
         Box::pin(async move {
             let origins = &this.state.origins;
             if let Err(refused) = origins.admit_socket(req.headers(), req.uri()) {
-                return Ok(poem_answer(refused.into_response()));
+                return Ok(hyper::Response::from(refused.into_response()));
             }
             let listed = req.headers().get(ORIGIN).filter(|o| o.to_str().is_ok_and(|o| origins.allows(o))).cloned();
             if req.method() == Method::OPTIONS {
@@ -150,8 +150,4 @@ fn preflight(origin: Option<HeaderValue>) -> Answer {
     headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
     headers.append(VARY, HeaderValue::from_static("Origin"));
     answer
-}
-
-fn poem_answer(response: poem::Response) -> Answer {
-    hyper::Response::from(response)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::raw::RawSio;
-use crate::helpers::{Backend, Bus, ROOMY, User, spawn_with};
+use crate::helpers::{Backend, Bus, ROOMY, Suite, User, spawn_with};
 
 /// Over the rate an event is refused with `rate_limited`; a burst's worth of refusals in a
 /// row, and the server says why (`closing`) and disconnects.
@@ -106,14 +106,7 @@ async fn a_slow_reader_is_cut_off_and_nobody_else_notices() {
     let mut slow = RawSio::open_on(suite.small_window(0).await, &suite, 0).await.join(&bob).await;
 
     let total = 1000;
-    let content = "x".repeat(3900);
-    let sender = async {
-        for _ in 0..total {
-            a.send("send_message", json!({"chat_id": chat_id, "content": content})).await;
-        }
-        a.messages(total).await
-    };
-    let (at_alice, at_fast) = tokio::join!(sender, fast.messages(total));
+    let (at_alice, at_fast) = Suite::flood(&mut a, &mut fast, &chat_id, total).await;
     assert_eq!(at_alice, at_fast);
 
     // Only now does the slow client read: what was on the wire, then why, then the end.
