@@ -283,6 +283,16 @@ async fn socketio_is_served_beside_chat_on_the_embedded_default() {
     assert!(open.to_text().unwrap().starts_with('0'), "Engine.IO's open packet: {open:?}");
     let join = format!("40/chat,{}", json!({"token": users[0]["access_token"]}));
     sio.send(Message::text(join)).await.unwrap();
+    // As a client does, emit only once the namespace has acknowledged the join: an event
+    // before it reaches no socket of the namespace.
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(15), sio.next()).await.unwrap().unwrap().unwrap();
+        match frame.to_text().unwrap() {
+            "2" => sio.send(Message::text("3")).await.unwrap(),
+            text if text.starts_with("40/chat,") => break,
+            text => panic!("before the namespace's acknowledgement: {text}"),
+        }
+    }
     let url = format!("{ws_base}/chat?access_token={}", users[1]["access_token"].as_str().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
 
