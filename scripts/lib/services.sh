@@ -83,17 +83,32 @@ ensure_chromium() {
 # machine's npm omits `resolved`), so npm ci fetches from whichever one npm is set up for, and
 # checks every package against the lock's integrity hash.
 ensure_socketio_clients() {
+  npm_ci_into_cache "$(dirname "${BASH_SOURCE[0]}")/../../testkit/socketio" "$cache/socketio-clients" \
+    "the Socket.IO clients"
+  export SOCKETIO_CLIENTS="$cache/socketio-clients/node_modules"
+}
+
+# npm_ci_into_cache FROM DIR WHAT: the npm project FROM (package.json and its lock), installed
+# with npm ci into DIR, once per lock file.
+npm_ci_into_cache() {
+  local from=$1 dir=$2 what=$3 hash
   command -v node >/dev/null && command -v npm >/dev/null ||
-    die "node and npm are needed for the Socket.IO client tests and are not installed here (apt-get install nodejs npm)"
-  local from dir="$cache/socketio-clients" hash
-  from="$(dirname "${BASH_SOURCE[0]}")/../../testkit/socketio"
+    die "node and npm are needed for $what and are not installed here (apt-get install nodejs npm)"
   hash=$(cat "$from/package.json" "$from/package-lock.json" | sha256sum | cut -d' ' -f1)
-  export SOCKETIO_CLIENTS="$dir/node_modules"
-  if [ -d "$SOCKETIO_CLIENTS" ] && [ "$(cat "$dir/.installed" 2>/dev/null)" = "$hash" ]; then return; fi
-  say "installing the Socket.IO clients into $dir (once per lock file)"
+  if [ -d "$dir/node_modules" ] && [ "$(cat "$dir/.installed" 2>/dev/null)" = "$hash" ]; then return; fi
+  say "installing $what into $dir (once per lock file)"
   mkdir -p "$dir"
   rm -f "$dir/.installed"
   cp "$from/package.json" "$from/package-lock.json" "$dir/"
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci of the Socket.IO clients failed in $dir"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci of $what failed in $dir"
   printf '%s' "$hash" >"$dir/.installed"
+}
+
+# The delivery benchmark's Socket.IO peer (testkit/socketio-peer): its modules in the cache,
+# its scripts where they are.
+ensure_socketio_peer() {
+  local from
+  from="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../testkit/socketio-peer" && pwd)"
+  npm_ci_into_cache "$from" "$cache/socketio-peer" "the Socket.IO peer"
+  export BENCH_SOCKETIO_PEER="$from" NODE_PATH="$cache/socketio-peer/node_modules"
 }

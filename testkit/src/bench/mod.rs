@@ -1,8 +1,9 @@
 //! What the benchmarks share: the services as processes, a closed-loop HTTP load, latency
-//! percentiles, the report section each benchmark writes, and a profile of the machine taken
+//! percentiles, CPU time per process, the report section each benchmark writes, and a profile of the machine taken
 //! while a load runs. `scripts/bench` builds the release binaries, starts what they need,
 //! runs every benchmark and joins their sections into `BENCHMARKS.md`.
 
+mod cpu;
 mod load;
 mod process;
 mod profile;
@@ -10,6 +11,7 @@ mod report;
 
 use std::time::Duration;
 
+pub use cpu::CpuTimes;
 pub use load::{Latencies, Run, closed_loop};
 pub use process::Process;
 pub use profile::Profile;

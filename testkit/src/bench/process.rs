@@ -1,4 +1,5 @@
-//! A release binary of the suite, started for a benchmark and killed when dropped.
+//! A server a benchmark starts (a release binary of the suite, the Socket.IO peer), killed
+//! when dropped.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -12,14 +13,20 @@ impl Process {
     pub fn start(bin: &str, port: u16, envs: &[(&str, String)]) -> Self {
         let mut cmd = Command::new(bin);
         cmd.env("LISTEN_ADDR", format!("127.0.0.1:{port}")).env("RUST_LOG", "warn");
-        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let process = Self(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {bin}: {e}")));
+        Self::spawn(cmd, port)
+    }
+
+    /// Starts `cmd`, which listens on `port`, and waits until it accepts connections.
+    pub fn spawn(mut cmd: Command, port: u16) -> Self {
+        let program = cmd.get_program().to_string_lossy().into_owned();
+        cmd.stdout(Stdio::null()).stderr(Stdio::inherit());
+        let process = Self(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {program}: {e}")));
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "{bin} did not listen on {port}");
+            assert!(Instant::now() < deadline, "{program} did not listen on {port}");
             std::thread::sleep(Duration::from_millis(100));
         }
         process

@@ -3,7 +3,9 @@
 //! whole machine (`perf record -a`, kernel included). Taken when a goal is missed, so the
 //! report explains the miss with a profile of the same run.
 
-use std::{collections::HashMap, fmt::Write as _, process::Command, time::Duration};
+use std::{fmt::Write as _, process::Command, time::Duration};
+
+use super::cpu::CpuTimes;
 
 /// A profile of the whole machine over a few seconds.
 #[derive(Debug, Clone)]
@@ -120,70 +122,6 @@ fn shorten(symbol: &str) -> String {
     if symbol.chars().count() > 100 { format!("{}…", symbol.chars().take(100).collect::<String>()) } else { symbol }
 }
 
-/// CPU time (clock ticks) of the machine and of every process, read from `/proc`.
-struct CpuTimes {
-    total: u64,
-    idle: u64,
-    processes: HashMap<u32, (String, u64)>,
-}
-
-impl CpuTimes {
-    fn read() -> Self {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let fields: Vec<u64> = stat
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .skip(1)
-            .take(8)
-            .filter_map(|v| v.parse().ok())
-            .collect();
-        let total = fields.iter().sum();
-        let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
-        let processes = std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-                Some((pid, process_time(&stat)?))
-            })
-            .collect();
-        Self { total, idle, processes }
-    }
-
-    /// Busy share of all cores, and each program's share, since `earlier`.
-    fn since(&self, earlier: &Self) -> (f64, Vec<(String, f64)>) {
-        let total = self.total.saturating_sub(earlier.total).max(1) as f64;
-        let idle = self.idle.saturating_sub(earlier.idle) as f64;
-        let mut programs: HashMap<&str, u64> = HashMap::new();
-        for (pid, (name, ticks)) in &self.processes {
-            let before = earlier.processes.get(pid).map_or(0, |(_, t)| *t);
-            *programs.entry(name).or_default() += ticks.saturating_sub(before);
-        }
-        let mut programs: Vec<(String, f64)> = programs
-            .into_iter()
-            .filter(|(_, ticks)| *ticks > 0)
-            .map(|(name, ticks)| (name.to_owned(), ticks as f64 / total))
-            .collect();
-        programs.sort_by(|a, b| b.1.total_cmp(&a.1));
-        (1.0 - idle / total, programs)
-    }
-}
-
-/// The program name and user + system ticks of one `/proc/<pid>/stat` (the name is in
-/// parentheses and may hold spaces).
-fn process_time(stat: &str) -> Option<(String, u64)> {
-    let (head, rest) = stat.rsplit_once(')')?;
-    let name = head.split_once('(')?.1.to_owned();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((name, utime + stime))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,11 +134,5 @@ mod tests {
         let rust = parse_report_line("  1.00%  auth-api  [.] argon2::Argon2::fill_blocks::h0123456789abcdef").unwrap();
         assert_eq!(rust.symbol, "argon2::Argon2::fill_blocks");
         assert!(parse_report_line("# header").is_none());
-    }
-
-    #[test]
-    fn reads_a_process_stat_with_spaces_in_its_name() {
-        let stat = "42 (tokio rt (w)) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 100 0 0";
-        assert_eq!(process_time(stat), Some(("tokio rt (w)".to_owned(), 300)));
     }
 }
