@@ -145,28 +145,89 @@ fn same_chat(original: messages::Model, chat_id: Uuid) -> Result<messages::Model
 /// locks on every member of the batch, taken at once in sorted order so two writers never
 /// deadlock; SQLite has one writer anyway), so a user's messages commit in `id` order: a
 /// client that has every message up to id n has missed none below it.
+///
+/// On Postgres a batch without pushes is one statement, which is its own transaction: one
+/// round trip in all. With pushes, that statement, the recipients and the outbox share one
+/// transaction.
 pub async fn store_batch(db: &DatabaseConnection, drafts: &[Draft]) -> Result<Vec<Sent>, DbErr> {
     let now = Utc::now();
-    let txn = db.begin().await?;
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        let mut keys: Vec<i32> = drafts.iter().flat_map(|d| d.members.iter()).map(|m| lock_key(*m)).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        txn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1, k) FROM (SELECT k FROM unnest($2::int4[]) AS k ORDER BY k) AS sorted",
-            [LOCK_CLASS.into(), keys.into()],
-        ))
-        .await?;
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
+    if postgres && drafts.iter().all(|d| d.offline.is_empty()) {
+        let stored = in_draft_order(drafts, numbered_insert(db, drafts, now).await?)?;
+        return Ok(stored.into_iter().map(|message| Sent::New { message, pushes: 0 }).collect());
     }
-    let sent = insert(&txn, drafts, now).await?;
+    let txn = db.begin().await?;
+    let stored =
+        if postgres { numbered_insert(&txn, drafts, now).await? } else { sqlite_insert(&txn, drafts, now).await? };
+    let sent = with_pushes(&txn, drafts, in_draft_order(drafts, stored)?, now).await?;
     txn.commit().await?;
     Ok(sent)
 }
 
-/// The batch in a fixed number of statements, whatever its size: the chats' counters moved
-/// on, the messages inserted, the pushes written.
-async fn insert(txn: &DatabaseTransaction, drafts: &[Draft], now: DateTime<Utc>) -> Result<Vec<Sent>, DbErr> {
+/// The batch in one Postgres statement: the members' locks, the chats' counters moved on,
+/// the messages numbered from them and inserted, returned.
+async fn numbered_insert(
+    conn: &impl ConnectionTrait,
+    drafts: &[Draft],
+    now: DateTime<Utc>,
+) -> Result<Vec<messages::Model>, DbErr> {
+    let mut keys: Vec<i32> = drafts.iter().flat_map(|d| d.members.iter()).map(|m| lock_key(*m)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let column = |f: fn(&Draft) -> String| drafts.iter().map(f).collect::<Vec<String>>();
+    let values: [sea_orm::Value; 8] = [
+        LOCK_CLASS.into(),
+        keys.into(),
+        drafts.iter().map(|d| d.chat_id).collect::<Vec<Uuid>>().into(),
+        drafts.iter().map(|d| d.sender_id).collect::<Vec<Uuid>>().into(),
+        column(|d| d.kind.clone()).into(),
+        column(|d| d.content.clone()).into(),
+        // The driver binds text arrays without NULLs; a client_msg_id is never empty.
+        column(|d| d.client_msg_id.clone().unwrap_or_default()).into(),
+        now.into(),
+    ];
+    messages::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(DatabaseBackend::Postgres, NUMBERED_INSERT, values))
+        .all(conn)
+        .await
+}
+
+/// Locks before anything is numbered: the UPDATE reads `locked`, which takes every lock, and
+/// the INSERT (where ids are drawn) reads the UPDATE. Numbers follow the batch's order within
+/// each chat.
+const NUMBERED_INSERT: &str = "\
+WITH locked AS MATERIALIZED (
+    SELECT count(pg_advisory_xact_lock($1, k)) AS n
+    FROM (SELECT k FROM unnest($2::int4[]) AS k ORDER BY k) AS sorted
+),
+batch AS (
+    SELECT * FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[])
+        WITH ORDINALITY AS d(chat_id, sender_id, kind, content, client_msg_id, ord)
+),
+counts AS (SELECT chat_id, count(*) AS n FROM batch GROUP BY chat_id),
+bumped AS (
+    UPDATE chats SET last_seq = chats.last_seq + counts.n, last_activity_at = $8
+    FROM counts, locked
+    WHERE chats.id = counts.chat_id AND locked.n >= 0
+    RETURNING chats.id, chats.last_seq - counts.n AS before
+),
+inserted AS (
+    INSERT INTO messages (chat_id, seq, sender_id, kind, content, client_msg_id, sent_at)
+    SELECT b.chat_id, bumped.before + row_number() OVER (PARTITION BY b.chat_id ORDER BY b.ord),
+        b.sender_id, b.kind, b.content, NULLIF(b.client_msg_id, ''), $8
+    FROM batch AS b JOIN bumped ON bumped.id = b.chat_id
+    ORDER BY b.ord
+    RETURNING *
+)
+SELECT * FROM inserted";
+
+/// The batch on SQLite, which has one writer: each chat's counter moved on, then the messages
+/// inserted with the numbers just below it.
+async fn sqlite_insert(
+    txn: &DatabaseTransaction,
+    drafts: &[Draft],
+    now: DateTime<Utc>,
+) -> Result<Vec<messages::Model>, DbErr> {
     let mut per_chat: Vec<(Uuid, i64)> = Vec::new();
     for draft in drafts {
         match per_chat.iter_mut().find(|(chat, _)| *chat == draft.chat_id) {
@@ -175,21 +236,29 @@ async fn insert(txn: &DatabaseTransaction, drafts: &[Draft], now: DateTime<Utc>)
         }
     }
     // Each chat's counter after the batch; its messages take the numbers just below, in order.
-    let mut last = bump(txn, &per_chat, now).await?;
-    let mut next_seq = |chat_id: Uuid| -> Result<i64, DbErr> {
-        let n = per_chat.iter_mut().find(|(c, _)| *c == chat_id).map(|(_, n)| n);
-        let (Some(n), Some(top)) = (n, last.get_mut(&chat_id)) else {
-            return Err(DbErr::RecordNotFound(format!("chat {chat_id}")));
+    let mut last = HashMap::new();
+    for (chat_id, n) in &per_chat {
+        let bumped = chats::Entity::update_many()
+            .col_expr(chats::Column::LastSeq, Expr::col(chats::Column::LastSeq).add(*n))
+            .col_expr(chats::Column::LastActivityAt, Expr::value(now))
+            .filter(chats::Column::Id.eq(*chat_id))
+            .exec_with_returning(txn)
+            .await?;
+        if let Some(chat) = bumped.first() {
+            last.insert(chat.id, chat.last_seq);
+        }
+    }
+    let mut rows = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let n = per_chat.iter_mut().find(|(c, _)| *c == draft.chat_id).map(|(_, n)| n);
+        let (Some(n), Some(top)) = (n, last.get(&draft.chat_id)) else {
+            return Err(DbErr::RecordNotFound(format!("chat {}", draft.chat_id)));
         };
         let seq = *top - *n + 1;
         *n -= 1;
-        Ok(seq)
-    };
-    let mut rows = Vec::with_capacity(drafts.len());
-    for draft in drafts {
         rows.push(messages::ActiveModel {
             chat_id: Set(draft.chat_id),
-            seq: Set(next_seq(draft.chat_id)?),
+            seq: Set(seq),
             sender_id: Set(draft.sender_id),
             kind: Set(draft.kind.clone()),
             content: Set(draft.content.clone()),
@@ -198,9 +267,12 @@ async fn insert(txn: &DatabaseTransaction, drafts: &[Draft], now: DateTime<Utc>)
             ..Default::default()
         });
     }
-    let mut stored = messages::Entity::insert_many(rows).exec_with_returning(txn).await?;
-    last.clear();
-    // RETURNING order is not promised: put the rows back in the order of the drafts.
+    messages::Entity::insert_many(rows).exec_with_returning(txn).await
+}
+
+/// The stored rows in the order of their drafts (neither RETURNING nor a join promises an
+/// order): within a chat, numbers were given in draft order.
+fn in_draft_order(drafts: &[Draft], mut stored: Vec<messages::Model>) -> Result<Vec<messages::Model>, DbErr> {
     stored.sort_by_key(|m| (m.chat_id, m.seq));
     let mut ordered = Vec::with_capacity(drafts.len());
     let mut taken: HashMap<Uuid, usize> = HashMap::new();
@@ -209,8 +281,20 @@ async fn insert(txn: &DatabaseTransaction, drafts: &[Draft], now: DateTime<Utc>)
         let k = taken.entry(draft.chat_id).or_insert(0);
         let message = stored.get(start + *k).filter(|m| m.chat_id == draft.chat_id).cloned();
         *k += 1;
-        ordered.push(message.ok_or_else(|| DbErr::RecordNotInserted)?);
+        // A draft without its row: its chat is gone.
+        ordered.push(message.ok_or_else(|| DbErr::RecordNotFound(format!("chat {}", draft.chat_id)))?);
     }
+    Ok(ordered)
+}
+
+/// A `message.created` outbox event for each offline recipient of each stored message, in the
+/// same transaction.
+async fn with_pushes(
+    txn: &DatabaseTransaction,
+    drafts: &[Draft],
+    stored: Vec<messages::Model>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Sent>, DbErr> {
     let offline: Vec<Uuid> = drafts.iter().flat_map(|d| d.offline.iter().copied()).collect();
     let recipients: HashMap<Uuid, users::Model> = if offline.is_empty() {
         HashMap::new()
@@ -219,7 +303,7 @@ async fn insert(txn: &DatabaseTransaction, drafts: &[Draft], now: DateTime<Utc>)
         found.into_iter().map(|u| (u.id, u)).collect()
     };
     let mut sent = Vec::with_capacity(drafts.len());
-    for (draft, message) in drafts.iter().zip(ordered) {
+    for (draft, message) in drafts.iter().zip(stored) {
         let mut pushes = 0;
         for recipient in draft.offline.iter().filter_map(|id| recipients.get(id)) {
             let about =
@@ -232,42 +316,6 @@ async fn insert(txn: &DatabaseTransaction, drafts: &[Draft], now: DateTime<Utc>)
         sent.push(Sent::New { message, pushes });
     }
     Ok(sent)
-}
-
-/// Moves each chat's counter on by its count; the counters after. On SQLite this is the
-/// batch's first write, so it takes the write lock before anything else.
-async fn bump(
-    txn: &DatabaseTransaction,
-    per_chat: &[(Uuid, i64)],
-    now: DateTime<Utc>,
-) -> Result<HashMap<Uuid, i64>, DbErr> {
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        let ids: Vec<Uuid> = per_chat.iter().map(|(c, _)| *c).collect();
-        let counts: Vec<i64> = per_chat.iter().map(|(_, n)| *n).collect();
-        let rows = txn
-            .query_all_raw(Statement::from_sql_and_values(
-                DatabaseBackend::Postgres,
-                "UPDATE chats SET last_seq = chats.last_seq + b.n, last_activity_at = $3 \
-                 FROM unnest($1::uuid[], $2::int8[]) AS b(id, n) WHERE chats.id = b.id \
-                 RETURNING chats.id, chats.last_seq",
-                [ids.into(), counts.into(), now.into()],
-            ))
-            .await?;
-        return rows.iter().map(|row| Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))).collect();
-    }
-    let mut last = HashMap::new();
-    for (chat_id, n) in per_chat {
-        let bumped = chats::Entity::update_many()
-            .col_expr(chats::Column::LastSeq, Expr::col(chats::Column::LastSeq).add(*n))
-            .col_expr(chats::Column::LastActivityAt, Expr::value(now))
-            .filter(chats::Column::Id.eq(*chat_id))
-            .exec_with_returning(txn)
-            .await?;
-        if let Some(chat) = bumped.first() {
-            last.insert(chat.id, chat.last_seq);
-        }
-    }
-    Ok(last)
 }
 
 /// Advisory locks of chat-suite's messages: this class, and a 32-bit key per user.
