@@ -17,9 +17,17 @@ pub enum ChatError {
     Invalid(String),
     #[error("database: {0}")]
     Database(#[from] DbErr),
+    /// The replica's writers are behind: the message was not stored.
+    #[error("the server is overloaded: the message was not stored, send it again in a moment")]
+    Overloaded,
 }
 
 impl ChatError {
+    /// The message writers are gone (the replica is shutting down).
+    pub fn stopped() -> Self {
+        Self::Database(DbErr::Custom("the message writer stopped".into()))
+    }
+
     fn is_unreachable(err: &DbErr) -> bool {
         matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
     }
@@ -32,6 +40,7 @@ impl From<ChatError> for WsError {
             ChatError::NoSuchUser => WsError::new(ErrorCode::NotFound, "no user with this id"),
             ChatError::NoSuchMessage => WsError::new(ErrorCode::NotFound, "no such message in this chat"),
             ChatError::Invalid(why) => WsError::invalid_data(why),
+            ChatError::Overloaded => WsError::new(ErrorCode::Overloaded, err.to_string()),
             ChatError::Database(err) if ChatError::is_unreachable(&err) => {
                 tracing::warn!(error = %err, "database unreachable");
                 WsError::unavailable()
@@ -51,6 +60,7 @@ impl From<ChatError> for ApiError {
             ChatError::NoSuchUser | ChatError::NoSuchMessage => ApiError::not_found(err.to_string()),
             ChatError::Invalid(why) => ApiError::bad_request("invalid_field", why),
             ChatError::Database(err) => ApiError::from(err),
+            ChatError::Overloaded => ApiError::overloaded(err.to_string(), 1),
         }
     }
 }

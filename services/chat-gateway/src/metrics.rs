@@ -7,6 +7,7 @@ pub struct GatewayMetrics {
     pub messages_total: IntCounter,
     pub offline_pushes_total: IntCounter,
     pub slow_readers_total: IntCounter,
+    pub overloaded_total: IntCounter,
     pub closes_total: IntCounterVec,
     pub bus_received_total: IntCounter,
     pub bus_dropped_total: IntCounter,
@@ -26,6 +27,10 @@ impl GatewayMetrics {
             slow_readers_total: IntCounter::new(
                 "chat_suite_ws_slow_readers_total",
                 "Connections cut off because their send queue overflowed",
+            )?,
+            overloaded_total: IntCounter::new(
+                "chat_suite_ws_overloaded_total",
+                "Messages refused with `overloaded`: the writers were too far behind to store them",
             )?,
             closes_total: IntCounterVec::new(
                 Opts::new("chat_suite_ws_closes_total", "Connections closed by the server, by reason"),
@@ -57,6 +62,7 @@ impl GatewayMetrics {
         registry.register(Box::new(metrics.messages_total.clone()))?;
         registry.register(Box::new(metrics.offline_pushes_total.clone()))?;
         registry.register(Box::new(metrics.slow_readers_total.clone()))?;
+        registry.register(Box::new(metrics.overloaded_total.clone()))?;
         registry.register(Box::new(metrics.closes_total.clone()))?;
         registry.register(Box::new(metrics.bus_received_total.clone()))?;
         registry.register(Box::new(metrics.bus_dropped_total.clone()))?;

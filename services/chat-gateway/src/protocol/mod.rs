@@ -41,6 +41,9 @@ pub enum ErrorCode {
     BinaryNotSupported,
     /// The database is unreachable: try again.
     Unavailable,
+    /// The replica cannot store messages as fast as they come: this one was not stored. Send
+    /// it again after a pause (with its `client_msg_id`, so a message is never stored twice).
+    Overloaded,
     /// A fault of ours: try again.
     Internal,
 }

@@ -1,10 +1,11 @@
 //! The client's commands: what each event does, and what it answers. The connection loop
 //! (`mod.rs`) reads them through its link and hands them here.
 
+use tokio::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Echo, Link, Session, Step};
+use super::{Echo, Link, Pending, Session, Step};
 use crate::{
     error::ChatError,
     node::Outgoing,
@@ -15,6 +16,7 @@ use crate::{
     store::{
         chats,
         messages::{self, Draft, Receipt, Sent},
+        writer::Stored,
     },
 };
 
@@ -35,6 +37,12 @@ impl Command {
             Self::Request(request) => request.event(),
             Self::SendTo { .. } => "send_message",
         }
+    }
+
+    /// Whether it sends a message: those are answered when stored, while the connection reads
+    /// on; every other command waits until they are.
+    pub(super) fn sends(&self) -> bool {
+        matches!(self, Self::Request(Request::SendMessage(_)) | Self::SendTo { .. })
     }
 }
 
@@ -99,24 +107,29 @@ impl<L: Link> Session<L> {
         Ok(chat.id)
     }
 
+    /// Queues the message for storing and goes on reading: its result is written when the
+    /// writer answers ([`Session::on_stored`]), in the order the client sent.
     async fn send_message(&mut self, message: SendMessage, id: Option<&FrameId>) -> Step {
-        match self.store_message(&message).await {
-            Ok(Sent::New { message, pushes }) => {
-                let state = &self.state;
-                state.metrics.messages_total.inc();
-                if pushes > 0 {
-                    state.metrics.offline_pushes_total.inc_by(pushes as u64);
-                    if let Some(wakeup) = &state.wakeup {
-                        wakeup.wake();
-                    }
-                }
+        let read_at = Instant::now();
+        let submitted = match self.draft(&message).await {
+            Ok(draft) => self.state.writer.submit(draft, read_at),
+            Err(err) => Err(err),
+        };
+        match submitted {
+            Ok(answer) => {
+                self.pending.push_back(Pending { answer, id: id.cloned() });
+                Ok(())
+            }
+            Err(err) => self.on_stored(Err(err), id).await,
+        }
+    }
+
+    /// The writer's answer for a message this connection sent, written in its place.
+    pub(super) async fn on_stored(&mut self, stored: Stored, id: Option<&FrameId>) -> Step {
+        match self.announce(stored) {
+            Ok(Sent::New { message, .. }) => {
                 let (chat_id, seq) = (message.chat_id, message.seq);
-                let peer = self.order.peer(chat_id).unwrap_or(self.user);
-                let view = MessageView::from(message);
-                // This connection's order writes the message once: as the reply (with the frame's
-                // id) or as its copy, whichever comes first.
-                self.publish(&[self.user, peer], Outgoing::message(view.clone(), seq), Echo::Yes);
-                let reply = ServerEvent::ReceiveMessage(view).to_text(id);
+                let reply = ServerEvent::ReceiveMessage(MessageView::from(message)).to_text(id);
                 self.write_in_order(chat_id, seq, reply).await
             }
             Ok(Sent::Existing(original)) => self.write_event(&ServerEvent::ReceiveMessage(original.into()), id).await,
@@ -124,11 +137,36 @@ impl<L: Link> Session<L> {
         }
     }
 
-    async fn store_message(&mut self, message: &SendMessage) -> Result<Sent, ChatError> {
+    /// What a stored message sets off whether or not its sender is still connected: the
+    /// metrics, the push relay's wake-up, and the message to every connection of both members
+    /// (this one's order writes it once: as the reply or as its copy, whichever comes first).
+    pub(super) fn announce(&self, stored: Stored) -> Stored {
+        let state = &self.state;
+        match &stored {
+            Ok(Sent::New { message, pushes }) => {
+                state.metrics.messages_total.inc();
+                if *pushes > 0 {
+                    state.metrics.offline_pushes_total.inc_by(*pushes as u64);
+                    if let Some(wakeup) = &state.wakeup {
+                        wakeup.wake();
+                    }
+                }
+                let peer = self.order.peer(message.chat_id).unwrap_or(self.user);
+                let view = MessageView::from(message.clone());
+                self.publish(&[self.user, peer], Outgoing::message(view, message.seq), Echo::Yes);
+            }
+            Err(ChatError::Overloaded) => state.metrics.overloaded_total.inc(),
+            _ => {}
+        }
+        stored
+    }
+
+    /// The message as the writer takes it: who gets it, and whether the peer is offline (a push).
+    async fn draft(&mut self, message: &SendMessage) -> Result<Draft, ChatError> {
         let peer = self.peer_of(message.chat_id).await?;
         // A peer connected here is online without asking Redis.
         let online = self.state.node.is_local(peer) || self.state.node.online_among(&[peer]).await.contains(&peer);
-        let draft = Draft {
+        Ok(Draft {
             chat_id: message.chat_id,
             sender_id: self.user,
             sender_username: self.username.clone(),
@@ -137,8 +175,7 @@ impl<L: Link> Session<L> {
             client_msg_id: message.client_msg_id.clone(),
             members: vec![self.user, peer],
             offline: if online { Vec::new() } else { vec![peer] },
-        };
-        self.state.writer.send(draft).await
+        })
     }
 
     async fn acknowledge(&mut self, r: MessageRef, receipt: Receipt) -> Result<ServerEvent, WsError> {

@@ -5,11 +5,22 @@
 //! connection starts from the client's position in each chat instead of the chat's newest
 //! message, and reads what lies after it.
 
-use std::{collections::HashMap, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, VecDeque},
+    future::Future,
+    num::NonZeroU32,
+    pin::Pin,
+    sync::Arc,
+    task::Poll,
+    time::Duration,
+};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use shared::tokens::AccessClaims;
-use tokio::{sync::mpsc, time::Instant};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -28,11 +39,23 @@ use crate::{
     node::{Connection, Delivery, Membership, Outgoing, Slot, Tracked},
     protocol::{ErrorCode, FrameId, ServerEvent, UserRef, WsError},
     state::ChatState,
-    store::{chats, messages},
+    store::{chats, messages, writer::Stored},
 };
 
 /// Messages read from the database per round while catching up.
 const CATCH_UP_PAGE: u64 = 200;
+/// Messages of one connection waiting to be stored; past it the connection stops reading until
+/// the oldest is. More than a burst of the frame rate limit allows (`WS_RATE_LIMIT_BURST`,
+/// 50 by default), so a client within its limits is always read at once.
+const MAX_PENDING: usize = 64;
+
+/// How many messages a connection may have on their way to the database: [`MAX_PENDING`],
+/// but no more than a quarter of a send queue. Their results come in bursts of a batch, and
+/// each lands in the queues of the chat's other connections: a burst larger than those queues
+/// would cut off a reader that keeps up.
+fn max_pending(send_queue: u32) -> usize {
+    (send_queue as usize / 4).clamp(1, MAX_PENDING)
+}
 
 /// Where the client says it stands, from the upgrade request.
 #[derive(Debug, Clone, Default)]
@@ -72,6 +95,14 @@ enum Wake<I> {
     Ping,
     Expired,
     Gaps,
+    Stored(Stored, Option<FrameId>),
+}
+
+/// A message this connection sent, on its way to the database: the writer's answer, and the
+/// client frame's id for the reply.
+struct Pending {
+    answer: oneshot::Receiver<Stored>,
+    id: Option<FrameId>,
 }
 
 struct Session<L: Link> {
@@ -86,6 +117,8 @@ struct Session<L: Link> {
     limiter: DefaultDirectRateLimiter,
     strikes: u32,
     write_timeout: Duration,
+    /// Messages sent and not yet stored, oldest first.
+    pending: VecDeque<Pending>,
 }
 
 /// A connection in the hub, and where each of its user's chats stood when it joined.
@@ -129,6 +162,7 @@ pub async fn run<L: Link>(
         order: ChatOrder::default(),
         limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
         strikes: 0,
+        pending: VecDeque::new(),
         write_timeout: Duration::from_secs(settings.ws_write_timeout_seconds),
         state: state.clone(),
     };
@@ -189,22 +223,27 @@ impl<L: Link> Session<L> {
         ping.tick().await;
         let mut last_heard = Instant::now();
         let mut draining = self.state.node.draining();
+        let max_pending = max_pending(settings.ws_send_queue);
         loop {
             let expiry = expiry_instant(self.expires_at);
             let wake = tokio::select! {
                 biased;
                 () = async { let _ = draining.wait_for(|draining| *draining).await; } => Wake::Drain,
                 delivery = queue.recv() => Wake::Delivery(delivery),
-                item = self.link.next() => Wake::Item(item),
+                (stored, id) = oldest(&mut self.pending), if !self.pending.is_empty() => Wake::Stored(stored, id),
+                item = self.link.next(), if self.pending.len() < max_pending => Wake::Item(item),
                 _ = ping.tick(), if L::PINGS => Wake::Ping,
                 () = tokio::time::sleep_until(expiry) => Wake::Expired,
-                () = sleep_until_some(self.order.gap_deadline()) => Wake::Gaps,
+                // A gap may be this connection's own message, on its way: it is written in
+                // its place when stored, with the frame's id.
+                () = sleep_until_some(self.order.gap_deadline()), if self.pending.is_empty() => Wake::Gaps,
             };
             let step = match wake {
                 Wake::Drain => Err(End::Close(CloseReason::Restart)),
                 Wake::Delivery(_) if self.connection.overflowed() => Err(End::Close(CloseReason::SlowReader)),
                 Wake::Delivery(Some(Delivery::Event(event))) => self.deliver(&event).await,
                 Wake::Delivery(Some(Delivery::Resync)) => Box::pin(self.resync()).await,
+                Wake::Stored(stored, id) => Box::pin(self.on_stored(stored, id.as_ref())).await,
                 Wake::Delivery(None) => Err(End::Gone),
                 Wake::Item(item) => {
                     last_heard = Instant::now();
@@ -222,7 +261,18 @@ impl<L: Link> Session<L> {
     }
 
     /// Says why when the server ends the connection (`/chat`: a close frame), then closes it.
+    /// Messages still on their way are seen through first: each reaches the other members
+    /// once stored, and the client hears how each went while it can.
     async fn finish(&mut self, end: End) {
+        let mut writable = matches!(end, End::Close(_));
+        while let Some(Pending { answer, id }) = self.pending.pop_front() {
+            let stored = answer.await.unwrap_or_else(|_| Err(ChatError::stopped()));
+            if writable {
+                writable = self.on_stored(stored, id.as_ref()).await.is_ok();
+            } else {
+                let _ = self.announce(stored);
+            }
+        }
         let (label, reason) = match end {
             End::Close(reason) => (reason.label(), Some(reason)),
             End::Gone => ("client", None),
@@ -244,12 +294,18 @@ impl<L: Link> Session<L> {
                 };
                 self.refuse_over_limit(id.as_ref()).await
             }
+            Inbound::Frame(Ok((command, id))) if command.sends() => {
+                self.strikes = 0;
+                self.handle(command, id.as_ref()).await
+            }
             Inbound::Frame(Ok((command, id))) => {
                 self.strikes = 0;
+                self.settle().await?;
                 self.handle(command, id.as_ref()).await
             }
             Inbound::Frame(Err((id, err))) => {
                 self.strikes = 0;
+                self.settle().await?;
                 self.write_event(&ServerEvent::Error(err), id.as_ref()).await
             }
         }
@@ -258,6 +314,7 @@ impl<L: Link> Session<L> {
     /// Over the rate limit: an error event (with the frame's id, when it has one), and after a
     /// burst's worth of refusals in a row, the door.
     async fn refuse_over_limit(&mut self, id: Option<&FrameId>) -> Step {
+        self.settle().await?;
         self.strikes += 1;
         if self.strikes > self.state.settings.ws_rate_limit_burst {
             return Err(End::Close(CloseReason::RateLimited));
@@ -359,8 +416,20 @@ impl<L: Link> Session<L> {
         }
     }
 
-    /// After the bus was away: chats made meanwhile, then everything missed.
+    /// Waits for every message still on its way and writes how each went: a reply to anything
+    /// else comes after them, as the client sent it.
+    async fn settle(&mut self) -> Step {
+        while let Some(Pending { answer, id }) = self.pending.pop_front() {
+            let stored = answer.await.unwrap_or_else(|_| Err(ChatError::stopped()));
+            self.on_stored(stored, id.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    /// After the bus was away: chats made meanwhile, then everything missed (this
+    /// connection's own messages first, so that each is written with its frame's id).
     async fn resync(&mut self) -> Step {
+        self.settle().await?;
         let positions = chats::positions(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?;
         for p in positions {
             self.order.track(p.chat_id, 0, p.peer);
@@ -403,6 +472,18 @@ impl<L: Link> Session<L> {
             }
         }
     }
+}
+
+/// The answer for the oldest pending message, once there is one; it stays queued until then,
+/// so that losing a race in the loop's `select!` loses nothing.
+async fn oldest(pending: &mut VecDeque<Pending>) -> (Stored, Option<FrameId>) {
+    let stored = std::future::poll_fn(|cx| match pending.front_mut() {
+        Some(front) => Pin::new(&mut front.answer).poll(cx),
+        None => Poll::Pending,
+    })
+    .await;
+    let id = pending.pop_front().and_then(|p| p.id);
+    (stored.unwrap_or_else(|_| Err(ChatError::stopped())), id)
 }
 
 /// Sleeps until `at`, or for ever when there is nothing to wait for.

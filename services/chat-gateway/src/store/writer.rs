@@ -8,11 +8,22 @@
 //! Messages of one chat always go to the same writer, so they are stored in the order this
 //! replica received them. How a batch is stored (resends, failures) is
 //! [`messages::store`]'s.
+//!
+//! Overload is refused, not queued: a message that would join a full queue, or that waited
+//! longer than [`MAX_WAIT`] for its batch, is not stored and its sender hears
+//! [`ChatError::Overloaded`], so latency stays bounded and the client knows to slow down and
+//! send again.
 
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::{
+    hash::{BuildHasher, BuildHasherDefault, DefaultHasher},
+    time::Duration,
+};
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 
 use super::messages::{self, Draft, Sent};
 use crate::error::ChatError;
@@ -21,8 +32,21 @@ use crate::error::ChatError;
 const WRITERS: usize = 4;
 /// Most messages in one transaction.
 const MAX_BATCH: usize = 64;
+/// Messages waiting per writer.
+const QUEUE: usize = MAX_BATCH * 16;
+/// The longest a message waits for its batch. Past it the writers are behind by more than a
+/// person waits for a message to leave, and storing it late helps nobody.
+pub const MAX_WAIT: Duration = Duration::from_secs(2);
 
-type Job = (Draft, oneshot::Sender<Result<Sent, ChatError>>);
+/// What the writer answers for one message.
+pub type Stored = Result<Sent, ChatError>;
+
+struct Job {
+    draft: Draft,
+    /// When the connection read the message.
+    read_at: Instant,
+    reply: oneshot::Sender<Stored>,
+}
 
 #[derive(Clone)]
 pub struct Writer {
@@ -34,7 +58,7 @@ impl Writer {
     pub fn start(db: DatabaseConnection) -> Self {
         let queues = (0..WRITERS)
             .map(|_| {
-                let (queue, jobs) = mpsc::channel(MAX_BATCH * 16);
+                let (queue, jobs) = mpsc::channel(QUEUE);
                 tokio::spawn(write(db.clone(), jobs));
                 queue
             })
@@ -42,13 +66,17 @@ impl Writer {
         Self { queues }
     }
 
-    /// Stores the message (or finds the original of a resend).
-    pub async fn send(&self, draft: Draft) -> Result<Sent, ChatError> {
+    /// Queues the message (read at `read_at`) for storing, or finding the original of a
+    /// resend, and returns where the answer comes. Never waits: two calls in a row are stored
+    /// in that order, and a full queue is refused at once.
+    pub fn submit(&self, draft: Draft, read_at: Instant) -> Result<oneshot::Receiver<Stored>, ChatError> {
         let index = BuildHasherDefault::<DefaultHasher>::default().hash_one(draft.chat_id) as usize % self.queues.len();
-        let (reply, result) = oneshot::channel();
-        let gone = || ChatError::Database(sea_orm::DbErr::Custom("the message writer stopped".into()));
-        self.queues[index].send((draft, reply)).await.map_err(|_| gone())?;
-        result.await.map_err(|_| gone())?
+        let (reply, answer) = oneshot::channel();
+        self.queues[index].try_send(Job { draft, read_at, reply }).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => ChatError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => ChatError::stopped(),
+        })?;
+        Ok(answer)
     }
 }
 
@@ -60,7 +88,14 @@ async fn write(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>) {
 }
 
 async fn store(db: &DatabaseConnection, batch: Vec<Job>) {
-    let (drafts, replies): (Vec<Draft>, Vec<_>) = batch.into_iter().unzip();
+    let (batch, late): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|job| job.read_at.elapsed() <= MAX_WAIT);
+    for job in late {
+        let _ = job.reply.send(Err(ChatError::Overloaded));
+    }
+    if batch.is_empty() {
+        return;
+    }
+    let (drafts, replies): (Vec<Draft>, Vec<_>) = batch.into_iter().map(|job| (job.draft, job.reply)).unzip();
     for (reply, answer) in replies.into_iter().zip(messages::store(db, &drafts).await) {
         let _ = reply.send(answer);
     }

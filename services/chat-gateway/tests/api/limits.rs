@@ -104,3 +104,59 @@ async fn a_user_holds_at_most_the_connection_limit() {
     }
     let _third = suite.connect(0, &alice).await;
 }
+
+/// While the database holds the chat (a lock another session keeps for 3 s), the first
+/// message waits in its batch; the ones behind it wait longer than the writers' limit and are
+/// refused with `overloaded`, each answered with its frame's id, none stored, the metric
+/// counting them. Sent again once the database is free, they are stored in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_that_wait_too_long_to_be_stored_are_refused_as_overloaded() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+
+    let suite = spawn_with(Backend::Postgres, Bus::InProcess, 1, &ROOMY).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(0, &bob).await;
+    let chat_id = suite.chat(&mut a, &bob, &mut b).await;
+
+    let holder = suite.db.begin().await.unwrap();
+    holder.execute_unprepared(&format!("SELECT 1 FROM chats WHERE id = '{chat_id}' FOR UPDATE")).await.unwrap();
+    let send =
+        |n: usize| json!({"event": "send_message", "data": {"chat_id": chat_id, "content": format!("m{n}")}, "id": n});
+    a.send_raw(tokio_tungstenite::tungstenite::Message::text(send(1).to_string())).await;
+    // m1 is in the writer's batch, waiting for the lock; the rest queue behind it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for n in 2..=4 {
+        a.send_raw(tokio_tungstenite::tungstenite::Message::text(send(n).to_string())).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    holder.rollback().await.unwrap();
+
+    let mut replies = Vec::new();
+    while replies.len() < 4 {
+        let frame = a.next().await;
+        if frame.get("id").is_some_and(|id| !id.is_null()) {
+            replies.push(frame);
+        }
+    }
+    assert_eq!(replies.iter().map(|r| r["id"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2, 3, 4], "in order");
+    assert_eq!(replies[0]["event"], "receive_message", "{}", replies[0]);
+    for refused in &replies[1..] {
+        assert_eq!(refused["event"], "error", "{refused}");
+        assert_eq!(refused["data"]["code"], "overloaded", "{refused}");
+    }
+    let metrics = suite.client.get(format!("{}/metrics", suite.gateways[0].address)).send().await.unwrap();
+    assert!(metrics.text().await.unwrap().contains("chat_suite_ws_overloaded_total 3"));
+
+    // Sent again, they go through; bob has m1 and these, nothing refused.
+    for n in 2..=4 {
+        let reply = a.request("send_message", send(n)["data"].clone(), json!(n)).await;
+        assert_eq!(reply["event"], "receive_message", "{reply}");
+    }
+    let got: Vec<String> = b.messages(4).await.iter().map(|m| m["content"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(got, ["m1", "m2", "m3", "m4"]);
+    let stored = suite.get(0, &format!("/chats/{chat_id}/messages"), Some(&alice.token)).await;
+    let contents: Vec<&str> =
+        stored.body["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["m1", "m2", "m3", "m4"], "nothing refused was stored");
+}
