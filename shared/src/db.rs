@@ -48,6 +48,9 @@ pub async fn connect_url(url: &DatabaseUrl, max_connections: u32) -> Result<Data
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        // A ping on every checkout is a round trip before every statement; only a connection
+        // idle long enough for a proxy or the server to have dropped it is worth checking.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     if url.is_sqlite() {
         options.map_sqlx_sqlite_opts(|opts| {

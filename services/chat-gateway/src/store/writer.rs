@@ -28,10 +28,10 @@ use tokio::{
 use super::messages::{self, Draft, Sent};
 use crate::error::ChatError;
 
-/// Writers per replica: enough to keep several commits in flight.
-const WRITERS: usize = 4;
+/// Writers per replica.
+const WRITERS: usize = 1;
 /// Most messages in one transaction.
-const MAX_BATCH: usize = 64;
+const MAX_BATCH: usize = 256;
 /// Messages waiting per writer.
 const QUEUE: usize = MAX_BATCH * 16;
 /// The longest a message waits for its batch. Past it the writers are behind by more than a
