@@ -40,7 +40,7 @@ const PAIRS: usize = 100;
 /// The latency the rate sweep looks for: past it, a chat feels slow.
 const SLOW: Duration = Duration::from_millis(100);
 /// Offered rates of the sweep, messages/s in all.
-const SWEEP: [u64; 6] = [1000, 2000, 3000, 4000, 6000, 8000];
+const SWEEP: [u64; 8] = [1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000];
 
 /// A fresh database with `count` users; its URL and their ids.
 async fn seed(count: usize) -> (String, Vec<Uuid>) {
@@ -578,7 +578,7 @@ async fn main() {
     let peer_dir = bench::env("BENCH_SOCKETIO_PEER");
     let (rate, warmup, seconds, idle) = (
         setting("BENCH_RATE", 2000),
-        setting("BENCH_WARMUP_SECONDS", 5),
+        setting("BENCH_WARMUP_SECONDS", 10),
         setting("BENCH_SECONDS", 20),
         setting("BENCH_IDLE", 10_000),
     );
