@@ -62,6 +62,26 @@ pub async fn connect_url(url: &DatabaseUrl, max_connections: u32) -> Result<Data
     Database::connect(options).await
 }
 
+/// Whether `err` means the database could not be reached, rather than that it refused the
+/// statement: a retryable 503, never a 500. Pooled connections are not pinged before use (see
+/// [`connect_url`]), so a database that went away shows first as an I/O error or an
+/// administrator's termination on a connection the pool still held.
+pub fn is_unreachable(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    let runtime = match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx) = runtime else { return false };
+    match sqlx.as_ref() {
+        Error::Io(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed | Error::Tls(_) => true,
+        // Class 08 (connection exception) and 57P (the server shutting down or ending the session).
+        Error::Database(db) => db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
 /// Applies every pending migration. Run by the `migrate` subcommand (a Kubernetes Job) and by
 /// the embedded default at start-up; replicas of a deployment never migrate on their own.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {

@@ -193,13 +193,11 @@ impl From<DbErr> for ApiError {
         if let Some(SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
             return Self::conflict("conflict", "already exists");
         }
-        match err {
-            DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => {
-                tracing::warn!(error = %err, "database unavailable");
-                Self::unavailable("database unavailable")
-            }
-            other => Self::internal(&other),
+        if crate::db::is_unreachable(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return Self::unavailable("database unavailable");
         }
+        Self::internal(&err)
     }
 }
 

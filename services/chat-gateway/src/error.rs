@@ -27,10 +27,6 @@ impl ChatError {
     pub fn stopped() -> Self {
         Self::Database(DbErr::Custom("the message writer stopped".into()))
     }
-
-    fn is_unreachable(err: &DbErr) -> bool {
-        matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
-    }
 }
 
 impl From<ChatError> for WsError {
@@ -41,7 +37,7 @@ impl From<ChatError> for WsError {
             ChatError::NoSuchMessage => WsError::new(ErrorCode::NotFound, "no such message in this chat"),
             ChatError::Invalid(why) => WsError::invalid_data(why),
             ChatError::Overloaded => WsError::new(ErrorCode::Overloaded, err.to_string()),
-            ChatError::Database(err) if ChatError::is_unreachable(&err) => {
+            ChatError::Database(err) if shared::db::is_unreachable(&err) => {
                 tracing::warn!(error = %err, "database unreachable");
                 WsError::unavailable()
             }
