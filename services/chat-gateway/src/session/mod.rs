@@ -262,9 +262,10 @@ impl<L: Link> Session<L> {
 
     /// Says why when the server ends the connection (`/chat`: a close frame), then closes it.
     /// Messages still on their way are seen through first: each reaches the other members
-    /// once stored, and the client hears how each went while it can.
+    /// once stored, and the client hears how each went while it can (not a client that is
+    /// gone or cut off for reading too slowly: each write would wait out the write timeout).
     async fn finish(&mut self, end: End) {
-        let mut writable = matches!(end, End::Close(_));
+        let mut writable = matches!(end, End::Close(reason) if reason != CloseReason::SlowReader);
         while let Some(Pending { answer, id }) = self.pending.pop_front() {
             let stored = answer.await.unwrap_or_else(|_| Err(ChatError::stopped()));
             if writable {
