@@ -1,12 +1,13 @@
 //! Group commit. Every message is committed before anyone hears of it, and a commit waits for
 //! the disk; one transaction per message makes the disk the limit (a few thousand commits a
 //! second here, with the latency of a queue near that limit). So a replica's messages go
-//! through a few writers, each storing whatever arrived while its last commit was on its way,
-//! in one transaction: under load, many messages share one fsync; when quiet, a message is
-//! stored alone, at once.
+//! through its writer, which stores whatever arrived while its last commit was on its way, in
+//! one statement: under load, many messages share one commit; when quiet, a message is stored
+//! alone, at once. One writer per replica measured best: more split the same load into more,
+//! smaller commits, and the commit is most of what a message costs the database.
 //!
-//! Messages of one chat always go to the same writer, so they are stored in the order this
-//! replica received them. How a batch is stored (resends, failures) is
+//! Messages of one chat always go to the same writer (should there be several), so they are
+//! stored in the order this replica received them. How a batch is stored (resends, failures) is
 //! [`messages::store`]'s.
 //!
 //! Overload is refused, not queued: a message that would join a full queue, or that waited
