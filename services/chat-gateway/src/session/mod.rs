@@ -105,6 +105,13 @@ struct Pending {
     id: Option<FrameId>,
 }
 
+impl Pending {
+    /// The writer's answer (a writer that is gone is the replica stopping), and the frame's id.
+    async fn answered(self) -> (Stored, Option<FrameId>) {
+        (self.answer.await.unwrap_or_else(|_| Err(ChatError::stopped())), self.id)
+    }
+}
+
 struct Session<L: Link> {
     state: Arc<ChatState>,
     user: Uuid,
@@ -265,14 +272,12 @@ impl<L: Link> Session<L> {
     /// once stored, and the client hears how each went while it can (not a client that is
     /// gone or cut off for reading too slowly: each write would wait out the write timeout).
     async fn finish(&mut self, end: End) {
-        let mut writable = matches!(end, End::Close(reason) if reason != CloseReason::SlowReader);
-        while let Some(Pending { answer, id }) = self.pending.pop_front() {
-            let stored = answer.await.unwrap_or_else(|_| Err(ChatError::stopped()));
-            if writable {
-                writable = self.on_stored(stored, id.as_ref()).await.is_ok();
-            } else {
-                let _ = self.announce(stored);
-            }
+        if matches!(end, End::Close(reason) if reason != CloseReason::SlowReader) {
+            // Stops at the first write that fails, leaving the rest for below.
+            let _ = self.settle().await;
+        }
+        while let Some(pending) = self.pending.pop_front() {
+            let _ = self.announce(pending.answered().await.0);
         }
         let (label, reason) = match end {
             End::Close(reason) => (reason.label(), Some(reason)),
@@ -420,8 +425,8 @@ impl<L: Link> Session<L> {
     /// Waits for every message still on its way and writes how each went: a reply to anything
     /// else comes after them, as the client sent it.
     async fn settle(&mut self) -> Step {
-        while let Some(Pending { answer, id }) = self.pending.pop_front() {
-            let stored = answer.await.unwrap_or_else(|_| Err(ChatError::stopped()));
+        while let Some(pending) = self.pending.pop_front() {
+            let (stored, id) = pending.answered().await;
             self.on_stored(stored, id.as_ref()).await?;
         }
         Ok(())
