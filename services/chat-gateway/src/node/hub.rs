@@ -36,9 +36,17 @@ impl Connection {
         self.overflowed.load(Ordering::Relaxed)
     }
 
-    fn offer(&self, delivery: Delivery, metrics: &GatewayMetrics) {
-        if self.queue.try_send(delivery).is_err() && !self.overflowed.swap(true, Ordering::Relaxed) {
+    /// Marks the reader too slow, counted once per connection: its hub queue and its
+    /// transport's own buffer (Socket.IO's) may both overflow.
+    pub(crate) fn fell_behind(&self, metrics: &GatewayMetrics) {
+        if !self.overflowed.swap(true, Ordering::Relaxed) {
             metrics.slow_readers_total.inc();
+        }
+    }
+
+    fn offer(&self, delivery: Delivery, metrics: &GatewayMetrics) {
+        if self.queue.try_send(delivery).is_err() {
+            self.fell_behind(metrics);
         }
     }
 }

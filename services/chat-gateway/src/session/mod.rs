@@ -469,7 +469,7 @@ impl<L: Link> Session<L> {
             Ok(Ok(())) => Ok(()),
             Ok(Err(Unwritten::Gone)) => Err(End::Gone),
             Ok(Err(Unwritten::SlowReader)) => {
-                self.state.metrics.slow_readers_total.inc();
+                self.connection.fell_behind(&self.state.metrics);
                 Err(End::Close(CloseReason::SlowReader))
             }
             Err(_) => {
