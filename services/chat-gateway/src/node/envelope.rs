@@ -20,12 +20,24 @@ pub(crate) const VERSION: u32 = 1;
 
 /// An event on its way to connections, serialised once for all of them. What a connection
 /// must track travels beside the text: a message's chat and number (to keep messages in order
-/// and without gaps), a new chat (to know it is a member).
+/// and without gaps), a new chat (to know it is a member); and what the receiving replica
+/// learns from it: a presence change.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Outgoing {
     #[serde(default)]
     pub(crate) kind: Tracked,
     pub(crate) text: Arc<str>,
+    /// Added within format 1: a release without it ignores it, and an envelope without it
+    /// teaches nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) presence: Option<PresenceChange>,
+}
+
+/// A user came online (on their first connection anywhere) or went offline (with their last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PresenceChange {
+    pub(crate) user_id: Uuid,
+    pub(crate) online: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -50,12 +62,18 @@ impl Outgoing {
             }
             _ => Tracked::Plain,
         };
-        Self { kind, text: event.to_text(None).into() }
+        let presence = match event {
+            ServerEvent::Online(user) => Some(PresenceChange { user_id: user.user_id, online: true }),
+            ServerEvent::Offline(user) => Some(PresenceChange { user_id: user.user_id, online: false }),
+            _ => None,
+        };
+        Self { kind, text: event.to_text(None).into(), presence }
     }
 
     pub(crate) fn message(view: MessageView, seq: i64) -> Self {
         let chat_id = view.chat_id;
-        Self { kind: Tracked::Message { chat_id, seq }, text: ServerEvent::ReceiveMessage(view).to_text(None).into() }
+        let text = ServerEvent::ReceiveMessage(view).to_text(None).into();
+        Self { kind: Tracked::Message { chat_id, seq }, text, presence: None }
     }
 }
 
@@ -129,10 +147,36 @@ mod tests {
         let bytes = encode("gw-a", &event).unwrap();
         assert!(String::from_utf8_lossy(&bytes).starts_with(r#"{"v":1,"origin":"gw-a","#));
         match decode(&bytes, "gw-b").unwrap() {
-            Decoded::Event(read) => assert_eq!(read.text, event.text),
+            Decoded::Event(read) => {
+                assert_eq!(read.text, event.text);
+                assert_eq!(read.presence, Some(PresenceChange { user_id: Uuid::nil(), online: true }));
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(decode(&bytes, "gw-a").unwrap(), Decoded::Own));
+    }
+
+    /// The presence change was added to format 1 without a new version: the previous release
+    /// (whose event had `kind` and `text` only, and which ignores fields it does not know)
+    /// must still read what this one writes, and this one what it wrote.
+    #[test]
+    fn a_presence_change_travels_beside_the_event_of_format_1() {
+        #[derive(Deserialize)]
+        struct PreviousEvent {
+            #[allow(dead_code)]
+            kind: Tracked,
+            text: String,
+        }
+        #[derive(Deserialize)]
+        struct PreviousEnvelope {
+            event: PreviousEvent,
+        }
+        let offline = Outgoing::event(&ServerEvent::Offline(crate::protocol::UserRef { user_id: Uuid::nil() }));
+        let bytes = encode("gw-new", &offline).unwrap();
+        let read: PreviousEnvelope = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(read.event.text, &*offline.text);
+        let ack = serde_json::to_string(&Outgoing::event(&ServerEvent::Ack(crate::protocol::Ack {}))).unwrap();
+        assert!(!ack.contains("presence"), "{ack}");
     }
 
     /// Exactly what the release before versioning wrote: still read, tracking included.
@@ -143,7 +187,7 @@ mod tests {
             r#"{{"origin":"gw-old","event":{{"kind":{{"Message":{{"chat_id":"{CHAT}","seq":7}}}},"text":"{text}"}}}}"#
         );
         match decode(old.as_bytes(), "gw-new").unwrap() {
-            Decoded::Event(Outgoing { kind: Tracked::Message { chat_id, seq }, text }) => {
+            Decoded::Event(Outgoing { kind: Tracked::Message { chat_id, seq }, text, presence: None }) => {
                 assert_eq!((chat_id.to_string(), seq), (CHAT.to_owned(), 7));
                 assert_eq!(&*text, r#"{"event":"receive_message","data":{}}"#);
             }

@@ -3,7 +3,8 @@
 //!
 //! - [`Hub`] holds this replica's connections and hands events to them;
 //! - the [`Broker`] carries events between replicas (in-process for one replica, Redis
-//!   pub/sub for many) and hands what arrives to the hub through [`Inbound`];
+//!   pub/sub for many) and hands what arrives to the hub through [`Inbound`], presence
+//!   learning on the way who came online or went offline;
 //! - [`Presence`] says who is online anywhere;
 //! - the node itself joins them: a connection's arrival and departure, publishing, presence
 //!   announcements, and the drain on shutdown.
@@ -14,6 +15,7 @@
 mod envelope;
 mod hub;
 mod inbound;
+mod known_presence;
 mod presence;
 mod redis_broker;
 mod slots;
@@ -27,7 +29,7 @@ pub use envelope::message_envelope;
 pub(crate) use envelope::{Outgoing, Tracked};
 use hub::Hub;
 pub(crate) use hub::{Connection, Delivery};
-use inbound::Inbound;
+use inbound::{Inbound, Listener};
 pub(crate) use presence::Presence;
 pub(crate) use redis_broker::{BrokerTasks, RedisBroker};
 use sea_orm::DatabaseConnection;
@@ -86,7 +88,7 @@ impl Node {
 
     /// Where the broker's tasks hand what other replicas publish.
     pub(crate) fn inbound(&self) -> Arc<dyn Inbound> {
-        self.hub.clone()
+        Arc::new(Listener { hub: self.hub.clone(), known: self.presence.known() })
     }
 
     /// A connection of `user` arrives, with a queue of `capacity` events. It is subscribed to
@@ -149,6 +151,10 @@ impl Node {
 
     /// Tells everyone who shares a chat with `user` that they came online or went offline.
     async fn announce(&self, user: Uuid, online: bool) {
+        // This replica does not read its own announcements back from the bus.
+        if let Some(known) = self.presence.known() {
+            known.heard(user, online);
+        }
         match chats::peers(&self.db, user).await {
             Ok(peers) if !peers.is_empty() => {
                 let event = if online {

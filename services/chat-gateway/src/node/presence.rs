@@ -5,12 +5,12 @@
 //! matter. Without Redis (or while it is away) online means "has a connection here": no
 //! caller waits on a Redis that is down.
 
-use std::time::Duration;
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use redis::{Script, aio::ConnectionManager};
 use uuid::Uuid;
 
-use super::BrokerHealth;
+use super::{BrokerHealth, known_presence::KnownPresence};
 
 const NODES: &str = "chat:presence:nodes";
 
@@ -76,6 +76,8 @@ pub(crate) struct RedisPresence {
     /// Whether the broker last found Redis up: while it does not, nobody waits on Redis.
     health: BrokerHealth,
     ttl: Duration,
+    /// Answers and announcements, so that a message to a remote peer asks nothing.
+    known: Arc<KnownPresence>,
     arrive: Script,
     leave: Script,
     count: Script,
@@ -90,6 +92,9 @@ impl Presence {
             node,
             health,
             ttl,
+            // As long as this replica's own entries go between renewals: no longer than
+            // Redis's own knowledge of a replica that died can lag.
+            known: Arc::new(KnownPresence::new(ttl / 3)),
             arrive: script(ARRIVE),
             leave: script(LEAVE),
             count: script(COUNT),
@@ -126,23 +131,44 @@ impl Presence {
 
     /// Which of `users` have a live connection on some replica; `None` when only the node
     /// can say (one replica, or Redis away or slow: then nobody but local users is taken for
-    /// online, as an extra push beats a lost one).
+    /// online, as an extra push beats a lost one). Redis is asked only about users this
+    /// replica knows nothing recent of.
     pub(crate) async fn online_among(&self, users: &[Uuid]) -> Option<Vec<Uuid>> {
         let redis = self.reachable()?;
-        if users.is_empty() {
-            return Some(Vec::new());
+        let (lookup, asked) = redis.known.lookup(users);
+        if lookup.unknown.is_empty() {
+            return Some(lookup.online);
         }
         let mut conn = redis.conn.clone();
         let mut invocation = redis.count.prepare_invoke();
-        for user in users {
+        for user in &lookup.unknown {
             invocation.key(user_key(*user));
         }
         match bounded(invocation.invoke_async::<Vec<i64>>(&mut conn)).await {
-            Ok(counts) => Some(users.iter().zip(counts).filter(|(_, n)| *n > 0).map(|(u, _)| *u).collect()),
+            Ok(counts) => {
+                let answers: Vec<(Uuid, bool)> =
+                    lookup.unknown.iter().copied().zip(counts.iter().map(|n| *n > 0)).collect();
+                redis.known.answered(asked, answers.iter().copied());
+                let online: HashSet<Uuid> = lookup
+                    .online
+                    .into_iter()
+                    .chain(answers.into_iter().filter(|(_, on)| *on).map(|(u, _)| u))
+                    .collect();
+                Some(users.iter().copied().filter(|u| online.contains(u)).collect())
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "presence unknown");
                 None
             }
+        }
+    }
+
+    /// What this replica learns from the bus, when presence is Redis's (one replica knows
+    /// everything already).
+    pub(crate) fn known(&self) -> Option<Arc<KnownPresence>> {
+        match self {
+            Self::Local => None,
+            Self::Redis(redis) => Some(redis.known.clone()),
         }
     }
 
@@ -166,6 +192,7 @@ impl Presence {
     /// died: the users who went offline with them.
     pub(crate) async fn upkeep(&self, local_users: &[Uuid]) -> Vec<Uuid> {
         let Self::Redis(redis) = self else { return Vec::new() };
+        redis.known.prune();
         if let Err(err) = redis.renew(local_users).await {
             tracing::warn!(error = %err, "presence not renewed");
         }

@@ -52,3 +52,40 @@ async fn only_recipients_without_a_live_connection_get_a_push() {
     assert_eq!(push["sender_id"], alice.id.as_str());
     assert!(pushes_for(&suite.db, &alice.id).await.is_empty(), "the sender is not pushed");
 }
+
+/// A replica keeps what it learned of a remote peer's presence (so that a message does not
+/// ask Redis each time), and the peer's announcements keep it right: a peer who goes offline
+/// is pushed from the next message on, whether their last connection was on another replica
+/// or on this one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_is_pushed_as_soon_as_their_going_offline_is_announced() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(1, &bob).await;
+    let chat_id = suite.chat(&mut a, &bob, &mut b).await;
+    let send =
+        |content: &str, id: u32| json!({"chat_id": chat_id, "content": content, "client_msg_id": id.to_string()});
+
+    a.request("send_message", send("bob is on replica 1", 1), json!(1)).await;
+    assert!(pushes_for(&suite.db, &bob.id).await.is_empty(), "bob is online on the other replica");
+
+    // Bob's last connection, on the other replica, goes.
+    b.close().await;
+    assert_eq!(a.next_of("offline").await["data"], json!({"user_id": bob.id}));
+    a.request("send_message", send("bob left replica 1", 2), json!(2)).await;
+    assert_eq!(pushes_for(&suite.db, &bob.id).await.len(), 1);
+
+    let b1 = suite.connect(1, &bob).await;
+    assert_eq!(a.next_of("online").await["data"], json!({"user_id": bob.id}));
+    a.request("send_message", send("bob is back on replica 1", 3), json!(3)).await;
+    assert_eq!(pushes_for(&suite.db, &bob.id).await.len(), 1, "bob is online again");
+
+    // Bob's last connection is on this replica: announced from here, without the bus.
+    let b0 = suite.connect(0, &bob).await;
+    b1.close().await;
+    b0.close().await;
+    assert_eq!(a.next_of("offline").await["data"], json!({"user_id": bob.id}));
+    a.request("send_message", send("bob left replica 0", 4), json!(4)).await;
+    assert_eq!(pushes_for(&suite.db, &bob.id).await.len(), 2);
+}
