@@ -475,14 +475,89 @@ fn publish_ceiling(port: &str) -> f64 {
         .unwrap_or_else(|| panic!("no rate in redis-benchmark output:\n{text}"))
 }
 
+async fn metrics_text(port: u16) -> String {
+    let client = shared::http_client::builder().build().unwrap();
+    client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
 /// A gateway's counter from its `/metrics` (0 when absent).
 async fn metric(port: u16, name: &str) -> f64 {
-    let client = shared::http_client::builder().build().unwrap();
-    let text = client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap().text().await.unwrap();
-    text.lines()
+    metrics_text(port)
+        .await
+        .lines()
         .filter(|line| line.split([' ', '{']).next() == Some(name))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The gateways' own account of storing, from their `/metrics`: how long messages took from
+/// their frame to their commit (`chat_suite_ws_store_seconds`), and how many shared a batch.
+#[derive(Debug, Default)]
+struct Storing {
+    /// Cumulative counts by upper bound, in seconds.
+    buckets: Vec<(f64, f64)>,
+    sum: f64,
+    count: f64,
+    messages: f64,
+    batches: f64,
+}
+
+impl Storing {
+    async fn read(ports: [u16; 2]) -> Self {
+        let mut total = Self::default();
+        for port in ports {
+            for line in metrics_text(port).await.lines() {
+                let Some((key, value)) = line.rsplit_once(' ') else { continue };
+                let Ok(value) = value.parse::<f64>() else { continue };
+                if let Some(le) = key.strip_prefix("chat_suite_ws_store_seconds_bucket{le=\"") {
+                    let le = le.trim_end_matches("\"}").parse().unwrap_or(f64::INFINITY);
+                    match total.buckets.iter_mut().find(|(bound, _)| *bound == le) {
+                        Some((_, n)) => *n += value,
+                        None => total.buckets.push((le, value)),
+                    }
+                    continue;
+                }
+                match key {
+                    "chat_suite_ws_store_seconds_sum" => total.sum += value,
+                    "chat_suite_ws_store_seconds_count" => total.count += value,
+                    "chat_suite_ws_messages_total" => total.messages += value,
+                    "chat_suite_ws_batches_total" => total.batches += value,
+                    _ => {}
+                }
+            }
+        }
+        total.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        total
+    }
+
+    /// What happened between `before` and this reading.
+    fn since(mut self, before: &Self) -> Self {
+        for (bound, n) in &mut self.buckets {
+            *n -= before.buckets.iter().find(|(b, _)| b == bound).map_or(0.0, |(_, n)| *n);
+        }
+        self.sum -= before.sum;
+        self.count -= before.count;
+        self.messages -= before.messages;
+        self.batches -= before.batches;
+        self
+    }
+
+    /// The bucket bound under which a share `q` of the messages were stored.
+    fn quantile_bound(&self, q: f64) -> String {
+        match self.buckets.iter().find(|(_, n)| *n >= q * self.count) {
+            Some((bound, _)) if bound.is_finite() => format!("≤ {}", ms(Duration::from_secs_f64(*bound))),
+            _ => "over the last bucket".into(),
+        }
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "p50 {}, p99 {}, mean {}",
+            self.quantile_bound(0.5),
+            self.quantile_bound(0.99),
+            ms(Duration::from_secs_f64(self.sum / self.count.max(1.0)))
+        )
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -636,7 +711,9 @@ async fn main() {
     let main_load = Load { rate, warmup, seconds };
 
     // The main load, each system in turn; then the sweeps, the same order.
+    let storing_before = Storing::read(ours.ports).await;
     let chat = deliver(&ours, pair_tokens, pair_users, main_load).await.expect("chat-suite took no connections");
+    let storing = Storing::read(ours.ports).await.since(&storing_before);
     let sio = deliver(&ours_sio, pair_tokens, pair_users, main_load).await.expect("chat-suite took no connections");
     let peer_main = deliver(&theirs, pair_tokens, pair_users, main_load).await.expect("the peer took no connections");
     // The same load again from the Node generator, for both systems.
@@ -727,6 +804,14 @@ async fn main() {
             ratio: percent(chat.p99.as_secs_f64() / peer_main.p99.as_secs_f64().max(1e-9)),
             goal: "≤ 100 %".into(),
             met: Some(latency_met),
+        })
+        .row(Row {
+            measure: format!("/chat at {rate} messages/s: from a frame read to its commit (the gateways' histogram)"),
+            figure: storing.summary(),
+            ceiling: format!("p50 {}, p99 {} (delivery)", ms(chat.p50), ms(chat.p99)),
+            ratio: format!("{:.1} messages per batch", storing.messages / storing.batches.max(1.0)),
+            goal: String::new(),
+            met: None,
         })
         .row(Row {
             measure: "CPU per delivered message, all processes, against the peer's".into(),

@@ -1,6 +1,6 @@
 //! The gateway on `/metrics`: connections, messages, and how the bus between replicas is doing.
 
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 pub struct GatewayMetrics {
     pub connections: IntGauge,
@@ -8,6 +8,10 @@ pub struct GatewayMetrics {
     pub offline_pushes_total: IntCounter,
     pub slow_readers_total: IntCounter,
     pub overloaded_total: IntCounter,
+    /// From reading a message's frame to its commit: the part of a message's latency that
+    /// Socket.IO-like relays do not have.
+    pub store_seconds: Histogram,
+    pub batches_total: IntCounter,
     pub closes_total: IntCounterVec,
     pub bus_received_total: IntCounter,
     pub bus_dropped_total: IntCounter,
@@ -31,6 +35,19 @@ impl GatewayMetrics {
             overloaded_total: IntCounter::new(
                 "chat_suite_ws_overloaded_total",
                 "Messages refused with `overloaded`: the writers were too far behind to store them",
+            )?,
+            store_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "chat_suite_ws_store_seconds",
+                    "From reading a message's frame to its commit (waiting for the batch included)",
+                )
+                .buckets(vec![
+                    0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0,
+                ]),
+            )?,
+            batches_total: IntCounter::new(
+                "chat_suite_ws_batches_total",
+                "Batches the writer stored, each in one transaction when none fails (messages per batch: messages_total / batches_total)",
             )?,
             closes_total: IntCounterVec::new(
                 Opts::new("chat_suite_ws_closes_total", "Connections closed by the server, by reason"),
@@ -63,6 +80,8 @@ impl GatewayMetrics {
         registry.register(Box::new(metrics.offline_pushes_total.clone()))?;
         registry.register(Box::new(metrics.slow_readers_total.clone()))?;
         registry.register(Box::new(metrics.overloaded_total.clone()))?;
+        registry.register(Box::new(metrics.store_seconds.clone()))?;
+        registry.register(Box::new(metrics.batches_total.clone()))?;
         registry.register(Box::new(metrics.closes_total.clone()))?;
         registry.register(Box::new(metrics.bus_received_total.clone()))?;
         registry.register(Box::new(metrics.bus_dropped_total.clone()))?;

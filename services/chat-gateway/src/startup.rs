@@ -64,7 +64,7 @@ impl ChatService {
             None => (Broker::InProcess, None, Presence::Local),
         };
         let state = Arc::new(ChatState {
-            writer: Writer::start(db.clone()),
+            writer: Writer::start(db.clone(), metrics.clone()),
             node: Node::new(broker, presence, db.clone(), metrics.clone()),
             db,
             slots: ConnectionSlots::new(settings.ws_connections_per_user as usize),

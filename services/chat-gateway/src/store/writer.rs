@@ -17,6 +17,7 @@
 
 use std::{
     hash::{BuildHasher, BuildHasherDefault, DefaultHasher},
+    sync::Arc,
     time::Duration,
 };
 
@@ -27,7 +28,7 @@ use tokio::{
 };
 
 use super::messages::{self, Draft, Sent};
-use crate::error::ChatError;
+use crate::{error::ChatError, metrics::GatewayMetrics};
 
 /// Writers per replica.
 const WRITERS: usize = 1;
@@ -62,11 +63,11 @@ pub struct Writer {
 
 impl Writer {
     /// The writers, running until every handle to them is dropped.
-    pub fn start(db: DatabaseConnection) -> Self {
+    pub fn start(db: DatabaseConnection, metrics: Arc<GatewayMetrics>) -> Self {
         let queues = (0..WRITERS)
             .map(|_| {
                 let (queue, jobs) = mpsc::channel(QUEUE);
-                tokio::spawn(write(db.clone(), jobs));
+                tokio::spawn(write(db.clone(), jobs, metrics.clone()));
                 queue
             })
             .collect();
@@ -87,7 +88,7 @@ impl Writer {
     }
 }
 
-async fn write(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>) {
+async fn write(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>, metrics: Arc<GatewayMetrics>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut idle_since = Instant::now();
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
@@ -95,7 +96,7 @@ async fn write(db: DatabaseConnection, mut jobs: mpsc::Receiver<Job>) {
         if first < idle_since + LINGER {
             gather(&mut jobs, &mut batch, first + LINGER).await;
         }
-        store(&db, std::mem::take(&mut batch)).await;
+        store(&db, std::mem::take(&mut batch), &metrics).await;
         idle_since = Instant::now();
     }
 }
@@ -110,7 +111,7 @@ async fn gather(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, until: Ins
     }
 }
 
-async fn store(db: &DatabaseConnection, batch: Vec<Job>) {
+async fn store(db: &DatabaseConnection, batch: Vec<Job>, metrics: &GatewayMetrics) {
     let (batch, late): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|job| job.read_at.elapsed() <= MAX_WAIT);
     for job in late {
         let _ = job.reply.send(Err(ChatError::Overloaded));
@@ -118,8 +119,12 @@ async fn store(db: &DatabaseConnection, batch: Vec<Job>) {
     if batch.is_empty() {
         return;
     }
-    let (drafts, replies): (Vec<Draft>, Vec<_>) = batch.into_iter().map(|job| (job.draft, job.reply)).unzip();
-    for (reply, answer) in replies.into_iter().zip(messages::store(db, &drafts).await) {
+    let (drafts, jobs): (Vec<Draft>, Vec<_>) =
+        batch.into_iter().map(|job| (job.draft, (job.read_at, job.reply))).unzip();
+    let answers = messages::store(db, &drafts).await;
+    metrics.batches_total.inc();
+    for ((read_at, reply), answer) in jobs.into_iter().zip(answers) {
+        metrics.store_seconds.observe(read_at.elapsed().as_secs_f64());
         let _ = reply.send(answer);
     }
 }

@@ -206,3 +206,29 @@ async fn one_replica_without_redis(backend: Backend) {
 }
 
 testkit::on_both_backends!(one_replica_without_redis);
+
+/// Storing is on every message's path: `/metrics` shows how long it took and how many
+/// messages shared a batch, so that an operator can tell a slow database from a slow bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_from_frame_to_commit_is_measured() {
+    let suite = spawn(Backend::Postgres, Bus::InProcess, 1).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(0, &bob).await;
+    let chat_id = suite.chat(&mut a, &bob, &mut b).await;
+    for i in 0..3 {
+        a.request("send_message", send(&chat_id, "measured"), json!(i)).await;
+    }
+
+    let metrics = suite.get(0, "/metrics", None).await;
+    let metrics = metrics.body.as_str().unwrap();
+    let value = |name: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("chat_suite_ws_store_seconds_count"), 3.0);
+    assert!(value("chat_suite_ws_store_seconds_sum") > 0.0);
+    // One at a time, each waited for: three batches.
+    assert_eq!(value("chat_suite_ws_batches_total"), 3.0);
+    assert_eq!(value("chat_suite_ws_messages_total"), 3.0);
+}
