@@ -9,6 +9,8 @@ pub mod bench;
 pub mod broker;
 mod http;
 pub mod openapi;
+pub mod postgres_pair;
+pub mod redis_cluster;
 pub mod redis_server;
 mod running;
 pub mod socketio;
