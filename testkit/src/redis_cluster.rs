@@ -192,11 +192,10 @@ impl RedisCluster {
     fn settle(&self, what: &str, done: impl Fn(&Self) -> bool) {
         let deadline = Instant::now() + PATIENCE;
         while !done(self) {
-            let views: Vec<String> = self.running().map(|port| cli(port, &["CLUSTER", "NODES"])).collect();
-            assert!(
-                Instant::now() < deadline,
-                "the Redis Cluster did not settle ({what}) within {PATIENCE:?}: {views:#?}"
-            );
+            if Instant::now() >= deadline {
+                let views: Vec<String> = self.running().map(|port| cli(port, &["CLUSTER", "NODES"])).collect();
+                panic!("the Redis Cluster did not settle ({what}) within {PATIENCE:?}: {views:#?}");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -213,7 +212,7 @@ impl RedisCluster {
         let dir = self.dir.path().to_owned();
         let node = &mut self.nodes[index];
         node.child = Some(spawn_node(&dir, node.port, node.bus_port));
-        wait_for_ping(node.port);
+        crate::redis_server::wait_until_answers(node.port);
     }
 }
 
@@ -243,14 +242,6 @@ fn spawn_node(dir: &Path, port: u16, bus_port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (see ../shared/SERVICES.md)")
-}
-
-fn wait_for_ping(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while cli(port, &["PING"]).trim() != "PONG" {
-        assert!(Instant::now() < deadline, "redis-server on port {port} did not answer within 10 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A command through `redis-cli` to the node on `port`; its answer as redis-cli prints it

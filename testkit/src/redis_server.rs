@@ -40,19 +40,24 @@ impl RedisServer {
             .spawn()
             .expect("redis-server must be installed (see ../shared/SERVICES.md)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                use std::io::{Read, Write};
-                let mut buf = [0u8; 16];
-                if stream.write_all(b"PING\r\n").is_ok() && stream.read(&mut buf).is_ok() && buf.starts_with(b"+PONG") {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server on port {} did not answer within 10 s", self.port);
+        wait_until_answers(self.port);
     }
+}
+
+/// Waits until the Redis server on `port` answers PING (10 s at most).
+pub(crate) fn wait_until_answers(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 16];
+            if stream.write_all(b"PING\r\n").is_ok() && stream.read(&mut buf).is_ok() && buf.starts_with(b"+PONG") {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("redis-server on port {port} did not answer within 10 s");
 }
 
 impl Drop for RedisServer {
