@@ -11,6 +11,7 @@ use clap::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::origins::AllowedOrigins;
+pub use crate::redis_conn::RedisUrl;
 
 /// Settings every service shares.
 #[derive(Debug, Clone, clap::Args)]
@@ -23,8 +24,9 @@ pub struct CommonConfig {
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_max_connections: u32,
 
-    /// Redis (`redis://…`) for cross-replica rooms and rate limits. Unset: in-process, which is
-    /// correct for one replica only.
+    /// Redis for cross-replica rooms, presence and rate limits: one server (`redis://…`) or a
+    /// Redis Cluster by some of its nodes (`redis+cluster://host:port,host:port`). Unset:
+    /// in-process, which is correct for one replica only.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<RedisUrl>,
 
@@ -132,31 +134,6 @@ impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = self.expose().split(':').next().unwrap_or_default();
         write!(f, "DatabaseUrl({scheme}:…)")
-    }
-}
-
-/// A Redis URL that the redis crate accepts; the password in it is never printed.
-#[derive(Clone)]
-pub struct RedisUrl(SecretString);
-
-impl RedisUrl {
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl FromStr for RedisUrl {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        redis::Client::open(s).map_err(|e| e.to_string())?;
-        Ok(Self(SecretString::from(s.to_owned())))
-    }
-}
-
-impl fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RedisUrl(…)")
     }
 }
 

@@ -4,15 +4,14 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 
-use crate::jwks::JwksClient;
+use crate::{jwks::JwksClient, redis_conn::RedisConn};
 
 #[derive(Clone)]
 pub enum Dependency {
     Database(DatabaseConnection),
-    Redis(ConnectionManager),
+    Redis(RedisConn),
     /// Verification keys from auth-api: ready once fetched (a fetch is tried if not).
     Jwks(Arc<JwksClient>),
 }
@@ -31,10 +30,7 @@ impl Dependency {
         let probe = async {
             match self {
                 Self::Database(db) => db.ping().await.map_err(|e| e.to_string()),
-                Self::Redis(conn) => {
-                    let mut conn = conn.clone();
-                    redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop).map_err(|e| e.to_string())
-                }
+                Self::Redis(conn) => conn.check().await,
                 Self::Jwks(client) if client.is_loaded() => Ok(()),
                 Self::Jwks(client) => client.refetch().await.map(drop).map_err(|e| e.to_string()),
             }

@@ -1,22 +1,202 @@
-//! The Redis connection services share: a `ConnectionManager`, which reconnects on its own
-//! after Redis restarts, so callers only ever see errors while it is really down. Its retries
-//! are kept short: a caller waiting on Redis is a request (a login, a chat message) waiting,
-//! and every caller has an answer for Redis being away that beats waiting for it.
+//! Where services reach Redis, and the connection they share for commands.
+//!
+//! `REDIS_URL` names one server (`redis://`) or a Redis Cluster by some of its nodes
+//! (`redis+cluster://[user:password@]host:port[,host:port…]`; any node will do, the client
+//! learns the rest from the cluster itself).
+//!
+//! One server: a `ConnectionManager`, which reconnects on its own after Redis restarts, so
+//! callers only ever see errors while it is really down. A cluster: redis-rs's cluster
+//! connection, which follows slots as they move and fail over. Either way retries are kept
+//! short: a caller waiting on Redis is a request (a login, a chat message) waiting, and every
+//! caller has an answer for Redis being away that beats waiting for it.
 
-use std::time::Duration;
+use std::{fmt, str::FromStr, time::Duration};
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{
+    Cmd, Pipeline, RedisFuture, Value,
+    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
+    cluster::ClusterClient,
+    cluster_async::ClusterConnection,
+};
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::RedisUrl;
+/// A Redis URL the redis crate accepts (or a cluster of them); passwords are never printed.
+#[derive(Clone)]
+pub enum RedisUrl {
+    Server(SecretString),
+    /// A cluster, by its seed nodes, each as a `redis://` URL.
+    Cluster(Vec<SecretString>),
+}
 
-pub async fn connect(url: &RedisUrl) -> anyhow::Result<ConnectionManager> {
-    let client = redis::Client::open(url.expose())?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(1)))
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(200));
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(|e| anyhow::anyhow!("REDIS_URL: cannot connect: {e}"))
+impl RedisUrl {
+    /// The URL of each node named: one for a server.
+    pub fn nodes(&self) -> Vec<&str> {
+        match self {
+            Self::Server(url) => vec![url.expose_secret()],
+            Self::Cluster(nodes) => nodes.iter().map(ExposeSecret::expose_secret).collect(),
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+}
+
+impl FromStr for RedisUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some(rest) = s.strip_prefix("redis+cluster://") else {
+            redis::Client::open(s).map_err(|e| e.to_string())?;
+            return Ok(Self::Server(SecretString::from(s.to_owned())));
+        };
+        // `[userinfo@]host:port,host:port[/db][?query]`: the credentials, database and options
+        // apply to every node.
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let (userinfo, hosts) = match authority.rfind('@') {
+            Some(at) => authority.split_at(at + 1),
+            None => ("", authority),
+        };
+        let mut nodes = Vec::new();
+        for host in hosts.split(',') {
+            if host.is_empty() {
+                return Err("expected redis+cluster://[user:password@]host:port[,host:port…]".into());
+            }
+            let url = format!("redis://{userinfo}{host}{tail}");
+            redis::Client::open(url.as_str()).map_err(|e| format!("{host}: {e}"))?;
+            nodes.push(SecretString::from(url));
+        }
+        Ok(Self::Cluster(nodes))
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Server(_) => f.write_str("RedisUrl(…)"),
+            Self::Cluster(nodes) => write!(f, "RedisUrl(cluster of {} named nodes)", nodes.len()),
+        }
+    }
+}
+
+/// The command connection: every command of one service goes through it, pipelined.
+#[derive(Clone)]
+pub enum RedisConn {
+    Server(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl RedisConn {
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
+    /// Whether Redis can serve: a server answers PING; a cluster node says the cluster is ok
+    /// (every slot served), so one master down for good is seen, its failover is not.
+    pub async fn check(&self) -> Result<(), String> {
+        let mut conn = self.clone();
+        match self {
+            Self::Server(_) => redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop),
+            Self::Cluster(_) => {
+                let info: String =
+                    redis::cmd("CLUSTER").arg("INFO").query_async(&mut conn).await.map_err(|e| e.to_string())?;
+                return match info.lines().find_map(|l| l.strip_prefix("cluster_state:")) {
+                    Some("ok") => Ok(()),
+                    Some(state) => Err(format!("cluster_state:{}", state.trim())),
+                    None => Err("CLUSTER INFO without cluster_state".into()),
+                };
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Server(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Server(conn) => conn.req_packed_commands(cmd, offset, count),
+            Self::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Server(conn) => conn.get_db(),
+            Self::Cluster(conn) => conn.get_db(),
+        }
+    }
+}
+
+/// How long one command may take to connect and to be answered.
+const TIMEOUT: Duration = Duration::from_secs(1);
+
+pub async fn connect(url: &RedisUrl) -> anyhow::Result<RedisConn> {
+    let conn = match url {
+        RedisUrl::Server(url) => {
+            let client = redis::Client::open(url.expose_secret())?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(TIMEOUT))
+                .set_response_timeout(Some(TIMEOUT))
+                .set_number_of_retries(1)
+                .set_max_delay(Duration::from_millis(200));
+            ConnectionManager::new_with_config(client, config).await.map(RedisConn::Server)
+        }
+        RedisUrl::Cluster(_) => {
+            // A moved slot or a failover is retried (the client refreshes its slot map first),
+            // within a few hundred milliseconds.
+            let client = ClusterClient::builder(url.nodes())
+                .connection_timeout(TIMEOUT)
+                .response_timeout(TIMEOUT)
+                .retries(3)
+                .min_retry_wait(50)
+                .max_retry_wait(400)
+                .build()?;
+            client.get_async_connection().await.map(RedisConn::Cluster)
+        }
+    };
+    conn.map_err(|e| anyhow::anyhow!("REDIS_URL: cannot connect: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_is_named_by_its_nodes_with_one_set_of_credentials() {
+        let url: RedisUrl = "redis+cluster://app:s3cret@10.0.0.1:7000,10.0.0.2:7001/?protocol=resp3".parse().unwrap();
+        assert!(url.is_cluster());
+        assert_eq!(
+            url.nodes(),
+            ["redis://app:s3cret@10.0.0.1:7000/?protocol=resp3", "redis://app:s3cret@10.0.0.2:7001/?protocol=resp3"]
+        );
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_cluster_url_without_a_node_is_refused() {
+        for url in ["redis+cluster://", "redis+cluster://a:1,,b:2", "redis+cluster://:pw@"] {
+            assert!(url.parse::<RedisUrl>().is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn one_server_stays_one_server() {
+        let url: RedisUrl = "redis://:hunter2@redis:6379/2".parse().unwrap();
+        assert!(!url.is_cluster());
+        assert_eq!(url.nodes(), ["redis://:hunter2@redis:6379/2"]);
+        assert!("http://redis".parse::<RedisUrl>().is_err());
+    }
 }

@@ -65,6 +65,17 @@ impl RedisCluster {
         cluster
     }
 
+    /// What `redis-cli` prints for `args` sent to the node on `port`.
+    pub fn ask(&self, port: u16, args: &[&str]) -> String {
+        cli(port, args)
+    }
+
+    /// The seed list a service is given: `redis+cluster://` and every node.
+    pub fn service_url(&self) -> String {
+        let nodes: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
     /// Every node's address, for a client's seed list.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port)).collect()

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Response};
 use poem_openapi::{OpenApi, OpenApiService};
-use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
+use shared::redis_conn::RedisConn;
 use shared::{
     config::CommonConfig,
     http::{Metrics, Plumbing},
@@ -70,13 +70,13 @@ pub fn openapi() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(routes::apis(), "auth-api", env!("CARGO_PKG_VERSION"))
 }
 
-async fn connect_redis(common: &CommonConfig) -> anyhow::Result<Option<ConnectionManager>> {
+async fn connect_redis(common: &CommonConfig) -> anyhow::Result<Option<RedisConn>> {
     match &common.redis_url {
         Some(url) => Ok(Some(shared::redis_conn::connect(url).await?)),
         None => Ok(None),
     }
 }
 
-fn dependencies(db: DatabaseConnection, redis: Option<ConnectionManager>) -> Vec<Dependency> {
+fn dependencies(db: DatabaseConnection, redis: Option<RedisConn>) -> Vec<Dependency> {
     std::iter::once(Dependency::Database(db)).chain(redis.map(Dependency::Redis)).collect()
 }

@@ -2,8 +2,8 @@
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
-use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
+use shared::redis_conn::RedisConn;
 use shared::{
     ApiError, ApiResult,
     config::CommonConfig,
@@ -42,7 +42,7 @@ impl AuthState {
         key: SigningKey,
         published: Vec<PublicJwk>,
         db: DatabaseConnection,
-        redis: Option<&ConnectionManager>,
+        redis: Option<&RedisConn>,
     ) -> anyhow::Result<Self> {
         let keys = Arc::new(KeySet::new(published));
         let hasher = Hasher::new(

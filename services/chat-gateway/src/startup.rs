@@ -19,7 +19,7 @@ use shared::{
 use crate::{
     config::{ChatSettings, Cli},
     metrics::GatewayMetrics,
-    node::{Broker, BrokerTasks, ConnectionSlots, Node, Presence, RedisBroker},
+    node::{Broker, BrokerTasks, ConnectionSlots, LinkSource, Node, Presence, RedisBroker},
     state::ChatState,
     store::writer::Writer,
     transport::{asyncapi, rest, socketio::SocketIoServer, websocket},
@@ -54,9 +54,9 @@ impl ChatService {
         let (broker, tasks, presence) = match &common.redis_url {
             Some(url) => {
                 let conn = shared::redis_conn::connect(url).await?;
-                let client = redis::Client::open(url.expose())?;
+                let source = LinkSource::new(url, &conn)?;
                 dependencies.push(Dependency::Redis(conn.clone()));
-                let (broker, tasks) = RedisBroker::new(client, conn.clone(), node.clone(), metrics.clone());
+                let (broker, tasks) = RedisBroker::new(source, conn.clone(), node.clone(), metrics.clone());
                 let ttl = Duration::from_secs(settings.presence_ttl_seconds);
                 let presence = Presence::redis(conn, node, broker.health(), ttl);
                 (Broker::Redis(broker), Some(tasks), presence)

@@ -7,7 +7,7 @@ mod redis;
 
 use std::{num::NonZeroU32, time::Duration};
 
-use ::redis::aio::ConnectionManager;
+use shared::redis_conn::RedisConn;
 
 pub use self::{memory::MemoryLimiter, redis::RedisLimiter};
 
@@ -23,7 +23,7 @@ pub enum Limiter {
 }
 
 impl Limiter {
-    pub fn new(name: &'static str, per_minute: u32, redis: Option<&ConnectionManager>) -> Self {
+    pub fn new(name: &'static str, per_minute: u32, redis: Option<&RedisConn>) -> Self {
         let Some(per_minute) = NonZeroU32::new(per_minute) else {
             return Self::Off;
         };
@@ -52,7 +52,7 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    pub fn new(per_ip: u32, per_username: u32, redis: Option<&ConnectionManager>) -> Self {
+    pub fn new(per_ip: u32, per_username: u32, redis: Option<&RedisConn>) -> Self {
         Self {
             login_by_ip: Limiter::new("login:ip", per_ip, redis),
             login_by_username: Limiter::new("login:user", per_username, redis),

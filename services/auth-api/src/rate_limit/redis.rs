@@ -1,6 +1,7 @@
 use std::{num::NonZeroU32, time::Duration};
 
-use redis::{Script, aio::ConnectionManager};
+use redis::Script;
+use shared::redis_conn::RedisConn;
 
 use super::RetryAfter;
 
@@ -33,12 +34,12 @@ pub struct RedisLimiter {
     name: &'static str,
     interval_us: u64,
     burst: u32,
-    conn: ConnectionManager,
+    conn: RedisConn,
     script: Script,
 }
 
 impl RedisLimiter {
-    pub fn new(name: &'static str, per_minute: NonZeroU32, conn: ConnectionManager) -> Self {
+    pub fn new(name: &'static str, per_minute: NonZeroU32, conn: RedisConn) -> Self {
         Self {
             name,
             interval_us: (60_000_000 / u64::from(per_minute.get())).max(1),
@@ -81,9 +82,8 @@ mod tests {
 
     use super::*;
 
-    async fn limiter(per_minute: u32) -> (RedisLimiter, ConnectionManager, String) {
-        let client = redis::Client::open(testkit::redis_url()).unwrap();
-        let conn = ConnectionManager::new(client).await.unwrap();
+    async fn limiter(per_minute: u32) -> (RedisLimiter, RedisConn, String) {
+        let conn = shared::redis_conn::connect(&testkit::redis_url().parse().unwrap()).await.unwrap();
         let name = testkit::unique_name("test");
         let limiter = RedisLimiter::new("unit", NonZeroU32::new(per_minute).unwrap(), conn.clone());
         (limiter, conn, format!("{KEY_PREFIX}unit:{name}"))

@@ -40,11 +40,10 @@ async fn registrations_past_the_per_address_limit_get_429() {
 }
 
 /// Two replicas sharing Redis share the allowance: the limit holds across them.
-#[tokio::test]
-async fn the_redis_limit_holds_across_two_replicas() {
+async fn the_limit_holds_across_two_replicas(redis_url: &str) {
     let database = Arc::new(TestDatabase::create(Backend::Postgres).await);
     let key = auth_api::tokens::SigningKey::generate().unwrap().to_pem().to_owned();
-    let extra = ["--redis-url", &redis_url(), "--rate-limit-per-username-per-minute", "4"];
+    let extra = ["--redis-url", redis_url, "--rate-limit-per-username-per-minute", "4"];
     let a = spawn_on(database.clone(), key.clone(), &extra).await;
     let b = spawn_on(database, key, &extra).await;
     let name = unique_name("shared");
@@ -56,6 +55,17 @@ async fn the_redis_limit_holds_across_two_replicas() {
         assert_eq!(limited.status, 429, "{}", limited.body);
         assert!(limited.headers.contains_key("retry-after"));
     }
+}
+
+#[tokio::test]
+async fn the_redis_limit_holds_across_two_replicas() {
+    the_limit_holds_across_two_replicas(&redis_url()).await;
+}
+
+#[tokio::test]
+async fn the_redis_cluster_limit_holds_across_two_replicas() {
+    let cluster = tokio::task::spawn_blocking(testkit::redis_cluster::RedisCluster::start).await.unwrap();
+    the_limit_holds_across_two_replicas(&cluster.service_url()).await;
 }
 
 /// Behind the ingress (one trusted hop), the per-address limit follows X-Forwarded-For,

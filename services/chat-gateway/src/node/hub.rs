@@ -136,14 +136,6 @@ impl Hub {
             connection.offer(Delivery::Event(event.clone()), &self.metrics);
         }
     }
-
-    /// Tells every connection here to read its chats again.
-    pub(crate) fn resync_all(&self) {
-        let all: Vec<Arc<Connection>> = self.local().values().flatten().cloned().collect();
-        for connection in all {
-            connection.offer(Delivery::Resync, &self.metrics);
-        }
-    }
 }
 
 /// What the broker hands in from other replicas goes to the local connections.
@@ -152,15 +144,14 @@ impl Inbound for Hub {
         self.deliver_local(user, &event, None);
     }
 
-    fn resync_user(&self, user: Uuid) {
-        let connections: Vec<Arc<Connection>> = self.local().get(&user).cloned().unwrap_or_default();
+    fn resync_users(&self, users: &[Uuid]) {
+        let connections: Vec<Arc<Connection>> = {
+            let local = self.local();
+            users.iter().filter_map(|user| local.get(user)).flatten().cloned().collect()
+        };
         for connection in connections {
             connection.offer(Delivery::Resync, &self.metrics);
         }
-    }
-
-    fn resync(&self) {
-        self.resync_all();
     }
 }
 

@@ -10,10 +10,8 @@ use super::envelope::Outgoing;
 pub(crate) trait Inbound: Send + Sync + 'static {
     /// An event for `user`, for each of the user's connections here.
     fn deliver(&self, user: Uuid, event: Arc<Outgoing>);
-    /// Something for `user` could not be read (an envelope of a newer release): the user's
-    /// connections here read their chats again from the database.
-    fn resync_user(&self, user: Uuid);
-    /// Events may have been lost (the subscription was down): every connection here reads its
-    /// chats again.
-    fn resync(&self);
+    /// Events for `users` may have been lost (their partition's subscription was down, or
+    /// what came could not be read: an envelope of a newer release): their connections here
+    /// read their chats again from the database.
+    fn resync_users(&self, users: &[Uuid]);
 }

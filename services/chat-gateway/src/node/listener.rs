@@ -22,18 +22,11 @@ impl Inbound for Listener {
         self.hub.deliver(user, event);
     }
 
-    fn resync_user(&self, user: Uuid) {
-        // What could not be read may have been a presence change.
+    fn resync_users(&self, users: &[Uuid]) {
+        // What was missed or could not be read may have been a presence change.
         if let Some(known) = &self.known {
             known.forget_all();
         }
-        self.hub.resync_user(user);
-    }
-
-    fn resync(&self) {
-        if let Some(known) = &self.known {
-            known.forget_all();
-        }
-        self.hub.resync();
+        self.hub.resync_users(users);
     }
 }

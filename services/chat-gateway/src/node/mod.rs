@@ -3,8 +3,8 @@
 //!
 //! - [`Hub`] holds this replica's connections and hands events to them;
 //! - the [`Broker`] carries events between replicas (in-process for one replica, Redis
-//!   pub/sub for many) and hands what arrives to the hub through [`Inbound`], presence
-//!   learning on the way who came online or went offline;
+//!   pub/sub for many: one server, or a cluster's partitions) and hands what arrives to the
+//!   hub through [`Inbound`], presence learning on the way who came online or went offline;
 //! - [`Presence`] says who is online anywhere;
 //! - the node itself joins them: a connection's arrival and departure, publishing, presence
 //!   announcements, and the drain on shutdown.
@@ -17,13 +17,18 @@ mod hub;
 mod inbound;
 mod known_presence;
 mod listener;
+mod partitions;
 mod presence;
+mod publisher;
 mod redis_broker;
+mod retry;
 mod slots;
+mod subscriber;
+mod subscription_link;
 
 use std::sync::{
     Arc,
-    atomic::{AtomicBool, Ordering},
+    atomic::{AtomicUsize, Ordering},
 };
 
 pub use envelope::message_envelope;
@@ -37,6 +42,7 @@ pub(crate) use redis_broker::{BrokerTasks, RedisBroker};
 use sea_orm::DatabaseConnection;
 use shared::server::Stopping;
 pub(crate) use slots::{ConnectionSlots, Slot};
+pub(crate) use subscription_link::LinkSource;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
@@ -53,18 +59,47 @@ pub(crate) enum Broker {
     Redis(RedisBroker),
 }
 
-/// Whether the broker's subscription is up, as the broker last found it. Presence reads it so
-/// that nobody waits on a Redis that is down.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct BrokerHealth(Arc<AtomicBool>);
+/// Whether the broker's subscriptions are all up, as the broker last found them (one on one
+/// server, one per partition on a cluster). Presence reads it so that nobody waits on a Redis
+/// that is down.
+#[derive(Debug, Clone)]
+pub(crate) struct BrokerHealth {
+    /// Subscriptions not up; all of them until each has come up once.
+    down: Arc<AtomicUsize>,
+}
 
 impl BrokerHealth {
-    pub(crate) fn is_up(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+    fn new(subscriptions: usize) -> Self {
+        Self { down: Arc::new(AtomicUsize::new(subscriptions)) }
     }
 
-    fn set(&self, up: bool) {
-        self.0.store(up, Ordering::Relaxed);
+    pub(crate) fn is_up(&self) -> bool {
+        self.down.load(Ordering::Relaxed) == 0
+    }
+
+    /// The part one subscription reports.
+    fn partition(&self) -> PartitionHealth {
+        PartitionHealth { health: self.clone(), up: false }
+    }
+}
+
+/// One subscription's part of [`BrokerHealth`]: counted down once when it comes up, up once
+/// when it goes down.
+pub(crate) struct PartitionHealth {
+    health: BrokerHealth,
+    up: bool,
+}
+
+impl PartitionHealth {
+    fn set(&mut self, up: bool) {
+        if up != self.up {
+            self.up = up;
+            if up {
+                self.health.down.fetch_sub(1, Ordering::Relaxed);
+            } else {
+                self.health.down.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 

@@ -3,36 +3,35 @@
 //! died go offline by themselves; a surviving replica claims the dead one (atomically, so only
 //! one does) and tells their peers. Times are Redis's own clock, so replicas' clocks do not
 //! matter. Without Redis (or while it is away) online means "has a connection here": no
-//! caller waits on a Redis that is down.
+//! caller waits on a Redis that is down. On a Redis Cluster every script stays within one
+//! partition's slot (`partitions.rs`): a replica's users are listed per partition, and the
+//! list of live replicas is a key of its own.
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
-use redis::{Script, aio::ConnectionManager};
+use futures_util::future::try_join_all;
+use redis::Script;
+use shared::redis_conn::RedisConn;
 use uuid::Uuid;
 
-use super::{BrokerHealth, known_presence::KnownPresence};
-
-const NODES: &str = "chat:presence:nodes";
-
-fn user_key(user: Uuid) -> String {
-    format!("chat:presence:user:{user}")
-}
-
-fn node_key(node: &str) -> String {
-    format!("chat:presence:node:{node}")
-}
+use super::{
+    BrokerHealth,
+    known_presence::KnownPresence,
+    partitions::{Layout, NODES},
+};
 
 /// Redis's clock in milliseconds, in every script.
 const NOW: &str =
     "local t = redis.call('TIME'); local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n";
 
-/// KEYS: user key, node key, nodes. ARGV: node, ttl ms, user. Returns live entries before.
+/// KEYS: user key, node key, and on one server the live replicas. ARGV: node, ttl ms, user.
+/// Returns live entries before.
 const ARRIVE: &str = "local before = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
 redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2] * 2)
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[2] * 3)
-redis.call('ZADD', KEYS[3], now + ARGV[2], ARGV[1])
+if KEYS[3] then redis.call('ZADD', KEYS[3], now + ARGV[2], ARGV[1]) end
 return before";
 
 /// KEYS: user key, node key. ARGV: node, user. Returns live entries after.
@@ -45,16 +44,22 @@ const COUNT: &str = "local out = {}
 for i, key in ipairs(KEYS) do out[i] = redis.call('ZCOUNT', key, '(' .. now, '+inf') end
 return out";
 
-/// KEYS: nodes, node key, user keys. ARGV: node, ttl ms. Renews this replica's entries.
-const RENEW: &str = "redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[2] * 3)
-for i = 3, #KEYS do
-  redis.call('ZADD', KEYS[i], now + ARGV[2], ARGV[1])
-  redis.call('PEXPIRE', KEYS[i], ARGV[2] * 2)
-end
+/// KEYS: live replicas. ARGV: node, ttl ms. This replica is alive.
+const ALIVE: &str = "redis.call('ZADD', KEYS[1], now + ARGV[2], ARGV[1])
 return 1";
 
-/// KEYS: nodes. Removes and returns (at most 10) replicas whose entries expired.
+/// KEYS: node key, user keys. ARGV: node, ttl ms, then the users' ids. Renews this replica's
+/// entries, and lists its users again (after a replica was claimed for dead by mistake, its
+/// list is gone).
+const RENEW: &str = "for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], now + ARGV[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2] * 2)
+  redis.call('SADD', KEYS[1], ARGV[i + 1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2] * 3)
+return 1";
+
+/// KEYS: live replicas. Removes and returns (at most 10) replicas whose entries expired.
 const CLAIM_DEAD: &str = "local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 10)
 for _, node in ipairs(dead) do redis.call('ZREM', KEYS[1], node) end
 return dead";
@@ -70,7 +75,8 @@ pub(crate) enum Presence {
 }
 
 pub(crate) struct RedisPresence {
-    conn: ConnectionManager,
+    conn: RedisConn,
+    layout: Layout,
     /// This replica's name in the entries.
     node: String,
     /// Whether the broker last found Redis up: while it does not, nobody waits on Redis.
@@ -81,13 +87,15 @@ pub(crate) struct RedisPresence {
     arrive: Script,
     leave: Script,
     count: Script,
+    alive: Script,
     renew: Script,
     claim_dead: Script,
 }
 
 impl Presence {
-    pub(crate) fn redis(conn: ConnectionManager, node: String, health: BrokerHealth, ttl: Duration) -> Self {
+    pub(crate) fn redis(conn: RedisConn, node: String, health: BrokerHealth, ttl: Duration) -> Self {
         Self::Redis(Box::new(RedisPresence {
+            layout: if conn.is_cluster() { Layout::Cluster } else { Layout::Server },
             conn,
             node,
             health,
@@ -98,6 +106,7 @@ impl Presence {
             arrive: script(ARRIVE),
             leave: script(LEAVE),
             count: script(COUNT),
+            alive: script(ALIVE),
             renew: script(RENEW),
             claim_dead: script(CLAIM_DEAD),
         }))
@@ -139,15 +148,9 @@ impl Presence {
         if lookup.unknown.is_empty() {
             return Some(lookup.online);
         }
-        let mut conn = redis.conn.clone();
-        let mut invocation = redis.count.prepare_invoke();
-        for user in &lookup.unknown {
-            invocation.key(user_key(*user));
-        }
-        match bounded(invocation.invoke_async::<Vec<i64>>(&mut conn)).await {
+        match bounded(redis.count(&lookup.unknown)).await {
             Ok(counts) => {
-                let answers: Vec<(Uuid, bool)> =
-                    lookup.unknown.iter().copied().zip(counts.iter().map(|n| *n > 0)).collect();
+                let answers: Vec<(Uuid, bool)> = counts.into_iter().map(|(user, n)| (user, n > 0)).collect();
                 redis.known.answered(asked, answers.iter().copied());
                 let online: HashSet<Uuid> = lookup
                     .online
@@ -207,35 +210,57 @@ impl RedisPresence {
     /// Live entries of `user` before this replica's was added.
     async fn arrive(&self, node: &str, user: Uuid) -> redis::RedisResult<i64> {
         let mut conn = self.conn.clone();
-        self.arrive
-            .key(user_key(user))
-            .key(node_key(node))
-            .key(NODES)
-            .arg(node)
-            .arg(ttl_ms(self.ttl))
-            .arg(user.to_string())
-            .invoke_async(&mut conn)
-            .await
+        let mut invocation = self.arrive.prepare_invoke();
+        invocation.key(self.layout.user_key(user)).key(self.layout.node_key(self.layout.partition(user), node));
+        // On a cluster the list of live replicas is in a slot of its own: renewals keep it.
+        if self.layout == Layout::Server {
+            invocation.key(NODES);
+        }
+        invocation.arg(node).arg(ttl_ms(self.ttl)).arg(user.to_string()).invoke_async(&mut conn).await
     }
 
     /// Live entries of `user` after `node`'s was removed.
     async fn leave(&self, node: &str, user: Uuid) -> redis::RedisResult<i64> {
         let mut conn = self.conn.clone();
-        self.leave.key(user_key(user)).key(node_key(node)).arg(node).arg(user.to_string()).invoke_async(&mut conn).await
+        self.leave
+            .key(self.layout.user_key(user))
+            .key(self.layout.node_key(self.layout.partition(user), node))
+            .arg(node)
+            .arg(user.to_string())
+            .invoke_async(&mut conn)
+            .await
     }
 
+    /// Live entries of each of `users`, one script per partition, the partitions at once.
+    async fn count(&self, users: &[Uuid]) -> redis::RedisResult<Vec<(Uuid, i64)>> {
+        let groups = self.layout.group(users.iter().copied(), |u| *u);
+        let counted = try_join_all(groups.into_iter().map(|(_, users)| async move {
+            let mut conn = self.conn.clone();
+            let mut invocation = self.count.prepare_invoke();
+            for user in &users {
+                invocation.key(self.layout.user_key(*user));
+            }
+            let counts: Vec<i64> = invocation.invoke_async(&mut conn).await?;
+            Ok::<_, redis::RedisError>(users.into_iter().zip(counts).collect::<Vec<_>>())
+        }))
+        .await?;
+        Ok(counted.into_iter().flatten().collect())
+    }
+
+    /// Keeps this replica alive, and its users' entries, in chunks of a partition's users.
     async fn renew(&self, users: &[Uuid]) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
-        // Renew the replica itself even with no users, in chunks of users otherwise.
-        let chunks: Vec<&[Uuid]> = if users.is_empty() { vec![&[]] } else { users.chunks(500).collect() };
-        for chunk in chunks {
-            let mut invocation = self.renew.prepare_invoke();
-            invocation.key(NODES).key(node_key(&self.node));
-            for user in chunk {
-                invocation.key(user_key(*user));
+        self.alive.key(NODES).arg(&self.node).arg(ttl_ms(self.ttl)).invoke_async::<i64>(&mut conn).await?;
+        for (partition, users) in self.layout.group(users.iter().copied(), |u| *u) {
+            for chunk in users.chunks(500) {
+                let mut invocation = self.renew.prepare_invoke();
+                invocation.key(self.layout.node_key(partition, &self.node));
+                invocation.arg(&self.node).arg(ttl_ms(self.ttl));
+                for user in chunk {
+                    invocation.key(self.layout.user_key(*user)).arg(user.to_string());
+                }
+                invocation.invoke_async::<i64>(&mut conn).await?;
             }
-            invocation.arg(&self.node).arg(ttl_ms(self.ttl));
-            invocation.invoke_async::<i64>(&mut conn).await?;
         }
         Ok(())
     }
@@ -247,13 +272,16 @@ impl RedisPresence {
         let mut gone = Vec::new();
         for node in dead {
             tracing::info!(%node, "a replica stopped renewing its presence; its users go offline");
-            let users: Vec<String> = redis::cmd("SMEMBERS").arg(node_key(&node)).query_async(&mut conn).await?;
-            for user in users.iter().filter_map(|u| Uuid::parse_str(u).ok()) {
-                if self.leave(&node, user).await? == 0 {
-                    gone.push(user);
+            for partition in 0..self.layout.partitions() {
+                let key = self.layout.node_key(partition, &node);
+                let users: Vec<String> = redis::cmd("SMEMBERS").arg(&key).query_async(&mut conn).await?;
+                for user in users.iter().filter_map(|u| Uuid::parse_str(u).ok()) {
+                    if self.leave(&node, user).await? == 0 {
+                        gone.push(user);
+                    }
                 }
+                redis::cmd("DEL").arg(&key).query_async::<()>(&mut conn).await?;
             }
-            redis::cmd("DEL").arg(node_key(&node)).query_async::<()>(&mut conn).await?;
         }
         Ok(gone)
     }

@@ -10,9 +10,8 @@ fn send(chat_id: &str, content: &str) -> Value {
 
 /// Users on different replicas exchange messages both ways, each seeing the other's and their
 /// own, with the contract's fields, and receipts travel back.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_on_two_replicas_chat_both_ways() {
-    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+async fn users_on_two_replicas_chat_both_ways(bus: Bus) {
+    let suite = spawn(Backend::Postgres, bus, 2).await;
     let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
     let mut a = suite.connect(0, &alice).await;
     let mut b = suite.connect(1, &bob).await;
@@ -50,9 +49,8 @@ async fn users_on_two_replicas_chat_both_ways() {
 }
 
 /// One user on two devices on two replicas gets every message, their own included.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_user_on_two_devices_on_two_replicas_gets_everything() {
-    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+async fn one_user_on_two_devices_on_two_replicas_gets_everything(bus: Bus) {
+    let suite = spawn(Backend::Postgres, bus, 2).await;
     let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
     let mut phone = suite.connect(0, &alice).await;
     let mut laptop = suite.connect(1, &alice).await;
@@ -206,6 +204,7 @@ async fn one_replica_without_redis(backend: Backend) {
 }
 
 testkit::on_both_backends!(one_replica_without_redis);
+crate::on_both_buses!(users_on_two_replicas_chat_both_ways, one_user_on_two_devices_on_two_replicas_gets_everything);
 
 /// Storing is on every message's path: `/metrics` shows how long it took and how many
 /// messages shared a batch, so that an operator can tell a slow database from a slow bus.
@@ -220,15 +219,9 @@ async fn the_time_from_frame_to_commit_is_measured() {
         a.request("send_message", send(&chat_id, "measured"), json!(i)).await;
     }
 
-    let metrics = suite.get(0, "/metrics", None).await;
-    let metrics = metrics.body.as_str().unwrap();
-    let value = |name: &str| -> f64 {
-        let line = metrics.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
-    };
-    assert_eq!(value("chat_suite_ws_store_seconds_count"), 3.0);
-    assert!(value("chat_suite_ws_store_seconds_sum") > 0.0);
+    assert_eq!(suite.metric(0, "chat_suite_ws_store_seconds_count").await, 3.0);
+    assert!(suite.metric(0, "chat_suite_ws_store_seconds_sum").await > 0.0);
     // One at a time, each waited for: three batches.
-    assert_eq!(value("chat_suite_ws_batches_total"), 3.0);
-    assert_eq!(value("chat_suite_ws_messages_total"), 3.0);
+    assert_eq!(suite.metric(0, "chat_suite_ws_batches_total").await, 3.0);
+    assert_eq!(suite.metric(0, "chat_suite_ws_messages_total").await, 3.0);
 }

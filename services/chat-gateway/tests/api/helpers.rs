@@ -9,7 +9,11 @@ use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-pub use testkit::{Backend, Response, Running, TestDatabase, redis_server::RedisServer};
+pub use testkit::{
+    Backend, Response, Running, TestDatabase,
+    redis_cluster::{Master, RedisCluster},
+    redis_server::RedisServer,
+};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
@@ -21,6 +25,8 @@ use tokio_tungstenite::{
 pub enum Bus {
     /// A Redis server of the test's own.
     Redis,
+    /// A Redis Cluster of the test's own (three masters, a replica each).
+    RedisCluster,
     /// None: the in-process bus of one replica.
     InProcess,
 }
@@ -29,12 +35,29 @@ pub struct Suite {
     pub auth: Running,
     pub gateways: Vec<Running>,
     pub redis: Option<RedisServer>,
+    /// Taken out by a test that changes it while the gateways run (it blocks meanwhile).
+    pub cluster: Option<RedisCluster>,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub database: Arc<TestDatabase>,
     pub extra_args: Vec<String>,
     /// auth-api's signing key, to mint tokens auth-api would not (a short life, say).
     pub key: SigningKey,
+}
+
+/// Tests of `fn(Bus)`, run on one Redis server and on a Redis Cluster.
+#[macro_export]
+macro_rules! on_both_buses {
+    ($($name:ident),* $(,)?) => {
+        mod one_redis {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Bus::Redis).await } )*
+        }
+        mod redis_cluster {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Bus::RedisCluster).await } )*
+        }
+    };
 }
 
 /// Settings loose enough that only the tests about limits meet them.
@@ -49,10 +72,15 @@ pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&st
     let key = SigningKey::generate().unwrap();
     let auth = testkit::auth::spawn_auth(&database, "127.0.0.1:0".parse().unwrap(), &key).await;
     let redis = (bus == Bus::Redis).then(RedisServer::start);
+    let cluster = match bus {
+        Bus::RedisCluster => Some(tokio::task::spawn_blocking(RedisCluster::start).await.unwrap()),
+        _ => None,
+    };
     let mut suite = Suite {
         auth,
         gateways: Vec::new(),
         redis,
+        cluster,
         client: shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         db: database.connect().await,
         database,
@@ -78,11 +106,20 @@ impl Suite {
             format!("--jwks-url={}/.well-known/jwks.json", self.auth.address),
             "--shutdown-grace-seconds=5".to_owned(),
         ];
-        if let Some(redis) = &self.redis {
-            args.push(format!("--redis-url={}", redis.url()));
+        if let Some(url) = self.redis_url() {
+            args.push(format!("--redis-url={url}"));
         }
         args.extend(self.extra_args.iter().cloned());
         args
+    }
+
+    /// The `REDIS_URL` of this suite's gateways, if they have one.
+    pub fn redis_url(&self) -> Option<String> {
+        match (&self.redis, &self.cluster) {
+            (Some(redis), _) => Some(redis.url()),
+            (None, Some(cluster)) => Some(cluster.service_url()),
+            (None, None) => None,
+        }
     }
 
     pub async fn spawn_gateway(&self) -> Running {
@@ -165,6 +202,14 @@ impl Suite {
 
     pub async fn get(&self, replica: usize, path: &str, token: Option<&str>) -> Response {
         testkit::get(&self.client, &format!("{}{path}", self.gateways[replica].address), token).await
+    }
+
+    /// The value of an unlabelled metric of gateway `replica`.
+    pub async fn metric(&self, replica: usize, name: &str) -> f64 {
+        let metrics = self.get(replica, "/metrics", None).await;
+        let metrics = metrics.body.as_str().unwrap();
+        let line = metrics.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
     }
 
     /// The chat between two users, started by `a` (on `a_ws`); `b_ws` hears of it too.

@@ -6,6 +6,7 @@ mod helpers;
 
 mod asyncapi;
 mod chatting;
+mod cluster;
 mod config;
 mod drain;
 mod frames;

@@ -10,9 +10,8 @@ use serde_json::json;
 
 use crate::helpers::{Backend, Bus, Ws, spawn, spawn_with};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn peers_hear_presence_typing_and_seen() {
-    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+async fn peers_hear_presence_typing_and_seen(bus: Bus) {
+    let suite = spawn(Backend::Postgres, bus, 2).await;
     let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
     let mut a = suite.connect(0, &alice).await;
     let mut b = suite.connect(1, &bob).await;
@@ -41,15 +40,14 @@ async fn peers_hear_presence_typing_and_seen() {
 
 /// A replica killed outright says nothing; its presence expires and a surviving replica
 /// announces its users offline.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dead_replicas_users_go_offline() {
-    let suite = spawn_with(Backend::Postgres, Bus::Redis, 1, &["--presence-ttl-seconds=3"]).await;
+async fn a_dead_replicas_users_go_offline(bus: Bus) {
+    let suite = spawn_with(Backend::Postgres, bus, 1, &["--presence-ttl-seconds=3"]).await;
     let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
     let port = testkit::free_port();
     let mut doomed = Command::new(env!("CARGO_BIN_EXE_chat-gateway"))
         .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
         .env("DATABASE_URL", &suite.database.url)
-        .env("REDIS_URL", suite.redis.as_ref().unwrap().url())
+        .env("REDIS_URL", suite.redis_url().unwrap())
         .env("JWKS_URL", format!("{}/.well-known/jwks.json", suite.auth.address))
         .env("PRESENCE_TTL_SECONDS", "3")
         .stdout(Stdio::null())
@@ -71,3 +69,5 @@ async fn a_dead_replicas_users_go_offline() {
     let offline = a.next_of("offline").await;
     assert_eq!(offline["data"], json!({"user_id": bob.id}));
 }
+
+crate::on_both_buses!(peers_hear_presence_typing_and_seen, a_dead_replicas_users_go_offline);
