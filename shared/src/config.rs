@@ -65,6 +65,34 @@ pub struct CommonConfig {
     pub tokens: TokenSettings,
 }
 
+/// A streaming replica for reads that may lag by a moment (user-search and chat-gateway).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadReplicaConfig {
+    /// A streaming replica of DATABASE_URL (`postgres://…`) for reads that may lag by a
+    /// moment: user lookups and listings, chat lists, history pages. Writes, and what a client
+    /// must read back at once, stay on DATABASE_URL; so do reads while the replica is down or
+    /// too far behind. Unset: every read goes to DATABASE_URL.
+    #[arg(long, env = "DATABASE_READ_URL")]
+    pub database_read_url: Option<DatabaseUrl>,
+
+    /// Seconds the replica may be behind DATABASE_URL before its reads go to DATABASE_URL.
+    #[arg(long, env = "DATABASE_READ_MAX_LAG_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub database_read_max_lag_seconds: u64,
+}
+
+impl ReadReplicaConfig {
+    /// A replica is of a Postgres primary: checked before anything is opened.
+    pub fn validate(&self, common: &CommonConfig) -> Result<(), ConfigError> {
+        match &self.database_read_url {
+            Some(url) if url.is_sqlite() || common.database().is_sqlite() => Err(ConfigError::new(
+                "DATABASE_READ_URL",
+                "a read replica is a Postgres streaming replica of a Postgres DATABASE_URL",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The subcommands of a service that only serves (user-search, chat-gateway).
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum ServiceCommand {

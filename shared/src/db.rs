@@ -42,6 +42,18 @@ fn make_private(file: &Path) -> std::io::Result<()> {
 }
 
 pub async fn connect_url(url: &DatabaseUrl, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(url, max_connections)).await
+}
+
+/// A pool that connects on its first use, so a server that is down now fails the statements
+/// sent to it, not the start-up.
+pub async fn connect_lazy(url: &DatabaseUrl, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = options(url, max_connections);
+    options.min_connections(0).connect_lazy(true);
+    Database::connect(options).await
+}
+
+fn options(url: &DatabaseUrl, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.expose().to_owned());
     options
         .max_connections(max_connections)
@@ -59,7 +71,7 @@ pub async fn connect_url(url: &DatabaseUrl, max_connections: u32) -> Result<Data
                 .foreign_keys(true)
         });
     }
-    Database::connect(options).await
+    options
 }
 
 /// Whether `err` means the database could not be reached, rather than that it refused the

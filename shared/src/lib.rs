@@ -15,6 +15,7 @@ pub mod jwks;
 pub mod origins;
 pub mod outbox;
 pub mod paging;
+pub mod read_replica;
 pub mod readiness;
 pub mod redis_conn;
 pub mod server;

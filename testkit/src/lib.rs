@@ -104,6 +104,16 @@ impl TestDatabase {
         }
     }
 
+    /// The database at `url`, on a server of the test's own (a [`postgres_pair::PostgresPair`]'s
+    /// primary, say), migrated; it goes with its server.
+    pub async fn on_server(url: String) -> Self {
+        let db = Self { url, postgres_name: None, _dir: tempfile::tempdir().unwrap() };
+        let conn = db.connect().await;
+        shared::db::migrate(&conn).await.unwrap();
+        conn.close().await.unwrap();
+        db
+    }
+
     pub async fn connect(&self) -> DatabaseConnection {
         Database::connect(&self.url).await.unwrap()
     }

@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use shared::config::{CommonConfig, ConfigError, ServiceCommand};
+use shared::config::{CommonConfig, ConfigError, ReadReplicaConfig, ServiceCommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,6 +17,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonConfig,
+
+    #[command(flatten)]
+    pub reads: ReadReplicaConfig,
 
     /// auth-api's key set, e.g. `http://auth-api:8081/.well-known/jwks.json`.
     #[arg(long, env = "JWKS_URL", value_parser = shared::config::parse_http_url)]

@@ -5,12 +5,12 @@ use std::{sync::Arc, time::Duration};
 
 use poem::{Endpoint, EndpointExt, Response};
 use poem_openapi::{OpenApi, OpenApiService};
-use sea_orm::DatabaseConnection;
 use shared::{
     config::CommonConfig,
     http::{GetRoutes, Plumbing},
     jwks::JwksClient,
     outbox::Wakeup,
+    read_replica::Reads,
     readiness::Dependency,
     server::{Application, Mount},
     tokens::{KeySource, TokenVerifier},
@@ -38,7 +38,7 @@ impl ChatService {
     /// With `REDIS_URL`, rooms and presence span replicas (and Redis must answer now);
     /// without, this process is the only replica.
     pub async fn build(
-        db: DatabaseConnection,
+        reads: Reads,
         keys: KeySource,
         common: &CommonConfig,
         settings: &ChatSettings,
@@ -47,7 +47,8 @@ impl ChatService {
         settings.validate()?;
         let metrics = Arc::new(GatewayMetrics::new()?);
         let node = format!("gw-{}", uuid::Uuid::new_v4().simple());
-        let mut dependencies = vec![Dependency::Database(db.clone())];
+        let db = reads.primary().clone();
+        let mut dependencies = Dependency::databases(&reads);
         if let KeySource::Remote(client) = &keys {
             dependencies.push(Dependency::Jwks(client.clone()));
         }
@@ -67,6 +68,7 @@ impl ChatService {
             writer: Writer::start(db.clone(), metrics.clone()),
             node: Node::new(broker, presence, db.clone(), metrics.clone()),
             db,
+            reads,
             slots: ConnectionSlots::new(settings.ws_connections_per_user as usize),
             verifier: Arc::new(TokenVerifier::new(keys, &common.tokens)),
             settings: settings.clone(),
@@ -96,6 +98,9 @@ impl ChatService {
     /// and every Socket.IO connection with Engine.IO's `close` (both then reconnect elsewhere).
     pub fn start(&mut self, app: &mut Application, plumbing: &Plumbing) -> anyhow::Result<()> {
         self.state.metrics.register(plumbing.metrics.registry())?;
+        self.state.reads.register(plumbing.metrics.registry())?;
+        let reads = self.state.reads.clone();
+        app.spawn_background(move |stopping| reads.watch(stopping));
         if let Some(mount) = self.socketio_mount.take() {
             app.mount(mount);
         }
@@ -122,8 +127,10 @@ impl ChatService {
 /// chat-gateway alone: keys from auth-api's JWKS.
 pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let jwks = JwksClient::required(cli.jwks_url.as_deref())?;
+    cli.reads.validate(&cli.common)?;
     let db = shared::db::prepare(&cli.common).await?;
-    let mut service = ChatService::build(db, KeySource::Remote(jwks), &cli.common, &cli.chat, None).await?;
+    let reads = Reads::new(db, &cli.reads, cli.common.database_max_connections).await?;
+    let mut service = ChatService::build(reads, KeySource::Remote(jwks), &cli.common, &cli.chat, None).await?;
     let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
     let app = service.provide(plumbing.app_with(openapi(), service.socket_routes()));
     let mut app = Application::bind("chat-gateway", cli.listen_addr, app, (&cli.common).into()).await?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use shared::{origins::AllowedOrigins, outbox::Wakeup, tokens::TokenVerifier};
+use shared::{origins::AllowedOrigins, outbox::Wakeup, read_replica::Reads, tokens::TokenVerifier};
 
 use crate::{
     config::ChatSettings,
@@ -13,7 +13,11 @@ use crate::{
 };
 
 pub(crate) struct ChatState {
+    /// The primary: writes, and every read a connection relies on (a lagging read there
+    /// could miss a message it was just told of).
     pub(crate) db: DatabaseConnection,
+    /// Where the REST routes' reads go: chat lists and history pages may lag by a moment.
+    pub(crate) reads: Reads,
     pub(crate) node: Arc<Node>,
     /// The connections each user holds here, bounded.
     pub(crate) slots: Arc<ConnectionSlots>,

@@ -15,7 +15,7 @@ use auth_api::{
 use chat_gateway::{config::ChatSettings, startup::ChatService};
 use clap::Parser;
 use poem_openapi::{OpenApi, OpenApiService};
-use shared::{config::CommonConfig, http::Plumbing, server::Application, tokens::KeySource};
+use shared::{config::CommonConfig, http::Plumbing, read_replica::Reads, server::Application, tokens::KeySource};
 use user_search::startup::SearchService;
 
 #[derive(Debug, Parser)]
@@ -63,9 +63,11 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
     // One database pool and the in-process keys serve every service here.
     let db = auth.state.db.clone();
     let keys = || KeySource::Local(auth.state.keys.clone());
-    let search = SearchService::new(db.clone(), keys(), &cli.common.tokens);
+    // Local use: no read replica.
+    let reads = Reads::primary_only(db);
+    let search = SearchService::new(reads.clone(), keys(), &cli.common.tokens);
     let wakeup = Some(auth.state.outbox.clone());
-    let mut chat = ChatService::build(db, keys(), &cli.common, &cli.chat, wakeup).await?;
+    let mut chat = ChatService::build(reads, keys(), &cli.common, &cli.chat, wakeup).await?;
     let mut dependencies = auth.dependencies.clone();
     for dependency in &chat.dependencies {
         if !dependencies.iter().any(|d| d.name() == dependency.name()) {

@@ -1,7 +1,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use shared::config::{CommonConfig, ServiceCommand};
+use shared::config::{CommonConfig, ReadReplicaConfig, ServiceCommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "user-search", version, about = "chat-suite user listing and search", args_override_self = true)]
@@ -12,6 +12,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub common: CommonConfig,
+
+    #[command(flatten)]
+    pub reads: ReadReplicaConfig,
 
     /// auth-api's key set, e.g. `http://auth-api:8081/.well-known/jwks.json`. Keys are cached
     /// and fetched again when a token names one we do not hold (a key rotation).

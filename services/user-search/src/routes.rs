@@ -18,15 +18,17 @@ use shared::{
         refusals::{BEARER, DEPENDENCIES, INVALID_FIELD, UNPARSED_PARAMETER},
     },
     paging::{PageSize, decode_cursor, encode_cursor},
+    read_replica::Reads,
     username_key::{NameText, UsernameKey},
 };
 use uuid::Uuid;
 
 use crate::queries::{self, PublicUser};
 
-/// What the handlers share.
+/// What the handlers share: every user-search read may lag by a moment, so each goes where
+/// [`Reads::lagging`] says.
 pub struct SearchState {
-    pub db: DatabaseConnection,
+    pub reads: Reads,
 }
 
 #[derive(Tags)]
@@ -165,12 +167,12 @@ impl UsersApi {
         cursor: Query<Option<String>>,
     ) -> Result<Json<ShowResult>, Refused<ShowRefusals>> {
         if let Some(name) = username.0 {
-            return Ok(Json(ShowResult::User(find_by_name(&state.db, &name).await?)));
+            return Ok(Json(ShowResult::User(find_by_name(state.reads.lagging(), &name).await?)));
         }
         let limit = Limit::resolve(limit.0)?;
         let after = cursor.0.as_deref().map(|raw| decode_cursor(raw, 1, |parts| username_key(parts[0]))).transpose()?;
         // One more than asked tells whether a next page exists.
-        let mut users = queries::page_after(&state.db, after.as_deref(), limit + 1).await?;
+        let mut users = queries::page_after(state.reads.lagging(), after.as_deref(), limit + 1).await?;
         let next_cursor = if users.len() as u64 > limit {
             users.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             users.last().map(|last| encode_cursor(&[&last.username_key]))
@@ -190,7 +192,7 @@ impl UsersApi {
         /// The username, without regard to case.
         username: Path<Text<NameText>>,
     ) -> Result<Json<UserRef>, Refused<ByUsernameRefusals>> {
-        Ok(Json(find_by_name(&state.db, &username.0).await?))
+        Ok(Json(find_by_name(state.reads.lagging(), &username.0).await?))
     }
 
     /// The user of this id.
@@ -203,7 +205,9 @@ impl UsersApi {
         user_id: Path<Text<UuidText>>,
     ) -> Result<Json<UserRef>, Refused<ByIdRefusals>> {
         let id = Uuid::parse_str(&user_id.0).map_err(|_| ApiError::invalid_field("user_id", "user_id: not a UUID"))?;
-        let user = queries::by_id(&state.db, id).await?.ok_or_else(|| ApiError::not_found("no user with this id"))?;
+        let user = queries::by_id(state.reads.lagging(), id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no user with this id"))?;
         Ok(Json(user.into()))
     }
 
@@ -228,7 +232,7 @@ impl UsersApi {
         let Some(prefix) = UsernameKey::parse(&q) else {
             return Ok(Json(SearchResults { users: Vec::new() }));
         };
-        let users = queries::by_prefix(&state.db, prefix.as_str(), limit).await?;
+        let users = queries::by_prefix(state.reads.lagging(), prefix.as_str(), limit).await?;
         Ok(Json(SearchResults { users: users.into_iter().map(UserRef::from).collect() }))
     }
 }

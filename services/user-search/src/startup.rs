@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Response};
 use poem_openapi::{OpenApi, OpenApiService};
-use sea_orm::DatabaseConnection;
 use shared::{
     config::TokenSettings,
     http::Plumbing,
     jwks::JwksClient,
+    read_replica::Reads,
     readiness::Dependency,
     server::Application,
     tokens::{KeySource, TokenVerifier},
@@ -24,13 +24,13 @@ pub struct SearchService {
 }
 
 impl SearchService {
-    pub fn new(db: DatabaseConnection, keys: KeySource, tokens: &TokenSettings) -> Self {
-        let mut dependencies = vec![Dependency::Database(db.clone())];
+    pub fn new(reads: Reads, keys: KeySource, tokens: &TokenSettings) -> Self {
+        let mut dependencies = Dependency::databases(&reads);
         if let KeySource::Remote(client) = &keys {
             dependencies.push(Dependency::Jwks(client.clone()));
         }
         Self {
-            state: Arc::new(routes::SearchState { db }),
+            state: Arc::new(routes::SearchState { reads }),
             verifier: Arc::new(TokenVerifier::new(keys, tokens)),
             dependencies,
         }
@@ -48,11 +48,16 @@ impl SearchService {
 /// user-search alone: keys from auth-api's JWKS.
 pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let jwks = JwksClient::required(cli.jwks_url.as_deref())?;
+    cli.reads.validate(&cli.common)?;
     let db = shared::db::prepare(&cli.common).await?;
-    let service = SearchService::new(db, KeySource::Remote(jwks), &cli.common.tokens);
+    let reads = Reads::new(db, &cli.reads, cli.common.database_max_connections).await?;
+    let service = SearchService::new(reads.clone(), KeySource::Remote(jwks), &cli.common.tokens);
     let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
+    reads.register(plumbing.metrics.registry())?;
     let app = service.provide(plumbing.app(openapi()));
-    Application::bind("user-search", cli.listen_addr, app, (&cli.common).into()).await
+    let mut app = Application::bind("user-search", cli.listen_addr, app, (&cli.common).into()).await?;
+    app.spawn_background(move |stopping| reads.watch(stopping));
+    Ok(app)
 }
 
 pub fn openapi() -> OpenApiService<impl OpenApi, ()> {

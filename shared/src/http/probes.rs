@@ -46,7 +46,8 @@ async fn readiness(dependencies: &[Dependency]) -> Response {
     let failed: Vec<String> =
         results.iter().filter_map(|(name, result)| result.as_ref().err().map(|why| format!("{name}: {why}"))).collect();
     if failed.is_empty() {
-        let checks: serde_json::Map<_, _> = results.iter().map(|(name, _)| ((*name).to_owned(), json!("ok"))).collect();
+        let checks: serde_json::Map<_, _> =
+            results.into_iter().map(|(name, result)| (name.to_owned(), json!(result.unwrap_or_default()))).collect();
         return Json(json!({"status": "ready", "checks": checks})).into_response();
     }
     tracing::warn!(failed = ?failed, "not ready");

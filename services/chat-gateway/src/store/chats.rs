@@ -93,6 +93,11 @@ pub async fn members_if_member(db: &impl ConnectionTrait, chat_id: Uuid, user: U
     if members.contains(&user) { Ok(members) } else { Err(ChatError::NotMember) }
 }
 
+/// The number of a chat's newest message (0 before the first; none without the chat).
+pub async fn last_seq(db: &impl ConnectionTrait, chat_id: Uuid) -> Result<Option<i64>, DbErr> {
+    chats::Entity::find_by_id(chat_id).select_only().column(chats::Column::LastSeq).into_tuple().one(db).await
+}
+
 /// Which of `chat_ids` `user` is a member of, in one query.
 pub async fn memberships(
     db: &impl ConnectionTrait,

@@ -164,7 +164,7 @@ impl ChatsApi {
     ) -> Result<Json<ChatList>, Refused<ListRefusals>> {
         let limit = Limit::resolve(limit.0)?;
         let after = cursor.0.as_deref().map(|raw| decode_cursor(raw, 2, activity_position)).transpose()?;
-        let mut page = chats::list(&state.db, auth.0.sub, after, limit + 1).await?;
+        let mut page = chats::list(state.reads.lagging(), auth.0.sub, after, limit + 1).await?;
         let next_cursor = if page.len() as u64 > limit {
             page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             page.last().map(|s| {
@@ -214,7 +214,14 @@ impl ChatsApi {
             (None, None) => Page::Newest,
         };
         chats::members_if_member(&state.db, chat_id, auth.0.sub).await?;
-        let (rows, has_more) = messages::history(&state.db, chat_id, page, limit).await?;
+        // Read your writes: the replica serves the page only once it has every message the
+        // primary has now, so a client that just sent one finds it.
+        let newest = chats::last_seq(&state.db, chat_id).await?;
+        let db = state
+            .reads
+            .lagging_unless(async |replica| chats::last_seq(replica, chat_id).await.is_ok_and(|seq| seq >= newest))
+            .await;
+        let (rows, has_more) = messages::history(db, chat_id, page, limit).await?;
         Ok(Json(MessagePage { messages: rows.into_iter().map(MessageView::from).collect(), has_more }))
     }
 }

@@ -68,7 +68,11 @@ pub async fn spawn(backend: Backend, bus: Bus, replicas: usize) -> Suite {
 }
 
 pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&str]) -> Suite {
-    let database = Arc::new(TestDatabase::create(backend).await);
+    spawn_on(Arc::new(TestDatabase::create(backend).await), bus, replicas, args).await
+}
+
+/// On `database` (a database of a server of the test's own, say).
+pub async fn spawn_on(database: Arc<TestDatabase>, bus: Bus, replicas: usize, args: &[&str]) -> Suite {
     let key = SigningKey::generate().unwrap();
     let auth = testkit::auth::spawn_auth(&database, "127.0.0.1:0".parse().unwrap(), &key).await;
     let redis = (bus == Bus::Redis).then(RedisServer::start);

@@ -16,6 +16,7 @@ mod origins;
 mod presence;
 mod probes;
 mod push;
+mod replica;
 mod rest;
 mod resume;
 mod socketio;

@@ -5,7 +5,7 @@ use std::process::Command;
 
 fn user_search() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_user-search"));
-    for var in ["DATABASE_URL", "JWKS_URL", "LISTEN_ADDR"] {
+    for var in ["DATABASE_URL", "DATABASE_READ_URL", "JWKS_URL", "LISTEN_ADDR"] {
         cmd.env_remove(var);
     }
     cmd
@@ -33,12 +33,38 @@ fn a_jwks_url_that_is_not_http_is_refused() {
     );
 }
 
+/// A read replica of the embedded SQLite file cannot be: one line, before anything is served.
+#[test]
+fn a_read_replica_without_a_postgres_primary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = user_search()
+        .env("DATA_DIR", dir.path())
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json")
+        .env("DATABASE_READ_URL", "postgres://replica/chat")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "user-search: invalid configuration: DATABASE_READ_URL: a read replica is a Postgres streaming replica \
+         of a Postgres DATABASE_URL\n"
+    );
+}
+
 #[test]
 fn help_lists_the_variables() {
     let out = user_search().arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for var in ["LISTEN_ADDR", "DATABASE_URL", "JWKS_URL", "JWT_AUDIENCE"] {
+    for var in [
+        "LISTEN_ADDR",
+        "DATABASE_URL",
+        "DATABASE_READ_URL",
+        "DATABASE_READ_MAX_LAG_SECONDS",
+        "JWKS_URL",
+        "JWT_AUDIENCE",
+    ] {
         assert!(help.contains(var), "{var} missing from --help");
     }
 }

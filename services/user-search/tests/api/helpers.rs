@@ -26,7 +26,11 @@ pub async fn spawn(backend: Backend) -> Suite {
 
 /// user-search with these arguments besides the usual ones.
 pub async fn spawn_with(backend: Backend, extra: &[&str]) -> Suite {
-    let database = Arc::new(TestDatabase::create(backend).await);
+    spawn_on(Arc::new(TestDatabase::create(backend).await), extra).await
+}
+
+/// On `database` (a database of a server of the test's own, say).
+pub async fn spawn_on(database: Arc<TestDatabase>, extra: &[&str]) -> Suite {
     let auth = spawn_auth(&database, "127.0.0.1:0".parse().unwrap(), &SigningKey::generate().unwrap()).await;
     let search = spawn_search_with(&database, &format!("{}/.well-known/jwks.json", auth.address), extra).await;
     Suite {
@@ -62,6 +66,17 @@ impl Suite {
     pub async fn register(&self, username: &str) -> (String, String) {
         let body = testkit::auth::register(&self.client, &self.auth.address, username).await;
         (body["access_token"].as_str().unwrap().to_owned(), body["user_id"].as_str().unwrap().to_owned())
+    }
+
+    /// The value of a metric of user-search (`name{labels}` as the exposition writes it), 0
+    /// when it is not there yet.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let metrics = self.get("/metrics", None).await;
+        let metrics = metrics.body.as_str().unwrap().to_owned();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
     }
 
     pub async fn get(&self, path_and_query: &str, token: Option<&str>) -> Response {

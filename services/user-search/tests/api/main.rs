@@ -8,4 +8,5 @@ mod cors;
 mod lookups;
 mod openapi;
 mod pages;
+mod replica;
 mod tokens;
