@@ -253,10 +253,11 @@ def check_references(objects: list[dict], self_contained: bool, problems: list[s
             if o["kind"] not in ("Deployment", "Job"):
                 continue
             pod = o["spec"]["template"]["spec"]
+            # An optional reference (the read replica's URL) may name a key the Secret lacks.
             refs = [
                 e["valueFrom"]["secretKeyRef"]
                 for c in pod["containers"] for e in c.get("env", [])
-                if "secretKeyRef" in e.get("valueFrom", {})
+                if "secretKeyRef" in e.get("valueFrom", {}) and not e["valueFrom"]["secretKeyRef"].get("optional")
             ]
             refs += [
                 {"name": v["secret"]["secretName"], "key": i["key"]}

@@ -102,6 +102,18 @@ Where each secret value comes from: the user's existing Secret, or the chart's o
 {{- ternary .Values.kafka.existingSecretKey "KAFKA_PROPERTIES" (ne .Values.kafka.existingSecret "") }}
 {{- end }}
 
+{{/* The read replica's URL as an env entry, when there is one (user-search, chat-gateway). */}}
+{{- define "chat-suite.databaseReadEnv" -}}
+{{- $d := .Values.database }}
+{{- if or (and $d.existingSecret $d.readExistingSecretKey) (and (not $d.existingSecret) $d.readUrl) }}
+- name: DATABASE_READ_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "chat-suite.databaseSecretName" . }}
+      key: {{ ternary $d.readExistingSecretKey "DATABASE_READ_URL" (ne $d.existingSecret "") }}
+{{- end }}
+{{- end }}
+
 {{/* The database URL as an env entry; the migration hook has a Secret of its own. */}}
 {{- define "chat-suite.databaseEnv" -}}
 - name: DATABASE_URL
