@@ -65,6 +65,11 @@ impl RedisCluster {
         cluster
     }
 
+    /// Every node's cluster bus port: what the nodes send each other goes through them.
+    pub fn bus_ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.bus_port).collect()
+    }
+
     /// What `redis-cli` prints for `args` sent to the node on `port`.
     pub fn ask(&self, port: u16, args: &[&str]) -> String {
         cli(port, args)

@@ -15,7 +15,13 @@
 //!
 //! Memory: `BENCH_IDLE` users each open one connection to one gateway and stay silent; the
 //! gateway's resident memory before and after, divided by the connections.
+//!
+//! Redis Cluster: the main load again on two more gateways whose Redis is a cluster of three
+//! masters and three replicas, and what crossed the cluster's bus (`delivery/cluster.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "delivery/cluster.rs"]
+mod cluster;
 
 use std::{
     collections::HashSet,
@@ -601,6 +607,45 @@ fn side_by_side(columns: &[(&str, &Outcome)]) -> String {
     out
 }
 
+/// What 1 M connected users and 50,000 messages/s would take, from this run's per-message and
+/// per-connection figures: a first sizing, linear, before any headroom.
+fn capacity_model(
+    main: &Outcome,
+    storing: &Storing,
+    kib_per_connection: f64,
+    publish_ceiling: f64,
+    publishes_per_message: f64,
+) -> String {
+    const USERS: f64 = 1_000_000.0;
+    const RATE: f64 = 50_000.0;
+    let cores = |program: &str| main.cpu_of(|name| name == program).as_secs_f64() * RATE;
+    let per_batch = storing.messages / storing.batches.max(1.0);
+    let memory_gib = USERS * kib_per_connection / (1024.0 * 1024.0);
+    let publishes = RATE * publishes_per_message;
+    format!(
+        "Capacity model, from this run (linear, no headroom): what 1,000,000 connected users and \
+         50,000 messages/s would need.\n\n\
+         | part | measured here | for 1 M users, 50,000 messages/s |\n| --- | --- | --- |\n\
+         | gateway memory | {kib_per_connection:.1} KiB per idle connection | {memory_gib:.1} GiB in all: 20 replicas of 50,000 connections, {:.2} GiB each |\n\
+         | gateway CPU | {} per message | {:.1} cores |\n\
+         | Redis | {publishes_per_message:.2} publishes per message; one server took {publish_ceiling:.0} PUBLISH/s (`redis-benchmark`) | {publishes:.0} publishes/s: {:.1} servers' worth at their ceiling, so a cluster (24 partitions spread them; keep each master under half its ceiling: {:.0} masters) |\n\
+         | Redis CPU | {} per message | {:.1} cores |\n\
+         | Postgres | {} per message, {per_batch:.1} messages per commit | {:.1} cores and {:.0} commits/s on the primary (writes do not spread over read replicas) |\n\n\
+         Writes stay on one primary: past what one can commit, chats would be spread over several \
+         databases, which the per-chat resume positions already allow.",
+        memory_gib / 20.0,
+        us(main.cpu_of(|name| name == "chat-gateway")),
+        cores("chat-gateway"),
+        publishes / publish_ceiling.max(1.0),
+        (2.0 * publishes / publish_ceiling.max(1.0)).ceil().max(3.0),
+        us(main.cpu_of(|name| name == "redis-server")),
+        cores("redis-server"),
+        us(main.cpu_of(|name| name == "postgres")),
+        cores("postgres"),
+        RATE / per_batch.max(1.0),
+    )
+}
+
 fn node_table(runs: &[(&str, Option<NodeOutcome>)]) -> String {
     let mut out = String::from(
         "| system | p50 | p99 | lost | the generator's event-loop delay, p99 |\n| --- | --- | --- | --- | --- |\n",
@@ -722,6 +767,30 @@ async fn main() {
         ("chat-suite /chat", deliver_from_node(&ours, &peer_dir, pair_tokens, pair_users, node_load)),
         ("Socket.IO peer", deliver_from_node(&theirs, &peer_dir, pair_tokens, pair_users, node_load)),
     ];
+    // The main load once more, on two more gateways whose Redis is a cluster; then classic
+    // PUBLISH of as many messages on the same cluster, for what a broadcast costs its bus.
+    let bus = tokio::task::spawn_blocking(|| cluster::Bus::start(10)).await.unwrap();
+    let cluster_env: Vec<(&str, String)> = gateway_env
+        .iter()
+        .map(|(k, v)| (*k, if *k == "REDIS_URL" { bus.cluster.service_url() } else { v.clone() }))
+        .collect();
+    let (third, fourth) = (Process::start(&bin, 18285, &cluster_env), Process::start(&bin, 18286, &cluster_env));
+    let on_cluster = Target {
+        name: "chat-suite /chat, Redis Cluster",
+        wire: Wire::Chat,
+        ports: [18285, 18286],
+        servers: [third.pid(), fourth.pid()],
+        program: "chat-gateway",
+    };
+    let mark = bus.mark("SPUBLISH");
+    let clustered =
+        deliver(&on_cluster, pair_tokens, pair_users, main_load).await.expect("chat-suite took no connections");
+    let sharded = bus.since(&mark, "SPUBLISH");
+    // The same size as ours, less the command's framing (about 80 bytes with the channel).
+    let classic =
+        bus.classic_publish(sharded.publishes, (sharded.bytes_in_per_publish as usize).saturating_sub(80).max(1));
+    drop((third, fourth, bus));
+
     let our_sweep = sweep(&ours, pair_tokens, pair_users, sweep_warmup, sweep_seconds).await;
     let peer_sweep = sweep(&theirs, pair_tokens, pair_users, sweep_warmup, sweep_seconds).await;
     // Past the knee: twice the rate ours held, or the sweep's top.
@@ -862,6 +931,46 @@ async fn main() {
             met: None,
         })
         .row(Row {
+            measure: format!(
+                "/chat p99 at {rate} messages/s on a Redis Cluster (3 masters, 3 replicas), against one Redis"
+            ),
+            figure: ms(clustered.p99),
+            ceiling: format!("{} (one Redis)", ms(chat.p99)),
+            ratio: percent(clustered.p99.as_secs_f64() / chat.p99.as_secs_f64().max(1e-9)),
+            goal: String::new(),
+            met: None,
+        })
+        .row(Row {
+            measure: "messages lost or duplicated on the Redis Cluster".into(),
+            figure: format!("{} lost, {} duplicated of {}", clustered.lost, clustered.duplicates, clustered.sent),
+            ceiling: String::new(),
+            ratio: String::new(),
+            goal: "none".into(),
+            met: Some(clustered.lost + clustered.duplicates == 0),
+        })
+        .row(Row {
+            measure: "cluster bus bytes per publish: sharded (ours) against classic PUBLISH of as many".into(),
+            figure: format!("{:.0} B ({} SPUBLISH)", sharded.per_publish(), sharded.publishes),
+            ceiling: format!("{:.0} B (classic)", classic.per_publish()),
+            ratio: percent(sharded.per_publish() / classic.per_publish().max(1e-9)),
+            goal: String::new(),
+            met: None,
+        })
+        .row(Row {
+            measure: "publishes served per master (the 24 partitions over 3 masters)".into(),
+            figure: sharded.per_master.iter().map(u64::to_string).collect::<Vec<_>>().join(" / "),
+            ceiling: format!("{} in all", sharded.publishes),
+            ratio: format!(
+                "busiest {} of an even share",
+                percent(
+                    sharded.per_master.iter().copied().max().unwrap_or(0) as f64 * sharded.per_master.len() as f64
+                        / sharded.publishes.max(1) as f64
+                )
+            ),
+            goal: String::new(),
+            met: None,
+        })
+        .row(Row {
             measure: "memory per idle connection".into(),
             figure: format!("{per_connection:.1} KiB"),
             ceiling: format!("{open} connections: RSS {before} → {after} KiB"),
@@ -885,6 +994,23 @@ async fn main() {
                 ("chat-suite Socket.IO", &sio),
                 ("Socket.IO peer", &peer_main)
             ])
+        ))
+        .extra(format!(
+            "On one Redis and on a Redis Cluster of 3 masters and 3 replicas, the same {rate} messages/s \
+             ({seconds} s measured). The cluster's bus carried {:.1} MB/s above its idle gossip during our \
+             run ({:.0} B per publish: a sharded publish goes to the replica of its master only) against \
+             {:.0} B per classic PUBLISH of the same size (a broadcast to every other node):\n\n{}",
+            sharded.bytes / (main_load.warmup + main_load.seconds) as f64 / 1e6,
+            sharded.per_publish(),
+            classic.per_publish(),
+            side_by_side(&[("one Redis", &chat), ("Redis Cluster", &clustered)])
+        ))
+        .extra(capacity_model(
+            &chat,
+            &storing,
+            per_connection,
+            ceiling,
+            sharded.publishes as f64 / (rate * (warmup + seconds)) as f64,
         ))
         .extra(format!(
             "The same {rate} messages/s from a Node load generator instead (`testkit/socketio-peer/loadgen.cjs`: \

@@ -208,12 +208,15 @@ impl Suite {
         testkit::get(&self.client, &format!("{}{path}", self.gateways[replica].address), token).await
     }
 
-    /// The value of an unlabelled metric of gateway `replica`.
-    pub async fn metric(&self, replica: usize, name: &str) -> f64 {
+    /// The value of a series of gateway `replica`'s metrics (`name` or `name{labels}` as the
+    /// exposition writes it); 0 when it is not there (yet).
+    pub async fn metric(&self, replica: usize, series: &str) -> f64 {
         let metrics = self.get(replica, "/metrics", None).await;
         let metrics = metrics.body.as_str().unwrap();
-        let line = metrics.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{metrics}"));
-        line.rsplit(' ').next().unwrap().parse().unwrap()
+        metrics
+            .lines()
+            .find(|l| l.split(' ').next() == Some(series))
+            .map_or(0.0, |line| line.rsplit(' ').next().unwrap().parse().unwrap())
     }
 
     /// The chat between two users, started by `a` (on `a_ws`); `b_ws` hears of it too.

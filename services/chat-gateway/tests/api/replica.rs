@@ -26,9 +26,7 @@ async fn reads_on_the_replica(suite: &Suite) {
 }
 
 async fn served_by(suite: &Suite, server: &str) -> f64 {
-    let metrics = suite.get(0, "/metrics", None).await;
-    let series = format!("chat_suite_db_reads_total{{served_by=\"{server}\"}} ");
-    metrics.body.as_str().unwrap().lines().find_map(|l| l.strip_prefix(&series)).map_or(0.0, |v| v.parse().unwrap())
+    suite.metric(0, &format!("chat_suite_db_reads_total{{served_by=\"{server}\"}}")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
