@@ -35,8 +35,17 @@ pub fn init_logs() {
 }
 
 /// A loopback port nothing listens on now, for a process the test starts (a broker, a replica).
+/// A free loopback port for a server a test starts, below the kernel's ephemeral range
+/// (32768 and up on Linux). A port the kernel hands out (bind to port 0) is one that outgoing
+/// connections take their source ports from: between this call and the server's bind, one of
+/// the many a test opens could take it, and the server would fail to start.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    loop {
+        let port = 20_000 + (Uuid::new_v4().as_u128() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 pub fn unique_name(prefix: &str) -> String {
