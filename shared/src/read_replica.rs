@@ -80,24 +80,25 @@ impl Reads {
     /// Where a read that may lag by a moment goes now.
     pub fn lagging(&self) -> &DatabaseConnection {
         let Some(replica) = &self.replica else { return &self.primary };
-        let (conn, by) = if replica.serving() { (&replica.conn, "replica") } else { (&self.primary, "primary") };
-        replica.metrics.served.with_label_values(&[by]).inc();
-        conn
+        self.served(replica, replica.serving())
     }
 
     /// Where a read that may lag goes, unless the replica has not yet got what the caller must
-    /// see (`caught_up` says, asked of the replica): a client reading back its own write is
-    /// served by the replica only once the replica has it.
+    /// see (`caught_up` says, given the primary and the replica; asked only while a replica
+    /// serves): a client reading back its own write is served by the replica only once the
+    /// replica has it.
     pub async fn lagging_unless<F>(&self, caught_up: F) -> &DatabaseConnection
     where
-        F: AsyncFnOnce(&DatabaseConnection) -> bool,
+        F: AsyncFnOnce(&DatabaseConnection, &DatabaseConnection) -> bool,
     {
         let Some(replica) = &self.replica else { return &self.primary };
-        let (conn, by) = if replica.serving() && caught_up(&replica.conn).await {
-            (&replica.conn, "replica")
-        } else {
-            (&self.primary, "primary")
-        };
+        let on_replica = replica.serving() && caught_up(&self.primary, &replica.conn).await;
+        self.served(replica, on_replica)
+    }
+
+    /// The replica or the primary, counted.
+    fn served<'a>(&'a self, replica: &'a Replica, on_replica: bool) -> &'a DatabaseConnection {
+        let (conn, by) = if on_replica { (&replica.conn, "replica") } else { (&self.primary, "primary") };
         replica.metrics.served.with_label_values(&[by]).inc();
         conn
     }

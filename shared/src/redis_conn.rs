@@ -36,10 +36,6 @@ impl RedisUrl {
             Self::Cluster(nodes) => nodes.iter().map(ExposeSecret::expose_secret).collect(),
         }
     }
-
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
-    }
 }
 
 impl FromStr for RedisUrl {
@@ -177,7 +173,7 @@ mod tests {
     #[test]
     fn a_cluster_is_named_by_its_nodes_with_one_set_of_credentials() {
         let url: RedisUrl = "redis+cluster://app:s3cret@10.0.0.1:7000,10.0.0.2:7001/?protocol=resp3".parse().unwrap();
-        assert!(url.is_cluster());
+        assert!(matches!(url, RedisUrl::Cluster(_)));
         assert_eq!(
             url.nodes(),
             ["redis://app:s3cret@10.0.0.1:7000/?protocol=resp3", "redis://app:s3cret@10.0.0.2:7001/?protocol=resp3"]
@@ -195,7 +191,7 @@ mod tests {
     #[test]
     fn one_server_stays_one_server() {
         let url: RedisUrl = "redis://:hunter2@redis:6379/2".parse().unwrap();
-        assert!(!url.is_cluster());
+        assert!(matches!(url, RedisUrl::Server(_)));
         assert_eq!(url.nodes(), ["redis://:hunter2@redis:6379/2"]);
         assert!("http://redis".parse::<RedisUrl>().is_err());
     }

@@ -11,6 +11,7 @@
 //! or 24 masters exactly and within one partition otherwise. Naive tags (`{0}`, `{1}`…) land
 //! wherever their hash falls: some masters get none.
 
+use shared::redis_conn::RedisConn;
 use uuid::Uuid;
 
 /// Partitions of a cluster: enough to spread over 24 masters, few enough that a replica's
@@ -36,6 +37,11 @@ pub(crate) enum Layout {
 }
 
 impl Layout {
+    /// The layout of the Redis behind `conn`.
+    pub(crate) fn of(conn: &RedisConn) -> Self {
+        if conn.is_cluster() { Self::Cluster } else { Self::Server }
+    }
+
     pub(crate) fn partitions(self) -> usize {
         match self {
             Self::Server => 1,

@@ -95,7 +95,7 @@ pub(crate) struct RedisPresence {
 impl Presence {
     pub(crate) fn redis(conn: RedisConn, node: String, health: BrokerHealth, ttl: Duration) -> Self {
         Self::Redis(Box::new(RedisPresence {
-            layout: if conn.is_cluster() { Layout::Cluster } else { Layout::Server },
+            layout: Layout::of(&conn),
             conn,
             node,
             health,

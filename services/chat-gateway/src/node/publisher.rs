@@ -19,7 +19,7 @@ use super::{
 use crate::metrics::GatewayMetrics;
 
 /// Events sent to Redis in one pipelined round trip (per partition).
-pub(crate) const PUBLISH_BATCH: usize = 256;
+const PUBLISH_BATCH: usize = 256;
 
 /// An encoded event and the users it is for.
 pub(crate) type Outbound = (Vec<Uuid>, Arc<[u8]>);

@@ -60,7 +60,7 @@ impl RedisBroker {
         node: String,
         metrics: Arc<GatewayMetrics>,
     ) -> (Self, BrokerTasks) {
-        let layout = if publisher.is_cluster() { Layout::Cluster } else { Layout::Server };
+        let layout = Layout::of(&publisher);
         let (outgoing_tx, outgoing) = mpsc::channel(PUBLISH_QUEUE);
         let (subscriptions_tx, subscriptions): (Vec<_>, Vec<_>) =
             (0..layout.partitions()).map(|_| mpsc::unbounded_channel()).unzip();

@@ -216,10 +216,14 @@ impl ChatsApi {
         chats::members_if_member(&state.db, chat_id, auth.0.sub).await?;
         // Read your writes: the replica serves the page only once it has every message the
         // primary has now, so a client that just sent one finds it.
-        let newest = chats::last_seq(&state.db, chat_id).await?;
         let db = state
             .reads
-            .lagging_unless(async |replica| chats::last_seq(replica, chat_id).await.is_ok_and(|seq| seq >= newest))
+            .lagging_unless(async |primary, replica| {
+                match (chats::last_seq(primary, chat_id).await, chats::last_seq(replica, chat_id).await) {
+                    (Ok(newest), Ok(seq)) => seq >= newest,
+                    _ => false,
+                }
+            })
             .await;
         let (rows, has_more) = messages::history(db, chat_id, page, limit).await?;
         Ok(Json(MessagePage { messages: rows.into_iter().map(MessageView::from).collect(), has_more }))
