@@ -5,7 +5,8 @@ is wrong and exits non-zero, or exits 0.
     deploy_checks.py render VALUES_FILE|- OUT     the chart's objects, as `helm template` would
     deploy_checks.py lint [VALUES_FILE]            helm lint, warnings count as failures
     deploy_checks.py validate FILE                 every object against Kubernetes' schemas
-    deploy_checks.py policy FILE [--self-contained]  hardening, probes, drain, references
+    deploy_checks.py policy FILE [--self-contained] [--pre-stop-optional]
+                                                   hardening, probes, drain, references
     deploy_checks.py schema-rejects                values.schema.json and the chart refuse bad values
 """
 
@@ -23,7 +24,7 @@ RELEASE = "chat-suite"
 NAMESPACE = "chat-suite"
 # The newest Kubernetes the pinned kubernetes-validate knows, and the oldest the chart claims
 # (Chart.yaml kubeVersion): an object valid for both is valid for the versions between.
-KUBE_VERSIONS = ("1.37.0", "1.27.0")
+KUBE_VERSIONS = ("1.37.0", "1.30.0")
 BINARIES = {"auth-api", "user-search", "chat-gateway"}
 
 
@@ -145,7 +146,7 @@ def check_pod(kind_name: str, spec: dict, problems: list[str]) -> None:
         problems.append(f"{kind_name}: the service account token is mounted")
 
 
-def check_deployment(d: dict, objects: list[dict], problems: list[str]) -> None:
+def check_deployment(d: dict, objects: list[dict], pre_stop_optional: bool, problems: list[str]) -> None:
     name = f"Deployment/{d['metadata']['name']}"
     spec = d["spec"]
     pod = spec["template"]["spec"]
@@ -165,11 +166,27 @@ def check_deployment(d: dict, objects: list[dict], problems: list[str]) -> None:
         got = c.get(probe, {}).get("httpGet", {})
         if got.get("path") != path or got.get("port") not in ("http", ports.get("http")):
             problems.append(f"{name}: {probe} is not GET {path} on the http port")
+    # ingress-nginx sends to a deleted pod until its endpoint list catches up; a preStop sleep
+    # keeps the pod serving meanwhile. Kubernetes' own sleep: the image has no shell to exec.
+    pre_stop = c.get("lifecycle", {}).get("preStop")
+    sleep = 0
+    if pre_stop is None:
+        if not pre_stop_optional:
+            problems.append(f"{name}: no preStop sleep, so SIGTERM comes while the ingress still sends")
+    elif list(pre_stop) != ["sleep"]:
+        problems.append(f"{name}: preStop {sorted(pre_stop)} is not a sleep action (the image has no shell)")
+    elif pre_stop["sleep"].get("seconds", 0) < 1:
+        problems.append(f"{name}: preStop sleeps {pre_stop['sleep'].get('seconds')} s, not at least 1")
+    else:
+        sleep = pre_stop["sleep"]["seconds"]
     grace = env_value(c, "SHUTDOWN_GRACE_SECONDS", maps)
     if grace is None:
         problems.append(f"{name}: SHUTDOWN_GRACE_SECONDS is not set")
-    elif pod.get("terminationGracePeriodSeconds", 30) <= int(grace):
-        problems.append(f"{name}: terminationGracePeriodSeconds is not above SHUTDOWN_GRACE_SECONDS {grace}")
+    elif pod.get("terminationGracePeriodSeconds", 30) <= sleep + int(grace):
+        problems.append(
+            f"{name}: terminationGracePeriodSeconds is not above the preStop sleep {sleep}"
+            f" + SHUTDOWN_GRACE_SECONDS {grace}"
+        )
     if binary == "chat-gateway" and pod.get("terminationGracePeriodSeconds", 30) < 40:
         problems.append(f"{name}: the gateway's terminationGracePeriodSeconds is below 40")
     # More than one replica of anything needs Redis: rate limits and rooms are shared there.
@@ -288,7 +305,7 @@ def cmd_policy(path: str, *flags: str) -> int:
         problems.append(f"{len(jobs)} Jobs, expected the one migration")
     for o in objects:
         if o["kind"] == "Deployment":
-            check_deployment(o, objects, problems)
+            check_deployment(o, objects, "--pre-stop-optional" in flags, problems)
         elif o["kind"] == "Job":
             check_job(o, problems)
     check_references(objects, "--self-contained" in flags, problems)
@@ -317,6 +334,8 @@ def cmd_schema_rejects() -> int:
         "autoscaling below one replica": {"chatGateway": {"autoscaling": {"minReplicas": 0}}},
         "a WebSocket timeout under a minute": {"ingress": {"websocketTimeoutSeconds": 30}},
         "termination grace not above the drain": {"chatGateway": {"terminationGracePeriodSeconds": 25}},
+        "preStop sleep + drain reaching the grace": {"authApi": {"preStopSleepSeconds": 10}},
+        "a negative preStop sleep": {"userSearch": {"preStopSleepSeconds": -1}},
         "idle timeout not above the ping interval": {"chatGateway": {"websocket": {"idleTimeoutSeconds": 20}}},
         "TLS without a host": {"ingress": {"tls": {"enabled": True}}},
         "a CORS origin with a path": {"cors": {"allowedOrigins": ["https://app.example.com/"]}},

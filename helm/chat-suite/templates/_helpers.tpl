@@ -130,8 +130,9 @@ anything reaches the cluster.
 {{- define "chat-suite.validate" -}}
 {{- range $c := include "chat-suite.components" . | fromYamlArray }}
 {{- $s := index $.Values $c.key }}
-{{- if le (int $s.terminationGracePeriodSeconds) (int $s.shutdownGraceSeconds) }}
-{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.shutdownGraceSeconds (%v): the pod would be killed mid-drain" $c.key $s.terminationGracePeriodSeconds $c.key $s.shutdownGraceSeconds) }}
+{{- /* The grace period runs from deletion: the preStop sleep spends part of it. */}}
+{{- if le (int $s.terminationGracePeriodSeconds) (add (int $s.preStopSleepSeconds) (int $s.shutdownGraceSeconds)) }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.preStopSleepSeconds (%v) + %s.shutdownGraceSeconds (%v): the pod would be killed mid-drain" $c.key $s.terminationGracePeriodSeconds $c.key $s.preStopSleepSeconds $c.key $s.shutdownGraceSeconds) }}
 {{- end }}
 {{- if and $s.autoscaling.enabled (gt (int $s.autoscaling.minReplicas) (int $s.autoscaling.maxReplicas)) }}
 {{- fail (printf "%s.autoscaling.minReplicas (%v) must not exceed maxReplicas (%v)" $c.key $s.autoscaling.minReplicas $s.autoscaling.maxReplicas) }}
