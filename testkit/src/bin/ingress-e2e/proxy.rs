@@ -1,0 +1,99 @@
+//! nginx as ingress-nginx runs it, from the configuration `scripts/ingress_nginx.py` wrote, and
+//! what the cluster would change under it: the ready pods behind each Service (reloaded, as
+//! the included files change), the address of the ingress and of each Service.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use tokio::{
+    process::{Child, Command},
+    sync::Mutex,
+};
+
+use crate::plan::Plan;
+
+pub struct Proxy {
+    dir: PathBuf,
+    child: Child,
+    /// The public address clients use.
+    pub address: String,
+    /// Where each Service answers inside the "cluster" (for JWKS_URL).
+    pub services: BTreeMap<String, String>,
+    endpoints: Mutex<BTreeMap<String, Vec<u16>>>,
+}
+
+impl Proxy {
+    /// Starts nginx on `dir/nginx.conf`, every Service without a ready pod yet.
+    pub async fn start(dir: &Path, plan: &Plan) -> anyhow::Result<Self> {
+        let runtime = dir.join("runtime");
+        let port = testkit::free_port();
+        std::fs::write(runtime.join("listen.conf"), format!("listen 127.0.0.1:{port};\n"))?;
+        let mut services = BTreeMap::new();
+        for name in plan.services.keys() {
+            let port = testkit::free_port();
+            std::fs::write(runtime.join(format!("listen-{name}.conf")), format!("listen 127.0.0.1:{port};\n"))?;
+            services.insert(name.clone(), format!("127.0.0.1:{port}"));
+        }
+        for name in plan.services.keys() {
+            write_endpoints(&runtime, name, &[])?;
+        }
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(dir.join("nginx.conf"))
+            .arg("-p")
+            .arg(dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start nginx (scripts/e2e installs it): {e}"))?;
+        let proxy = Self {
+            dir: dir.to_owned(),
+            child,
+            address: format!("127.0.0.1:{port}"),
+            services,
+            endpoints: Mutex::default(),
+        };
+        crate::process::wait_for_port(port, Duration::from_secs(10)).await?;
+        Ok(proxy)
+    }
+
+    /// A pod became ready: the Service's endpoints list it.
+    pub async fn add(&self, service: &str, port: u16) -> anyhow::Result<()> {
+        self.change(service, |ports| ports.push(port)).await
+    }
+
+    /// A pod is terminating: the Service's endpoints drop it.
+    pub async fn remove(&self, service: &str, port: u16) -> anyhow::Result<()> {
+        self.change(service, |ports| ports.retain(|p| *p != port)).await
+    }
+
+    async fn change(&self, service: &str, edit: impl FnOnce(&mut Vec<u16>)) -> anyhow::Result<()> {
+        let mut all = self.endpoints.lock().await;
+        let ports = all.entry(service.to_owned()).or_default();
+        edit(ports);
+        write_endpoints(&self.dir.join("runtime"), service, ports)?;
+        // A reload: new workers take the new list; the old ones finish what they hold (their
+        // WebSockets included, for up to worker_shutdown_timeout).
+        let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("nginx has exited"))?;
+        crate::process::signal(pid, "HUP").await
+    }
+}
+
+fn write_endpoints(runtime: &Path, service: &str, ports: &[u16]) -> anyhow::Result<()> {
+    let mut lines: String = ports.iter().map(|p| format!("server 127.0.0.1:{p} max_fails=0;\n")).collect();
+    if ports.is_empty() {
+        // An upstream needs a server; one marked down answers 502, as a Service without
+        // ready pods does.
+        lines.push_str("server 127.0.0.1:9 down;\n");
+    }
+    std::fs::write(runtime.join(format!("endpoints-{service}.conf")), lines)?;
+    Ok(())
+}
