@@ -77,8 +77,12 @@ impl PostgresPair {
     }
 
     /// Waits until the replica has replayed everything the primary has written so far.
+    ///
+    /// The target is the WAL's insert position, not its write position: with
+    /// `synchronous_commit = off` a commit returns before its record leaves the WAL buffers,
+    /// and the write position can still be behind a transaction the caller saw commit.
     pub fn wait_caught_up(&self) {
-        let target = self.primary_sql("postgres", "SELECT pg_current_wal_lsn()");
+        let target = self.primary_sql("postgres", "SELECT pg_current_wal_insert_lsn()");
         let caught_up = format!("SELECT pg_last_wal_replay_lsn() >= '{}'::pg_lsn", target.trim());
         let deadline = Instant::now() + PATIENCE;
         while self.replica_sql("postgres", &caught_up).trim() != "t" {
