@@ -5,7 +5,19 @@
 
 cache="${CHAT_SUITE_CACHE:-$HOME/.cache/chat-suite}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
-mkdir -p "$cache"
+mkdir -p "$cache" "$CARGO_TARGET_DIR"
+
+# Every checkout of the machine shares the build artifacts, but cargo decides what is up to
+# date by comparing file times, with the workspace's paths relative to its root: an artifact
+# that a later build in another checkout (a fresh clone, say) made looks up to date here,
+# whatever this checkout's sources say. So when another checkout built last, every file of this
+# one is made newer than the artifacts, and the workspace's own crates are built again from
+# these sources (the dependencies stay cached).
+checkout=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
+if [ "$(cat "$CARGO_TARGET_DIR/.checkout" 2>/dev/null)" != "$checkout" ]; then
+  git -C "$checkout" ls-files -z | (cd "$checkout" && xargs -0 touch -c --)
+  printf '%s' "$checkout" >"$CARGO_TARGET_DIR/.checkout"
+fi
 
 say() { printf '==> %s\n' "$*"; }
 
