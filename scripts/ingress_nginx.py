@@ -102,6 +102,8 @@ def plan_of(docs: list[dict]) -> dict:
     routes = []
     for ing in by_kind(docs, "Ingress"):
         notes = annotations(ing)
+        if ing["spec"].get("tls"):
+            fail(f"Ingress {ing['metadata']['name']}: TLS is not translated (the stage's nginx speaks HTTP)")
         for rule in ing["spec"]["rules"]:
             for p in rule["http"]["paths"]:
                 service = p["backend"]["service"]["name"]

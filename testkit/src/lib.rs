@@ -98,19 +98,25 @@ impl TestDatabase {
                 _dir: dir,
             },
             Backend::Postgres => {
-                let name = format!("chat_suite_test_{}", Uuid::new_v4().simple());
-                let admin = Database::connect(postgres_admin_url()).await.expect("Postgres must be running");
-                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
-                admin.close().await.unwrap();
-                let base = postgres_admin_url();
-                let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-                let db = Self { url, postgres_name: Some(name), _dir: dir };
+                let db = Self::empty_postgres("chat_suite_test_").await;
                 let conn = db.connect().await;
                 shared::db::migrate(&conn).await.unwrap();
                 conn.close().await.unwrap();
                 db
             }
         }
+    }
+
+    /// A new database on the machine's Postgres, named `prefix` and a random tail, not
+    /// migrated: for a stage that runs the migration as a deployment does.
+    pub async fn empty_postgres(prefix: &str) -> Self {
+        let name = format!("{prefix}{}", Uuid::new_v4().simple());
+        let admin = Database::connect(postgres_admin_url()).await.expect("Postgres must be running");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+        admin.close().await.unwrap();
+        let base = postgres_admin_url();
+        let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+        Self { url, postgres_name: Some(name), _dir: tempfile::tempdir().unwrap() }
     }
 
     /// The database at `url`, on a server of the test's own (a [`postgres_pair::PostgresPair`]'s

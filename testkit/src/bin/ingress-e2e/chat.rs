@@ -136,6 +136,7 @@ pub async fn run_member(
             Ok((ws, pod)) => {
                 let port = pod.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
                 pair.progress.pods[me].store(port, Ordering::SeqCst);
+                figures.record(Event::Upgraded { resent: pod.contains(',') });
                 ws
             }
             Err(err) => {

@@ -64,7 +64,7 @@ impl Client {
         let answer = self.send(method.clone(), path, token, body, &[]).await?;
         if answer.status.as_u16() != expect {
             let why = format!("{method} {}: {} {}", route_of(path), answer.status.as_u16(), answer.body);
-            self.figures.record(Event::Failed(why.clone()));
+            self.figures.record(Event::Failed { why: why.clone(), answered: true });
             anyhow::bail!(why);
         }
         Ok(answer)
@@ -114,7 +114,7 @@ impl Client {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
         let why = format!("{method} {}: no answer but 502/503/504 after {ATTEMPTS} attempts", route_of(path));
-        self.figures.record(Event::Failed(why.clone()));
+        self.figures.record(Event::Failed { why: why.clone(), answered: false });
         anyhow::bail!(why)
     }
 }

@@ -14,10 +14,15 @@ pub enum Event {
     Answered { retries: u32, resent: bool },
     /// One retry of a request, and why (`502`, `503`, `connection`…).
     Retried(String),
-    /// A request that still failed after its retries.
-    Failed(String),
+    /// A request that failed: no answer but 502/503/504 after its retries (`answered`
+    /// false; counted as a request here), or an answer other than the one expected (already
+    /// counted by its `Answered`).
+    Failed { why: String, answered: bool },
     /// A socket the server or the proxy closed (its close code, or how it ended).
     SocketClosed(String),
+    /// A socket opened through the proxy; `resent` when the proxy sent the upgrade to a second
+    /// pod.
+    Upgraded { resent: bool },
     /// A socket back (`connected` received) this long after it closed.
     Reconnected(Duration),
     /// A peer's message this long after the previous one, in one direction of one chat.
@@ -52,9 +57,13 @@ impl Figures {
                     s.resent_by_proxy += u64::from(*resent);
                 }
                 Event::Retried(why) => *s.retries.entry(why.clone()).or_default() += 1,
-                Event::Failed(why) => {
-                    s.requests += 1;
+                Event::Failed { why, answered } => {
+                    s.requests += u64::from(!answered);
                     s.failures.push(why.clone());
+                }
+                Event::Upgraded { resent } => {
+                    s.upgrades += 1;
+                    s.upgrades_resent += u64::from(*resent);
                 }
                 Event::SocketClosed(code) => *s.closes.entry(code.clone()).or_default() += 1,
                 Event::Reconnected(took) => {
@@ -80,6 +89,8 @@ pub struct Summary {
     pub resent_by_proxy: u64,
     pub retries: BTreeMap<String, u64>,
     pub failures: Vec<String>,
+    pub upgrades: u64,
+    pub upgrades_resent: u64,
     pub closes: BTreeMap<String, u64>,
     pub reconnects: u64,
     pub longest_reconnect: Duration,

@@ -30,7 +30,6 @@ use std::{
 };
 
 use clap::Parser;
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -92,7 +91,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     step("Postgres database, Redis, the broker; the migration; two pods of each service; nginx");
     let plan = Plan::load(&args.proxy_dir.join("plan.json"))?;
     let work = tempfile::tempdir()?;
-    let database = ScratchDatabase::create().await?;
+    let database = testkit::TestDatabase::empty_postgres("chat_suite_e2e_").await;
     let redis = testkit::redis_server::RedisServer::start();
     let broker = testkit::broker::Broker::start();
     let key_file = work.path().join("jwt-signing-key.pem");
@@ -120,7 +119,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         std::mem::forget(work);
     }
     cluster.stop().await;
-    database.drop().await;
+    drop(database);
     outcome
 }
 
@@ -132,9 +131,7 @@ async fn exercise(args: &Args, cluster: &Arc<Cluster>, proxy: &str) -> anyhow::R
 
     step("every contract route through the proxy");
     let routes = checks::routes(&checker, plan, proxy, local(2, 1), &pods_of).await?;
-    say(&format!(
-        "{routes} routes answered by the binary the Ingress names; the cluster-only routes by the default backend"
-    ));
+    say(&routes);
     let timeouts = checks::timeouts(plan)?;
     say(&timeouts);
 
@@ -180,11 +177,13 @@ async fn exercise(args: &Args, cluster: &Arc<Cluster>, proxy: &str) -> anyhow::R
     let settle = Duration::from_secs(args.settle_seconds);
     tokio::time::sleep(settle).await;
     let split = pairs.iter().filter(|p| p.progress.split()).count();
-    say(&format!("{split} of {} pairs have their members on different gateway pods", pairs.len()));
     anyhow::ensure!(split > 0, "no pair is split across the gateway pods: nothing crosses replicas");
+    let split = format!("{split} of {} pairs have their members on different gateway pods", pairs.len());
+    say(&split);
 
     let ping = plan.component("chat-gateway")?.setting("WS_PING_INTERVAL_SECONDS")?;
     let mut idle = Some(idle);
+    let mut idle_line = String::new();
     let mut phases = Vec::new();
     for chart_pre_stop in [true, false] {
         let label = if chart_pre_stop { "with the chart's preStop sleep" } else { "without a preStop sleep" };
@@ -196,14 +195,15 @@ async fn exercise(args: &Args, cluster: &Arc<Cluster>, proxy: &str) -> anyhow::R
                 && let Some(idle) = idle.take()
             {
                 // Two ping intervals of idleness through the proxy before the gateways go.
-                let wanted = Duration::from_secs(2 * ping + 2);
+                let wanted = Duration::from_secs(2 * ping + 5);
                 tokio::time::sleep(wanted.saturating_sub(idle_since.elapsed())).await;
                 let pings = idle.finish().await?;
                 anyhow::ensure!(pings >= 2, "an idle socket saw {pings} pings in {} s", idle_since.elapsed().as_secs());
-                say(&format!(
+                idle_line = format!(
                     "an idle socket stayed open {} s through the proxy ({pings} pings)",
                     idle_since.elapsed().as_secs()
-                ));
+                );
+                say(&idle_line);
             }
             let spec = plan.component(component)?;
             let pre_stop = if chart_pre_stop { spec.pre_stop() } else { Duration::ZERO };
@@ -232,7 +232,7 @@ async fn exercise(args: &Args, cluster: &Arc<Cluster>, proxy: &str) -> anyhow::R
         clients,
         sent: tallies.iter().map(|t| t.sent).sum(),
         received: tallies.iter().map(|t| t.received).sum(),
-        checks: vec![format!("{routes} routes through the proxy"), timeouts, limits],
+        checks: vec![routes, timeouts, idle_line, limits, split],
         phases,
         whole,
         reconnect_limit: RECONNECT_LIMIT,
@@ -276,29 +276,4 @@ async fn make_pairs(proxy: &str, n: u32, figures: &Arc<Figures>) -> anyhow::Resu
         pairs.push(Arc::new(Pair { chat_id, members: [a, b], progress: Arc::new(Progress::default()) }));
     }
     Ok((pairs, known))
-}
-
-/// A database of the stage's own on the machine's Postgres, as empty as a new cluster's.
-struct ScratchDatabase {
-    url: String,
-    name: String,
-}
-
-impl ScratchDatabase {
-    async fn create() -> anyhow::Result<Self> {
-        let name = testkit::unique_name("chat_suite_e2e_");
-        let admin = Database::connect(testkit::postgres_admin_url()).await?;
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
-        admin.close().await?;
-        let base = testkit::postgres_admin_url();
-        let url = format!("{}/{name}", base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b));
-        Ok(Self { url, name })
-    }
-
-    async fn drop(self) {
-        if let Ok(admin) = Database::connect(testkit::postgres_admin_url()).await {
-            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
-            let _ = admin.close().await;
-        }
-    }
 }

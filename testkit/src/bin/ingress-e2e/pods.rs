@@ -213,9 +213,10 @@ impl Cluster {
                 anyhow::bail!("{} was still running at the end of its grace period and was killed", pod.name);
             }
         };
+        let exited = started.elapsed();
         removal.await??;
         anyhow::ensure!(status.success(), "{} exited with {status} after SIGTERM; see its log", pod.name);
-        say(&format!("{}: exited {:.1} s after its deletion", pod.name, started.elapsed().as_secs_f64()));
+        say(&format!("{}: exited {:.1} s after its deletion", pod.name, exited.as_secs_f64()));
         Ok(())
     }
 

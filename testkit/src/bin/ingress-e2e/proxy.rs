@@ -87,6 +87,22 @@ impl Proxy {
     }
 }
 
+impl Drop for Proxy {
+    /// nginx's fast shutdown: the master stops its workers, the old generations' too (a
+    /// SIGKILL to the master alone would leave them running, holding the port).
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            for _ in 0..100 {
+                if matches!(self.child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
 fn write_endpoints(runtime: &Path, service: &str, ports: &[u16]) -> anyhow::Result<()> {
     let mut lines: String = ports.iter().map(|p| format!("server 127.0.0.1:{p} max_fails=0;\n")).collect();
     if ports.is_empty() {

@@ -42,15 +42,18 @@ impl Report {
         t += " |\n| --- |";
         t += &" --- |".repeat(self.phases.len());
         t.push('\n');
-        let rows: [Row; 12] = [
+        let rows: [Row; 13] = [
             ("preStop sleep", |p| p.pre_stops.clone()),
             ("rollout of all six pods", |p| format!("{:.0} s", p.took.as_secs_f64())),
-            ("HTTP requests (answered / failed after retries)", |p| {
-                format!("{} / {}", p.summary.requests - p.summary.failures.len() as u64, p.summary.failures.len())
+            ("HTTP requests (failed after their retries)", |p| {
+                format!("{} ({})", p.summary.requests, p.summary.failures.len())
             }),
             ("requests that needed a retry", |p| p.summary.requests_retried.to_string()),
             ("retries, by cause", |p| Summary::breakdown(&p.summary.retries)),
             ("requests the proxy re-sent to another pod", |p| p.summary.resent_by_proxy.to_string()),
+            ("socket upgrades (re-sent by the proxy to another pod)", |p| {
+                format!("{} ({})", p.summary.upgrades, p.summary.upgrades_resent)
+            }),
             ("sockets closed, by cause", |p| Summary::breakdown(&p.summary.closes)),
             ("reconnects", |p| p.summary.reconnects.to_string()),
             ("longest reconnect", |p| millis(p.summary.longest_reconnect)),
