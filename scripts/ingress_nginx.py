@@ -8,8 +8,10 @@ that the end-to-end driver starts behind it.
 Writes OUT_DIR/nginx.conf and OUT_DIR/plan.json. What only exists at run time is included from
 OUT_DIR/runtime/, which the driver writes before it starts nginx and again whenever it changes:
 `listen.conf` (the ingress's address), `endpoints-<Service>.conf` (the ready pods, one `server`
-line each, as the EndpointSlices would list them) and `listen-<Service>.conf` (where the
-cluster's Service answers inside the cluster, for JWKS_URL).
+line each, as the EndpointSlices would list them), `listen-<Service>.conf` (where the
+cluster's Service answers inside the cluster, for JWKS_URL), and `listen-control.conf` and
+`generation.conf` (a server of the driver's own that says which configuration the workers
+accepting connections have: a reload is asynchronous).
 
 The directives are ingress-nginx's defaults (controller v1.x, nginx.tmpl) for what the chart
 uses; an `nginx.ingress.kubernetes.io/` annotation this does not translate stops it, so the
@@ -309,7 +311,16 @@ http {{
             return 404 "default backend - 404\\n";
         }}
     }}
-{"".join(services)}}}
+{"".join(services)}
+    # Not ingress-nginx's: the generation of the configuration that accepts connections now.
+    server {{
+        include {runtime / "listen-control.conf"};
+        location = /generation {{
+            default_type text/plain;
+            include {runtime / "generation.conf"};
+        }}
+    }}
+}}
 """
 
 

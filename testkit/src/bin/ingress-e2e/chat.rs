@@ -141,6 +141,13 @@ pub async fn run_member(
             }
             Err(err) => {
                 figures.record(Event::Retried(format!("reconnect: {}", first_words(&err.to_string()))));
+                if stopping_since.is_some_and(|at| at.elapsed() > patience) {
+                    figures.record(Event::Violation(format!(
+                        "chat {}: member {me} could not reconnect: {err}",
+                        pair.chat_id
+                    )));
+                    return tally;
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;

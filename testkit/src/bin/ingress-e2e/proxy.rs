@@ -6,7 +6,7 @@ use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
     process::Stdio,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::{
@@ -23,7 +23,10 @@ pub struct Proxy {
     pub address: String,
     /// Where each Service answers inside the "cluster" (for JWKS_URL).
     pub services: BTreeMap<String, String>,
-    endpoints: Mutex<BTreeMap<String, Vec<u16>>>,
+    /// The endpoints of each Service, and the generation of the configuration written.
+    endpoints: Mutex<(BTreeMap<String, Vec<u16>>, u64)>,
+    control: String,
+    http: reqwest::Client,
 }
 
 impl Proxy {
@@ -41,6 +44,9 @@ impl Proxy {
         for name in plan.services.keys() {
             write_endpoints(&runtime, name, &[])?;
         }
+        let control = testkit::free_port();
+        std::fs::write(runtime.join("listen-control.conf"), format!("listen 127.0.0.1:{control};\n"))?;
+        write_generation(&runtime, 0)?;
         let child = Command::new("nginx")
             .arg("-c")
             .arg(dir.join("nginx.conf"))
@@ -60,6 +66,9 @@ impl Proxy {
             address: format!("127.0.0.1:{port}"),
             services,
             endpoints: Mutex::default(),
+            control: format!("http://127.0.0.1:{control}/generation"),
+            // A connection per request: each one asks whichever worker accepts it now.
+            http: shared::http_client::builder().pool_max_idle_per_host(0).timeout(Duration::from_secs(2)).build()?,
         };
         crate::process::wait_for_port(port, Duration::from_secs(10)).await?;
         Ok(proxy)
@@ -75,15 +84,35 @@ impl Proxy {
         self.change(service, |ports| ports.retain(|p| *p != port)).await
     }
 
+    /// Rewrites a Service's endpoints and reloads nginx: new workers take the new list; the
+    /// old ones finish what they hold (their WebSockets included, for up to
+    /// worker_shutdown_timeout). Returns once the new workers are the ones accepting
+    /// connections (a reload is asynchronous: until then the old ones still take new ones).
     async fn change(&self, service: &str, edit: impl FnOnce(&mut Vec<u16>)) -> anyhow::Result<()> {
-        let mut all = self.endpoints.lock().await;
+        let mut guard = self.endpoints.lock().await;
+        let (all, generation) = &mut *guard;
         let ports = all.entry(service.to_owned()).or_default();
         edit(ports);
-        write_endpoints(&self.dir.join("runtime"), service, ports)?;
-        // A reload: new workers take the new list; the old ones finish what they hold (their
-        // WebSockets included, for up to worker_shutdown_timeout).
+        let runtime = self.dir.join("runtime");
+        write_endpoints(&runtime, service, ports)?;
+        *generation += 1;
+        write_generation(&runtime, *generation)?;
         let pid = self.child.id().ok_or_else(|| anyhow::anyhow!("nginx has exited"))?;
-        crate::process::signal(pid, "HUP").await
+        crate::process::signal(pid, "HUP").await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = match self.http.get(&self.control).send().await {
+                Ok(answer) => answer.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if seen == generation.to_string() {
+                // The master stops the old workers accepting right after it starts the new.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "nginx did not take configuration {generation} within 10 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
@@ -101,6 +130,11 @@ impl Drop for Proxy {
             }
         }
     }
+}
+
+fn write_generation(runtime: &Path, generation: u64) -> anyhow::Result<()> {
+    std::fs::write(runtime.join("generation.conf"), format!("return 200 \"{generation}\";\n"))?;
+    Ok(())
 }
 
 fn write_endpoints(runtime: &Path, service: &str, ports: &[u16]) -> anyhow::Result<()> {
