@@ -52,6 +52,10 @@ impl Client {
         &self.http
     }
 
+    pub fn figures(&self) -> &Figures {
+        &self.figures
+    }
+
     /// Sends until an answer other than 502/503/504 comes, and checks its status is `expect`.
     pub async fn call(
         &self,

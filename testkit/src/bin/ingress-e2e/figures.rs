@@ -2,7 +2,7 @@
 //! read from them.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -36,9 +36,21 @@ pub enum Event {
 #[derive(Default)]
 pub struct Figures {
     events: Mutex<Vec<(Instant, Event)>>,
+    /// The users whose registration a client saw succeed: each must reach Kafka.
+    registered: Mutex<BTreeSet<String>>,
 }
 
 impl Figures {
+    pub fn registered(&self, user_id: &str) {
+        if let Ok(mut registered) = self.registered.lock() {
+            registered.insert(user_id.to_owned());
+        }
+    }
+
+    pub fn registered_users(&self) -> BTreeSet<String> {
+        self.registered.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
     pub fn record(&self, event: Event) {
         if let Ok(mut events) = self.events.lock() {
             events.push((Instant::now(), event));

@@ -11,6 +11,7 @@ mod chat;
 mod checks;
 mod client;
 mod console;
+mod events;
 mod figures;
 mod plan;
 mod pods;
@@ -113,7 +114,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let proxy = Proxy::start(&args.proxy_dir, &plan).await?;
     let address = proxy.address.clone();
     let cluster = Arc::new(Cluster::start(plan, supplied, proxy).await?);
-    let outcome = exercise(args, &cluster, &address).await;
+    let outcome = exercise(args, &cluster, &address, &broker).await;
     if outcome.is_err() {
         eprintln!("ingress-e2e: the pods' logs and nginx's error log: {}", work.path().display());
         std::mem::forget(work);
@@ -123,7 +124,12 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     outcome
 }
 
-async fn exercise(args: &Args, cluster: &Arc<Cluster>, proxy: &str) -> anyhow::Result<()> {
+async fn exercise(
+    args: &Args,
+    cluster: &Arc<Cluster>,
+    proxy: &str,
+    broker: &testkit::broker::Broker,
+) -> anyhow::Result<()> {
     let figures = Arc::new(Figures::default());
     let pods_of = |port: u16| cluster.component_at(port);
     let plan = cluster.plan();
@@ -226,13 +232,31 @@ async fn exercise(args: &Args, cluster: &Arc<Cluster>, proxy: &str) -> anyhow::R
         clients += worker.await?;
     }
     let whole = figures.between(load_started, Instant::now());
+
+    step("notification events: every registration on Kafka");
+    let topic = plan
+        .component("auth-api")?
+        .env
+        .get("NOTIFICATIONS_TOPIC")
+        .cloned()
+        .unwrap_or_else(|| "received_messages".into());
+    let registered = figures.registered_users();
+    let relayed = events::registrations(broker, &topic, &registered, Duration::from_secs(60)).await;
+    let missing_events = registered.difference(&relayed).count();
+    let events = format!(
+        "{} of {} registrations reached Kafka as user.registered events (topic {topic})",
+        registered.len() - missing_events,
+        registered.len()
+    );
+    say(&events);
     let report = Report {
         pairs: pairs.len(),
         workers: args.workers,
         clients,
         sent: tallies.iter().map(|t| t.sent).sum(),
         received: tallies.iter().map(|t| t.received).sum(),
-        checks: vec![routes, timeouts, idle_line, limits, split],
+        checks: vec![routes, timeouts, idle_line, limits, split, events],
+        missing_events,
         phases,
         whole,
         reconnect_limit: RECONNECT_LIMIT,

@@ -27,6 +27,8 @@ pub struct Report {
     pub phases: Vec<Phase>,
     pub whole: Summary,
     pub reconnect_limit: Duration,
+    /// Registrations a client saw succeed whose event never reached Kafka.
+    pub missing_events: usize,
 }
 
 /// A row of the figures table: its name, and its cell for one rollout.
@@ -147,6 +149,12 @@ impl Report {
         );
         let _ = writeln!(
             rows,
+            "| {TITLE} | registrations whose event never reached Kafka | {} | none | {} |",
+            self.missing_events,
+            verdict(self.missing_events == 0)
+        );
+        let _ = writeln!(
+            rows,
             "| {TITLE} | messages lost, duplicated or out of order | {} of {} | none | {} |",
             self.whole.violations.len(),
             self.sent,
@@ -176,6 +184,7 @@ impl Report {
 
     pub fn verdict(&self) -> anyhow::Result<()> {
         let with = &self.phases[0].summary;
+        anyhow::ensure!(self.missing_events == 0, "{} registrations never reached Kafka", self.missing_events);
         anyhow::ensure!(
             resent(with) == 0,
             "with the chart's preStop sleep the proxy still sent {} requests and upgrades to a stopped pod",

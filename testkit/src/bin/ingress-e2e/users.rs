@@ -22,11 +22,14 @@ impl User {
         let username = format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let body = json!({"username": username, "password": PASSWORD, "email": format!("{username}@example.com")});
         let answer = client.send(Method::POST, "/register", None, Some(&body), &[]).await?;
-        if answer.status == StatusCode::CONFLICT && answer.retries > 0 {
-            return Self::login(client, &username).await;
-        }
-        anyhow::ensure!(answer.status == StatusCode::CREATED, "POST /register: {} {}", answer.status, answer.body);
-        Self::from_tokens(username, &answer.body)
+        let user = if answer.status == StatusCode::CONFLICT && answer.retries > 0 {
+            Self::login(client, &username).await?
+        } else {
+            anyhow::ensure!(answer.status == StatusCode::CREATED, "POST /register: {} {}", answer.status, answer.body);
+            Self::from_tokens(username, &answer.body)?
+        };
+        client.figures().registered(&user.user_id);
+        Ok(user)
     }
 
     pub async fn login(client: &Client, username: &str) -> anyhow::Result<Self> {
