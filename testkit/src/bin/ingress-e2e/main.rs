@@ -5,8 +5,6 @@
 //! proxy, then rolls every service one pod at a time under a steady load, first with the
 //! chart's preStop sleep and then without, and prints what the clients saw.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 mod chat;
 mod checks;
 mod client;
