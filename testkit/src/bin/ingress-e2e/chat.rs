@@ -23,7 +23,10 @@ use tokio_tungstenite::{
 };
 use uuid::Uuid;
 
-use crate::figures::{Event, Figures};
+use crate::{
+    figures::{Event, Figures},
+    proxy::upstream_port,
+};
 
 /// Between a member's messages.
 pub const SEND_EVERY: Duration = Duration::from_millis(400);
@@ -46,6 +49,19 @@ pub async fn open(proxy: &str, from: IpAddr, token: &str, query: &str) -> anyhow
     let first = tokio::time::timeout(Duration::from_secs(10), next_event(&mut ws)).await??;
     anyhow::ensure!(first["event"] == "connected", "the first event was not `connected`: {first}");
     Ok((ws, pod))
+}
+
+/// Finds or makes the chat with `peer` over `ws` (`start_private_chat`), and returns its id.
+pub async fn start_chat(ws: &mut Socket, peer: &str) -> anyhow::Result<Uuid> {
+    let start = json!({"event": "start_private_chat", "id": "start", "data": {"user_id": peer}});
+    ws.send(Message::Text(start.to_string().into())).await?;
+    let created = loop {
+        let event = next_event(ws).await?;
+        if event["id"] == "start" {
+            break event;
+        }
+    };
+    Ok(created["data"]["chat_id"].as_str().ok_or_else(|| anyhow::anyhow!("no chat: {created}"))?.parse()?)
 }
 
 /// The next JSON event (pings are answered by tungstenite as it reads).
@@ -134,8 +150,7 @@ pub async fn run_member(
         let query = format!("?last_message_ids={}:{}", pair.chat_id, last_peer_message.unwrap_or(0));
         let mut ws = match open(&proxy, member.from, &member.token, &query).await {
             Ok((ws, pod)) => {
-                let port = pod.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-                pair.progress.pods[me].store(port, Ordering::SeqCst);
+                pair.progress.pods[me].store(upstream_port(&pod).unwrap_or(0), Ordering::SeqCst);
                 figures.record(Event::Upgraded { resent: pod.contains(',') });
                 ws
             }

@@ -5,7 +5,6 @@
 
 use std::{collections::BTreeSet, net::IpAddr};
 
-use futures_util::SinkExt;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -14,14 +13,14 @@ use crate::{
     chat,
     client::{Answer, Client},
     plan::Plan,
+    proxy::upstream_port,
     users::{PASSWORD, User},
 };
 
 /// The pod's port that served an answer, from the proxy's `X-E2E-Upstream` (the last one it
 /// tried).
 pub fn served_by(headers: &reqwest::header::HeaderMap) -> Option<u16> {
-    let value = headers.get("x-e2e-upstream")?.to_str().ok()?;
-    value.rsplit(", ").next()?.rsplit(':').next()?.parse().ok()
+    upstream_port(headers.get("x-e2e-upstream")?.to_str().ok()?)
 }
 
 /// Asserts `answer` came from a pod of `component`, by the ports `pods_of` knows.
@@ -52,17 +51,9 @@ pub async fn routes(
     // The WebSocket first: the chat it makes serves the history route.
     let (mut ws, pod) =
         chat::open(proxy, from, token, "").await.map_err(|e| anyhow::anyhow!("GET /chat (upgrade): {e}"))?;
-    let port = pod.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let port = upstream_port(&pod).unwrap_or(0);
     anyhow::ensure!(pods_of(port).as_deref() == Some("chat-gateway"), "/chat was upgraded by {pod}, not chat-gateway");
-    let start = json!({"event": "start_private_chat", "id": "c1", "data": {"user_id": bob.user_id}});
-    ws.send(Message::Text(start.to_string().into())).await?;
-    let created = loop {
-        let event = chat::next_event(&mut ws).await?;
-        if event["id"] == "c1" {
-            break event;
-        }
-    };
-    let chat_id = created["data"]["chat_id"].as_str().ok_or_else(|| anyhow::anyhow!("no chat: {created}"))?.to_owned();
+    let chat_id = chat::start_chat(&mut ws, &bob.user_id).await?;
     ws.close(None).await?;
 
     let refresh = json!({"refresh_token": alice.refresh});
@@ -96,7 +87,8 @@ pub async fn routes(
     let answer = client.call(Method::POST, "/logout", None, Some(&json!({"refresh_token": bob.refresh})), 204).await?;
     from_component(&answer, "auth-api", "POST /logout", pods_of)?;
     checked += 1;
-    checked += socketio_affinity(client, token, &bob.user_id, pods_of).await?;
+    socketio_affinity(client, token, &bob.user_id, pods_of).await?;
+    checked += 1;
     let cluster_only = ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/asyncapi.json"];
     for path in cluster_only {
         anyhow::ensure!(plan.route_for(path).is_none(), "{path} is routed by the Ingress objects");
@@ -129,7 +121,7 @@ async fn socketio_affinity(
     token: &str,
     peer: &str,
     pods_of: &dyn Fn(u16) -> Option<String>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<()> {
     let base = "/socket.io/?EIO=4&transport=polling";
     let mut spread = BTreeSet::new();
     for _ in 0..16 {
@@ -166,7 +158,7 @@ async fn socketio_affinity(
     anyhow::ensure!(pods.len() == 1, "one Socket.IO session's requests reached {pods:?}");
     let port = pods.into_iter().next().flatten().unwrap_or(0);
     anyhow::ensure!(pods_of(port).as_deref() == Some("chat-gateway"), "Socket.IO was served by port {port}");
-    Ok(1)
+    Ok(())
 }
 
 /// An Engine.IO long-polling session, every request carrying the affinity cookie.

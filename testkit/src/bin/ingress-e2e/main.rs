@@ -29,7 +29,6 @@ use std::{
 };
 
 use clap::Parser;
-use serde_json::json;
 use tokio::sync::watch;
 
 use crate::{
@@ -274,27 +273,14 @@ async fn make_pairs(proxy: &str, n: u32, figures: &Arc<Figures>) -> anyhow::Resu
         let mut members = Vec::new();
         for side in 0..2 {
             let from = address_of(10_000 + 2 * i + side);
-            let client = Client::new(proxy, from, figures.clone())?;
-            let user = User::register(&client, "e2e_chat").await?;
+            let user = User::register(&Client::new(proxy, from, figures.clone())?, "e2e_chat").await?;
             known.push(user.username.clone());
-            members.push((Member { user_id: user.user_id.parse()?, token: user.access, from }, client));
+            members.push(Member { user_id: user.user_id.parse()?, token: user.access, from });
         }
-        let (first, _) = &members[0];
-        let (mut ws, _) = chat::open(proxy, first.from, &first.token, "").await?;
-        let start = json!({"event": "start_private_chat", "id": "pair", "data": {"user_id": members[1].0.user_id}});
-        futures_util::SinkExt::send(&mut ws, tokio_tungstenite::tungstenite::Message::Text(start.to_string().into()))
-            .await?;
-        let created = loop {
-            let event = chat::next_event(&mut ws).await?;
-            if event["id"] == "pair" {
-                break event;
-            }
-        };
-        let chat_id =
-            created["data"]["chat_id"].as_str().ok_or_else(|| anyhow::anyhow!("no chat: {created}"))?.parse()?;
+        let [a, b]: [Member; 2] = members.try_into().map_err(|_| anyhow::anyhow!("a pair has two members"))?;
+        let (mut ws, _) = chat::open(proxy, a.from, &a.token, "").await?;
+        let chat_id = chat::start_chat(&mut ws, &b.user_id.to_string()).await?;
         let _ = futures_util::SinkExt::close(&mut ws).await;
-        let [(a, _), (b, _)]: [(Member, Client); 2] =
-            members.try_into().map_err(|_| anyhow::anyhow!("a pair has two members"))?;
         pairs.push(Arc::new(Pair { chat_id, members: [a, b], progress: Arc::new(Progress::default()) }));
     }
     Ok((pairs, known))

@@ -132,6 +132,12 @@ impl Drop for Proxy {
     }
 }
 
+/// The port of the pod that served a request, from the `X-E2E-Upstream` the proxy adds
+/// (`127.0.0.1:PORT`, or several, comma separated, when it tried more than one: the last).
+pub fn upstream_port(value: &str) -> Option<u16> {
+    value.rsplit(", ").next()?.rsplit(':').next()?.parse().ok()
+}
+
 fn write_generation(runtime: &Path, generation: u64) -> anyhow::Result<()> {
     std::fs::write(runtime.join("generation.conf"), format!("return 200 \"{generation}\";\n"))?;
     Ok(())
