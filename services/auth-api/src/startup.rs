@@ -11,7 +11,7 @@ use shared::{
     config::CommonConfig,
     http::{Metrics, Plumbing},
     readiness::Dependency,
-    server::Application,
+    server::{Application, Listener},
 };
 
 use crate::{
@@ -57,10 +57,12 @@ impl AuthService {
 
 /// auth-api alone, on its own port.
 pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
+    // The port first: a busy one must not leave a new DATA_DIR, key or database behind.
+    let listener = Listener::bind("auth-api", cli.listen_addr).await?;
     let service = AuthService::build(&cli.common, &cli.auth).await?;
     let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
     let app = service.provide(plumbing.app(openapi()), &cli.common);
-    let mut app = Application::bind("auth-api", cli.listen_addr, app, (&cli.common).into()).await?;
+    let mut app = listener.serve(app, (&cli.common).into());
     service.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
     Ok(app)
 }

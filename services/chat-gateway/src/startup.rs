@@ -12,7 +12,7 @@ use shared::{
     outbox::Wakeup,
     read_replica::Reads,
     readiness::Dependency,
-    server::{Application, Mount},
+    server::{Application, Listener, Mount},
     tokens::{KeySource, TokenVerifier},
 };
 
@@ -128,12 +128,15 @@ impl ChatService {
 pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let jwks = JwksClient::required(cli.jwks_url.as_deref())?;
     cli.reads.validate(&cli.common)?;
+    cli.chat.validate()?;
+    // The port before the database: a busy one must not leave a new DATA_DIR behind.
+    let listener = Listener::bind("chat-gateway", cli.listen_addr).await?;
     let db = shared::db::prepare(&cli.common).await?;
     let reads = Reads::new(db, &cli.reads, cli.common.database_max_connections).await?;
     let mut service = ChatService::build(reads, KeySource::Remote(jwks), &cli.common, &cli.chat, None).await?;
     let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
     let app = service.provide(plumbing.app_with(openapi(), service.socket_routes()));
-    let mut app = Application::bind("chat-gateway", cli.listen_addr, app, (&cli.common).into()).await?;
+    let mut app = listener.serve(app, (&cli.common).into());
     service.start(&mut app, &plumbing)?;
     Ok(app)
 }

@@ -15,7 +15,13 @@ use auth_api::{
 use chat_gateway::{config::ChatSettings, startup::ChatService};
 use clap::Parser;
 use poem_openapi::{OpenApi, OpenApiService};
-use shared::{config::CommonConfig, http::Plumbing, read_replica::Reads, server::Application, tokens::KeySource};
+use shared::{
+    config::CommonConfig,
+    http::Plumbing,
+    read_replica::Reads,
+    server::{Application, Listener},
+    tokens::KeySource,
+};
 use user_search::startup::SearchService;
 
 #[derive(Debug, Parser)]
@@ -59,6 +65,9 @@ fn openapi() -> OpenApiService<impl OpenApi, ()> {
 
 async fn build(cli: &Cli) -> anyhow::Result<Application> {
     cli.chat.validate()?;
+    // The port before anything is created: on a busy one, `./data`, its signing key and its
+    // database used to be made first, and left behind by a start that never served.
+    let listener = Listener::bind("chat-suite", cli.listen_addr).await?;
     let auth = AuthService::build(&cli.common, &cli.auth).await?;
     // One database pool and the in-process keys serve every service here.
     let db = auth.state.db.clone();
@@ -77,7 +86,7 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let plumbing = Plumbing::new(dependencies, cli.common.cors_allowed_origins.clone());
     let routes = plumbing.app_with(openapi(), web::routes(chat.socket_routes()));
     let app = chat.provide(search.provide(auth.provide(routes, &cli.common)));
-    let mut app = Application::bind("chat-suite", cli.listen_addr, app, (&cli.common).into()).await?;
+    let mut app = listener.serve(app, (&cli.common).into());
     auth.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
     chat.start(&mut app, &plumbing)?;
     Ok(app)

@@ -161,6 +161,29 @@ async fn sigterm_stops_it_cleanly() {
     assert!(status.success(), "{status:?}");
 }
 
+/// A port another process holds stops the start-up with one line naming `LISTEN_ADDR`, and
+/// before anything is created: it used to make `./data`, its signing key and its database
+/// first, and leave them behind.
+#[test]
+fn a_busy_port_is_one_line_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-suite"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("LISTEN_ADDR", addr.to_string())
+        .env("DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with(&format!("chat-suite: error: LISTEN_ADDR: cannot bind {addr}: ")), "{stderr}");
+    assert!(stderr.contains("in use"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is created");
+}
+
 /// Two newcomers chat over `/chat` on the embedded default (in-process bus, SQLite).
 #[tokio::test]
 async fn two_newcomers_chat_on_the_embedded_default() {

@@ -21,7 +21,7 @@ use shared::{
     config::TokenSettings,
     http::Plumbing,
     jwks::JwksClient,
-    server::Application,
+    server::Listener,
     tokens::{KeySource, TokenVerifier},
 };
 use testkit::{
@@ -126,7 +126,10 @@ fn main() {
         let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
         let app = service.provide(plumbing.app(OpenApiService::new(Unguarded, "unguarded", "0")));
         let unguarded = Running::start(
-            Application::bind("user-search", "127.0.0.1:0".parse().unwrap(), app, (&cli.common).into()).await.unwrap(),
+            Listener::bind("user-search", "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap()
+                .serve(app, (&cli.common).into()),
         );
         (guarded, unguarded)
     });

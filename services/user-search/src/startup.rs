@@ -11,7 +11,7 @@ use shared::{
     jwks::JwksClient,
     read_replica::Reads,
     readiness::Dependency,
-    server::Application,
+    server::{Application, Listener},
     tokens::{KeySource, TokenVerifier},
 };
 
@@ -49,13 +49,15 @@ impl SearchService {
 pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let jwks = JwksClient::required(cli.jwks_url.as_deref())?;
     cli.reads.validate(&cli.common)?;
+    // The port before the database: a busy one must not leave a new DATA_DIR behind.
+    let listener = Listener::bind("user-search", cli.listen_addr).await?;
     let db = shared::db::prepare(&cli.common).await?;
     let reads = Reads::new(db, &cli.reads, cli.common.database_max_connections).await?;
     let service = SearchService::new(reads.clone(), KeySource::Remote(jwks), &cli.common.tokens);
     let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
     reads.register(plumbing.metrics.registry())?;
     let app = service.provide(plumbing.app(openapi()));
-    let mut app = Application::bind("user-search", cli.listen_addr, app, (&cli.common).into()).await?;
+    let mut app = listener.serve(app, (&cli.common).into());
     app.spawn_background(move |stopping| reads.watch(stopping));
     Ok(app)
 }

@@ -153,6 +153,43 @@ pub fn termination_signal() -> impl Future<Output = ()> + Send + 'static {
     }
 }
 
+/// The service's port, bound first: a port another process holds stops the start-up before
+/// anything is created (DATA_DIR, a signing key, a database), not after.
+pub struct Listener {
+    name: &'static str,
+    listener: TcpListener,
+}
+
+impl Listener {
+    /// Binds `addr`; the error is one line naming `LISTEN_ADDR`.
+    pub async fn bind(name: &'static str, addr: SocketAddr) -> anyhow::Result<Self> {
+        let listener =
+            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LISTEN_ADDR: cannot bind {addr}: {e}"))?;
+        Ok(Self { name, listener })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or_default()
+    }
+
+    /// `app` on this listener, ready to run.
+    pub fn serve(self, app: impl Endpoint<Output = poem::Response> + 'static, serving: Serving) -> Application {
+        match self.listener.local_addr() {
+            Ok(addr) => tracing::info!(%addr, "{} listening", self.name),
+            Err(err) => tracing::warn!(error = %err, "{} listening on an address it cannot name", self.name),
+        }
+        let (stop, _) = tokio::sync::watch::channel(false);
+        Application {
+            listener: self.listener,
+            app: app.boxed(),
+            mounts: Vec::new(),
+            serving,
+            stop,
+            background: Vec::new(),
+        }
+    }
+}
+
 /// A service (or the whole suite) ready to serve: the listener is bound, so `port()` is known
 /// before serving starts (tests bind port 0).
 pub struct Application {
@@ -176,19 +213,6 @@ impl Stopping {
 }
 
 impl Application {
-    pub async fn bind(
-        name: &str,
-        addr: std::net::SocketAddr,
-        app: impl Endpoint<Output = poem::Response> + 'static,
-        serving: Serving,
-    ) -> anyhow::Result<Self> {
-        let listener =
-            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("LISTEN_ADDR: cannot bind {addr}: {e}"))?;
-        tracing::info!(addr = %listener.local_addr()?, "{name} listening");
-        let (stop, _) = tokio::sync::watch::channel(false);
-        Ok(Self { listener, app: app.boxed(), mounts: Vec::new(), serving, stop, background: Vec::new() })
-    }
-
     /// Runs `task` beside the server; when the server stops it is told so, and given the
     /// grace period to finish.
     pub fn spawn_background<F, Fut>(&mut self, task: F)
