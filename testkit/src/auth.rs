@@ -30,6 +30,7 @@ pub async fn spawn_auth(database: &TestDatabase, addr: SocketAddr, key: &Signing
         format!("--jwt-signing-key={}", key.to_pem()),
         "--rate-limit-per-ip-per-minute=0".to_owned(),
         "--rate-limit-per-username-per-minute=0".to_owned(),
+        "--rate-limit-per-username-and-ip-per-minute=0".to_owned(),
         "--shutdown-grace-seconds=1".to_owned(),
     ])
     .await

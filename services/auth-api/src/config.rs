@@ -101,7 +101,14 @@ pub struct AuthSettings {
     #[arg(long, env = "RATE_LIMIT_PER_IP_PER_MINUTE", default_value_t = 30)]
     pub rate_limit_per_ip_per_minute: u32,
 
-    /// Login and registration attempts allowed per username per minute (0: no limit).
-    #[arg(long, env = "RATE_LIMIT_PER_USERNAME_PER_MINUTE", default_value_t = 10)]
+    /// Failed logins allowed per username from one client address per minute (0: no limit).
+    /// Hammering a name from one address locks out that address, not the name's owner.
+    #[arg(long, env = "RATE_LIMIT_PER_USERNAME_AND_IP_PER_MINUTE", default_value_t = 10)]
+    pub rate_limit_per_username_and_ip_per_minute: u32,
+
+    /// Failed logins allowed per username from all addresses together per minute, and
+    /// registration attempts per username (0: no limit). Looser than the limit per address:
+    /// when it is used up, the owner is refused too.
+    #[arg(long, env = "RATE_LIMIT_PER_USERNAME_PER_MINUTE", default_value_t = 100)]
     pub rate_limit_per_username_per_minute: u32,
 }

@@ -7,7 +7,6 @@ use shared::redis_conn::RedisConn;
 use shared::{
     ApiError, ApiResult,
     config::CommonConfig,
-    http::Refusal,
     jwks::{KeySet, PublicJwk},
     outbox::Wakeup,
     tokens::{KeySource, TokenVerifier},
@@ -17,7 +16,7 @@ use uuid::Uuid;
 use crate::{
     config::AuthSettings,
     passwords::Hasher,
-    rate_limit::{Limiter, RateLimits},
+    rate_limit::{PerMinute, RateLimits},
     refresh_tokens::RefreshTokens,
     routes::TokenPair,
     tokens::{SigningKey, TokenIssuer},
@@ -60,7 +59,14 @@ impl AuthState {
                 Duration::from_secs(auth.refresh_token_ttl_seconds),
                 Duration::from_secs(auth.refresh_reuse_grace_seconds),
             ),
-            limits: RateLimits::new(auth.rate_limit_per_ip_per_minute, auth.rate_limit_per_username_per_minute, redis),
+            limits: RateLimits::new(
+                PerMinute {
+                    ip: auth.rate_limit_per_ip_per_minute,
+                    username_and_ip: auth.rate_limit_per_username_and_ip_per_minute,
+                    username: auth.rate_limit_per_username_per_minute,
+                },
+                redis,
+            ),
             trusted_proxy_hops: common.trusted_proxy_hops,
             outbox: Wakeup::default(),
         })
@@ -83,19 +89,7 @@ impl AuthState {
             user_id,
         })
     }
-
-    /// Counts an attempt against `limiter`; a 429 with `Retry-After` when it is used up.
-    pub async fn enforce(&self, limiter: &Limiter, key: &str) -> ApiResult<()> {
-        limiter.check(key).await.map_err(|wait| ApiError::too_many_requests(wait.0.as_secs_f64().ceil() as u64))
-    }
 }
-
-/// What [`AuthState::enforce`] answers when a limit is used up.
-pub const RATE_LIMITED: Refusal = Refusal::new(
-    429,
-    "rate_limited",
-    "Too many attempts from this address, or for this username; retry after `Retry-After` seconds.",
-);
 
 /// The rate-limit key of a client address ("unknown" when the peer has none, e.g. a socket).
 pub fn ip_key(ip: Option<IpAddr>) -> String {

@@ -1,15 +1,20 @@
-//! Rate limits on `/login` and `/register`, per client address and per username. With Redis
-//! configured the counters live there, so the limit holds however many replicas serve the
-//! requests; without it they live in this process (one replica only).
+//! Rate limits on `/login` and `/register` (which attempts count where: `policy.rs`). With
+//! Redis configured the counters live there, so the limit holds however many replicas serve
+//! the requests; without it they live in this process (one replica only).
 
 mod memory;
+mod policy;
 mod redis;
 
 use std::{num::NonZeroU32, time::Duration};
 
 use shared::redis_conn::RedisConn;
 
-pub use self::{memory::MemoryLimiter, redis::RedisLimiter};
+pub use self::{
+    memory::MemoryLimiter,
+    policy::{FailedLoginCharge, LOGIN_RATE_LIMITED, Limited, PerMinute, REGISTER_RATE_LIMITED, RateLimits, Scope},
+    redis::RedisLimiter,
+};
 
 /// The wait before the next attempt is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,23 +46,14 @@ impl Limiter {
             Self::Redis(limiter) => limiter.check(key).await,
         }
     }
-}
 
-/// The four limits auth-api enforces.
-pub struct RateLimits {
-    pub login_by_ip: Limiter,
-    pub login_by_username: Limiter,
-    pub register_by_ip: Limiter,
-    pub register_by_username: Limiter,
-}
-
-impl RateLimits {
-    pub fn new(per_ip: u32, per_username: u32, redis: Option<&RedisConn>) -> Self {
-        Self {
-            login_by_ip: Limiter::new("login:ip", per_ip, redis),
-            login_by_username: Limiter::new("login:user", per_username, redis),
-            register_by_ip: Limiter::new("register:ip", per_ip, redis),
-            register_by_username: Limiter::new("register:user", per_username, redis),
+    /// Gives back one attempt counted for `key` (one that turned out not to be what the
+    /// limit counts).
+    pub async fn refund(&self, key: &str) {
+        match self {
+            Self::Off => {}
+            Self::Memory(limiter) => limiter.refund(key),
+            Self::Redis(limiter) => limiter.refund(key).await,
         }
     }
 }

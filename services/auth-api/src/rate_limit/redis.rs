@@ -28,6 +28,22 @@ redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) 
 return 0
 ";
 
+/// Gives one attempt back (a failed-login allowance reserved for a login that succeeded):
+/// the theoretical arrival time moves back one interval, and the key goes once it is past.
+const REFUND: &str = r"
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000000 + tonumber(now_parts[2])
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return 0 end
+local new_tat = tat - tonumber(ARGV[1])
+if new_tat <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
+end
+return 0
+";
+
 const KEY_PREFIX: &str = "chat-suite:ratelimit:v2:";
 
 pub struct RedisLimiter {
@@ -36,6 +52,7 @@ pub struct RedisLimiter {
     burst: u32,
     conn: RedisConn,
     script: Script,
+    refund: Script,
 }
 
 impl RedisLimiter {
@@ -46,6 +63,7 @@ impl RedisLimiter {
             burst: per_minute.get(),
             conn,
             script: Script::new(GCRA),
+            refund: Script::new(REFUND),
         }
     }
 
@@ -62,15 +80,25 @@ impl RedisLimiter {
         }
     }
 
+    /// Gives back one attempt counted for `key`. Redis unreachable: the attempt stays counted
+    /// (with a warning), which errs on the side of the limit.
+    pub async fn refund(&self, key: &str) {
+        let mut conn = self.conn.clone();
+        let refunded: redis::RedisResult<i64> =
+            self.refund.key(self.key(key)).arg(self.interval_us).invoke_async(&mut conn).await;
+        if let Err(err) = refunded {
+            tracing::warn!(error = %err, limiter = self.name, "rate limiter unavailable, attempt not given back");
+        }
+    }
+
     /// Microseconds until `key` may try again; 0: it may now, and this attempt is counted.
     async fn wait_us(&self, key: &str) -> redis::RedisResult<u64> {
         let mut conn = self.conn.clone();
-        self.script
-            .key(format!("{KEY_PREFIX}{}:{key}", self.name))
-            .arg(self.interval_us)
-            .arg(self.burst)
-            .invoke_async(&mut conn)
-            .await
+        self.script.key(self.key(key)).arg(self.interval_us).arg(self.burst).invoke_async(&mut conn).await
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{KEY_PREFIX}{}:{key}", self.name)
     }
 }
 
@@ -83,7 +111,10 @@ mod tests {
     use super::*;
 
     async fn limiter(per_minute: u32) -> (RedisLimiter, RedisConn, String) {
-        let conn = shared::redis_conn::connect(&testkit::redis_url().parse().unwrap()).await.unwrap();
+        let conn =
+            shared::redis_conn::connect(&testkit::redis_url().parse::<shared::config::RedisUrl>().unwrap().into())
+                .await
+                .unwrap();
         let name = testkit::unique_name("test");
         let limiter = RedisLimiter::new("unit", NonZeroU32::new(per_minute).unwrap(), conn.clone());
         (limiter, conn, format!("{KEY_PREFIX}unit:{name}"))
@@ -122,5 +153,21 @@ mod tests {
         let RetryAfter(wait) = limiter.check(name).await.unwrap_err();
         // One attempt comes back every 20 s at 3 a minute.
         assert!(wait > Duration::from_secs(19) && wait <= Duration::from_secs(20), "{wait:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refunded_attempt_can_be_made_again() {
+        let (limiter, mut conn, key) = limiter(2).await;
+        let name = key.trim_start_matches(&format!("{KEY_PREFIX}unit:"));
+        assert_eq!(limiter.wait_us(name).await.unwrap(), 0);
+        assert_eq!(limiter.wait_us(name).await.unwrap(), 0);
+        limiter.refund(name).await;
+        assert_eq!(limiter.wait_us(name).await.unwrap(), 0);
+        assert!(limiter.wait_us(name).await.unwrap() > 0);
+        // Both given back: nothing is left to remember.
+        limiter.refund(name).await;
+        limiter.refund(name).await;
+        let exists: bool = conn.exists(&key).await.unwrap();
+        assert!(!exists);
     }
 }

@@ -16,7 +16,8 @@ use super::{JsonBody, Tag, TokenPair};
 use crate::{
     domain::{Email, EmailText, NewPassword, NewUsername, Password, Username},
     passwords::OVERLOADED,
-    state::{AuthState, RATE_LIMITED, ip_key},
+    rate_limit::REGISTER_RATE_LIMITED,
+    state::{AuthState, ip_key},
     users::{self, EMAIL_TAKEN, NewUser, USERNAME_TAKEN},
 };
 
@@ -48,7 +49,7 @@ pub enum RegisterRefusals {}
 
 impl Refusals for RegisterRefusals {
     const LIST: &'static [&'static [Refusal]] =
-        &[JSON_BODY, &[INVALID_FIELD, USERNAME_TAKEN, EMAIL_TAKEN, RATE_LIMITED, OVERLOADED], DEPENDENCIES];
+        &[JSON_BODY, &[INVALID_FIELD, USERNAME_TAKEN, EMAIL_TAKEN, REGISTER_RATE_LIMITED, OVERLOADED], DEPENDENCIES];
 }
 
 /// The caller's account.
@@ -129,12 +130,12 @@ impl AccountsApi {
         body: JsonBody<RegisterRequest>,
     ) -> Result<Registered, Refused<RegisterRefusals>> {
         let state = state.0;
-        state.enforce(&state.limits.register_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
+        state.limits.register_from(&ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
         let username = Username::parse(&body.username)?;
         let email = Email::parse(&body.email)?;
         let password = Password::parse(&body.password)?;
         let fcm_token = parse_fcm_token(body.0.fcm_token.map(Text::into_string))?;
-        state.enforce(&state.limits.register_by_username, username.key().as_str()).await?;
+        state.limits.register_username(username.key()).await?;
 
         let password_hash = state.hasher.hash(&password).await?;
         let new = NewUser { username, email, password_hash, fcm_token };

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use shared::{
-    ApiError,
+    ApiError, ApiResult,
     http::{
         Refusal, Refusals, Refused, Text, client_ip,
         refusals::{DEPENDENCIES, INVALID_FIELD, JSON_BODY},
@@ -15,8 +15,9 @@ use super::{JsonBody, Tag, TokenPair};
 use crate::{
     domain::{FieldError, OfferedPassword, Password},
     passwords::{HashError, OVERLOADED, Verdict},
+    rate_limit::LOGIN_RATE_LIMITED,
     refresh_tokens::RefreshError,
-    state::{AuthState, RATE_LIMITED, ip_key},
+    state::{AuthState, ip_key},
     users,
 };
 
@@ -57,7 +58,7 @@ pub enum LoginRefusals {}
 
 impl Refusals for LoginRefusals {
     const LIST: &'static [&'static [Refusal]] =
-        &[JSON_BODY, &[INVALID_FIELD, INVALID_CREDENTIALS, RATE_LIMITED, OVERLOADED], DEPENDENCIES];
+        &[JSON_BODY, &[INVALID_FIELD, INVALID_CREDENTIALS, LOGIN_RATE_LIMITED, OVERLOADED], DEPENDENCIES];
 }
 
 /// A refresh token refused (`From<RefreshError>` below): each code says what to do next.
@@ -102,7 +103,8 @@ impl SessionsApi {
         body: JsonBody<LoginRequest>,
     ) -> Result<Json<TokenPair>, Refused<LoginRefusals>> {
         let state = state.0;
-        state.enforce(&state.limits.login_by_ip, &ip_key(client_ip(req, state.trusted_proxy_hops))).await?;
+        let ip = ip_key(client_ip(req, state.trusted_proxy_hops));
+        state.limits.login_from(&ip).await?;
         // Names of imported accounts may be outside today's alphabet, so only what cannot be a
         // name at all is refused, before any work.
         let key = UsernameKey::parse(&body.username).ok_or_else(|| FieldError {
@@ -110,11 +112,14 @@ impl SessionsApi {
             reason: format!("must be 1 to {} characters long, without control characters", UsernameKey::MAX_CHARS),
         })?;
         let password = Password::parse_offered(&body.password)?;
-        state.enforce(&state.limits.login_by_username, key.as_str()).await?;
+        let charge = state.limits.charge_failed_login(&key, &ip).await?;
 
-        let user = users::find_by_username_key(&state.db, key.as_str()).await?;
-        let verdict = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
-        let (Some(user), Verdict::Match { needs_upgrade }) = (user, verdict) else {
+        let checked = check_credentials(state, &key, &password).await;
+        // Only wrong credentials are charged: not a success, nor a fault of ours.
+        if !matches!(checked, Ok(None)) {
+            charge.forgive().await;
+        }
+        let Some((user, needs_upgrade)) = checked? else {
             return Err(invalid_credentials().into());
         };
         if needs_upgrade {
@@ -160,6 +165,21 @@ impl SessionsApi {
         state.refresh.revoke(&state.db, &body.refresh_token).await?;
         Ok(LoggedOut::NoContent)
     }
+}
+
+/// The account of `key` when `password` is its password (and whether its hash wants
+/// upgrading); `None` for an unknown name or a wrong password, after the same work.
+async fn check_credentials(
+    state: &AuthState,
+    key: &UsernameKey,
+    password: &Password,
+) -> ApiResult<Option<(shared::entities::users::Model, bool)>> {
+    let user = users::find_by_username_key(&state.db, key.as_str()).await?;
+    let verdict = state.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+    Ok(match (user, verdict) {
+        (Some(user), Verdict::Match { needs_upgrade }) => Some((user, needs_upgrade)),
+        _ => None,
+    })
 }
 
 impl From<RefreshError> for ApiError {

@@ -38,6 +38,8 @@ pub fn base_args(database_url: &str, data_dir: &std::path::Path, signing_key: &s
         "100000",
         "--rate-limit-per-username-per-minute",
         "100000",
+        "--rate-limit-per-username-and-ip-per-minute",
+        "100000",
         "--shutdown-grace-seconds",
         "1",
     ]
@@ -105,4 +107,15 @@ impl TestApp {
         let row = self.db.query_one_raw(Statement::from_string(self.db.get_database_backend(), sql)).await.unwrap()?;
         row.try_get_by_index::<Option<String>>(0).unwrap()
     }
+}
+
+/// A 429 `rate_limited` whose message gives the wait `Retry-After` gives, at most `at_most`
+/// seconds: "{what}; retry in N seconds".
+pub fn assert_rate_limited(resp: &Response, what: &str, at_most: u64) {
+    assert_eq!(resp.status, 429, "{}", resp.body);
+    let retry_after: u64 = resp.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=at_most).contains(&retry_after), "{retry_after}");
+    let unit = if retry_after == 1 { "second" } else { "seconds" };
+    let error = format!("{what}; retry in {retry_after} {unit}");
+    assert_eq!(resp.body, serde_json::json!({"error": error, "code": "rate_limited"}));
 }

@@ -9,6 +9,7 @@ mod device;
 mod import;
 mod limits;
 mod login;
+mod login_limits;
 mod openapi;
 mod probes;
 mod refresh;
