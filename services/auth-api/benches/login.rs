@@ -130,6 +130,7 @@ async fn main() {
             // High enough never to refuse, so the limiter still runs on every attempt.
             ("RATE_LIMIT_PER_IP_PER_MINUTE", "100000000".into()),
             ("RATE_LIMIT_PER_USERNAME_PER_MINUTE", "100000000".into()),
+            ("RATE_LIMIT_PER_USERNAME_AND_IP_PER_MINUTE", "100000000".into()),
             ("ARGON2_MEMORY_KIB", memory.to_string()),
             ("ARGON2_ITERATIONS", iterations.to_string()),
             ("ARGON2_PARALLELISM", lanes.to_string()),
