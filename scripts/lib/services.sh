@@ -100,6 +100,14 @@ ensure_socketio_clients() {
   export SOCKETIO_CLIENTS="$cache/socketio-clients/node_modules"
 }
 
+# axe-core, which the web client's browser test injects into the page to check it against
+# WCAG 2.1 AA (services/chat-suite/tests/web/accessibility.rs): from the committed lock file of
+# testkit/axe into the cache, again only when that changes.
+ensure_axe() {
+  npm_ci_into_cache "$(dirname "${BASH_SOURCE[0]}")/../../testkit/axe" "$cache/axe" "axe-core"
+  export AXE_CORE="$cache/axe/node_modules/axe-core/axe.min.js"
+}
+
 # npm_ci_into_cache FROM DIR WHAT: the npm project FROM (package.json and its lock), installed
 # with npm ci into DIR, once per lock file.
 npm_ci_into_cache() {

@@ -36,24 +36,49 @@ const seenSent = new Map();
 
 // ---- signing in and out ------------------------------------------------------------------
 
-$("auth-form").addEventListener("submit", async (event) => {
+// Two forms, one per action: Enter submits the form it was pressed in.
+$("login-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const register = event.submitter?.value === "register";
-  const username = $("username").value.trim();
-  const password = $("password").value;
-  const email = $("email").value.trim();
-  if (register && !email) return say($("auth-error"), "Give an email address to register.");
-  busy($("auth-form"), true);
+  signIn($("login-form"), () => Session.login($("login-username").value.trim(), $("login-password").value));
+});
+
+$("register-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const [username, email, password] = ["username", "email", "password"].map((f) => $(`register-${f}`).value);
+  signIn($("register-form"), () => Session.register(username.trim(), email.trim(), password));
+});
+
+async function signIn(form, attempt) {
+  busy(form, true);
   try {
-    start(register ? await Session.register(username, email, password) : await Session.login(username, password));
-    $("auth-form").reset();
+    const newSession = await attempt();
+    busy(form, false);
+    start(newSession);
+    for (const each of document.querySelectorAll("#sign-in form")) each.reset();
     say($("auth-error"), "");
   } catch (error) {
+    busy(form, false);
     say($("auth-error"), describe(error));
-  } finally {
-    busy($("auth-form"), false);
+    // Too many attempts (429), or the server too busy (503): it says how long to wait.
+    if (error instanceof ApiError && error.retryAfter) holdOff(form, error.retryAfter);
   }
-});
+}
+
+/** The form's button stays disabled for `seconds`, its label counting them down. */
+function holdOff(form, seconds) {
+  const button = form.querySelector("button[type=submit]");
+  button.dataset.label ??= button.textContent;
+  clearInterval(Number(button.dataset.timer));
+  const until = Date.now() + seconds * 1000;
+  const tick = () => {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    button.disabled = left > 0;
+    button.textContent = left > 0 ? `${button.dataset.label} (in ${left} s)` : button.dataset.label;
+    if (left <= 0) clearInterval(Number(button.dataset.timer));
+  };
+  button.dataset.timer = String(setInterval(tick, 1000));
+  tick();
+}
 
 $("sign-out").addEventListener("click", () => session?.logout());
 
@@ -104,7 +129,7 @@ function signedOut() {
   $("whoami").hidden = true;
   $("sign-in").hidden = false;
   say($("connection"), "");
-  $("username").focus();
+  $("login-username").focus();
 }
 
 // ---- chats -------------------------------------------------------------------------------
@@ -324,12 +349,13 @@ function renderMessages() {
   const chat = chats.get(current);
   if (!chat) return;
   const list = $("messages");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const log = $("message-log");
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   // Stored messages in the chat's order, then those still on their way.
   const pending = [...chat.messages.values()].filter((m) => m.message_id === undefined);
   list.replaceChildren(...[...storedMessages(chat), ...pending].map((m) => messageItem(m, chat)));
   $("earlier").hidden = !chat.hasMore;
-  if (atBottom) list.scrollTop = list.scrollHeight;
+  if (atBottom) log.scrollTop = log.scrollHeight;
 }
 
 /** The chat's stored messages, oldest first: ids grow in the order the chat stored them. */
@@ -431,4 +457,4 @@ function describe(error) {
 
 const restored = Session.restore();
 if (restored) start(restored);
-else $("username").focus();
+else $("login-username").focus();

@@ -11,14 +11,25 @@ const STORAGE_KEY = "chat-suite.session";
 // so a request sent just before expiry still carries a valid token.
 const REFRESH_MARGIN_MS = 60_000;
 
-/** An answer of the API that is not a success: the contract's `{error, code}` body. */
+/**
+ * An answer of the API that is not a success: the contract's `{error, code}` body, and for a
+ * 429 or a 503 the seconds to wait before trying again (`Retry-After`), when it says.
+ */
 export class ApiError extends Error {
-  constructor(status, body) {
+  constructor(status, body, retryAfter) {
     super(body?.error ?? `HTTP ${status}`);
     this.status = status;
     this.code = body?.code ?? "http_error";
     this.field = body?.field;
+    this.retryAfter = retryAfter;
   }
+}
+
+/** `Retry-After` in whole seconds from now: delay-seconds, or an HTTP date (RFC 9110). */
+function retryAfterSeconds(value) {
+  if (!value) return undefined;
+  const seconds = /^\d+$/.test(value.trim()) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
+  return Number.isFinite(seconds) ? Math.max(1, Math.ceil(seconds)) : undefined;
 }
 
 /** `fetch` of a JSON API route: the parsed body, or an ApiError. */
@@ -38,7 +49,7 @@ async function requestJson(path, { method = "GET", body, token } = {}) {
   } catch {
     // Not the API's JSON: a proxy's error page, say. The status still tells.
   }
-  if (!response.ok) throw new ApiError(response.status, parsed);
+  if (!response.ok) throw new ApiError(response.status, parsed, retryAfterSeconds(response.headers.get("Retry-After")));
   return parsed;
 }
 

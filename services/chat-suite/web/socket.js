@@ -13,14 +13,28 @@ const MAX_RESUME_CHATS = 500;
 const TOKEN_EXPIRED = 4001;
 // Code the page closes with when it is done (sign-out): no reconnecting.
 const NORMAL = 1000;
+// Close code of a connection that sent a frame over the server's limit (64 KiB, the README's
+// close codes). That frame would be refused again on every connection: it fails, the others
+// are written again.
+const TOO_LARGE = 1009;
+// The server's limit on a frame, in bytes of UTF-8.
+const MAX_FRAME_BYTES = 64 * 1024;
+const utf8 = new TextEncoder();
 
-/** An `error` reply: `code` is the contract's machine code (`forbidden`, `not_found`, ...). */
+/**
+ * An `error` reply: `code` is the contract's machine code (`forbidden`, `not_found`, ...), or
+ * `frame_too_large` for a request over the server's frame limit, which is never sent (or, if
+ * the server's limit is lower than the page thinks, was refused with close code 1009).
+ */
 export class SocketError extends Error {
   constructor({ code, message }) {
     super(message);
     this.code = code;
   }
 }
+
+const tooLarge = () =>
+  new SocketError({ code: "frame_too_large", message: "too large for one frame (64 KiB at most)" });
 
 /**
  * Events it dispatches (a CustomEvent's `detail` is the server event's `data`):
@@ -38,18 +52,22 @@ export class ChatSocket extends EventTarget {
   #renewed = false;
   #timer = 0;
   #nextId = 0;
-  // Frames waiting for their reply, by id, in the order they were made. They are written
-  // again after a reconnect: every request the page makes may be repeated safely
-  // (`send_message` carries a `client_msg_id`, and a chat is found or created).
+  #maxFrameBytes;
+  // Frames waiting for their reply, by id, in the order they were made, each with its size and
+  // the connection it was last written on. They are written again after a reconnect: every
+  // request the page makes may be repeated safely (`send_message` carries a `client_msg_id`,
+  // and a chat is found or created).
   #pending = new Map();
   // Per chat, the newest message the page holds. Map order is the order of the last change,
   // so the chats named when resuming, if there are too many, are the most recently active.
   #positions = new Map();
   #onOnline = () => this.#reconnectNow();
 
-  constructor(session) {
+  /** `maxFrameBytes`: the server's frame limit, when it is not the default's 64 KiB. */
+  constructor(session, { maxFrameBytes = MAX_FRAME_BYTES } = {}) {
     super();
     this.#session = session;
+    this.#maxFrameBytes = maxFrameBytes;
     // A connection lives until the expiry of the token it was opened with, unless it is given
     // the renewed one: the server would close it with 4001 otherwise.
     session.addEventListener("refreshed", () => {
@@ -92,13 +110,17 @@ export class ChatSocket extends EventTarget {
   /**
    * Sends `event` with an `id` and resolves with the reply's data (or rejects with a
    * SocketError). While the connection is down the frame waits, and goes out once it is back.
+   * A frame over the server's limit is not sent at all: the server would close the connection
+   * (1009), and writing it again after each reconnect would close every one.
    */
   request(event, data, { repeat = true } = {}) {
     const id = String(++this.#nextId);
     const frame = JSON.stringify({ event, data, id });
+    const bytes = utf8.encode(frame).length;
+    if (bytes > this.#maxFrameBytes) return Promise.reject(tooLarge());
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { frame, resolve, reject, repeat, clientMsgId: data.client_msg_id });
-      if (this.#connected) this.#ws.send(frame);
+      this.#pending.set(id, { frame, bytes, resolve, reject, repeat, clientMsgId: data.client_msg_id, sentOn: null });
+      if (this.#connected) this.#write(id);
     });
   }
 
@@ -147,7 +169,7 @@ export class ChatSocket extends EventTarget {
         this.#status("connected");
         // After the `connected` event: the server reads frames from then on, and the replay
         // of what was missed comes first, so a repeated send finds its message stored.
-        for (const { frame: pending } of this.#pending.values()) this.#ws.send(pending);
+        for (const pendingId of this.#pending.keys()) this.#write(pendingId);
         break;
       case "receive_message":
         this.advance(data.chat_id, data.message_id);
@@ -182,6 +204,12 @@ export class ChatSocket extends EventTarget {
     }
   }
 
+  #write(id) {
+    const pending = this.#pending.get(id);
+    pending.sentOn = this.#ws;
+    this.#ws.send(pending.frame);
+  }
+
   #settle(id, event, data) {
     const pending = this.#pending.get(id);
     if (!pending) return;
@@ -201,6 +229,7 @@ export class ChatSocket extends EventTarget {
         reject(new Error("connection closed"));
       }
     }
+    if (event.code === TOO_LARGE) this.#failLargest(ws);
     if (this.#stopped) return;
     // A refused upgrade (401 for a bad token, 429 for too many tabs) reaches the page only as
     // a close before `connected`, with no status. A bad token is the one cause the page can
@@ -220,6 +249,21 @@ export class ChatSocket extends EventTarget {
     this.#attempt += 1;
     this.#status("waiting", { code: event.code, delay });
     this.#timer = setTimeout(() => this.connect(), delay);
+  }
+
+  /**
+   * The server closed `ws` for a frame over its limit (one lower than this socket was told):
+   * of the frames written on it and still unanswered, the largest is the one, and it fails
+   * rather than closing the next connection too.
+   */
+  #failLargest(ws) {
+    let largest = null;
+    for (const [id, pending] of this.#pending) {
+      if (pending.sentOn === ws && (largest === null || pending.bytes > this.#pending.get(largest).bytes)) largest = id;
+    }
+    if (largest === null) return;
+    this.#pending.get(largest).reject(tooLarge());
+    this.#pending.delete(largest);
   }
 
   /** Exponential, with jitter so that many clients dropped at once do not return at once. */

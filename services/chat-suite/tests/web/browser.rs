@@ -2,27 +2,16 @@
 //! Two people register in two browsers of their own, find each other by name, chat both ways,
 //! see their messages read, find the history again after a reload, and lose nothing when the
 //! server restarts under them.
-//!
-//! Without chromium and chromedriver this test fails (it does not skip): `scripts/test`
-//! installs them (`ensure_chromium` in scripts/lib/services.sh).
 
-use std::{
-    os::unix::process::CommandExt,
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
-use fantoccini::{Client, ClientBuilder, Locator, wd::WebDriverCompatibleCommand};
 use serde_json::{Value, json};
 
-use crate::suite::Suite;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// How long a step may take to show on the page before the test gives up. Generous: the
-/// machine may be busy; a step that works shows in well under a second.
-const PATIENCE: Duration = Duration::from_secs(30);
+use crate::{
+    driver::{
+        Chromedriver, click, count, errors_logged, fill, open_chat_with, register, send, wait_for_script,
+        wait_for_texts,
+    },
+    suite::Suite,
+};
 
 #[tokio::test]
 async fn two_people_find_each_other_and_chat_in_their_browsers() {
@@ -45,9 +34,7 @@ async fn two_people_find_each_other_and_chat_in_their_browsers() {
 
     // Grace finds Ada by her exact name (the form's button: the same as Enter) and sees the
     // message that was sent before she opened the chat.
-    fill(&grace, "#find", "ada").await;
-    click(&grace, "#find-form button[type=submit]").await;
-    wait_for_texts(&grace, "#peer-name", &["ada"]).await;
+    open_chat_with(&grace, "ada").await;
     wait_for_texts(&grace, "#messages .content", &["hello grace"]).await;
 
     // Both ways, live; a message that looks like markup stays text.
@@ -97,154 +84,4 @@ async fn two_people_find_each_other_and_chat_in_their_browsers() {
     grace.close().await.unwrap();
     wait_for_texts(&ada, "#peer-presence", &["offline"]).await;
     ada.close().await.unwrap();
-}
-
-async fn register(browser: &Client, page: &str, name: &str) {
-    browser.goto(page).await.unwrap();
-    fill(browser, "#username", name).await;
-    fill(browser, "#password", "correct horse battery").await;
-    fill(browser, "#email", &format!("{name}@example.com")).await;
-    click(browser, "#register").await;
-    wait_for_texts(browser, "#me-name", &[name]).await;
-}
-
-async fn send(browser: &Client, text: &str) {
-    fill(browser, "#message", text).await;
-    click(browser, "#send").await;
-}
-
-async fn fill(browser: &Client, css: &str, text: &str) {
-    let field = browser.wait().at_most(PATIENCE).for_element(Locator::Css(css)).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(text).await.unwrap();
-}
-
-/// Clicks the first element `css` matches, once it is there. The page redraws its lists when
-/// events arrive, so an element found may be replaced before the click: then it tries again.
-async fn click(browser: &Client, css: &str) {
-    let started = Instant::now();
-    loop {
-        let clicked = match browser.find(Locator::Css(css)).await {
-            Ok(element) => element.click().await,
-            Err(err) => Err(err),
-        };
-        match clicked {
-            Ok(()) => return,
-            Err(err) if started.elapsed() > PATIENCE => panic!("could not click {css}: {err}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-}
-
-/// Waits until the elements `css` matches have exactly these texts, in this order. They are
-/// read in one script, at one instant: elements found one by one can go stale as the page
-/// redraws.
-async fn wait_for_texts(browser: &Client, css: &str, expected: &[&str]) {
-    let script = "return [...document.querySelectorAll(arguments[0])].map((e) => e.textContent.trim())";
-    wait_for_script(browser, css, script, vec![json!(css)], json!(expected)).await;
-}
-
-/// Waits until `script` returns `expected`; `what` names it if it never does.
-async fn wait_for_script(browser: &Client, what: &str, script: &str, args: Vec<Value>, expected: Value) {
-    let started = Instant::now();
-    loop {
-        let value = browser.execute(script, args.clone()).await.unwrap();
-        if value == expected {
-            return;
-        }
-        assert!(started.elapsed() < PATIENCE, "{what}: still {value}, expected {expected}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn count(browser: &Client, css: &str) -> u64 {
-    let script = "return document.querySelectorAll(arguments[0]).length";
-    browser.execute(script, vec![json!(css)]).await.unwrap().as_u64().unwrap()
-}
-
-/// What the browser logged as an error since the last call: a script error, a violation of
-/// the Content-Security-Policy, a file that did not load.
-async fn errors_logged(browser: &Client) -> Vec<Value> {
-    let entries = browser.issue_cmd(BrowserLog).await.unwrap();
-    entries.as_array().unwrap().iter().filter(|entry| entry["level"] == "SEVERE").cloned().collect()
-}
-
-/// chromedriver's log endpoint (W3C WebDriver has none; Selenium's `get_log` uses this one).
-#[derive(Debug)]
-struct BrowserLog;
-
-impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(&self, base: &reqwest::Url, session: Option<&str>) -> Result<reqwest::Url, url::ParseError> {
-        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
-    }
-
-    fn method_and_body(&self, _: &reqwest::Url) -> (poem::http::Method, Option<String>) {
-        (poem::http::Method::POST, Some(json!({"type": "browser"}).to_string()))
-    }
-}
-
-/// chromedriver on a free port, in a process group of its own with the browsers it starts.
-struct Chromedriver {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Chromedriver {
-    /// The whole group: a test that fails leaves its browsers open, and killing chromedriver
-    /// alone would leave them running.
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Chromedriver {
-    fn start() -> Self {
-        for program in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                Path::new(program).exists(),
-                "{program} is missing: this test needs Debian's chromium and chromium-driver \
-                 (`apt-get install chromium chromium-driver`; scripts/test installs them)"
-            );
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self { child, url: format!("http://127.0.0.1:{port}") }
-    }
-
-    /// A browser of its own: its own profile, so its own sessionStorage.
-    async fn browser(&self) -> Client {
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:loggingPrefs": {"browser": "ALL"},
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                // As root (CI) chromium needs --no-sandbox; the rest keeps it from reaching
-                // for Google's services, which this machine's closed network refuses.
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1200,900",
-                ],
-            },
-        });
-        let Value::Object(capabilities) = capabilities else { unreachable!() };
-        let started = Instant::now();
-        // chromedriver takes a moment to listen.
-        loop {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector).capabilities(capabilities.clone()).connect(&self.url).await {
-                Ok(client) => return client,
-                Err(err) if started.elapsed() > PATIENCE => panic!("no browser from chromedriver: {err}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
-    }
 }
