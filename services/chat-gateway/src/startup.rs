@@ -16,6 +16,7 @@ use shared::{
     tokens::{KeySource, TokenVerifier},
 };
 
+pub use crate::transport::asyncapi::Binary as AsyncApiBinary;
 use crate::{
     config::{ChatSettings, Cli},
     metrics::GatewayMetrics,
@@ -80,9 +81,10 @@ impl ChatService {
         Ok(Self { state, dependencies, broker: tasks, socketio: Arc::new(socketio), socketio_mount: Some(mount) })
     }
 
-    /// The WebSocket route and its AsyncAPI document, beside the REST routes of [`rest::apis`].
-    pub fn socket_routes(&self) -> GetRoutes {
-        GetRoutes::default().get("/chat", websocket::chat).get("/asyncapi.json", asyncapi::endpoint())
+    /// The WebSocket route and its AsyncAPI document (naming `binary`, which serves them),
+    /// beside the REST routes of [`rest::apis`].
+    pub fn socket_routes(&self, binary: AsyncApiBinary) -> GetRoutes {
+        GetRoutes::default().get("/chat", websocket::chat).get("/asyncapi.json", asyncapi::endpoint(binary))
     }
 
     /// Puts the state and the token verifier into the request data the handlers read.
@@ -135,7 +137,7 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let reads = Reads::new(db, &cli.reads, cli.common.database_max_connections).await?;
     let mut service = ChatService::build(reads, KeySource::Remote(jwks), &cli.common, &cli.chat, None).await?;
     let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
-    let app = service.provide(plumbing.app_with(openapi(), service.socket_routes()));
+    let app = service.provide(plumbing.app_with(openapi(), service.socket_routes(AsyncApiBinary::Gateway)));
     let mut app = listener.serve(app, (&cli.common).into());
     service.start(&mut app, &plumbing)?;
     Ok(app)
@@ -151,7 +153,7 @@ pub const SOCKET_DOCS: &str = "The `/chat` WebSocket and Socket.IO (namespace `/
                                events, payloads, error and close codes are described by their AsyncAPI document: \
                                [/asyncapi.json](/asyncapi.json).";
 
-/// The AsyncAPI document of `/chat`, as `GET /asyncapi.json` serves it.
+/// The AsyncAPI document of `/chat`, as chat-gateway's `GET /asyncapi.json` serves it.
 pub fn asyncapi() -> String {
-    asyncapi::document()
+    asyncapi::document(AsyncApiBinary::Gateway)
 }

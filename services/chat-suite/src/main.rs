@@ -12,7 +12,10 @@ use auth_api::{
     relay::RelaySettings,
     startup::AuthService,
 };
-use chat_gateway::{config::ChatSettings, startup::ChatService};
+use chat_gateway::{
+    config::ChatSettings,
+    startup::{AsyncApiBinary, ChatService},
+};
 use clap::Parser;
 use poem_openapi::{OpenApi, OpenApiService};
 use shared::{
@@ -84,7 +87,7 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
         }
     }
     let plumbing = Plumbing::new(dependencies, cli.common.cors_allowed_origins.clone());
-    let routes = plumbing.app_with(openapi(), web::routes(chat.socket_routes()));
+    let routes = plumbing.app_with(openapi(), web::routes(chat.socket_routes(AsyncApiBinary::Suite)));
     let app = chat.provide(search.provide(auth.provide(routes, &cli.common)));
     let mut app = listener.serve(app, (&cli.common).into());
     auth.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;

@@ -121,6 +121,14 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
     let asyncapi: Value = asyncapi.json().await.unwrap();
     assert_eq!(asyncapi["asyncapi"], "3.0.0");
     assert_eq!(asyncapi["channels"]["chat"]["address"], "/chat");
+    // chat-suite's own, not the gateway's (which names chat-gateway and port 8083).
+    assert_eq!(asyncapi["info"]["title"], "chat-suite: /chat over WebSocket and over Socket.IO");
+    for server in ["gateway", "socketio"] {
+        assert_eq!(asyncapi["servers"][server]["variables"]["host"]["default"], "localhost:8080", "{server}");
+        assert!(asyncapi["servers"][server]["description"].as_str().unwrap().starts_with("chat-suite"), "{server}");
+    }
+    let (info, servers) = (asyncapi["info"].to_string(), asyncapi["servers"].to_string());
+    assert!(!info.contains("chat-gateway") && !servers.contains("chat-gateway") && !servers.contains("8083"));
     // Password hashes and the signing key are for the user running it alone.
     let mode = |name: &str| std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
     assert_eq!(

@@ -30,15 +30,21 @@ use crate::{
     session::CloseReason,
 };
 
-/// `GET /asyncapi.json`: the document, made once.
-pub fn endpoint() -> impl Endpoint<Output = Response> {
-    let document = document();
+mod binary;
+
+pub use binary::Binary;
+
+/// `GET /asyncapi.json`: `binary`'s document, made once.
+pub fn endpoint(binary: Binary) -> impl Endpoint<Output = Response> {
+    let document = document(binary);
     make_sync(move |_| document.clone().with_content_type("application/json").into_response())
 }
 
-/// The document, as served and committed.
-pub fn document() -> String {
-    serde_json::to_string_pretty(&build()).unwrap_or_default()
+/// `binary`'s document, as served (chat-gateway's is the one committed).
+pub fn document(binary: Binary) -> String {
+    let mut document = build();
+    binary.retarget(&mut document);
+    serde_json::to_string_pretty(&document).unwrap_or_default()
 }
 
 /// Who writes a frame.

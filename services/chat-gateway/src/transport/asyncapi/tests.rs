@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use strum::{EnumMessage, IntoEnumIterator};
 use uuid::Uuid;
 
-use super::{document, wire_name};
+use super::{Binary, document, wire_name};
 use crate::{
     protocol::{
         Ack, ChatCreated, ErrorCode, MessageReceipt, MessageView, RequestKind, ServerEvent, ServerEventKind,
@@ -17,7 +17,7 @@ use crate::{
 };
 
 fn doc() -> Value {
-    serde_json::from_str(&document()).unwrap()
+    serde_json::from_str(&document(Binary::Gateway)).unwrap()
 }
 
 fn message<'a>(doc: &'a Value, key: &str) -> &'a Value {
@@ -30,6 +30,51 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
         Some(reference) => doc.pointer(&reference.replacen('#', "", 1)).unwrap_or_else(|| panic!("{reference}")),
         None => schema,
     }
+}
+
+/// Each binary's copy names it and the address it listens on by default; chat-suite's used to
+/// be the gateway's, sending readers to `localhost:8083` where nothing listens. Apart from
+/// that the two are the same document.
+#[test]
+fn each_binary_s_document_names_it_and_its_default_port() {
+    let names = |binary| {
+        let doc: Value = serde_json::from_str(&document(binary)).unwrap();
+        let servers = &doc["servers"];
+        (
+            doc["info"]["title"].clone(),
+            servers["gateway"]["variables"]["host"]["default"].clone(),
+            servers["socketio"]["variables"]["host"]["default"].clone(),
+            servers["gateway"]["description"].clone(),
+            servers["socketio"]["description"].clone(),
+        )
+    };
+    assert_eq!(
+        names(Binary::Gateway),
+        (
+            json!("chat-gateway: /chat over WebSocket and over Socket.IO"),
+            json!("localhost:8083"),
+            json!("localhost:8083"),
+            json!("chat-gateway, or chat-suite (every service on one port); `wss` behind a TLS ingress."),
+            json!("chat-gateway, or chat-suite; behind the ingress, long-polling needs its cookie affinity."),
+        )
+    );
+    assert_eq!(
+        names(Binary::Suite),
+        (
+            json!("chat-suite: /chat over WebSocket and over Socket.IO"),
+            json!("localhost:8080"),
+            json!("localhost:8080"),
+            json!("chat-suite: every service in one process on one port."),
+            json!("chat-suite, on the port of `/chat`."),
+        )
+    );
+    let suite: Value = serde_json::from_str(&document(Binary::Suite)).unwrap();
+    let (mut gateway, mut suite) = (doc(), suite);
+    for doc in [&mut gateway, &mut suite] {
+        doc["info"]["title"] = Value::Null;
+        doc["servers"] = Value::Null;
+    }
+    assert_eq!(gateway, suite, "the documents differ only in their title and servers");
 }
 
 #[test]
