@@ -4,6 +4,7 @@
 //! Socket.IO clients driven from a test (`socketio`); and what the benchmarks share (`bench`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod asyncapi;
 pub mod auth;
 pub mod bench;
 pub mod broker;

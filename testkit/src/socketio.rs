@@ -96,14 +96,28 @@ impl NodeClients {
         self.send(command).await;
     }
 
-    /// `socket.emit(event, data)`.
+    /// `socket.emit(event, data)`, with `data` one of the forms the AsyncAPI document gives the
+    /// event (the test fails otherwise: the document must describe what clients send).
     pub async fn emit(&mut self, id: &str, event: &str, data: Value) {
+        documented(event, &data);
+        self.emit_unchecked(id, event, data).await;
+    }
+
+    /// `emit`, for data the document does not allow: what a test sends to see it refused.
+    pub async fn emit_unchecked(&mut self, id: &str, event: &str, data: Value) {
         self.send(json!({"op": "emit", "id": id, "event": event, "data": data, "ack": null})).await;
     }
 
     /// `socket.emit(event, data, callback)`: the callback's arguments come back as the line
-    /// `{type: "ack", id, n, args}` with the `n` returned here (see `ack`).
+    /// `{type: "ack", id, n, args}` with the `n` returned here (see `ack`). `data` must be as
+    /// documented, as for `emit`.
     pub async fn emit_with_ack(&mut self, id: &str, event: &str, data: Value) -> u64 {
+        documented(event, &data);
+        self.emit_with_ack_unchecked(id, event, data).await
+    }
+
+    /// `emit_with_ack`, for data the document does not allow.
+    pub async fn emit_with_ack_unchecked(&mut self, id: &str, event: &str, data: Value) -> u64 {
         let n = self.next_ack;
         self.next_ack += 1;
         self.send(json!({"op": "emit", "id": id, "event": event, "data": data, "ack": n})).await;
@@ -260,6 +274,16 @@ impl Lines {
     fn fail(&self, id: &str, what: &str, why: &str) -> ! {
         let seen: Vec<String> = self.seen.iter().map(Value::to_string).collect();
         panic!("Socket.IO client {id:?}, waiting for {what}: {why}; the driver said:\n{}", seen.join("\n"));
+    }
+}
+
+/// Fails the test when `data` is not a form the AsyncAPI document gives Socket.IO's `event`.
+#[track_caller]
+pub fn documented(event: &str, data: &Value) {
+    if let Err(why) = crate::asyncapi::check_socketio_client(event, data) {
+        panic!(
+            "a payload the AsyncAPI document does not describe (use an *_unchecked emit to send it on purpose): {why}"
+        );
     }
 }
 

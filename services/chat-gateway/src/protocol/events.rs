@@ -16,8 +16,11 @@ use super::{FrameId, UserRef, WsError};
 pub struct MessageView {
     /// Increases with every message; within a chat it follows the order messages were stored.
     pub message_id: i64,
+    /// The chat it was sent in.
     pub chat_id: Uuid,
+    /// The member who sent it.
     pub sender_id: Uuid,
+    /// The text, as the sender sent it.
     pub content: String,
     /// `text` unless the sender said otherwise.
     #[oai(rename = "type")]
@@ -107,6 +110,13 @@ impl ServerEvent {
             Self::Ack(data) => data.to_json(),
             Self::Error(data) => data.to_json(),
         }
+    }
+}
+
+/// A command's result: its reply, or the error that refuses it.
+impl From<Result<ServerEvent, WsError>> for ServerEvent {
+    fn from(result: Result<ServerEvent, WsError>) -> Self {
+        result.unwrap_or_else(ServerEvent::Error)
     }
 }
 

@@ -28,6 +28,9 @@ pub enum Command {
     /// A message to a user rather than to a chat, as the original service's web page sends
     /// it: the pair's chat is found, or made, first. `message.chat_id` is not read.
     SendTo { receiver_id: Uuid, message: SendMessage },
+    /// A delivery receipt for the caller's chat with `peer`, up to the peer's newest message,
+    /// as the original service's clients acknowledge.
+    AcknowledgeChatWith { peer: Uuid },
 }
 
 impl Command {
@@ -36,6 +39,7 @@ impl Command {
         match self {
             Self::Request(request) => request.event(),
             Self::SendTo { .. } => "send_message",
+            Self::AcknowledgeChatWith { .. } => "receive_message",
         }
     }
 
@@ -54,41 +58,42 @@ impl<L: Link> Session<L> {
     }
 
     async fn handle_in(&mut self, command: Command, id: Option<&FrameId>) -> Step {
-        let request = match command {
-            Command::Request(request) => request,
-            Command::SendTo { receiver_id, mut message } => {
-                return match self.chat_with(receiver_id).await {
-                    Ok(chat_id) => {
-                        message.chat_id = chat_id;
-                        self.send_message(message, id).await
-                    }
-                    Err(err) => self.write_event(&ServerEvent::Error(err), id).await,
-                };
+        let result = match command {
+            Command::Request(Request::SendMessage(message)) => return self.send_message(message, id).await,
+            Command::SendTo { receiver_id, mut message } => match self.chat_with(receiver_id).await {
+                Ok(chat_id) => {
+                    message.chat_id = chat_id;
+                    return self.send_message(message, id).await;
+                }
+                Err(err) => Err(err),
+            },
+            Command::Request(Request::StartPrivateChat(user)) => {
+                let reply = self.start_private_chat(user.user_id).await;
+                if reply.is_ok() {
+                    // The new peer's presence, after the chat it belongs to.
+                    self.write_event(&ServerEvent::from(reply), id).await?;
+                    return self.tell_presence_of(user.user_id).await;
+                }
+                reply
             }
+            Command::Request(Request::ReceiveMessage(r)) => self.acknowledge(r, Receipt::Delivered).await,
+            Command::AcknowledgeChatWith { peer } => self.acknowledge_chat_with(peer).await,
+            Command::Request(Request::Seen(r)) => self.acknowledge(r, Receipt::Seen).await,
+            Command::Request(Request::Typing(chat)) => self.typing(chat.chat_id).await,
+            Command::Request(Request::RefreshToken(token)) => self.refresh_token(&token.access_token).await,
         };
-        let result = match request {
-            Request::StartPrivateChat(user) => self.start_private_chat(user.user_id, id).await,
-            Request::SendMessage(message) => return self.send_message(message, id).await,
-            Request::ReceiveMessage(r) => self.acknowledge(r, Receipt::Delivered).await,
-            Request::Seen(r) => self.acknowledge(r, Receipt::Seen).await,
-            Request::Typing(chat) => self.typing(chat.chat_id).await,
-            Request::RefreshToken(token) => self.refresh_token(&token.access_token).await,
-        };
-        match result {
-            Ok(reply) => self.write_event(&reply, id).await,
-            Err(err) => self.write_event(&ServerEvent::Error(err), id).await,
-        }
+        self.write_event(&ServerEvent::from(result), id).await
     }
 
-    async fn start_private_chat(&mut self, other: Uuid, id: Option<&FrameId>) -> Result<ServerEvent, WsError> {
+    /// The pair's chat, found or made: the caller's reply, and the push to every other
+    /// connection of both (this one hears it once, as its reply, with or without an id).
+    async fn start_private_chat(&mut self, other: Uuid) -> Result<ServerEvent, WsError> {
         let (chat, _) = chats::find_or_create(&self.state.db, self.user, other).await?;
         self.order.track(chat.id, chat.last_seq, other);
         let mut user_ids = vec![self.user, other];
         user_ids.sort();
         let event = ServerEvent::PrivateChatRoomCreated(ChatCreated { chat_id: chat.id, user_ids: user_ids.clone() });
-        // A frame with an id gets the event as its reply; every other connection the push.
-        let echo = if id.is_some() { Echo::No } else { Echo::Yes };
-        self.publish(&user_ids, Outgoing::event(&event), echo);
+        self.publish(&user_ids, Outgoing::event(&event), Echo::No);
         Ok(event)
     }
 
@@ -194,6 +199,17 @@ impl<L: Link> Session<L> {
             self.publish(&to, Outgoing::event(&event), Echo::No);
         }
         Ok(ServerEvent::Ack(Ack {}))
+    }
+
+    /// Acknowledges receipt of everything `peer` sent in their chat with the caller.
+    async fn acknowledge_chat_with(&mut self, peer: Uuid) -> Result<ServerEvent, WsError> {
+        let Some(chat) = chats::between(&self.state.db, self.user, peer).await.map_err(ChatError::from)? else {
+            return Err(WsError::new(ErrorCode::NotFound, "no chat with this user"));
+        };
+        match messages::newest_from(&self.state.db, chat.id, peer).await.map_err(ChatError::from)? {
+            Some(message_id) => self.acknowledge(MessageRef { chat_id: chat.id, message_id }, Receipt::Delivered).await,
+            None => Ok(ServerEvent::Ack(Ack {})),
+        }
     }
 
     async fn typing(&mut self, chat_id: Uuid) -> Result<ServerEvent, WsError> {

@@ -126,6 +126,10 @@ struct Session<L: Link> {
     write_timeout: Duration,
     /// Messages sent and not yet stored, oldest first.
     pending: VecDeque<Pending>,
+    /// The presence of each peer as this connection last told its client: a change is
+    /// written once, however many ways it arrives (the snapshot at the start, a new chat, the
+    /// announcement of a peer who connected at the same moment).
+    told_online: HashMap<Uuid, bool>,
 }
 
 /// A connection in the hub, and where each of its user's chats stood when it joined.
@@ -170,6 +174,7 @@ pub async fn run<L: Link>(
         limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
         strikes: 0,
         pending: VecDeque::new(),
+        told_online: HashMap::new(),
         write_timeout: Duration::from_secs(settings.ws_write_timeout_seconds),
         state: state.clone(),
     };
@@ -218,9 +223,31 @@ impl<L: Link> Session<L> {
         self.catch_up().await?;
         let peers: Vec<Uuid> = positions.iter().map(|p| p.peer).collect();
         for user_id in self.state.node.online_among(&peers).await {
-            self.write_event(&ServerEvent::Online(UserRef { user_id }), None).await?;
+            self.tell_presence(user_id, true).await?;
         }
         Ok(())
+    }
+
+    /// `online` for a peer of a chat this connection has just heard of, if they are: the
+    /// snapshot `start` gave did not include them.
+    async fn tell_presence_of(&mut self, peer: Uuid) -> Step {
+        if peer == self.user {
+            return Ok(());
+        }
+        let node = &self.state.node;
+        if node.is_local(peer) || node.online_among(&[peer]).await.contains(&peer) {
+            self.tell_presence(peer, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `online` or `offline` for `user_id` unless the client was told so last.
+    async fn tell_presence(&mut self, user_id: Uuid, online: bool) -> Step {
+        if self.told_online.insert(user_id, online) == Some(online) {
+            return Ok(());
+        }
+        let user = UserRef { user_id };
+        self.write_event(&if online { ServerEvent::Online(user) } else { ServerEvent::Offline(user) }, None).await
     }
 
     async fn serve(&mut self, queue: &mut mpsc::Receiver<Delivery>) -> End {
@@ -358,9 +385,13 @@ impl<L: Link> Session<L> {
             Tracked::ChatCreated { chat_id, user_ids } => {
                 let peer = user_ids.iter().copied().find(|u| *u != self.user).unwrap_or(self.user);
                 self.order.track(*chat_id, 0, peer);
-                self.write(event.text.to_string()).await
+                self.write(event.text.to_string()).await?;
+                Box::pin(self.tell_presence_of(peer)).await
             }
-            Tracked::Plain => self.write(event.text.to_string()).await,
+            Tracked::Plain => match event.presence {
+                Some(change) => self.tell_presence(change.user_id, change.online).await,
+                None => self.write(event.text.to_string()).await,
+            },
         }
     }
 

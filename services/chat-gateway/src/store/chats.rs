@@ -72,6 +72,11 @@ pub async fn find_or_create(db: &DatabaseConnection, me: Uuid, other: Uuid) -> R
     Ok((chat, created))
 }
 
+/// The chat between `me` and `other`, if they have one.
+pub async fn between(db: &impl ConnectionTrait, me: Uuid, other: Uuid) -> Result<Option<chats::Model>, DbErr> {
+    by_pair(db, &pair_key(me, other)).await
+}
+
 async fn by_pair(db: &impl ConnectionTrait, key: &str) -> Result<Option<chats::Model>, DbErr> {
     chats::Entity::find().filter(chats::Column::PairKey.eq(key)).one(db).await
 }
@@ -174,10 +179,34 @@ pub async fn peers(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<Uuid>, D
         .await
 }
 
+/// Where a member stands in a chat: everything up to `delivered_up_to` reached one of their
+/// devices, everything up to `seen_up_to` was read (message ids; none before the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipts {
+    pub user_id: Uuid,
+    pub delivered_up_to: Option<i64>,
+    pub seen_up_to: Option<i64>,
+}
+
+impl From<&chat_members::Model> for Receipts {
+    fn from(m: &chat_members::Model) -> Self {
+        Self { user_id: m.user_id, delivered_up_to: m.delivered_up_to, seen_up_to: m.seen_up_to }
+    }
+}
+
+/// Every member's receipts in a chat, by user id.
+pub async fn receipts(db: &impl ConnectionTrait, chat_id: Uuid) -> Result<Vec<Receipts>, DbErr> {
+    let members = chat_members::Entity::find().filter(chat_members::Column::ChatId.eq(chat_id)).all(db).await?;
+    let mut receipts: Vec<Receipts> = members.iter().map(Receipts::from).collect();
+    receipts.sort_by_key(|r| r.user_id);
+    Ok(receipts)
+}
+
 /// One entry of the chat list.
 pub struct ChatSummary {
     pub chat: chats::Model,
-    pub members: Vec<(Uuid, String)>,
+    /// Each member's name and receipts, by user id.
+    pub members: Vec<(Receipts, String)>,
     pub last_message: Option<messages::Model>,
     pub unread: u64,
 }
@@ -254,12 +283,12 @@ pub async fn list(
     Ok(page
         .into_iter()
         .map(|chat| {
-            let mut members: Vec<(Uuid, String)> = memberships
+            let mut members: Vec<(Receipts, String)> = memberships
                 .iter()
                 .filter(|m| m.chat_id == chat.id)
-                .map(|m| (m.user_id, names.get(&m.user_id).cloned().unwrap_or_default()))
+                .map(|m| (Receipts::from(m), names.get(&m.user_id).cloned().unwrap_or_default()))
                 .collect();
-            members.sort();
+            members.sort_by_key(|(r, _)| r.user_id);
             let unread = unread.get(&chat.id).copied().unwrap_or(0).max(0) as u64;
             ChatSummary { last_message: last.remove(&chat.id), members, unread, chat }
         })

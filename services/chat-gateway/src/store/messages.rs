@@ -442,6 +442,19 @@ pub async fn acknowledge(
     Ok((moved.rows_affected > 0).then_some(message.sender_id))
 }
 
+/// The id of the newest message `sender` sent in `chat_id`, if any.
+pub async fn newest_from(db: &DatabaseConnection, chat_id: Uuid, sender: Uuid) -> Result<Option<i64>, DbErr> {
+    messages::Entity::find()
+        .select_only()
+        .column_as(messages::Column::Id.max(), "newest")
+        .filter(messages::Column::ChatId.eq(chat_id))
+        .filter(messages::Column::SenderId.eq(sender))
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await
+        .map(Option::flatten)
+}
+
 /// Which page of a chat's history.
 #[derive(Debug, Clone, Copy)]
 pub enum Page {

@@ -43,35 +43,73 @@ pub fn apis() -> ChatsApi {
     ChatsApi
 }
 
+/// A member of a chat, and how far they have received and read it.
 #[derive(Debug, Object)]
 pub struct Member {
+    /// The member's id.
     pub user_id: Uuid,
+    /// As the member spelled it at registration.
     pub username: String,
+    /// The member acknowledged receipt (`receive_message`) of every message up to this
+    /// `message_id`; null before their first.
+    #[oai(nullable)]
+    pub delivered_up_to: Option<i64>,
+    /// The member read (`seen`) every message up to this `message_id`; null before their first.
+    #[oai(nullable)]
+    pub seen_up_to: Option<i64>,
 }
 
+/// How far one member has received and read a chat: a sender's own messages at or below a
+/// peer's `seen_up_to` were read by that peer.
+#[derive(Debug, Object)]
+pub struct MemberReceipts {
+    /// The member's id.
+    pub user_id: Uuid,
+    /// Receipt acknowledged (`receive_message`) of every message up to this `message_id`;
+    /// null before the first.
+    #[oai(nullable)]
+    pub delivered_up_to: Option<i64>,
+    /// Read (`seen`) every message up to this `message_id`; null before the first.
+    #[oai(nullable)]
+    pub seen_up_to: Option<i64>,
+}
+
+impl From<chats::Receipts> for MemberReceipts {
+    fn from(r: chats::Receipts) -> Self {
+        Self { user_id: r.user_id, delivered_up_to: r.delivered_up_to, seen_up_to: r.seen_up_to }
+    }
+}
+
+/// One of the caller's chats.
 #[derive(Debug, Object)]
 pub struct ChatEntry {
+    /// The chat's id, as `/chat`'s events name it.
     pub chat_id: Uuid,
     /// Both members, the caller included.
     pub members: Vec<Member>,
+    /// When the chat was made: RFC 3339, UTC, milliseconds.
     pub created_at: Text<Timestamp>,
     /// When the newest message was sent (or the chat made, before any).
     pub last_activity_at: Text<Timestamp>,
+    /// The newest message; null before any.
     #[oai(nullable)]
     pub last_message: Option<MessageView>,
     /// Messages from the other member after the caller's last `seen`.
     pub unread_count: u64,
 }
 
+/// A page of the caller's chats.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct ChatList {
+    /// Newest activity first.
     pub chats: Vec<ChatEntry>,
     /// Pass as `cursor` for the next page; null on the last page.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
+/// A page of one chat's messages.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct MessagePage {
@@ -80,6 +118,9 @@ pub struct MessagePage {
     /// Whether more messages lie beyond this page in the direction asked (older for `before`
     /// and the newest page, newer for `after` and for both).
     pub has_more: bool,
+    /// Every member's receipts, as they stand when the page is read: what to mark delivered
+    /// and read after a reload. Live changes come as `message_received` and `message_seen`.
+    pub members: Vec<MemberReceipts>,
 }
 
 const ALICE: Uuid = Uuid::from_u128(0x3fa8_5f64_5717_4562_b3fc_2c96_3f66_afa6);
@@ -103,8 +144,8 @@ impl Example for ChatList {
         let chat = ChatEntry {
             chat_id: CHAT,
             members: vec![
-                Member { user_id: ALICE, username: "alice".into() },
-                Member { user_id: BOB, username: "bob".into() },
+                Member { user_id: ALICE, username: "alice".into(), delivered_up_to: Some(42), seen_up_to: Some(41) },
+                Member { user_id: BOB, username: "bob".into(), delivered_up_to: Some(41), seen_up_to: Some(41) },
             ],
             created_at: "2026-01-05T09:41:12.345Z".into(),
             last_activity_at: "2026-01-05T09:50:00.000Z".into(),
@@ -117,7 +158,11 @@ impl Example for ChatList {
 
 impl Example for MessagePage {
     fn example() -> Self {
-        Self { messages: vec![example_message()], has_more: false }
+        let members = vec![
+            MemberReceipts { user_id: ALICE, delivered_up_to: Some(42), seen_up_to: Some(41) },
+            MemberReceipts { user_id: BOB, delivered_up_to: Some(41), seen_up_to: Some(41) },
+        ];
+        Self { messages: vec![example_message()], has_more: false, members }
     }
 }
 
@@ -177,7 +222,16 @@ impl ChatsApi {
             .into_iter()
             .map(|s| ChatEntry {
                 chat_id: s.chat.id,
-                members: s.members.into_iter().map(|(user_id, username)| Member { user_id, username }).collect(),
+                members: s
+                    .members
+                    .into_iter()
+                    .map(|(r, username)| Member {
+                        user_id: r.user_id,
+                        username,
+                        delivered_up_to: r.delivered_up_to,
+                        seen_up_to: r.seen_up_to,
+                    })
+                    .collect(),
                 created_at: timestamp(s.chat.created_at),
                 last_activity_at: timestamp(s.chat.last_activity_at),
                 last_message: s.last_message.map(MessageView::from),
@@ -226,7 +280,8 @@ impl ChatsApi {
             })
             .await;
         let (rows, has_more) = messages::history(db, chat_id, page, limit).await?;
-        Ok(Json(MessagePage { messages: rows.into_iter().map(MessageView::from).collect(), has_more }))
+        let members = chats::receipts(db, chat_id).await?.into_iter().map(MemberReceipts::from).collect();
+        Ok(Json(MessagePage { messages: rows.into_iter().map(MessageView::from).collect(), has_more, members }))
     }
 }
 

@@ -74,8 +74,10 @@ fn the_document_has_the_shape_of_asyncapi_3() {
         for (key, message) in channel["messages"].as_object().unwrap() {
             let payload = &message["payload"];
             if name == "socketio" {
-                // An event's one argument: `/chat`'s data, or `closing`'s own object.
-                assert!(payload["$ref"].is_string() || payload["type"] == "object", "{key}: {payload}");
+                // An event's one argument: `/chat`'s data, one of its forms, or `closing`'s
+                // own object.
+                let forms = payload["oneOf"].as_array().is_some_and(|forms| forms.len() >= 2);
+                assert!(payload["$ref"].is_string() || payload["type"] == "object" || forms, "{key}: {payload}");
                 continue;
             }
             assert_eq!(payload["type"], "object", "{key}");
@@ -85,10 +87,23 @@ fn the_document_has_the_shape_of_asyncapi_3() {
             assert_eq!(payload["properties"]["id"]["$ref"], "#/components/schemas/FrameId", "{key}");
         }
     }
-    // Socket.IO has every event /chat has, with the same data, and `closing`.
+    // Socket.IO has every event /chat has, with the same data (as one of its forms, where the
+    // original's clients send or read others), and `closing`.
     let (chat, sio) = (&channels["chat"]["messages"], &channels["socketio"]["messages"]);
     for (key, message) in chat.as_object().unwrap() {
-        assert_eq!(sio[key]["payload"], message["payload"]["properties"]["data"], "{key}");
+        let data = &message["payload"]["properties"]["data"];
+        match sio[key]["payload"]["oneOf"].as_array() {
+            None => assert_eq!(&sio[key]["payload"], data, "{key}"),
+            Some(forms) if key.starts_with("server_") => assert_eq!(&forms[0], data, "{key}"),
+            Some(forms) => {
+                let mut ours = doc.pointer(&data["$ref"].as_str().unwrap()[1..]).unwrap().clone();
+                ours.as_object_mut().unwrap().remove("title");
+                let mut first = forms[0].clone();
+                first.as_object_mut().unwrap().remove("title");
+                first["properties"].as_object_mut().unwrap().remove("sender_id");
+                assert_eq!(first, ours, "{key}: the first form is /chat's data");
+            }
+        }
     }
     assert_eq!(sio.as_object().unwrap().len(), chat.as_object().unwrap().len() + 1);
     let operations = doc["operations"].as_object().unwrap();
@@ -120,5 +135,42 @@ fn the_document_has_the_shape_of_asyncapi_3() {
     assert_eq!(query["type"], "object");
     for parameter in ["access_token", "since", "last_message_ids"] {
         assert!(query["properties"][parameter].is_object(), "{parameter} in {query}");
+    }
+}
+
+/// Every example the document gives is a payload its own schema takes, and each alternative
+/// form of a Socket.IO client event has one. The document used to refuse what the server takes
+/// and the README shows (`{sender_id, receiver_id}` for `start_private_chat`).
+#[test]
+fn every_documented_example_is_valid_against_its_message() {
+    let examples = testkit::asyncapi::examples();
+    for (pointer, name, payload) in &examples {
+        if let Err(why) = testkit::asyncapi::validate(pointer, payload) {
+            panic!("{pointer} example {name:?}: {why}");
+        }
+    }
+    let doc = testkit::asyncapi::committed();
+    for (key, message) in doc["channels"]["socketio"]["messages"].as_object().unwrap() {
+        let forms = message["payload"]["oneOf"].as_array().map_or(0, Vec::len);
+        let given = examples.iter().filter(|(p, ..)| p.contains(&format!("/{key}/"))).count();
+        assert!(!key.starts_with("client_") || given >= forms.min(3), "{key}: {forms} forms, {given} examples");
+    }
+    // The original clients' payloads, and ours, each taken by exactly one form.
+    for (event, data) in [
+        ("start_private_chat", serde_json::json!({"sender_id": uuid::Uuid::nil(), "receiver_id": uuid::Uuid::max()})),
+        ("receive_message", serde_json::json!({"sender_id": uuid::Uuid::nil(), "receiver_id": uuid::Uuid::max()})),
+        ("send_message", serde_json::json!({"receiver_id": uuid::Uuid::nil(), "message": "hi"})),
+    ] {
+        testkit::asyncapi::check_socketio_client(event, &data).unwrap();
+    }
+    // And what the server refuses, the document refuses too.
+    for (event, data) in [
+        ("start_private_chat", serde_json::json!({"user_id": uuid::Uuid::nil(), "receiver_id": uuid::Uuid::max()})),
+        ("send_message", serde_json::json!({"chat_id": uuid::Uuid::nil(), "content": "x", "message": "y"})),
+        ("send_message", serde_json::json!({"chat_id": "not a uuid", "content": "x"})),
+        ("receive_message", serde_json::json!({"receiver_id": uuid::Uuid::nil()})),
+        ("typing", serde_json::json!({"chat_id": uuid::Uuid::nil(), "surprise": 1})),
+    ] {
+        assert!(testkit::asyncapi::check_socketio_client(event, &data).is_err(), "{event} {data}");
     }
 }

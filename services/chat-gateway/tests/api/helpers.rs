@@ -274,6 +274,21 @@ impl Ws {
         }
     }
 
+    /// Every frame that arrives before the reply to a frame with `id` (which ends the list):
+    /// what a connection was sent before it read that frame.
+    pub async fn frames_until_reply(&mut self, event: &str, data: Value, id: Value) -> Vec<Value> {
+        self.send_raw(Message::text(json!({"event": event, "data": data, "id": id}).to_string())).await;
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.next().await;
+            let done = frame.get("id") == Some(&id);
+            frames.push(frame);
+            if done {
+                return frames;
+            }
+        }
+    }
+
     /// The next JSON frame, whatever it is.
     pub async fn next(&mut self) -> Value {
         loop {

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod announcements;
 mod asyncapi;
 mod chatting;
 mod cluster;

@@ -25,6 +25,8 @@ async fn chat_list_and_history(backend: Backend) {
         let sent = b.request("send_message", json!({"chat_id": with_bob, "content": format!("b{i}")}), json!(i)).await;
         ids.push(sent["data"]["message_id"].as_i64().unwrap());
     }
+    let delivered = a.request("receive_message", json!({"chat_id": with_bob, "message_id": ids[4]}), json!("r")).await;
+    assert_eq!(delivered["event"], "ack");
     let seen = a.request("seen", json!({"chat_id": with_bob, "message_id": ids[2]}), json!("s")).await;
     assert_eq!(seen["event"], "ack");
     let last = c.request("send_message", json!({"chat_id": with_carol, "content": "newest"}), json!("c")).await;
@@ -40,12 +42,14 @@ async fn chat_list_and_history(backend: Backend) {
     assert_eq!(chats[1]["chat_id"], with_bob.as_str());
     assert_eq!(chats[1]["unread_count"], 2, "b3 and b4 come after what alice has seen");
     assert_eq!(chats[1]["last_message"]["content"], "b4");
-    let mut names: Vec<&str> =
-        chats[1]["members"].as_array().unwrap().iter().map(|m| m["username"].as_str().unwrap()).collect();
-    names.sort();
-    let mut expected = [alice.username.as_str(), bob.username.as_str()];
-    expected.sort();
-    assert_eq!(names, expected);
+    // Each member with their receipts, so that a reload shows what was delivered and read:
+    // alice acknowledged b0..b4 (delivered) and read up to b2; bob has nothing to acknowledge.
+    let mut expected = vec![
+        json!({"user_id": alice.id, "username": alice.username, "delivered_up_to": ids[4], "seen_up_to": ids[2]}),
+        json!({"user_id": bob.id, "username": bob.username, "delivered_up_to": null, "seen_up_to": null}),
+    ];
+    expected.sort_by_key(|m| m["user_id"].as_str().unwrap().to_owned());
+    assert_eq!(chats[1]["members"], json!(expected));
     assert_eq!(list.body["next_cursor"], Value::Null);
 
     // Paged.
@@ -71,6 +75,11 @@ async fn chat_list_and_history(backend: Backend) {
     assert_eq!(newest.status, 200, "{}", newest.body);
     assert_eq!(contents(&newest.body), ["b3", "b4"]);
     assert_eq!(newest.body["has_more"], true);
+    let receipts: Vec<Value> = expected
+        .iter()
+        .map(|m| json!({"user_id": m["user_id"], "delivered_up_to": m["delivered_up_to"], "seen_up_to": m["seen_up_to"]}))
+        .collect();
+    assert_eq!(newest.body["members"], json!(receipts), "every member's receipts beside the page");
     let older = history(&suite, &alice.token, &with_bob, &format!("?limit=2&before={}", ids[3])).await;
     assert_eq!(contents(&older.body), ["b1", "b2"]);
     assert_eq!(older.body["has_more"], true);

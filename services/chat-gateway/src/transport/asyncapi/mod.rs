@@ -67,6 +67,8 @@ impl Side {
 fn build() -> Value {
     let mut registry = Registry::new();
     let (mut messages, mut sio_messages, mut operations) = (Map::new(), Map::new(), Map::new());
+    // Socket.IO's client messages, made once the schemas they derive forms from are.
+    let mut sio_clients = Vec::new();
     // The server refuses unknown fields in every client event's data (serde's
     // `deny_unknown_fields` on each payload), which poem-openapi's schemas do not say.
     let mut closed = Vec::new();
@@ -77,8 +79,7 @@ fn build() -> Value {
         }
         let (name, key) = (<&str>::from(kind), Side::Client.key(kind.into()));
         messages.insert(key.clone(), message(name, prose(kind.get_documentation()), frame(name, &data, Side::Client)));
-        let sio_description = format!("{} {}", prose(kind.get_documentation()), original_shapes(kind));
-        sio_messages.insert(key.clone(), sio_message(name, sio_description, &data));
+        sio_clients.push((kind, key.clone(), to_value(&data)));
         for (channel, key) in [(CHAT, &key), (SOCKETIO, &format!("{SOCKETIO}_{key}"))] {
             let replies: Vec<Value> = replies
                 .iter()
@@ -98,12 +99,12 @@ fn build() -> Value {
             description.push_str(&error_codes());
         }
         messages.insert(key.clone(), message(name, description.clone(), frame(name, &data, Side::Server)));
-        sio_messages.insert(key.clone(), sio_message(name, description, &data));
+        sio_messages.insert(key.clone(), socketio::server_message(name, description, &to_value(&data)));
         let title = format!("The server sends `{name}`");
         operations.insert(key.clone(), operation(CHAT, "send", &title, &key));
         operations.insert(format!("{SOCKETIO}_{key}"), operation(SOCKETIO, "send", &title, &key));
     }
-    sio_messages.insert(Side::Server.key("closing"), closing());
+    sio_messages.insert(Side::Server.key("closing"), socketio::closing());
     let key = Side::Server.key("closing");
     let title = "The server says why it disconnects a Socket.IO client";
     operations.insert(format!("{SOCKETIO}_{key}"), operation(SOCKETIO, "send", title, &key));
@@ -115,6 +116,11 @@ fn build() -> Value {
     if let Some(schemas) = schemas.as_object_mut() {
         schemas.values_mut().for_each(to_json_schema);
     }
+    for (kind, key, reference) in sio_clients {
+        let ours = reference["$ref"].as_str().and_then(|r| r.rsplit('/').next()).map_or(&Value::Null, |n| &schemas[n]);
+        let description = prose(kind.get_documentation());
+        sio_messages.insert(key, socketio::client_message(kind, description, &reference, ours));
+    }
     json!({
         "asyncapi": "3.0.0",
         "info": {
@@ -123,7 +129,7 @@ fn build() -> Value {
             "description": overview(),
         },
         "defaultContentType": "application/json",
-        "servers": {"gateway": server(), "socketio": socketio_server()},
+        "servers": {"gateway": server(), "socketio": socketio::server()},
         "channels": {
             "chat": {
                 "address": "/chat",
@@ -139,7 +145,7 @@ fn build() -> Value {
             "socketio": {
                 "address": "/socket.io/",
                 "title": "Socket.IO, namespace /chat",
-                "description": socketio_overview(),
+                "description": socketio::overview(),
                 "servers": [{"$ref": "#/servers/socketio"}],
                 "messages": sio_messages,
             },
@@ -252,78 +258,6 @@ fn operation(channel: &str, action: &str, title: &str, message: &str) -> Value {
 
 fn message_ref(channel: &str, key: &str) -> Value {
     json!({"$ref": format!("#/channels/{channel}/messages/{key}")})
-}
-
-/// A Socket.IO event: its one argument is what `/chat` puts in `data`.
-fn sio_message(name: &str, description: String, data: &MetaSchemaRef) -> Value {
-    json!({"name": name, "title": name, "description": description, "contentType": "application/json", "payload": to_value(data)})
-}
-
-/// What else Socket.IO takes for the events the original service's clients send.
-fn original_shapes(kind: RequestKind) -> &'static str {
-    match kind {
-        RequestKind::StartPrivateChat => {
-            "Also `{receiver_id}` and the original service's `{sender_id, receiver_id}`; a `sender_id` other than \
-             the caller's own is refused with `forbidden`."
-        }
-        RequestKind::SendMessage => {
-            "Also the original server's `{chat_id, sender_id, message, type}` (`message` for `content`), and the \
-             original web page's `{sender_id, receiver_id, content}`, which names no chat: the pair's chat is \
-             found, or made and announced with `private_chat_room_created`."
-        }
-        _ => "",
-    }
-}
-
-fn closing() -> Value {
-    json!({
-        "name": "closing",
-        "title": "closing",
-        "description": "Sent just before the server disconnects a Socket.IO client for a reason of its own, with the \
-                        code and label `/chat` closes with for it (see the `chat` channel's close codes). A client \
-                        disconnected by the server does not reconnect by itself: renew the token if that was the \
-                        reason, then connect again. A restarting replica sends no `closing`: it closes the \
-                        Engine.IO connection, and clients reconnect by themselves.",
-        "contentType": "application/json",
-        "payload": {
-            "type": "object",
-            "required": ["code", "reason", "message"],
-            "properties": {
-                "code": {"type": "integer", "description": "`/chat`'s close code for the same reason."},
-                "reason": {"type": "string", "description": "Its label, as in `chat_suite_ws_closes_total{reason}`."},
-                "message": {"type": "string"},
-            },
-        },
-    })
-}
-
-fn socketio_overview() -> String {
-    format!(
-        "Socket.IO protocol v5 over Engine.IO v4 (the JavaScript clients 3 and 4 and their ports), long-polling \
-         then WebSocket, namespace `/chat`: `io(\"https://HOST/chat\", {{auth: {{token}}}})`. The token goes in \
-         `auth.token`, the `access_token` query parameter or the `Authorization` header; resume positions in \
-         `auth` as `since` or `last_message_ids` (as `/chat` takes it, or an object of chat ids to message ids). \
-         A refused connection is the client's `connect_error`, whose message is the code `/chat` refuses with: \
-         `missing_token`, `invalid_token`, `token_expired`, `too_many_connections`, `unavailable`, \
-         `invalid_field`, `forbidden`.\n\n\
-         Each event's one argument is what `/chat` carries in `data`. An event sent with an acknowledgement \
-         callback gets its result through it (the reply's data, `{{}}` for `ack`), or `{{error: {{code, \
-         message}}}}`; without one the replies come as events, except `ack`. The limits are `/chat`'s: a \
-         WebSocket message over {} KiB or a binary attachment ends the connection, a long-polling request over \
-         1 MB is a 413.",
-        MAX_FRAME_BYTES / 1024
-    )
-}
-
-fn socketio_server() -> Value {
-    json!({
-        "host": "{host}",
-        "protocol": "socket.io",
-        "protocolVersion": "5",
-        "pathname": "/socket.io/",
-        "description": "chat-gateway, or chat-suite; behind the ingress, long-polling needs its cookie affinity.",
-        "variables": {"host": {"default": "localhost:8083", "description": "As for `gateway`."}},
-    })
 }
 
 fn overview() -> String {
@@ -475,5 +409,6 @@ fn to_json_schema(schema: &mut Value) {
     }
 }
 
+mod socketio;
 #[cfg(test)]
 mod tests;

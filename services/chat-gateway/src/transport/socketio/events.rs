@@ -15,6 +15,7 @@ pub(super) fn command(event: &str, data: Value, user: Uuid) -> Result<Command, W
     match event {
         "start_private_chat" => start_private_chat(data, user),
         "send_message" => send_message(data, user),
+        "receive_message" => receive_message(data, user),
         _ => protocol::request(event, data).map(Command::Request),
     }
 }
@@ -50,8 +51,7 @@ fn send_message(data: Value, user: Uuid) -> Result<Command, WsError> {
             return Err(WsError::invalid_data("send_message: give chat_id or receiver_id, not both"));
         }
         Some(receiver) => {
-            let receiver = serde_json::from_value::<Uuid>(receiver)
-                .map_err(|e| WsError::invalid_data(format!("send_message: receiver_id: {e}")))?;
+            let receiver = user_id(receiver, "send_message: receiver_id")?;
             // Checked like any message; the chat is the pair's, found when it is handled.
             data.insert("chat_id".into(), Value::from(Uuid::nil().to_string()));
             Some(receiver)
@@ -61,6 +61,46 @@ fn send_message(data: Value, user: Uuid) -> Result<Command, WsError> {
         (Request::SendMessage(message), Some(receiver_id)) => Ok(Command::SendTo { receiver_id, message }),
         (request, _) => Ok(Command::Request(request)),
     }
+}
+
+/// Whether a payload is one of the original clients': they, and only they, name their own
+/// sender in what they send (the token says who sends on `/chat`).
+pub(super) fn speaks_original(data: &Result<Value, String>) -> bool {
+    matches!(data, Ok(Value::Object(map)) if map.contains_key("sender_id"))
+}
+
+/// `{chat_id, message_id}` as on `/chat`, or the original's `{sender_id, receiver_id}`: the
+/// receiver acknowledges the pair's chat up to the sender's newest message. The caller is one
+/// of the two, whichever the client called it.
+fn receive_message(data: Value, user: Uuid) -> Result<Command, WsError> {
+    let mut data = object(data, "receive_message")?;
+    let Some(receiver) = data.remove("receiver_id") else {
+        // `/chat`'s shape; a `sender_id` beside it names the message's sender, known already.
+        if let Some(sender) = data.remove("sender_id") {
+            user_id(sender, "receive_message: sender_id")?;
+        }
+        return protocol::request("receive_message", Value::Object(data)).map(Command::Request);
+    };
+    let receiver = user_id(receiver, "receive_message: receiver_id")?;
+    let sender = match data.remove("sender_id") {
+        Some(sender) => user_id(sender, "receive_message: sender_id")?,
+        None => return Err(WsError::invalid_data("receive_message: receiver_id needs the sender_id beside it")),
+    };
+    if let Some(field) = data.keys().next() {
+        return Err(WsError::invalid_data(format!(
+            "receive_message: give {{chat_id, message_id}} or {{sender_id, receiver_id}}, not `{field}` too"
+        )));
+    }
+    match (sender == user, receiver == user) {
+        (true, true) => Err(WsError::invalid_data("receive_message: sender_id and receiver_id are the same user")),
+        (false, true) => Ok(Command::AcknowledgeChatWith { peer: sender }),
+        (true, false) => Ok(Command::AcknowledgeChatWith { peer: receiver }),
+        (false, false) => Err(WsError::new(ErrorCode::Forbidden, "receive_message: one of the two must be the caller")),
+    }
+}
+
+fn user_id(value: Value, what: &str) -> Result<Uuid, WsError> {
+    serde_json::from_value::<Uuid>(value).map_err(|e| WsError::invalid_data(format!("{what}: {e}")))
 }
 
 fn object(data: Value, event: &str) -> Result<Map<String, Value>, WsError> {
@@ -143,6 +183,40 @@ mod tests {
         }
         let ours = json!({"chat_id": CHAT, "content": "x", "client_msg_id": "c1"});
         assert!(matches!(command("send_message", ours, ME), Ok(Command::Request(Request::SendMessage(_)))));
+    }
+
+    /// The original acknowledgement used to be refused (unknown field `sender_id`).
+    #[test]
+    fn receive_message_takes_the_original_pair_shape() {
+        for data in [json!({"sender_id": PEER, "receiver_id": ME}), json!({"sender_id": ME, "receiver_id": PEER})] {
+            match command("receive_message", data.clone(), ME) {
+                Ok(Command::AcknowledgeChatWith { peer }) => assert_eq!(peer, PEER, "{data}"),
+                other => panic!("{data}: {other:?}"),
+            }
+        }
+        let ours = json!({"chat_id": CHAT, "message_id": 7, "sender_id": PEER});
+        match command("receive_message", ours, ME) {
+            Ok(Command::Request(Request::ReceiveMessage(r))) => assert_eq!((r.chat_id, r.message_id), (CHAT, 7)),
+            other => panic!("{other:?}"),
+        }
+        let strangers = json!({"sender_id": PEER, "receiver_id": CHAT});
+        assert_eq!(code(command("receive_message", strangers, ME)), ErrorCode::Forbidden);
+        let myself = json!({"sender_id": ME, "receiver_id": ME});
+        assert_eq!(code(command("receive_message", myself, ME)), ErrorCode::InvalidData);
+        let half = json!({"receiver_id": ME});
+        assert_eq!(code(command("receive_message", half, ME)), ErrorCode::InvalidData);
+        let mixed = json!({"sender_id": PEER, "receiver_id": ME, "chat_id": CHAT});
+        assert_eq!(code(command("receive_message", mixed, ME)), ErrorCode::InvalidData);
+        let garbage = json!({"sender_id": "x", "receiver_id": ME});
+        assert_eq!(code(command("receive_message", garbage, ME)), ErrorCode::InvalidData);
+    }
+
+    #[test]
+    fn a_payload_naming_its_sender_is_the_original_clients() {
+        assert!(speaks_original(&Ok(json!({"sender_id": ME, "receiver_id": PEER}))));
+        assert!(!speaks_original(&Ok(json!({"receiver_id": PEER}))));
+        assert!(!speaks_original(&Ok(json!("x"))));
+        assert!(!speaks_original(&Err("bad".into())));
     }
 
     #[test]

@@ -30,8 +30,20 @@ use crate::{
 #[derive(Debug, Default, Deserialize)]
 struct Auth {
     token: Option<String>,
+    /// `"original"`: the original service's event shapes from the first event on.
+    payloads: Option<Payloads>,
     since: Option<i64>,
     last_message_ids: Option<LastMessageIds>,
+}
+
+/// Which event shapes a connection reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Payloads {
+    /// `/chat`'s, until the client sends a payload of the original's.
+    Current,
+    /// The original service's ([`super::original`]).
+    Original,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +79,7 @@ impl std::fmt::Display for Refusal {
 /// The session's ingredients, from the check to the connect handler.
 struct Pending {
     admitted: (shared::tokens::AccessClaims, Slot, Resume),
+    original: bool,
     joined: Joined,
     items: mpsc::Receiver<Item>,
 }
@@ -78,6 +91,8 @@ struct Handover(Arc<Mutex<Option<Pending>>>);
 #[derive(Deserialize)]
 struct Query {
     access_token: Option<String>,
+    /// As `auth.payloads`, for clients that can only change the URL.
+    payloads: Option<String>,
 }
 
 /// The connect middleware. The socket's event forwarder is set here, not in the connect
@@ -96,6 +111,13 @@ pub(super) async fn check(
     };
     let parts = socket.req_parts();
     let query: Option<Query> = parts.uri.query().and_then(|q| serde_urlencoded::from_str(q).ok());
+    let payloads = match query.as_ref().and_then(|q| q.payloads.as_deref()) {
+        None => auth.payloads,
+        Some(name) => Some(
+            serde_json::from_value(Value::from(name))
+                .map_err(|_| Refusal(ApiError::invalid_field("payloads", "payloads: `original` or `current`")))?,
+        ),
+    };
     let token = auth.token.as_deref().or(query.as_ref().and_then(|q| q.access_token.as_deref()));
     let places = TokenPlaces("auth.token, the access_token parameter or the Authorization header");
     let last = auth.last_message_ids.map(LastMessageIds::pairs);
@@ -111,7 +133,8 @@ pub(super) async fn check(
     socket.on_disconnect(move || async move {
         let _ = items.send(Item::Gone).await;
     });
-    let pending = Pending { admitted: (claims, slot, resume), joined, items: rx };
+    let original = payloads == Some(Payloads::Original);
+    let pending = Pending { admitted: (claims, slot, resume), original, joined, items: rx };
     socket.extensions.insert(Handover(Arc::new(Mutex::new(Some(pending)))));
     Ok(())
 }
@@ -124,7 +147,7 @@ fn refused(err: ApiError) -> Refusal {
 /// The connect handler: the session, for as long as the socket lives.
 pub(super) async fn connected(socket: SocketRef, state: Arc<ChatState>) {
     let pending = socket.extensions.get::<Handover>().and_then(|Handover(pending)| pending.lock().ok()?.take());
-    let Some(Pending { admitted: (claims, slot, resume), joined, items }) = pending else { return };
-    let link = SocketIoLink::new(socket, claims.sub, items);
+    let Some(Pending { admitted: (claims, slot, resume), original, joined, items }) = pending else { return };
+    let link = SocketIoLink::new(socket, claims.sub, items, original);
     session::run(state, claims, resume, link, slot, joined).await;
 }

@@ -18,7 +18,7 @@ use socketioxide::{
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::events;
+use super::{events, original};
 use crate::{
     protocol::{ErrorCode, FrameId, WsError},
     session::{CloseReason, Inbound, Link, Unwritten},
@@ -46,11 +46,14 @@ pub(super) struct SocketIoLink {
     /// Callbacks waiting for the session's reply, by the frame id the session knows them by.
     acks: HashMap<u64, AckSender>,
     next_ack: u64,
+    /// Whether the client reads the original service's event shapes ([`original`]): asked
+    /// for in the handshake, or learned from the first payload that names its sender.
+    original: bool,
 }
 
 impl SocketIoLink {
-    pub(super) fn new(socket: SocketRef, user: Uuid, items: mpsc::Receiver<Item>) -> Self {
-        Self { socket, user, items, acks: HashMap::new(), next_ack: 0 }
+    pub(super) fn new(socket: SocketRef, user: Uuid, items: mpsc::Receiver<Item>, original: bool) -> Self {
+        Self { socket, user, items, acks: HashMap::new(), next_ack: 0, original }
     }
 
     /// The frame id the session's reply will carry, for a callback.
@@ -94,6 +97,7 @@ impl Link for SocketIoLink {
 
     fn read(&mut self, item: Item) -> Inbound {
         let Item::Event { event, data, ack } = item else { return Inbound::Gone };
+        self.original |= events::speaks_original(&data);
         let id = ack.map(|ack| self.owe(ack));
         let command = data
             .map_err(|e| WsError::invalid_data(format!("{event}: {e}")))
@@ -112,14 +116,16 @@ impl Link for SocketIoLink {
                 return Ok(());
             }
         };
+        let translated = self.original.then(|| original::data(frame.event, frame.data)).flatten();
+        let data = translated.as_deref().unwrap_or(frame.data);
         let sent = match frame.id.map(|id| self.acks.remove(&id)) {
             // The callback was dropped to keep the pending ones bounded.
             Some(None) => Ok(()),
             Some(Some(ack)) if frame.event == "error" => ack.send(&Failed { error: frame.data }),
-            Some(Some(ack)) => ack.send(frame.data),
+            Some(Some(ack)) => ack.send(data),
             // `ack` only answers a callback; without one there is nothing to say.
             None if frame.event == "ack" => Ok(()),
-            None => self.socket.emit(frame.event, frame.data),
+            None => self.socket.emit(frame.event, data),
         };
         match sent {
             Ok(()) => Ok(()),

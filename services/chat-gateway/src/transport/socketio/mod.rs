@@ -30,18 +30,19 @@ use socketioxide::{
 mod events;
 mod handshake;
 mod link;
+mod original;
 
-use super::websocket::MAX_FRAME_BYTES;
 use crate::state::ChatState;
 
 /// Where clients find it: the clients' default path.
 pub(crate) const PATH: &str = "/socket.io";
 /// The namespace, the original service's.
 const NAMESPACE: &str = "/chat";
-/// Largest long-polling request body. A client batches the packets it has queued into one
-/// request, and the version 3 client does not know the server's limit, so this is
-/// Socket.IO's own default rather than one event's limit (each event is held to that).
-const MAX_POLLING_BYTES: u64 = 1_000_000;
+/// Largest long-polling request body, and largest WebSocket message. A client batches the
+/// packets it has queued into one request, and the version 3 client does not know the
+/// server's limit, so this is Socket.IO's own default rather than one event's limit (each
+/// event is held to that, and answered with an error when over it).
+const MAX_PACKET_BYTES: u64 = 1_000_000;
 /// A client that opened an Engine.IO session must join the namespace within this.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -60,9 +61,11 @@ impl SocketIoServer {
             // Silent for WS_IDLE_TIMEOUT_SECONDS in all, as on /chat (checked longer than the interval).
             .ping_timeout(Duration::from_secs(settings.ws_idle_timeout_seconds) - ping_interval)
             .max_buffer_size(settings.ws_send_queue as usize)
-            .max_payload(MAX_POLLING_BYTES)
-            .ws_max_message_size(MAX_FRAME_BYTES)
-            .ws_max_frame_size(MAX_FRAME_BYTES)
+            .max_payload(MAX_PACKET_BYTES)
+            // One limit whatever the transport: an event that fits is read and answered (a
+            // text too long is `content_too_long`, as over long-polling), not cut off.
+            .ws_max_message_size(MAX_PACKET_BYTES as usize)
+            .ws_max_frame_size(MAX_PACKET_BYTES as usize)
             // Allocated up front for every connection, as on /chat.
             .ws_read_buffer_size(1024)
             .connect_timeout(CONNECT_TIMEOUT)

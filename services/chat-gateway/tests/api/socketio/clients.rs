@@ -8,13 +8,13 @@ use testkit::socketio::{NodeClients, Version};
 
 use crate::helpers::{Backend, Bus, Running, Suite, User, Ws, spawn};
 
-fn url(suite: &Suite, replica: usize) -> String {
+pub(super) fn url(suite: &Suite, replica: usize) -> String {
     format!("http://127.0.0.1:{}/chat", suite.gateways[replica].port)
 }
 
 /// Connects client `id` as `user` and waits until it is in: every line of the client until
 /// then, `connect` last.
-async fn connect(
+pub(super) async fn connect(
     clients: &mut NodeClients,
     id: &str,
     version: Version,
@@ -39,7 +39,7 @@ async fn connect(
 }
 
 /// The one argument of an ack or event.
-fn one(args: Vec<Value>) -> Value {
+pub(super) fn one(args: Vec<Value>) -> Value {
     assert_eq!(args.len(), 1, "{args:?}");
     args.into_iter().next().unwrap()
 }
@@ -108,8 +108,11 @@ async fn the_original_clients_payloads_work_with_a_token_added() {
     assert_eq!(one(clients.event("a", "receive_message").await)["message_id"], received["message_id"]);
 
     // The original server's start_private_chat and send_message shapes.
-    clients.emit("b", "start_private_chat", json!({"sender_id": b.id, "receiver_id": a.id})).await;
+    // The chat was announced to `b` in our shape; a connection that names its sender reads the
+    // original's shapes from then on: the chat's bare id.
     assert_eq!(one(clients.event("b", "private_chat_room_created").await)["chat_id"], chat_id);
+    clients.emit("b", "start_private_chat", json!({"sender_id": b.id, "receiver_id": a.id})).await;
+    assert_eq!(one(clients.event("b", "private_chat_room_created").await), chat_id);
     let original = json!({"chat_id": chat_id, "sender_id": b.id, "message": "hi from the app", "type": "text"});
     clients.emit("b", "send_message", original).await;
     let received = one(clients.event("a", "receive_message").await);

@@ -61,8 +61,13 @@ async fn garbage_oversized_and_binary_packets_end_only_their_own_connection() {
     garbage.send("42/chat,{not json".into()).await;
     assert!(garbage.closed().await);
 
+    // Past one event's size (1 MB, as over long-polling) the connection ends; below it, an
+    // event is refused with an error and the connection goes on.
+    let mut long = RawSio::connect(&suite, 0, &b).await;
+    long.emit_unchecked("typing", json!({"chat_id": "x".repeat(70 * 1024)})).await;
+    assert_eq!(long.next_of("error").await["code"], "invalid_data");
     let mut oversized = RawSio::connect(&suite, 0, &b).await;
-    oversized.emit("typing", json!({"chat_id": "x".repeat(70 * 1024)})).await;
+    oversized.emit_unchecked("typing", json!({"chat_id": "x".repeat(1_100_000)})).await;
     assert!(oversized.closed().await);
 
     let mut binary = RawSio::connect(&suite, 0, &a).await;
