@@ -12,6 +12,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::origins::AllowedOrigins;
 pub use crate::redis_conn::RedisUrl;
+use crate::{
+    redis_conn::RedisTarget,
+    redis_tls::{PemCertificates, PemKey, RedisTls},
+};
 
 /// Settings every service shares.
 #[derive(Debug, Clone, clap::Args)]
@@ -25,10 +29,25 @@ pub struct CommonConfig {
     pub database_max_connections: u32,
 
     /// Redis for cross-replica rooms, presence and rate limits: one server (`redis://…`) or a
-    /// Redis Cluster by some of its nodes (`redis+cluster://host:port,host:port`). Unset:
-    /// in-process, which is correct for one replica only.
+    /// Redis Cluster by some of its nodes (`redis+cluster://host:port,host:port`); over TLS,
+    /// `rediss://…` and `rediss+cluster://…`. Unset: in-process, which is correct for one
+    /// replica only.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<RedisUrl>,
+
+    /// PEM file of the CA (or CAs) that signed the certificates of a `rediss://` REDIS_URL's
+    /// servers, trusted instead of the system's roots. Unset: the system's roots.
+    #[arg(long, env = "REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PemCertificates>,
+
+    /// PEM certificate (and its chain) shown to Redis servers that require one
+    /// (`tls-auth-clients yes`); needs REDIS_CLIENT_KEY_FILE. Unset: none shown.
+    #[arg(long, env = "REDIS_CLIENT_CERT_FILE")]
+    pub redis_client_cert_file: Option<PemCertificates>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of REDIS_CLIENT_CERT_FILE.
+    #[arg(long, env = "REDIS_CLIENT_KEY_FILE")]
+    pub redis_client_key_file: Option<PemKey>,
 
     /// Where the embedded default keeps its files (SQLite database, generated signing key).
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
@@ -128,6 +147,42 @@ impl CommonConfig {
     /// Where the embedded default keeps its database (used when DATABASE_URL is unset).
     pub fn embedded_database_file(&self) -> PathBuf {
         self.data_dir.join("chat-suite.db")
+    }
+
+    /// Redis with its TLS settings, when REDIS_URL is set. TLS files that would go unused (no
+    /// REDIS_URL, or one without TLS) and half a client certificate are refused, not ignored.
+    pub fn redis(&self) -> Result<Option<RedisTarget>, ConfigError> {
+        let files = [
+            ("REDIS_CA_FILE", self.redis_ca_file.is_some()),
+            ("REDIS_CLIENT_CERT_FILE", self.redis_client_cert_file.is_some()),
+            ("REDIS_CLIENT_KEY_FILE", self.redis_client_key_file.is_some()),
+        ];
+        let unused = files.iter().find(|(_, set)| *set).map(|(variable, _)| *variable);
+        let Some(url) = &self.redis_url else {
+            return match unused {
+                Some(variable) => Err(ConfigError::new(variable, "set, but REDIS_URL is not")),
+                None => Ok(None),
+            };
+        };
+        if let (Some(variable), false) = (unused, url.is_tls()) {
+            return Err(ConfigError::new(
+                variable,
+                "set, but REDIS_URL is not a TLS one (rediss:// or rediss+cluster://)",
+            ));
+        }
+        let client = match (&self.redis_client_cert_file, &self.redis_client_key_file) {
+            (Some(certificate), Some(key)) => Some((certificate, key)),
+            (Some(_), None) => {
+                return Err(ConfigError::new("REDIS_CLIENT_KEY_FILE", "required with REDIS_CLIENT_CERT_FILE"));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new("REDIS_CLIENT_CERT_FILE", "required with REDIS_CLIENT_KEY_FILE"));
+            }
+            (None, None) => None,
+        };
+        let tls = RedisTls::new(self.redis_ca_file.as_ref(), client)
+            .map_err(|reason| ConfigError::new("REDIS_CLIENT_KEY_FILE", reason))?;
+        Ok(Some(RedisTarget { url: url.clone(), tls }))
     }
 }
 
@@ -370,6 +425,17 @@ mod tests {
         );
         let unset = Probe::try_parse_from(["probe", "--listen-addr", "127.0.0.1:1"]).unwrap();
         assert!(unset.common.cors_allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn a_redis_ca_file_that_is_not_there_is_one_line_naming_it() {
+        let err =
+            Probe::try_parse_from(["probe", "--listen-addr", "127.0.0.1:1", "--redis-ca-file", "/nonexistent/ca.pem"])
+                .unwrap_err();
+        assert_eq!(
+            one_line(&err),
+            "REDIS_CA_FILE (--redis-ca-file) = \"/nonexistent/ca.pem\": cannot read the file: No such file or directory (os error 2)"
+        );
     }
 
     #[test]

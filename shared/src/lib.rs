@@ -18,9 +18,11 @@ pub mod paging;
 pub mod read_replica;
 pub mod readiness;
 pub mod redis_conn;
+pub mod redis_tls;
 pub mod server;
 pub mod telemetry;
 pub mod timestamp;
+pub mod tls_provider;
 pub mod tokens;
 pub mod username_key;
 

@@ -2,7 +2,8 @@
 //!
 //! `REDIS_URL` names one server (`redis://`) or a Redis Cluster by some of its nodes
 //! (`redis+cluster://[user:password@]host:port[,host:port…]`; any node will do, the client
-//! learns the rest from the cluster itself).
+//! learns the rest from the cluster itself); over TLS, `rediss://` and `rediss+cluster://`,
+//! with the CA and client certificate of [`RedisTls`] (`redis_tls.rs`).
 //!
 //! One server: a `ConnectionManager`, which reconnects on its own after Redis restarts, so
 //! callers only ever see errors while it is really down. A cluster: redis-rs's cluster
@@ -13,18 +14,20 @@
 use std::{fmt, str::FromStr, time::Duration};
 
 use redis::{
-    Cmd, Pipeline, RedisFuture, Value,
+    Cmd, ConnectionAddr, IntoConnectionInfo, Pipeline, RedisFuture, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::ClusterClient,
     cluster_async::ClusterConnection,
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::redis_tls::RedisTls;
+
 /// A Redis URL the redis crate accepts (or a cluster of them); passwords are never printed.
 #[derive(Clone)]
 pub enum RedisUrl {
     Server(SecretString),
-    /// A cluster, by its seed nodes, each as a `redis://` URL.
+    /// A cluster, by its seed nodes, each as a `redis://` (or `rediss://`) URL.
     Cluster(Vec<SecretString>),
 }
 
@@ -36,14 +39,22 @@ impl RedisUrl {
             Self::Cluster(nodes) => nodes.iter().map(ExposeSecret::expose_secret).collect(),
         }
     }
+
+    /// Whether connections go over TLS (`rediss://`, `rediss+cluster://`).
+    pub fn is_tls(&self) -> bool {
+        self.nodes().iter().all(|node| node.starts_with("rediss://"))
+    }
 }
 
 impl FromStr for RedisUrl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let Some(rest) = s.strip_prefix("redis+cluster://") else {
-            redis::Client::open(s).map_err(|e| e.to_string())?;
+        let cluster = [("redis+cluster://", "redis://"), ("rediss+cluster://", "rediss://")]
+            .into_iter()
+            .find_map(|(prefix, scheme)| Some((s.strip_prefix(prefix)?, scheme)));
+        let Some((rest, scheme)) = cluster else {
+            check_node(s)?;
             return Ok(Self::Server(SecretString::from(s.to_owned())));
         };
         // `[userinfo@]host:port,host:port[/db][?query]`: the credentials, database and options
@@ -59,11 +70,38 @@ impl FromStr for RedisUrl {
             if host.is_empty() {
                 return Err("expected redis+cluster://[user:password@]host:port[,host:port…]".into());
             }
-            let url = format!("redis://{userinfo}{host}{tail}");
-            redis::Client::open(url.as_str()).map_err(|e| format!("{host}: {e}"))?;
+            let url = format!("{scheme}{userinfo}{host}{tail}");
+            check_node(&url).map_err(|e| format!("{host}: {e}"))?;
             nodes.push(SecretString::from(url));
         }
         Ok(Self::Cluster(nodes))
+    }
+}
+
+/// A URL of one node the redis crate can connect to, over TLS only with the server's
+/// certificate checked: `#insecure` (any certificate for any name) is refused, the server's
+/// CA belongs in REDIS_CA_FILE.
+fn check_node(url: &str) -> Result<(), String> {
+    let info = url.into_connection_info().map_err(|e| e.to_string())?;
+    match info.addr() {
+        ConnectionAddr::TcpTls { insecure: true, .. } => {
+            Err("#insecure is not accepted: give the server's CA in REDIS_CA_FILE".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Where Redis is and how connections to it are secured: REDIS_URL and the TLS files beside it.
+#[derive(Debug, Clone)]
+pub struct RedisTarget {
+    pub url: RedisUrl,
+    pub tls: RedisTls,
+}
+
+/// A URL alone: without TLS, or with the system's roots and no client certificate.
+impl From<RedisUrl> for RedisTarget {
+    fn from(url: RedisUrl) -> Self {
+        Self { url, tls: RedisTls::default() }
     }
 }
 
@@ -139,31 +177,45 @@ impl ConnectionLike for RedisConn {
 /// How long one command may take to connect and to be answered.
 const TIMEOUT: Duration = Duration::from_secs(1);
 
-pub async fn connect(url: &RedisUrl) -> anyhow::Result<RedisConn> {
+/// The command connection, once Redis has answered. A TLS handshake refused for want of trust
+/// names the setting to mend (`REDIS_CA_FILE`, `REDIS_CLIENT_CERT_FILE`, `REDIS_URL`).
+pub async fn connect(target: &RedisTarget) -> anyhow::Result<RedisConn> {
+    let RedisTarget { url, tls } = target;
+    crate::tls_provider::install();
     let conn = match url {
         RedisUrl::Server(url) => {
-            let client = redis::Client::open(url.expose_secret())?;
             let config = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(TIMEOUT))
                 .set_response_timeout(Some(TIMEOUT))
                 .set_number_of_retries(1)
                 .set_max_delay(Duration::from_millis(200));
-            ConnectionManager::new_with_config(client, config).await.map(RedisConn::Server)
+            match tls.client(url.expose_secret()) {
+                Ok(client) => ConnectionManager::new_with_config(client, config).await.map(RedisConn::Server),
+                Err(e) => Err(e),
+            }
         }
         RedisUrl::Cluster(_) => {
             // A moved slot or a failover is retried (the client refreshes its slot map first),
             // within a few hundred milliseconds.
-            let client = ClusterClient::builder(url.nodes())
+            let mut builder = ClusterClient::builder(url.nodes())
                 .connection_timeout(TIMEOUT)
                 .response_timeout(TIMEOUT)
                 .retries(3)
                 .min_retry_wait(50)
-                .max_retry_wait(400)
-                .build()?;
-            client.get_async_connection().await.map(RedisConn::Cluster)
+                .max_retry_wait(400);
+            if let Some(certificates) = tls.certificates() {
+                builder = builder.certs(certificates);
+            }
+            match builder.build() {
+                Ok(client) => client.get_async_connection().await.map(RedisConn::Cluster),
+                Err(e) => Err(e),
+            }
         }
     };
-    conn.map_err(|e| anyhow::anyhow!("REDIS_URL: cannot connect: {e}"))
+    conn.map_err(|e| {
+        let error = e.to_string();
+        anyhow::anyhow!(tls.blame(&error).unwrap_or_else(|| format!("REDIS_URL: cannot connect: {error}")))
+    })
 }
 
 #[cfg(test)]
@@ -185,6 +237,27 @@ mod tests {
     fn a_cluster_url_without_a_node_is_refused() {
         for url in ["redis+cluster://", "redis+cluster://a:1,,b:2", "redis+cluster://:pw@"] {
             assert!(url.parse::<RedisUrl>().is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn tls_is_rediss_for_one_server_or_a_cluster() {
+        let url: RedisUrl = "rediss+cluster://:s3cret@10.0.0.1:7000,10.0.0.2:7001".parse().unwrap();
+        assert_eq!(url.nodes(), ["rediss://:s3cret@10.0.0.1:7000", "rediss://:s3cret@10.0.0.2:7001"]);
+        assert!(url.is_tls());
+        let url: RedisUrl = "rediss://redis.example.com:6380/0".parse().unwrap();
+        assert!(matches!(url, RedisUrl::Server(_)) && url.is_tls());
+        assert!(!"redis+cluster://10.0.0.1:7000".parse::<RedisUrl>().unwrap().is_tls());
+        assert!(!"redis://redis:6379".parse::<RedisUrl>().unwrap().is_tls());
+    }
+
+    /// `#insecure` would accept any certificate for any name: a private CA goes in
+    /// REDIS_CA_FILE instead.
+    #[test]
+    fn tls_without_checking_the_certificate_is_refused() {
+        for url in ["rediss://redis:6380/#insecure", "rediss+cluster://a:1,b:2/#insecure"] {
+            let err = url.parse::<RedisUrl>().unwrap_err();
+            assert!(err.contains("#insecure is not accepted"), "{url}: {err}");
         }
     }
 

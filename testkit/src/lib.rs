@@ -11,10 +11,13 @@ pub mod broker;
 mod http;
 pub mod openapi;
 pub mod postgres_pair;
+pub mod postgres_tls;
 pub mod redis_cluster;
 pub mod redis_server;
+pub mod redis_tls;
 mod running;
 pub mod socketio;
+pub mod test_ca;
 mod tls_front;
 
 use std::sync::Once;

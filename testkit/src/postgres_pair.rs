@@ -11,7 +11,7 @@ use std::{
 };
 
 /// PostgreSQL refuses to run as root; its programs run as this user.
-const OS_USER: &str = "postgres";
+pub(crate) const OS_USER: &str = "postgres";
 const PATIENCE: Duration = Duration::from_secs(30);
 
 pub struct PostgresPair {
@@ -138,12 +138,16 @@ impl PostgresPair {
         }
     }
 
-    /// Runs one of the server's programs as [`OS_USER`].
     fn as_postgres(&self, program: &str, args: impl FnOnce(&mut Command) -> &mut Command) {
-        let mut command = Command::new("runuser");
-        command.args(["-u", OS_USER, "--"]).arg(self.bin.join(program));
-        run(args(&mut command));
+        as_postgres(&self.bin, program, args);
     }
+}
+
+/// Runs one of the server's programs (in `bin`) as [`OS_USER`].
+pub(crate) fn as_postgres(bin: &Path, program: &str, args: impl FnOnce(&mut Command) -> &mut Command) {
+    let mut command = Command::new("runuser");
+    command.args(["-u", OS_USER, "--"]).arg(bin.join(program));
+    run(args(&mut command));
 }
 
 impl Drop for PostgresPair {
@@ -160,7 +164,7 @@ enum Role {
 }
 
 /// The newest installed server's programs (`initdb`, `pg_ctl`, `pg_basebackup`).
-fn server_bin() -> PathBuf {
+pub(crate) fn server_bin() -> PathBuf {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .expect("the PostgreSQL server must be installed (see ../shared/SERVICES.md)")
         .filter_map(|entry| {
@@ -173,7 +177,7 @@ fn server_bin() -> PathBuf {
     versions.pop().map(|(_, bin)| bin).expect("a PostgreSQL server under /usr/lib/postgresql")
 }
 
-fn run(command: &mut Command) {
+pub(crate) fn run(command: &mut Command) {
     let output = command.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(
         output.status.success(),
@@ -183,7 +187,7 @@ fn run(command: &mut Command) {
     );
 }
 
-fn psql(port: u16, database: &str, sql: &str) -> String {
+pub(crate) fn psql(port: u16, database: &str, sql: &str) -> String {
     let output = Command::new("psql")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres", "-d", database, "-Atc", sql])
         .stdin(Stdio::null())

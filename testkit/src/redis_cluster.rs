@@ -2,13 +2,16 @@
 //! loopback ports, made from the installed `redis-server --cluster-enabled yes` and
 //! `redis-cli --cluster create`, and gone (processes and files) when dropped. A test changes
 //! it under the services' feet as an operator or a fault would: a slot moved to another
-//! master, a master killed and its replica promoted, every node down and back.
+//! master, a master killed and its replica promoted, every node down and back. Over TLS alone
+//! if the test asks: clients, replication and the cluster bus (`--tls-cluster yes`).
 
 use std::{
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+
+use crate::redis_tls::RedisTlsFiles;
 
 /// How long the nodes wait before taking a silent master for failed: short, so a failover
 /// takes a second or two rather than the default's fifteen.
@@ -19,6 +22,7 @@ const PATIENCE: Duration = Duration::from_secs(30);
 pub struct RedisCluster {
     nodes: Vec<Node>,
     dir: tempfile::TempDir,
+    tls: Option<RedisTlsFiles>,
 }
 
 struct Node {
@@ -41,15 +45,25 @@ impl RedisCluster {
     /// Six nodes, three of them masters with a third of the slots each, each with a replica;
     /// returns once every node says the cluster is ok.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// The same, over TLS alone, with these certificates.
+    pub fn start_tls(tls: RedisTlsFiles) -> Self {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<RedisTlsFiles>) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory for the cluster's files");
         let nodes =
             (0..6).map(|_| Node { port: crate::free_port(), bus_port: crate::free_port(), child: None }).collect();
-        let mut cluster = Self { nodes, dir };
+        let mut cluster = Self { nodes, dir, tls };
         for index in 0..cluster.nodes.len() {
             cluster.run(index);
         }
         let addresses: Vec<String> = cluster.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let created = Command::new("redis-cli")
+            .args(cluster.tls.iter().flat_map(RedisTlsFiles::cli_args))
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
@@ -72,29 +86,46 @@ impl RedisCluster {
 
     /// What `redis-cli` prints for `args` sent to the node on `port`.
     pub fn ask(&self, port: u16, args: &[&str]) -> String {
-        cli(port, args)
+        self.cli(port, args)
     }
 
-    /// The seed list a service is given: `redis+cluster://` and every node.
+    /// The seed list a service is given: `redis+cluster://` (`rediss+cluster://`) and every
+    /// node.
     pub fn service_url(&self) -> String {
         let nodes: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
-        format!("redis+cluster://{}", nodes.join(","))
+        format!("{}+cluster://{}", self.scheme(), nodes.join(","))
+    }
+
+    /// What a service is started with to use it: `--redis-url` and the TLS files.
+    pub fn service_args(&self) -> Vec<String> {
+        let mut args = vec![format!("--redis-url={}", self.service_url())];
+        args.extend(self.tls.iter().flat_map(RedisTlsFiles::service_args));
+        args
+    }
+
+    /// Its TLS files, when it serves TLS.
+    pub fn tls(&self) -> Option<&RedisTlsFiles> {
+        self.tls.as_ref()
     }
 
     /// Every node's address, for a client's seed list.
     pub fn urls(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| format!("redis://127.0.0.1:{}", n.port)).collect()
+        self.nodes.iter().map(|n| format!("{}://127.0.0.1:{}", self.scheme(), n.port)).collect()
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "rediss" } else { "redis" }
     }
 
     /// The slot of `key` (its hash tag's, when it has one).
     pub fn slot_of(&self, key: &str) -> u16 {
-        let answer = cli(self.any_running(), &["CLUSTER", "KEYSLOT", key]);
+        let answer = self.cli(self.any_running(), &["CLUSTER", "KEYSLOT", key]);
         answer.trim().parse().unwrap_or_else(|_| panic!("CLUSTER KEYSLOT {key}: {answer}"))
     }
 
     /// The masters, as a running node sees them.
     pub fn masters(&self) -> Vec<Master> {
-        masters(&cli(self.any_running(), &["CLUSTER", "NODES"]))
+        masters(&self.cli(self.any_running(), &["CLUSTER", "NODES"]))
     }
 
     /// The port of the master serving `slot`.
@@ -115,12 +146,12 @@ impl RedisCluster {
         if from == to {
             return;
         }
-        let (from_id, to_id) = (node_id(from), node_id(to));
+        let (from_id, to_id) = (self.node_id(from), self.node_id(to));
         let slot_arg = slot.to_string();
-        cli(to, &["CLUSTER", "SETSLOT", &slot_arg, "IMPORTING", &from_id]);
-        cli(from, &["CLUSTER", "SETSLOT", &slot_arg, "MIGRATING", &to_id]);
+        self.cli(to, &["CLUSTER", "SETSLOT", &slot_arg, "IMPORTING", &from_id]);
+        self.cli(from, &["CLUSTER", "SETSLOT", &slot_arg, "MIGRATING", &to_id]);
         loop {
-            let keys = cli(from, &["CLUSTER", "GETKEYSINSLOT", &slot_arg, "100"]);
+            let keys = self.cli(from, &["CLUSTER", "GETKEYSINSLOT", &slot_arg, "100"]);
             let keys: Vec<&str> = keys.lines().filter(|k| !k.is_empty()).collect();
             if keys.is_empty() {
                 break;
@@ -128,11 +159,11 @@ impl RedisCluster {
             let to_port = to.to_string();
             let mut args = vec!["MIGRATE", "127.0.0.1", &to_port, "", "0", "5000", "KEYS"];
             args.extend(keys);
-            let answer = cli(from, &args);
+            let answer = self.cli(from, &args);
             assert!(answer.trim() == "OK", "MIGRATE of slot {slot}: {answer}");
         }
         for master in self.masters() {
-            cli(master.port, &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &to_id]);
+            self.cli(master.port, &["CLUSTER", "SETSLOT", &slot_arg, "NODE", &to_id]);
         }
         self.settle("slot moved", |cluster| cluster.nodes_agree(|masters| serves(masters, to, slot)));
     }
@@ -191,25 +222,25 @@ impl RedisCluster {
     /// Whether every running replica is linked to its master.
     fn replicas_linked(&self) -> bool {
         self.running().all(|port| {
-            let info = cli(port, &["INFO", "replication"]);
+            let info = self.cli(port, &["INFO", "replication"]);
             !info.contains("role:slave") || info.contains("master_link_status:up")
         })
     }
 
     fn all_ok(&self) -> bool {
-        self.running().all(|port| cli(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+        self.running().all(|port| self.cli(port, &["CLUSTER", "INFO"]).contains("cluster_state:ok"))
     }
 
     /// Whether every running node's view of the masters passes `check`.
     fn nodes_agree(&self, check: impl Fn(&[Master]) -> bool) -> bool {
-        self.running().all(|port| check(&masters(&cli(port, &["CLUSTER", "NODES"]))))
+        self.running().all(|port| check(&masters(&self.cli(port, &["CLUSTER", "NODES"]))))
     }
 
     fn settle(&self, what: &str, done: impl Fn(&Self) -> bool) {
         let deadline = Instant::now() + PATIENCE;
         while !done(self) {
             if Instant::now() >= deadline {
-                let views: Vec<String> = self.running().map(|port| cli(port, &["CLUSTER", "NODES"])).collect();
+                let views: Vec<String> = self.running().map(|port| self.cli(port, &["CLUSTER", "NODES"])).collect();
                 panic!("the Redis Cluster did not settle ({what}) within {PATIENCE:?}: {views:#?}");
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -227,8 +258,25 @@ impl RedisCluster {
     fn run(&mut self, index: usize) {
         let dir = self.dir.path().to_owned();
         let node = &mut self.nodes[index];
-        node.child = Some(spawn_node(&dir, node.port, node.bus_port));
-        crate::redis_server::wait_until_answers(node.port);
+        node.child = Some(spawn_node(&dir, node.port, node.bus_port, self.tls.as_ref()));
+        crate::redis_server::wait_until_answers(node.port, self.tls.as_ref());
+    }
+
+    /// A command through `redis-cli` to the node on `port`; its answer as redis-cli prints it
+    /// (an unreachable node answers with an empty string).
+    fn cli(&self, port: u16, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(self.tls.iter().flat_map(RedisTlsFiles::cli_args))
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .expect("redis-cli must be installed (see ../shared/SERVICES.md)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn node_id(&self, port: u16) -> String {
+        self.cli(port, &["CLUSTER", "MYID"]).trim().to_owned()
     }
 }
 
@@ -243,11 +291,18 @@ impl Drop for RedisCluster {
     }
 }
 
-fn spawn_node(dir: &Path, port: u16, bus_port: u16) -> Child {
+fn spawn_node(dir: &Path, port: u16, bus_port: u16, tls: Option<&RedisTlsFiles>) -> Child {
     let (port, bus_port) = (port.to_string(), bus_port.to_string());
     let config = dir.join(format!("nodes-{port}.conf"));
-    Command::new("redis-server")
-        .args(["--port", &port, "--cluster-port", &bus_port, "--bind", "127.0.0.1"])
+    let mut command = Command::new("redis-server");
+    match tls {
+        None => command.args(["--port", &port]),
+        Some(tls) => command
+            .args(["--port", "0", "--tls-port", &port, "--tls-cluster", "yes", "--tls-replication", "yes"])
+            .args(tls.server_args()),
+    };
+    command
+        .args(["--cluster-port", &bus_port, "--bind", "127.0.0.1"])
         .args(["--cluster-enabled", "yes", "--cluster-node-timeout", NODE_TIMEOUT_MS])
         .arg("--cluster-config-file")
         .arg(&config)
@@ -258,22 +313,6 @@ fn spawn_node(dir: &Path, port: u16, bus_port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (see ../shared/SERVICES.md)")
-}
-
-/// A command through `redis-cli` to the node on `port`; its answer as redis-cli prints it
-/// (an unreachable node answers with an empty string).
-fn cli(port: u16, args: &[&str]) -> String {
-    let output = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .expect("redis-cli must be installed (see ../shared/SERVICES.md)");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn node_id(port: u16) -> String {
-    cli(port, &["CLUSTER", "MYID"]).trim().to_owned()
 }
 
 /// The masters in a `CLUSTER NODES` answer (`<id> <ip:port@bus> <flags> … <slots>…`), failed
@@ -337,11 +376,11 @@ e5 127.0.0.1:7004@17004 master - 0 1 4 connected 42 100-200";
 
         let slot = cluster.slot_of("{user-1}");
         let owner = cluster.master_of(slot);
-        assert_eq!(cli(owner, &["SET", "{user-1}:k", "v"]).trim(), "OK");
+        assert_eq!(cluster.ask(owner, &["SET", "{user-1}:k", "v"]).trim(), "OK");
         let other = masters.iter().map(|m| m.port).find(|p| *p != owner).unwrap();
         cluster.migrate_slot(slot, other);
         assert_eq!(cluster.master_of(slot), other);
-        assert_eq!(cli(other, &["GET", "{user-1}:k"]).trim(), "v", "the key moved with its slot");
+        assert_eq!(cluster.ask(other, &["GET", "{user-1}:k"]).trim(), "v", "the key moved with its slot");
 
         let promoted = cluster.fail_over(other);
         assert_ne!(promoted, other);

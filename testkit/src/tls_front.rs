@@ -12,7 +12,6 @@ use std::{
     },
 };
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{
     TlsAcceptor,
@@ -22,6 +21,8 @@ use tokio_rustls::{
         pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
     },
 };
+
+use crate::test_ca::TestCa;
 
 pub(crate) struct TlsFront {
     /// The CA's certificate, PEM: what a client's `ssl.ca.location` points at.
@@ -34,30 +35,18 @@ pub(crate) struct TlsFront {
 impl TlsFront {
     /// Serves TLS on `listen`, passing every connection on to `upstream`.
     pub fn start(listen: u16, upstream: u16) -> Self {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        // Names of their own: a certificate whose subject is its issuer's reads as self-signed.
-        ca_params.distinguished_name.push(DnType::CommonName, "chat-suite test CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "test broker");
-        let cert = params.signed_by(&key, &issuer).unwrap();
-
+        let ca = TestCa::new("chat-suite test CA");
+        let issued = ca.issue("test broker");
         let dir = tempfile::tempdir().unwrap();
-        let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+        let ca_file = ca.write(dir.path(), "ca");
 
         let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
             .with_single_cert(
-                vec![CertificateDer::from(cert.der().to_vec())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+                vec![CertificateDer::from(issued.cert_der)],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key_der)),
             )
             .unwrap();
         let acceptor = TlsAcceptor::from(Arc::new(config));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use poem::{Endpoint, EndpointExt, Response};
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
-use shared::redis_conn::RedisConn;
+use shared::redis_conn::{RedisConn, RedisTarget};
 use shared::{
     config::CommonConfig,
     http::{Metrics, Plumbing},
@@ -31,8 +31,9 @@ impl AuthService {
     pub async fn build(common: &CommonConfig, auth: &AuthSettings) -> anyhow::Result<Self> {
         // Configuration first: a bad key is a one-line error before any connection is tried.
         let (key, published) = signing_key::load_key_set(common, auth)?;
+        let redis = common.redis()?;
         let db = shared::db::prepare(common).await?;
-        let redis = connect_redis(common).await?;
+        let redis = connect_redis(redis.as_ref()).await?;
         let state = Arc::new(AuthState::build(common, auth, key, published, db.clone(), redis.as_ref())?);
         Ok(Self { state, dependencies: dependencies(db, redis) })
     }
@@ -72,9 +73,9 @@ pub fn openapi() -> OpenApiService<impl OpenApi, ()> {
     OpenApiService::new(routes::apis(), "auth-api", env!("CARGO_PKG_VERSION"))
 }
 
-async fn connect_redis(common: &CommonConfig) -> anyhow::Result<Option<RedisConn>> {
-    match &common.redis_url {
-        Some(url) => Ok(Some(shared::redis_conn::connect(url).await?)),
+async fn connect_redis(target: Option<&RedisTarget>) -> anyhow::Result<Option<RedisConn>> {
+    match target {
+        Some(target) => Ok(Some(shared::redis_conn::connect(target).await?)),
         None => Ok(None),
     }
 }

@@ -46,6 +46,7 @@ impl ChatService {
         wakeup: Option<Wakeup>,
     ) -> anyhow::Result<Self> {
         settings.validate()?;
+        let redis = common.redis()?;
         let metrics = Arc::new(GatewayMetrics::new()?);
         let node = format!("gw-{}", uuid::Uuid::new_v4().simple());
         let db = reads.primary().clone();
@@ -53,10 +54,10 @@ impl ChatService {
         if let KeySource::Remote(client) = &keys {
             dependencies.push(Dependency::Jwks(client.clone()));
         }
-        let (broker, tasks, presence) = match &common.redis_url {
-            Some(url) => {
-                let conn = shared::redis_conn::connect(url).await?;
-                let source = LinkSource::new(url, &conn)?;
+        let (broker, tasks, presence) = match &redis {
+            Some(target) => {
+                let conn = shared::redis_conn::connect(target).await?;
+                let source = LinkSource::new(target, &conn)?;
                 dependencies.push(Dependency::Redis(conn.clone()));
                 let (broker, tasks) = RedisBroker::new(source, conn.clone(), node.clone(), metrics.clone());
                 let ttl = Duration::from_secs(settings.presence_ttl_seconds);

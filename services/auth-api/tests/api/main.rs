@@ -14,4 +14,5 @@ mod openapi;
 mod probes;
 mod refresh;
 mod register;
+mod tls;
 mod tokens;

@@ -21,7 +21,10 @@ use redis::{
     RedisResult, Value,
     aio::{MultiplexedConnection, PubSubSink, PubSubStream},
 };
-use shared::redis_conn::{RedisConn, RedisUrl};
+use shared::{
+    redis_conn::{RedisConn, RedisTarget, RedisUrl},
+    redis_tls::RedisTls,
+};
 use tokio::sync::mpsc;
 
 /// How long opening a link and each of its commands may take.
@@ -37,17 +40,21 @@ pub(crate) enum LinkSource {
     Cluster {
         /// Asked where each slot is served.
         conn: RedisConn,
-        /// A seed node's settings (credentials), for connecting to any node.
+        /// A seed node's settings (credentials, TLS or not), for connecting to any node.
         template: ConnectionInfo,
+        /// The CA and client certificate of a TLS cluster's nodes.
+        tls: RedisTls,
     },
 }
 
 impl LinkSource {
-    pub(crate) fn new(url: &RedisUrl, conn: &RedisConn) -> RedisResult<Self> {
-        let seed = url.nodes()[0];
-        Ok(match url {
-            RedisUrl::Server(_) => Self::Server(redis::Client::open(seed)?),
-            RedisUrl::Cluster(_) => Self::Cluster { conn: conn.clone(), template: seed.into_connection_info()? },
+    pub(crate) fn new(target: &RedisTarget, conn: &RedisConn) -> RedisResult<Self> {
+        let seed = target.url.nodes()[0];
+        Ok(match target.url {
+            RedisUrl::Server(_) => Self::Server(target.tls.client(seed)?),
+            RedisUrl::Cluster(_) => {
+                Self::Cluster { conn: conn.clone(), template: seed.into_connection_info()?, tls: target.tls.clone() }
+            }
         })
     }
 
@@ -63,11 +70,17 @@ impl LinkSource {
                 }
                 Ok(Link::Classic { sink, stream })
             }
-            Self::Cluster { conn, template } => {
+            Self::Cluster { conn, template, tls } => {
                 let (host, port) = master_of(conn, slot).await?;
                 let settings = template.redis_settings().clone().set_protocol(ProtocolVersion::RESP3);
-                let node = template.clone().set_addr(ConnectionAddr::Tcp(host, port)).set_redis_settings(settings);
-                let client = redis::Client::open(node)?;
+                // The master over TLS when the seed was: the cluster's nodes all speak it.
+                let addr = match template.addr() {
+                    ConnectionAddr::TcpTls { .. } => {
+                        ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
+                    }
+                    _ => ConnectionAddr::Tcp(host, port),
+                };
+                let client = tls.client(template.clone().set_addr(addr).set_redis_settings(settings))?;
                 let (pushes_tx, pushes) = mpsc::unbounded_channel();
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(TIMEOUT))

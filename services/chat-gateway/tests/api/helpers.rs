@@ -13,6 +13,7 @@ pub use testkit::{
     Backend, Response, Running, TestDatabase,
     redis_cluster::{Master, RedisCluster},
     redis_server::RedisServer,
+    redis_tls::RedisTlsFiles,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
@@ -27,6 +28,11 @@ pub enum Bus {
     Redis,
     /// A Redis Cluster of the test's own (three masters, a replica each).
     RedisCluster,
+    /// A Redis server over TLS alone that requires a client certificate.
+    RedisTls,
+    /// A Redis Cluster over TLS alone (clients, replication, the bus) that requires a client
+    /// certificate.
+    RedisClusterTls,
     /// None: the in-process bus of one replica.
     InProcess,
 }
@@ -75,9 +81,18 @@ pub async fn spawn_with(backend: Backend, bus: Bus, replicas: usize, args: &[&st
 pub async fn spawn_on(database: Arc<TestDatabase>, bus: Bus, replicas: usize, args: &[&str]) -> Suite {
     let key = SigningKey::generate().unwrap();
     let auth = testkit::auth::spawn_auth(&database, "127.0.0.1:0".parse().unwrap(), &key).await;
-    let redis = (bus == Bus::Redis).then(RedisServer::start);
+    let redis = match bus {
+        Bus::Redis => Some(RedisServer::start()),
+        Bus::RedisTls => {
+            Some(tokio::task::spawn_blocking(|| RedisServer::start_tls(RedisTlsFiles::new(true))).await.unwrap())
+        }
+        _ => None,
+    };
     let cluster = match bus {
         Bus::RedisCluster => Some(tokio::task::spawn_blocking(RedisCluster::start).await.unwrap()),
+        Bus::RedisClusterTls => {
+            Some(tokio::task::spawn_blocking(|| RedisCluster::start_tls(RedisTlsFiles::new(true))).await.unwrap())
+        }
         _ => None,
     };
     let mut suite = Suite {
@@ -110,8 +125,10 @@ impl Suite {
             format!("--jwks-url={}/.well-known/jwks.json", self.auth.address),
             "--shutdown-grace-seconds=5".to_owned(),
         ];
-        if let Some(url) = self.redis_url() {
-            args.push(format!("--redis-url={url}"));
+        match (&self.redis, &self.cluster) {
+            (Some(redis), _) => args.extend(redis.service_args()),
+            (None, Some(cluster)) => args.extend(cluster.service_args()),
+            (None, None) => {}
         }
         args.extend(self.extra_args.iter().cloned());
         args

@@ -21,4 +21,5 @@ mod replica;
 mod rest;
 mod resume;
 mod socketio;
+mod tls;
 mod tokens;
