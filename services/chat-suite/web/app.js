@@ -26,10 +26,10 @@ let socket = null;
 //              on its way is keyed by its client_msg_id until it comes back stored.
 const chats = new Map();
 const online = new Set();
-// Peers whose presence the page knows. The server tells a connection which chat peers are
-// online when it connects, and then who comes and goes; of a chat made later it says nothing
-// until that peer comes or goes, so its peer's presence is unknown until then.
-const presenceKnown = new Set();
+// Whether the page knows who is online: from `connected` until the connection is lost. The
+// server says which chat peers are online after `connected`, then who comes and goes, and
+// when a chat is made or joined, whether its peer is online; a peer it has not named is not.
+let presenceKnown = false;
 let current = null;
 // Per chat, the newest message this page said it saw, so `seen` is sent once per message.
 const seenSent = new Map();
@@ -103,11 +103,8 @@ function start(newSession) {
     showStatus(e.detail);
     // Chats made while the page was away are in the list, not in the replay. Presence is
     // announced afresh after every `connected`.
-    if (e.detail.state === "connected") {
-      for (const chat of chats.values()) presenceKnown.add(chat.peer.user_id);
-      loadChats();
-    }
-    if (e.detail.state === "connecting") setOnline(null, false);
+    presenceKnownFrom(e.detail.state);
+    if (e.detail.state === "connected") loadChats();
   });
   // The list first: its newest message per chat is where the socket's replay starts, so
   // nothing that arrives between the two is missed.
@@ -119,7 +116,7 @@ function signedOut() {
   socket = session = current = null;
   chats.clear();
   online.clear();
-  presenceKnown.clear();
+  presenceKnown = false;
   seenSent.clear();
   $("chats").replaceChildren();
   $("found").replaceChildren();
@@ -141,15 +138,19 @@ async function loadChats() {
       const known = chats.get(entry.chat_id);
       if (known) {
         if (entry.chat_id !== current) known.unread = entry.unread_count;
+        applyMarks(known, entry.members);
         continue;
       }
-      const peer = entry.members.find((m) => m.user_id !== session.userId) ?? entry.members[0];
-      remember(entry.chat_id, peer, entry.last_activity_at, entry.unread_count);
+      const member = entry.members.find((m) => m.user_id !== session.userId) ?? entry.members[0];
+      const peer = { user_id: member.user_id, username: member.username };
+      const chat = remember(entry.chat_id, peer, entry.last_activity_at, entry.unread_count);
+      applyMarks(chat, entry.members);
       // The page holds this chat's summary, not its history: live messages from here on,
       // the rest from the history when the chat is opened.
       socket.advance(entry.chat_id, entry.last_message?.message_id ?? 0);
     }
     renderChats();
+    if (current) renderMessages();
   } catch (error) {
     say($("notice"), `Could not load your chats: ${describe(error)}`);
   }
@@ -159,6 +160,18 @@ function remember(chatId, peer, lastActivity, unread = 0) {
   const chat = { peer, lastActivity, unread, hasMore: false, delivered: 0, seen: 0, messages: new Map() };
   chats.set(chatId, chat);
   return chat;
+}
+
+/**
+ * The peer's receipts as the server keeps them (`delivered_up_to`, `seen_up_to`: every message
+ * up to that id), so that a reload shows what the live `message_received` and `message_seen`
+ * showed. Either source only moves the marks forward.
+ */
+function applyMarks(chat, members = []) {
+  const peer = members.find((m) => m.user_id === chat.peer.user_id);
+  if (!peer) return;
+  chat.delivered = Math.max(chat.delivered, peer.delivered_up_to ?? 0);
+  chat.seen = Math.max(chat.seen, peer.seen_up_to ?? 0);
 }
 
 function renderChats() {
@@ -179,7 +192,7 @@ function renderChats() {
 }
 
 function presenceBadge(userId) {
-  if (!presenceKnown.has(userId)) return "";
+  if (!presenceKnown) return "";
   const isOnline = online.has(userId);
   return el("span", { class: isOnline ? "presence online" : "presence" }, isOnline ? "online" : "offline");
 }
@@ -220,6 +233,7 @@ async function loadHistory(chatId, before) {
   try {
     const page = await session.api(`/chats/${encodeURIComponent(chatId)}/messages?${query}`);
     for (const message of page.messages) store(message);
+    applyMarks(chat, page.members);
     // Older messages than these exist (the newest page's or an earlier one's `has_more`).
     chat.hasMore = page.has_more;
     const newest = page.messages.at(-1);
@@ -322,16 +336,18 @@ function markSeen() {
 
 document.addEventListener("visibilitychange", markSeen);
 
-/** `userId` is (or is no longer) online; `null`: nobody is known to be. */
+/** `userId` is (or is no longer) online. The server may say so twice: a set keeps it once. */
 function setOnline(userId, isOnline) {
-  if (userId === null) {
-    online.clear();
-    presenceKnown.clear();
-  } else {
-    presenceKnown.add(userId);
-    if (isOnline) online.add(userId);
-    else online.delete(userId);
-  }
+  if (isOnline) online.add(userId);
+  else online.delete(userId);
+  renderChats();
+  renderHeader();
+}
+
+/** Connected, presence is known (everyone not named online is offline); else it is not. */
+function presenceKnownFrom(state) {
+  presenceKnown = state === "connected";
+  if (!presenceKnown) online.clear();
   renderChats();
   renderHeader();
 }

@@ -1,7 +1,7 @@
 //! The page in a real browser: Debian's chromium, driven through chromedriver (WebDriver).
-//! Two people register in two browsers of their own, find each other by name, chat both ways,
-//! see their messages read, find the history again after a reload, and lose nothing when the
-//! server restarts under them.
+//! Two people register in two browsers of their own, find each other by name, see each other
+//! online, chat both ways, see their messages delivered and read, find the history and its
+//! marks again after a reload, and lose nothing when the server restarts under them.
 
 use serde_json::{Value, json};
 
@@ -24,13 +24,24 @@ async fn two_people_find_each_other_and_chat_in_their_browsers() {
     register(&ada, &page, "ada").await;
     register(&grace, &page, "grace").await;
 
-    // Ada finds Grace by the start of her name and opens their chat.
+    // Ada finds Grace by the start of her name and opens their chat. Both were connected
+    // before the chat existed, and both see the other online at once (no reconnect needed).
     fill(&ada, "#find", "GRA").await;
     wait_for_texts(&ada, "#found button", &["Chat with grace"]).await;
     click(&ada, "#found button").await;
     wait_for_texts(&ada, "#peer-name", &["grace"]).await;
+    wait_for_texts(&ada, "#peer-presence", &["online"]).await;
+    wait_for_texts(&grace, "#chats .name", &["ada"]).await;
+    wait_for_texts(&grace, "#chats .presence", &["online"]).await;
+
+    // Grace's page has the chat but not open: the message is delivered, not seen, and a
+    // reload shows it so.
     send(&ada, "hello grace").await;
+    wait_for_texts(&ada, "#messages li.mine .status", &["delivered"]).await;
+    ada.refresh().await.unwrap();
+    click(&ada, "#chats button").await;
     wait_for_texts(&ada, "#messages .content", &["hello grace"]).await;
+    wait_for_texts(&ada, "#messages li.mine .status", &["delivered"]).await;
 
     // Grace finds Ada by her exact name (the form's button: the same as Enter) and sees the
     // message that was sent before she opened the chat.
@@ -50,12 +61,14 @@ async fn two_people_find_each_other_and_chat_in_their_browsers() {
     wait_for_texts(&ada, "#messages li.mine .status", &["seen", "seen"]).await;
     wait_for_texts(&ada, "#messages li.theirs .sender", &["grace"]).await;
 
-    // A reload keeps the tab signed in, and the chat's history comes back from the server.
+    // A reload keeps the tab signed in, and the chat's history comes back from the server,
+    // with what Grace read.
     ada.refresh().await.unwrap();
     wait_for_texts(&ada, "#me-name", &["ada"]).await;
     wait_for_texts(&ada, "#chats .name", &["grace"]).await;
     click(&ada, "#chats button").await;
     wait_for_texts(&ada, "#messages .content", &["hello grace", "hi ada", markup]).await;
+    wait_for_texts(&ada, "#messages li.mine .status", &["seen", "seen"]).await;
     wait_for_texts(&ada, "#connection", &["Connected."]).await;
     // Connecting, a page hears which of its chat peers are online.
     wait_for_texts(&ada, "#peer-presence", &["online"]).await;
