@@ -24,15 +24,16 @@ use poem::{
 use poem_openapi::OperationId;
 use shared::http::GetRoutes;
 
-/// The files under `web/` and their types. A file the page names must be listed here, and a
-/// test checks that it is.
+/// The files under `web/` and their types, and the icon, which every service serves as its
+/// `/favicon.ico` too (shared's). A file the page names must be listed here, and a test checks
+/// that it is.
 const FILES: [(&str, &str, &[u8]); 6] = [
     ("index.html", "text/html; charset=utf-8", include_bytes!("../web/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../web/app.js")),
     ("session.js", "text/javascript; charset=utf-8", include_bytes!("../web/session.js")),
     ("socket.js", "text/javascript; charset=utf-8", include_bytes!("../web/socket.js")),
     ("style.css", "text/css; charset=utf-8", include_bytes!("../web/style.css")),
-    ("icon.svg", "image/svg+xml", include_bytes!("../web/icon.svg")),
+    ("icon.svg", "image/svg+xml", shared::http::ICON_SVG),
 ];
 
 /// The page at `/`; every other file under `/web/`.

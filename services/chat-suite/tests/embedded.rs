@@ -109,7 +109,12 @@ async fn a_newcomer_registers_logs_in_refreshes_and_reads_me_on_the_embedded_def
 
     let docs = client.get(format!("{base}/docs")).send().await.unwrap();
     assert_eq!(docs.status(), 200);
-    assert!(docs.text().await.unwrap().contains("swagger"));
+    let docs = docs.text().await.unwrap();
+    assert!(docs.contains("swagger"));
+    // The icon `/docs` names (a browser would ask for `/favicon.ico` anyway): it was a 404.
+    assert!(docs.contains(r#"<link rel="icon" href="/favicon.ico" type="image/svg+xml">"#));
+    let icon = client.get(format!("{base}/favicon.ico")).send().await.unwrap();
+    assert_eq!((icon.status().as_u16(), &icon.headers()["content-type"]), (200, &"image/svg+xml".parse().unwrap()));
     let spec: Value = client.get(format!("{base}/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(spec["paths"]["/register"]["post"].is_object());
     assert!(spec["paths"]["/users/search"]["get"].is_object());

@@ -1,12 +1,13 @@
 //! HTTP plumbing every service mounts the same way: the common routes (`/healthz`, `/readyz`,
-//! `/metrics`, `/openapi.json`, `/docs`) and the middleware stack (request id and access log,
-//! metrics, CORS, JSON errors, body limit).
+//! `/metrics`, `/openapi.json`, `/docs` and its `/favicon.ico`) and the middleware stack
+//! (request id and access log, metrics, CORS, JSON errors, body limit).
 
 mod allow;
 mod bearer;
 mod body_limit;
 mod client_ip;
 mod cors;
+mod favicon;
 mod json_errors;
 mod metrics;
 mod openapi;
@@ -28,6 +29,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 pub use allow::AllowedMethods;
 pub use bearer::{BearerAuth, bearer_claims};
 pub use client_ip::client_ip;
+pub use favicon::ICON_SVG;
 pub use metrics::Metrics;
 pub use openapi::openapi_document;
 pub use probes::Probes;
@@ -68,7 +70,7 @@ impl Plumbing {
         let (original, document) = (api.spec(), openapi_document(&api));
         let mut allowed = AllowedMethods::from_spec(&document);
         // Swagger UI embeds the document in its page: poem-openapi's, swapped for ours.
-        let docs = Html(api.swagger_ui_html().replacen(&original, &document, 1));
+        let docs = Html(favicon::named_in(&api.swagger_ui_html().replacen(&original, &document, 1)));
         let spec = make_sync(move |_| document.clone().with_content_type("application/json"));
         let probes = Probes::new(self.dependencies.clone(), self.metrics.clone());
         let extra = extra
@@ -76,7 +78,8 @@ impl Plumbing {
             .get("/readyz", probes.readyz())
             .get("/metrics", probes.metrics())
             .get("/openapi.json", spec)
-            .get("/docs", make_sync(move |_| docs.clone()));
+            .get("/docs", make_sync(move |_| docs.clone()))
+            .get(favicon::PATH, favicon::endpoint());
         for path in &extra.paths {
             allowed.add(path, "GET");
         }
@@ -186,6 +189,26 @@ mod tests {
         let resp = app.get_response(Request::builder().method(Method::POST).uri_str("/").finish()).await;
         assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    }
+
+    /// A browser opening `/docs` asks for the icon the page names, or else for `/favicon.ico`:
+    /// both were a 404 on every service.
+    #[tokio::test]
+    async fn the_docs_page_names_an_icon_that_is_served() {
+        let app = Plumbing::new(Vec::new(), crate::origins::AllowedOrigins::default())
+            .app(OpenApiService::new(Api, "test", "1"));
+        let (status, page) = get(&app, "/docs").await;
+        assert_eq!(status, StatusCode::OK);
+        let head = &page[..page.find("</head>").unwrap()];
+        let link = r#"<link rel="icon" href="/favicon.ico" type="image/svg+xml">"#;
+        assert_eq!(head.matches("<link").collect::<Vec<_>>(), ["<link"], "one link, the icon's: {head:.300}");
+        assert!(head.contains(link), "{head:.300}");
+        let resp = app.get_response(Request::builder().uri_str("/favicon.ico").finish()).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "image/svg+xml");
+        assert_eq!(resp.into_body().into_bytes().await.unwrap(), ICON_SVG);
+        let resp = app.get_response(Request::builder().method(Method::POST).uri_str("/favicon.ico").finish()).await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     }
 
     #[tokio::test]

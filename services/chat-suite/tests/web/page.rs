@@ -18,7 +18,7 @@ const FILES: [(&str, &str, &str); 5] = [
     ("/web/session.js", "text/javascript; charset=utf-8", include_str!("../../web/session.js")),
     ("/web/socket.js", "text/javascript; charset=utf-8", include_str!("../../web/socket.js")),
     ("/web/style.css", "text/css; charset=utf-8", include_str!("../../web/style.css")),
-    ("/web/icon.svg", "image/svg+xml", include_str!("../../web/icon.svg")),
+    ("/web/icon.svg", "image/svg+xml", include_str!("../../../../shared/src/http/favicon.svg")),
 ];
 
 fn policy(host: &str) -> String {
