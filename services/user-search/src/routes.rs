@@ -121,11 +121,12 @@ impl Refusals for ShowRefusals {
         &[BEARER, &[UNPARSED_PARAMETER, INVALID_FIELD, NO_SUCH_NAME], DEPENDENCIES];
 }
 
-/// What `GET /users/username/{username}` refuses.
+/// What `GET /users/username/{username}` refuses: a name longer than any can be, or with
+/// control characters, or no user of it.
 pub enum ByUsernameRefusals {}
 
 impl Refusals for ByUsernameRefusals {
-    const LIST: &'static [&'static [Refusal]] = &[BEARER, &[NO_SUCH_NAME], DEPENDENCIES];
+    const LIST: &'static [&'static [Refusal]] = &[BEARER, &[INVALID_FIELD, NO_SUCH_NAME], DEPENDENCIES];
 }
 
 /// What `GET /users/user_id/{user_id}` refuses: an id that is not a UUID, or no user of it.
@@ -238,13 +239,14 @@ impl UsersApi {
 }
 
 /// The lookup behind `/users/show?username=` and `/users/username/{username}` (and the
-/// token benchmark's unguarded twin of the latter). A text that cannot be a name names no
-/// user: no need to ask the database.
+/// token benchmark's unguarded twin of the latter). A text that cannot be a name is refused
+/// as the document says (`minLength`, `maxLength`, `pattern`), before the database is asked.
 pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<UserRef> {
-    let user = match UsernameKey::parse(name) {
-        Some(key) => queries::by_username_key(db, key.as_str()).await?,
-        None => None,
-    };
+    let key = UsernameKey::parse(name).ok_or_else(|| {
+        let reason = format!("must be 1 to {} characters long, without control characters", UsernameKey::MAX_CHARS);
+        ApiError::invalid_field("username", format!("username: {reason}"))
+    })?;
+    let user = queries::by_username_key(db, key.as_str()).await?;
     user.map(UserRef::from).ok_or_else(|| ApiError::not_found("no user with this username"))
 }
 

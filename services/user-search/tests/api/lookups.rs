@@ -18,12 +18,11 @@ async fn exact_lookups_ignore_case_and_answer_the_stored_spelling(backend: Backe
     }
 }
 
-async fn unknown_users_are_404_and_malformed_ids_400(backend: Backend) {
+async fn unknown_users_are_404_and_malformed_names_and_ids_400(backend: Backend) {
     let suite = spawn(backend).await;
     let (token, _) = suite.register("yann").await;
-    for path in
-        ["/users/show?username=nobody", "/users/username/nobody", &format!("/users/username/{}", "x".repeat(300))]
-    {
+    let longest = "x".repeat(256);
+    for path in ["/users/show?username=nobody", "/users/username/nobody", &format!("/users/username/{longest}")] {
         let resp = suite.get(path, Some(&token)).await;
         assert_eq!(
             (resp.status, resp.body),
@@ -31,10 +30,24 @@ async fn unknown_users_are_404_and_malformed_ids_400(backend: Backend) {
             "{path}"
         );
     }
-    // Control characters reached Postgres and came back as 500s before they were caught.
-    for path in ["/users/username/ya%00nn", "/users/show?username=ya%00nn"] {
-        let resp = suite.get(path, Some(&token)).await;
-        assert_eq!(resp.status, 404, "{path}: {}", resp.body);
+    // What the document refuses (`maxLength` 256, no control characters) is a 400 naming the
+    // parameter: 300 characters were a 404. Control characters reached Postgres and came
+    // back as 500s before they were caught at all.
+    let too_long = "x".repeat(257);
+    for path in [
+        format!("/users/username/{too_long}"),
+        format!("/users/show?username={too_long}"),
+        "/users/username/ya%00nn".to_owned(),
+        "/users/show?username=ya%00nn".to_owned(),
+        "/users/show?username=".to_owned(),
+    ] {
+        let resp = suite.get(&path, Some(&token)).await;
+        let error = "username: must be 1 to 256 characters long, without control characters";
+        assert_eq!(
+            (resp.status, resp.body),
+            (400, json!({"error": error, "code": "invalid_field", "field": "username"})),
+            "{path}"
+        );
     }
     let resp = suite.get("/users/search?q=ya%00", Some(&token)).await;
     assert_eq!((resp.status, resp.body), (200, json!({"users": []})));
@@ -83,6 +96,6 @@ async fn prefix_search_is_case_insensitive_ordered_and_bounded(backend: Backend)
 
 testkit::on_both_backends!(
     exact_lookups_ignore_case_and_answer_the_stored_spelling,
-    unknown_users_are_404_and_malformed_ids_400,
+    unknown_users_are_404_and_malformed_names_and_ids_400,
     prefix_search_is_case_insensitive_ordered_and_bounded,
 );

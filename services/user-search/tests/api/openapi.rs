@@ -30,6 +30,7 @@ fn each_operation_lists_exactly_the_statuses_and_codes_it_can_answer() {
             },
             "GET /users/username/{username}": {
                 "200": [],
+                "400": ["invalid_field"],
                 "401": bearer,
                 "404": ["not_found"],
                 "500": ["internal"],
