@@ -326,6 +326,10 @@ def cmd_schema_rejects() -> int:
         "negative replicas": {"userSearch": {"replicaCount": -1}},
         "a SQLite database": {"database": {"url": "sqlite://chat.db"}},
         "a non-Redis URL": {"redis": {"url": "http://redis:6379"}},
+        "Redis TLS files beside a plain URL": {"redis": {"tls": {"existingSecret": "redis-tls"}}},
+        "a Redis client certificate without its key": {
+            "redis": {"url": "rediss://redis:6380", "tls": {"existingSecret": "redis-tls", "certKey": "tls.crt"}}
+        },
         "a public key as signing key": {"jwt": {"signingKey": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}},
         "a misspelt top-level key": {"autoscalling": {"enabled": True}},
         "a misspelt service key": {"chatGateway": {"replicas": 3}},

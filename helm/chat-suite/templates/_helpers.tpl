@@ -114,6 +114,27 @@ Where each secret value comes from: the user's existing Secret, or the chart's o
 {{- end }}
 {{- end }}
 
+{{/*
+The TLS files of Redis (redis.tls): where the Secret's keys are mounted, and the variables that
+name them. Fixed file names, whatever the keys are called in the Secret.
+*/}}
+{{- define "chat-suite.redisTlsDir" -}}/etc/chat-suite/redis-tls{{- end }}
+{{- define "chat-suite.redisTlsEnv" -}}
+{{- $t := .Values.redis.tls }}
+{{- if $t.existingSecret }}
+{{- if $t.caKey }}
+- name: REDIS_CA_FILE
+  value: {{ include "chat-suite.redisTlsDir" . }}/ca.pem
+{{- end }}
+{{- if $t.certKey }}
+- name: REDIS_CLIENT_CERT_FILE
+  value: {{ include "chat-suite.redisTlsDir" . }}/client.pem
+- name: REDIS_CLIENT_KEY_FILE
+  value: {{ include "chat-suite.redisTlsDir" . }}/client-key.pem
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The database URL as an env entry; the migration hook has a Secret of its own. */}}
 {{- define "chat-suite.databaseEnv" -}}
 - name: DATABASE_URL
@@ -144,5 +165,18 @@ anything reaches the cluster.
 {{- end }}
 {{- if and .Values.ingress.tls.enabled (not .Values.ingress.host) }}
 {{- fail "ingress.tls.enabled needs ingress.host: a certificate is for a host" }}
+{{- end }}
+{{- $rt := .Values.redis.tls }}
+{{- if ne (empty $rt.certKey) (empty $rt.keyKey) }}
+{{- fail "redis.tls.certKey and redis.tls.keyKey go together: a client certificate needs its key" }}
+{{- end }}
+{{- if and $rt.existingSecret (not $rt.caKey) (not $rt.certKey) }}
+{{- fail "redis.tls.existingSecret needs caKey, or certKey and keyKey: which of its keys to mount" }}
+{{- end }}
+{{- if and (not $rt.existingSecret) $rt.certKey }}
+{{- fail "redis.tls.certKey needs redis.tls.existingSecret, the Secret that holds it" }}
+{{- end }}
+{{- if and $rt.existingSecret (not .Values.redis.existingSecret) (not (hasPrefix "rediss" .Values.redis.url)) }}
+{{- fail "redis.tls.existingSecret needs a TLS redis.url (rediss:// or rediss+cluster://)" }}
 {{- end }}
 {{- end }}
