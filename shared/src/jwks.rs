@@ -61,6 +61,8 @@ impl PublicJwk {
 /// The JWKS document: `{"keys": [...]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Object)]
 pub struct JwksDocument {
+    /// The key that signs new access tokens and any retired ones still published
+    /// (`JWT_RETIRED_PUBLIC_KEYS`); a token's `kid` names the one that verifies it.
     pub keys: Vec<PublicJwk>,
 }
 

@@ -1,5 +1,5 @@
 //! A service's OpenAPI document read back as a test states it: whether the committed copy is
-//! current, what each operation answers, which parameters lack a description, and the body
+//! current, what each operation answers, what it leaves undescribed, and the body
 //! Swagger UI sends when "Try it out" is executed unchanged.
 
 use std::path::Path;
@@ -41,19 +41,31 @@ fn codes(response: &Value) -> Value {
     allowed.unwrap_or(Value::Array(Vec::new()))
 }
 
-/// Each parameter without a description, as `"GET /chats limit"`.
-pub fn undescribed_parameters(document: &str) -> Vec<String> {
+/// Everything a reader of the document is left to guess at: each schema property, parameter
+/// and response without a description, as `"schema Me.email"`, `"GET /chats parameter limit"`
+/// and `"GET /me response 200"`.
+pub fn undescribed(document: &str) -> Vec<String> {
     let document: Value = serde_json::from_str(document).unwrap();
+    let described = |value: &Value| !value["description"].as_str().unwrap_or_default().trim().is_empty();
     let mut undescribed = Vec::new();
+    for (name, schema) in document["components"]["schemas"].as_object().into_iter().flatten() {
+        for (property, value) in schema["properties"].as_object().into_iter().flatten() {
+            if !described(value) {
+                undescribed.push(format!("schema {name}.{property}"));
+            }
+        }
+    }
     for (path, methods) in document["paths"].as_object().unwrap() {
         for (method, operation) in methods.as_object().unwrap() {
+            let operation_name = format!("{} {path}", method.to_uppercase());
             for parameter in operation["parameters"].as_array().into_iter().flatten() {
-                if parameter["description"].as_str().unwrap_or_default().is_empty() {
-                    undescribed.push(format!(
-                        "{} {path} {}",
-                        method.to_uppercase(),
-                        parameter["name"].as_str().unwrap()
-                    ));
+                if !described(parameter) {
+                    undescribed.push(format!("{operation_name} parameter {}", parameter["name"].as_str().unwrap()));
+                }
+            }
+            for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                if !described(response) {
+                    undescribed.push(format!("{operation_name} response {status}"));
                 }
             }
         }

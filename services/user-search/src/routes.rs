@@ -50,6 +50,7 @@ pub fn apis() -> UsersApi {
 pub struct UserRef {
     /// As the user spelled it at registration.
     pub username: String,
+    /// The user's id (a UUIDv4).
     pub user_id: Uuid,
 }
 
@@ -57,14 +58,17 @@ pub struct UserRef {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct UserPage {
+    /// At most `limit` users, in username order (without regard to case).
     pub users: Vec<UserRef>,
     /// Pass as `cursor` for the next page; null on the last page.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
+/// The users whose name starts with `q`.
 #[derive(Debug, Object)]
 pub struct SearchResults {
+    /// At most `limit` users, in username order (without regard to case).
     pub users: Vec<UserRef>,
 }
 

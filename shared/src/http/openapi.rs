@@ -21,7 +21,30 @@ pub fn openapi_document<T: OpenApi>(api: &OpenApiService<T, ()>) -> String {
             schema["additionalProperties"] = Value::Bool(false);
         }
     }
+    describe_bare_answers(&mut document);
     serde_json::to_string_pretty(&document).unwrap_or(spec)
+}
+
+/// A handler answering `Json<T>` rather than an `ApiResponse` leaves its response's
+/// description empty: it is then its body's, the doc comment of `T`.
+fn describe_bare_answers(document: &mut Value) {
+    let schemas = document["components"]["schemas"].clone();
+    for operation in operations(document) {
+        let Some(responses) = operation["responses"].as_object_mut() else { continue };
+        for response in responses.values_mut() {
+            if response["description"].as_str().is_some_and(|d| !d.is_empty()) {
+                continue;
+            }
+            let body = response["content"].as_object().and_then(|media| media.values().next()).map(|m| &m["schema"]);
+            let body = match body.and_then(|schema| schema["$ref"].as_str()) {
+                Some(reference) => reference.rsplit('/').next().map(|name| &schemas[name]),
+                None => body,
+            };
+            if let Some(description) = body.and_then(|schema| schema["description"].as_str()) {
+                response["description"] = Value::from(description);
+            }
+        }
+    }
 }
 
 /// Every operation object of the document.

@@ -56,8 +56,11 @@ impl Refusals for RegisterRefusals {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Me {
+    /// The account's id (a UUIDv4): `user_id` everywhere else, `sub` in its access tokens.
     pub user_id: Uuid,
+    /// As spelled at registration.
     pub username: String,
+    /// As given at registration.
     pub email: String,
     /// RFC 3339, UTC, milliseconds.
     pub created_at: Text<Timestamp>,

@@ -40,7 +40,9 @@ pub struct TokenPair {
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// The account's username, as spelled at registration.
     pub username: String,
+    /// The account's id (a UUIDv4), the access token's `sub`.
     pub user_id: Uuid,
 }
 

@@ -29,6 +29,7 @@ pub struct LoginRequest {
     /// The username as registered, without regard to case (an imported account's name may
     /// be outside today's alphabet).
     pub username: Text<NameText>,
+    /// The account's password.
     pub password: Text<OfferedPassword>,
 }
 
