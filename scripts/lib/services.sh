@@ -133,15 +133,7 @@ ensure_socketio_peer() {
   export BENCH_SOCKETIO_PEER="$from" NODE_PATH="$cache/socketio-peer/node_modules"
 }
 
-# The end-to-end stage's proxy (scripts/e2e): Debian's nginx, run by the stage with a
-# configuration of its own. Debian's postinst may start the packaged site on port 80; the stage
-# never uses it.
-ensure_nginx() {
-  if command -v nginx >/dev/null; then return; fi
-  command -v apt-get >/dev/null || die "nginx is needed and there is no apt-get here to install it"
-  say "installing nginx (once)"
-  local install=(apt-get install -y --no-install-recommends nginx)
-  DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null ||
-    { apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive "${install[@]}" >/dev/null; } ||
-    die "could not install nginx"
-}
+# The end-to-end stage's proxy (scripts/e2e), run by the stage with a configuration of its own:
+# ensure_nginx. A failure ends the stage (set -e).
+# shellcheck source=scripts/lib/nginx.sh
+source "$(dirname "${BASH_SOURCE[0]}")/nginx.sh"
