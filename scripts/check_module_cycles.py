@@ -1,12 +1,18 @@
 #!/usr/bin/env python3
-"""No two modules of a crate import each other, directly or around a longer loop.
+"""No two modules of a crate import each other, directly or around a longer loop, and no two
+folders either.
 
 Reads every `src/**/*.rs` of every workspace crate, takes the paths each file names
 (`use crate::…`, `use super::…`, `use self::…`, and `crate::…` paths in code), resolves each to
 the file of the deepest module it names, and reports every strongly connected group of more
 than one file. A module's use of its own submodules (`mod child; pub use child::Item;`) is how
 it exposes its parts and is not counted; a child using its parent's items, and any module
-using a sibling or a cousin, is. Run from the repository root; exits 1 on a cycle.
+using a sibling or a cousin, is.
+
+Folders too: an import from `a/x.rs` of `b/y.rs` makes the folder `a` import the folder `b`
+(the two modules below their nearest common one), so `error.rs -> protocol/ -> store/ ->
+error.rs` is a cycle though no two files import each other. Run from the repository root;
+exits 1 on a cycle.
 """
 
 import pathlib
@@ -117,6 +123,28 @@ def cycles(graph):
     return found
 
 
+def folder_graph(src, graph):
+    """Each import seen from the nearest module the two files share: an edge between the two
+    children of that module that hold them (a folder, or a file). A module using its own
+    parent is left to the file-level check."""
+    edges = {}
+    for path, targets in graph.items():
+        here = module_of(src, path)
+        for target in targets:
+            there = module_of(src, target)
+            common = 0
+            while common < min(len(here), len(there)) and here[common] == there[common]:
+                common += 1
+            if common == len(here) or common == len(there):
+                continue
+            edges.setdefault(tuple(here[: common + 1]), set()).add(tuple(there[: common + 1]))
+    return edges
+
+
+def is_folder(src, module):
+    return src.joinpath(*module).is_dir()
+
+
 def main():
     root = pathlib.Path(".")
     failed = 0
@@ -128,6 +156,11 @@ def main():
         for group in cycles(graph):
             failed += 1
             print("modules importing each other: " + ", ".join(str(p) for p in group))
+        for group in cycles(folder_graph(src, graph)):
+            if any(is_folder(src, module) for module in group):
+                failed += 1
+                names = ", ".join("/".join(m) + ("/" if is_folder(src, m) else ".rs") for m in group)
+                print(f"folders importing each other in {src}: {names}")
     print(f"module cycles: {failed}")
     return 1 if failed else 0
 

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod paging;
 pub mod read_replica;
 pub mod readiness;
+pub mod redact;
 pub mod redis_conn;
 pub mod redis_tls;
 pub mod server;

@@ -3,18 +3,18 @@
 
 pub mod config;
 pub mod domain;
-pub mod entities;
+mod entities;
 pub mod import;
 pub mod passwords;
-pub mod rate_limit;
-pub mod refresh_tokens;
+mod rate_limit;
+mod refresh_tokens;
 pub mod relay;
 pub mod routes;
-pub mod signing_key;
+mod signing_key;
 pub mod startup;
-pub mod state;
+mod state;
 pub mod tokens;
-pub mod users;
+mod users;
 
 use config::{Cli, Command};
 use shared::config::CommonConfig;

@@ -5,20 +5,17 @@ use std::{net::IpAddr, sync::Arc, time::Duration};
 use sea_orm::DatabaseConnection;
 use shared::redis_conn::RedisConn;
 use shared::{
-    ApiError, ApiResult,
     config::CommonConfig,
     jwks::{KeySet, PublicJwk},
     outbox::Wakeup,
     tokens::{KeySource, TokenVerifier},
 };
-use uuid::Uuid;
 
 use crate::{
     config::AuthSettings,
     passwords::Hasher,
     rate_limit::{PerMinute, RateLimits},
     refresh_tokens::RefreshTokens,
-    routes::TokenPair,
     tokens::{SigningKey, TokenIssuer},
 };
 
@@ -75,19 +72,6 @@ impl AuthState {
     /// A verifier of this process's own tokens, with the keys in memory.
     pub fn verifier(&self, common: &CommonConfig) -> TokenVerifier {
         TokenVerifier::new(KeySource::Local(self.keys.clone()), &common.tokens)
-    }
-
-    /// The body of a successful register, login or refresh.
-    pub fn session(&self, user_id: Uuid, username: &str, refresh_token: String) -> ApiResult<TokenPair> {
-        let access_token = self.issuer.issue(user_id, username).map_err(|e| ApiError::internal(&e))?;
-        Ok(TokenPair {
-            access_token,
-            refresh_token,
-            token_type: "Bearer".into(),
-            expires_in: self.issuer.ttl().as_secs(),
-            username: username.to_owned(),
-            user_id,
-        })
     }
 }
 

@@ -29,12 +29,12 @@ pub struct Cli {
     pub chat: ChatSettings,
 
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub command: Option<GatewayCommand>,
 }
 
 /// What every service does, and the document only the gateway has.
 #[derive(Debug, Clone, clap::Subcommand)]
-pub enum Command {
+pub enum GatewayCommand {
     #[command(flatten)]
     Service(ServiceCommand),
     /// Print the AsyncAPI document of the `/chat` WebSocket.

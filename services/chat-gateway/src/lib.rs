@@ -13,6 +13,7 @@ pub mod startup;
 mod state;
 mod store;
 mod transport;
+mod views;
 
 /// What tests and benchmarks need of the inside: the tables, and what another replica would
 /// publish.
@@ -22,20 +23,20 @@ pub use store::entities;
 /// Every REST route, for one `OpenApiService` (chat-suite joins it with the others).
 pub use transport::rest::apis;
 
-use config::{Cli, Command};
+use config::{Cli, GatewayCommand};
 use shared::config::ServiceCommand;
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command.clone().unwrap_or(Command::Service(ServiceCommand::Serve)) {
-        Command::Service(ServiceCommand::Serve) => {
+    match cli.command.clone().unwrap_or(GatewayCommand::Service(ServiceCommand::Serve)) {
+        GatewayCommand::Service(ServiceCommand::Serve) => {
             let stop = shared::server::termination_signal();
             startup::build(&cli).await?.run_until_stopped(stop).await?
         }
-        Command::Service(ServiceCommand::Openapi) => {
+        GatewayCommand::Service(ServiceCommand::Openapi) => {
             println!("{}", shared::http::openapi_document(&startup::openapi()))
         }
-        Command::Service(ServiceCommand::Migrate) => shared::db::migrate_command(&cli.common).await?,
-        Command::Asyncapi => println!("{}", startup::asyncapi()),
+        GatewayCommand::Service(ServiceCommand::Migrate) => shared::db::migrate_command(&cli.common).await?,
+        GatewayCommand::Asyncapi => println!("{}", startup::asyncapi()),
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use shared::redis_conn::RedisConn;
 
 pub use self::{
     memory::MemoryLimiter,
-    policy::{FailedLoginCharge, LOGIN_RATE_LIMITED, Limited, PerMinute, REGISTER_RATE_LIMITED, RateLimits, Scope},
+    policy::{LOGIN_RATE_LIMITED, PerMinute, REGISTER_RATE_LIMITED, RateLimits},
     redis::RedisLimiter,
 };
 

@@ -70,7 +70,7 @@ pub struct KafkaProperties(pub Vec<(String, String)>);
 
 impl std::fmt::Debug for KafkaProperties {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let pairs = self.0.iter().map(|(key, value)| shared::config::redacted(&format!("{key}={value}")));
+        let pairs = self.0.iter().map(|(key, value)| shared::redact::redacted(&format!("{key}={value}")));
         f.debug_list().entries(pairs).finish()
     }
 }

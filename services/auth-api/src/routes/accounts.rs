@@ -145,7 +145,7 @@ impl AccountsApi {
         let (user, refresh_token) = users::register(&state.db, new, &state.refresh).await?;
         state.outbox.wake();
         tracing::info!(user_id = %user.id, "registered");
-        Ok(Registered::Created(Json(state.session(user.id, &user.username, refresh_token)?)))
+        Ok(Registered::Created(Json(TokenPair::issued(&state.issuer, user.id, &user.username, refresh_token)?)))
     }
 
     /// The caller's account.

@@ -6,10 +6,12 @@ mod keys;
 mod sessions;
 
 use poem_openapi::{Object, Tags, types::Example};
+use shared::{ApiError, ApiResult};
 use uuid::Uuid;
 
 use self::json_body::JsonBody;
 pub use self::{accounts::AccountsApi, keys::KeysApi, sessions::SessionsApi};
+use crate::tokens::TokenIssuer;
 
 #[derive(Tags)]
 enum Tag {
@@ -44,6 +46,27 @@ pub struct TokenPair {
     pub username: String,
     /// The account's id (a UUIDv4), the access token's `sub`.
     pub user_id: Uuid,
+}
+
+impl TokenPair {
+    /// The body of a successful register, login or refresh: a new access token for the user,
+    /// beside `refresh_token`.
+    pub(crate) fn issued(
+        issuer: &TokenIssuer,
+        user_id: Uuid,
+        username: &str,
+        refresh_token: String,
+    ) -> ApiResult<Self> {
+        let access_token = issuer.issue(user_id, username).map_err(|e| ApiError::internal(&e))?;
+        Ok(Self {
+            access_token,
+            refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: issuer.ttl().as_secs(),
+            username: username.to_owned(),
+            user_id,
+        })
+    }
 }
 
 impl Example for TokenPair {

@@ -135,7 +135,7 @@ impl SessionsApi {
             }
         }
         let refresh_token = state.refresh.issue(&state.db, user.id).await?;
-        Ok(Json(state.session(user.id, &user.username, refresh_token)?))
+        Ok(Json(TokenPair::issued(&state.issuer, user.id, &user.username, refresh_token)?))
     }
 
     /// Exchange a refresh token for a new pair. The presented token is spent; presenting it
@@ -153,7 +153,7 @@ impl SessionsApi {
         let user = users::find_by_id(&state.db, rotated.user_id)
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid_refresh_token", "the account no longer exists"))?;
-        Ok(Json(state.session(user.id, &user.username, rotated.refresh_token)?))
+        Ok(Json(TokenPair::issued(&state.issuer, user.id, &user.username, rotated.refresh_token)?))
     }
 
     /// End the session of this refresh token (every token of its family).

@@ -23,7 +23,7 @@ use super::{
     inbound::Inbound,
     partitions::Layout,
     retry::{MAX_WAIT, backoff},
-    subscription_link::{Heard, Link, LinkSource},
+    subscription_link::{Heard, LinkSource, SubscriptionLink},
 };
 use crate::metrics::GatewayMetrics;
 
@@ -164,7 +164,7 @@ impl Subscriber {
     /// user's later connections are answered without a round trip. False when the link failed.
     async fn apply(
         &self,
-        link: &mut Link,
+        link: &mut SubscriptionLink,
         wanted: &mut Wanted,
         subscribed: &mut HashSet<Uuid>,
         request: Subscription,

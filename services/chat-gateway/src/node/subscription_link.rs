@@ -59,7 +59,7 @@ impl LinkSource {
     }
 
     /// A link subscribed to `channels`, which are all of one partition (of `slot`).
-    pub(crate) async fn open(&self, slot: u16, channels: &[String]) -> RedisResult<Link> {
+    pub(crate) async fn open(&self, slot: u16, channels: &[String]) -> RedisResult<SubscriptionLink> {
         match self {
             Self::Server(client) => {
                 let pubsub =
@@ -68,7 +68,7 @@ impl LinkSource {
                 for chunk in channels.chunks(CHUNK) {
                     sink.subscribe(chunk).await?;
                 }
-                Ok(Link::Classic { sink, stream })
+                Ok(SubscriptionLink::Classic { sink, stream })
             }
             Self::Cluster { conn, template, tls } => {
                 let (host, port) = master_of(conn, slot).await?;
@@ -91,7 +91,7 @@ impl LinkSource {
                 for chunk in channels.chunks(CHUNK) {
                     link.subscribe(chunk).await?;
                 }
-                Ok(Link::Sharded(link))
+                Ok(SubscriptionLink::Sharded(link))
             }
         }
     }
@@ -107,12 +107,12 @@ pub(crate) enum Heard {
     Lost(&'static str),
 }
 
-pub(crate) enum Link {
+pub(crate) enum SubscriptionLink {
     Classic { sink: PubSubSink, stream: PubSubStream },
     Sharded(ShardLink),
 }
 
-impl Link {
+impl SubscriptionLink {
     pub(crate) async fn subscribe(&mut self, channel: &str) -> RedisResult<()> {
         match self {
             Self::Classic { sink, .. } => sink.subscribe(channel).await,

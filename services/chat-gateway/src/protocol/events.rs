@@ -2,10 +2,7 @@
 
 use poem_openapi::{Object, types::ToJSON};
 use serde_json::{Map, Value};
-use shared::{
-    http::Text,
-    timestamp::{Timestamp, timestamp},
-};
+use shared::{http::Text, timestamp::Timestamp};
 use strum::{EnumDiscriminants, EnumIter, EnumMessage, IntoStaticStr};
 use uuid::Uuid;
 
@@ -30,20 +27,6 @@ pub struct MessageView {
     /// The sender's own id for the message, if it gave one.
     #[oai(nullable)]
     pub client_msg_id: Option<String>,
-}
-
-impl From<crate::store::entities::messages::Model> for MessageView {
-    fn from(m: crate::store::entities::messages::Model) -> Self {
-        Self {
-            message_id: m.id,
-            chat_id: m.chat_id,
-            sender_id: m.sender_id,
-            content: m.content,
-            kind: m.kind,
-            sent_at: timestamp(m.sent_at),
-            client_msg_id: m.client_msg_id,
-        }
-    }
 }
 
 /// Every event the server sends, named on the wire by its [`ServerEventKind`] (the variant in

@@ -121,7 +121,7 @@ impl std::fmt::Debug for FreshToken {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Envelope {
+struct RawFrame {
     event: String,
     #[serde(default)]
     data: Option<Value>,
@@ -132,7 +132,7 @@ struct Envelope {
 /// Parses a text frame. The error carries the frame's `id` when that much could be read, so
 /// the error reply can carry it too.
 pub fn parse(text: &str) -> Result<ClientFrame, (Option<FrameId>, WsError)> {
-    let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+    let envelope: RawFrame = serde_json::from_str(text).map_err(|e| {
         // A frame that is an object with a usable id still gets its id back.
         let id = serde_json::from_str::<Value>(text).ok().and_then(|v| v.get("id").cloned()).filter(valid_id);
         (id, WsError::new(ErrorCode::InvalidFrame, format!("expected {{\"event\", \"data\", \"id\"?}}: {e}")))

@@ -14,8 +14,9 @@ use crate::{
         ServerEvent, TokenRefreshed, Typing, WsError,
     },
     store::{
-        chats,
-        messages::{self, Draft, Receipt, Sent},
+        chats, history,
+        messages::{Draft, Sent},
+        receipts::{self, Receipt},
         writer::Stored,
     },
 };
@@ -184,7 +185,7 @@ impl<L: Link> Session<L> {
     }
 
     async fn acknowledge(&mut self, r: MessageRef, receipt: Receipt) -> Result<ServerEvent, WsError> {
-        let sender = messages::acknowledge(&self.state.db, self.user, r.chat_id, r.message_id, receipt).await?;
+        let sender = receipts::acknowledge(&self.state.db, self.user, r.chat_id, r.message_id, receipt).await?;
         if let Some(sender) = sender {
             let (chat_id, message_id, user_id) = (r.chat_id, r.message_id, self.user);
             let (event, to) = match receipt {
@@ -206,7 +207,7 @@ impl<L: Link> Session<L> {
         let Some(chat) = chats::between(&self.state.db, self.user, peer).await.map_err(ChatError::from)? else {
             return Err(WsError::new(ErrorCode::NotFound, "no chat with this user"));
         };
-        match messages::newest_from(&self.state.db, chat.id, peer).await.map_err(ChatError::from)? {
+        match history::newest_from(&self.state.db, chat.id, peer).await.map_err(ChatError::from)? {
             Some(message_id) => self.acknowledge(MessageRef { chat_id: chat.id, message_id }, Receipt::Delivered).await,
             None => Ok(ServerEvent::Ack(Ack {})),
         }

@@ -8,7 +8,7 @@ use super::{CloseReason, Command};
 use crate::protocol::{FrameId, WsError};
 
 /// What one item from the client asks of the session.
-pub enum Inbound {
+pub enum ClientInput {
     /// The client left, or its connection broke.
     Gone,
     /// The client broke the transport's rules: close for this reason.
@@ -42,7 +42,7 @@ pub trait Link: Send + 'static {
     fn next(&mut self) -> impl Future<Output = Option<Self::Item>> + Send;
 
     /// What `item` asks.
-    fn read(&mut self, item: Self::Item) -> Inbound;
+    fn read(&mut self, item: Self::Item) -> ClientInput;
 
     /// Writes one `/chat` frame (`{"event", "data", "id"?}`): an event, or the reply to the
     /// command whose id it carries.

@@ -7,20 +7,14 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    future::Future,
     num::NonZeroU32,
-    pin::Pin,
     sync::Arc,
-    task::Poll,
     time::Duration,
 };
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use shared::tokens::AccessClaims;
-use tokio::{
-    sync::{mpsc, oneshot},
-    time::Instant,
-};
+use tokio::{sync::mpsc, time::Instant};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -28,46 +22,24 @@ mod close;
 mod commands;
 mod link;
 mod order;
+mod pending;
+mod presence;
+mod replay;
 
 pub use close::CloseReason;
 pub use commands::Command;
-pub use link::{Inbound, Link, Unwritten};
+pub use link::{ClientInput, Link, Unwritten};
 use order::ChatOrder;
+use pending::{Pending, max_pending, oldest};
+pub use replay::Resume;
 
 use crate::{
     error::ChatError,
     node::{Connection, Delivery, Membership, Outgoing, Slot, Tracked},
-    protocol::{ErrorCode, FrameId, ServerEvent, UserRef, WsError},
+    protocol::{ErrorCode, FrameId, ServerEvent, WsError},
     state::ChatState,
-    store::{chats, messages, writer::Stored},
+    store::{chats, writer::Stored},
 };
-
-/// Messages read from the database per round while catching up.
-const CATCH_UP_PAGE: u64 = 200;
-/// Messages of one connection waiting to be stored; past it the connection stops reading until
-/// the oldest is. More than a burst of the frame rate limit allows (`WS_RATE_LIMIT_BURST`,
-/// 50 by default), so a client within its limits is always read at once.
-const MAX_PENDING: usize = 64;
-
-/// How many messages a connection may have on their way to the database: [`MAX_PENDING`],
-/// but no more than a quarter of a send queue. Their results come in bursts of a batch, and
-/// each lands in the queues of the chat's other connections: a burst larger than those queues
-/// would cut off a reader that keeps up.
-fn max_pending(send_queue: u32) -> usize {
-    (send_queue as usize / 4).clamp(1, MAX_PENDING)
-}
-
-/// Where the client says it stands, from the upgrade request.
-#[derive(Debug, Clone, Default)]
-pub enum Resume {
-    /// Live traffic only.
-    #[default]
-    Live,
-    /// Everything after this message id, in every chat.
-    Since(i64),
-    /// Everything after these positions (`seq`), in these chats; other chats live only.
-    Chats(HashMap<Uuid, i64>),
-}
 
 /// Why a connection ends.
 enum End {
@@ -96,20 +68,6 @@ enum Wake<I> {
     Expired,
     Gaps,
     Stored(Stored, Option<FrameId>),
-}
-
-/// A message this connection sent, on its way to the database: the writer's answer, and the
-/// client frame's id for the reply.
-struct Pending {
-    answer: oneshot::Receiver<Stored>,
-    id: Option<FrameId>,
-}
-
-impl Pending {
-    /// The writer's answer (a writer that is gone is the replica stopping), and the frame's id.
-    async fn answered(self) -> (Stored, Option<FrameId>) {
-        (self.answer.await.unwrap_or_else(|_| Err(ChatError::stopped())), self.id)
-    }
 }
 
 struct Session<L: Link> {
@@ -198,58 +156,6 @@ pub async fn run<L: Link>(
 }
 
 impl<L: Link> Session<L> {
-    /// `connected`, then what the client missed, then the presence of its peers.
-    async fn start(&mut self, resume: Resume, positions: Vec<chats::Position>) -> Step {
-        self.write_event(&ServerEvent::Connected(UserRef { user_id: self.user }), None).await?;
-        let since = match &resume {
-            Resume::Since(since) => {
-                let ids: Vec<Uuid> = positions.iter().map(|p| p.chat_id).collect();
-                messages::positions_at(&self.state.db, &ids, *since)
-                    .await
-                    .map_err(|e| self.fault(e.into()))?
-                    .into_iter()
-                    .collect()
-            }
-            _ => HashMap::new(),
-        };
-        for p in &positions {
-            let from = match &resume {
-                Resume::Live => p.last_seq,
-                Resume::Since(_) => since.get(&p.chat_id).copied().unwrap_or(0),
-                Resume::Chats(map) => map.get(&p.chat_id).copied().unwrap_or(p.last_seq),
-            };
-            self.order.start_at(p.chat_id, from, p.peer);
-        }
-        self.catch_up().await?;
-        let peers: Vec<Uuid> = positions.iter().map(|p| p.peer).collect();
-        for user_id in self.state.node.online_among(&peers).await {
-            self.tell_presence(user_id, true).await?;
-        }
-        Ok(())
-    }
-
-    /// `online` for a peer of a chat this connection has just heard of, if they are: the
-    /// snapshot `start` gave did not include them.
-    async fn tell_presence_of(&mut self, peer: Uuid) -> Step {
-        if peer == self.user {
-            return Ok(());
-        }
-        let node = &self.state.node;
-        if node.is_local(peer) || node.online_among(&[peer]).await.contains(&peer) {
-            self.tell_presence(peer, true).await?;
-        }
-        Ok(())
-    }
-
-    /// Writes `online` or `offline` for `user_id` unless the client was told so last.
-    async fn tell_presence(&mut self, user_id: Uuid, online: bool) -> Step {
-        if self.told_online.insert(user_id, online) == Some(online) {
-            return Ok(());
-        }
-        let user = UserRef { user_id };
-        self.write_event(&if online { ServerEvent::Online(user) } else { ServerEvent::Offline(user) }, None).await
-    }
-
     async fn serve(&mut self, queue: &mut mpsc::Receiver<Delivery>) -> End {
         let settings = self.state.settings.clone();
         let idle_timeout = Duration::from_secs(settings.ws_idle_timeout_seconds);
@@ -317,26 +223,26 @@ impl<L: Link> Session<L> {
     async fn on_item(&mut self, item: Option<L::Item>) -> Step {
         let Some(item) = item else { return Err(End::Gone) };
         match self.link.read(item) {
-            Inbound::Gone => Err(End::Gone),
-            Inbound::Close(reason) => Err(End::Close(reason)),
-            Inbound::KeepAlive => Ok(()),
+            ClientInput::Gone => Err(End::Gone),
+            ClientInput::Close(reason) => Err(End::Close(reason)),
+            ClientInput::KeepAlive => Ok(()),
             // Every data frame counts against the rate limit, whatever it holds.
-            Inbound::Frame(frame) if self.limiter.check().is_err() => {
+            ClientInput::Frame(frame) if self.limiter.check().is_err() => {
                 let id = match frame {
                     Ok((_, id)) | Err((id, _)) => id,
                 };
                 self.refuse_over_limit(id.as_ref()).await
             }
-            Inbound::Frame(Ok((command, id))) if command.sends() => {
+            ClientInput::Frame(Ok((command, id))) if command.sends() => {
                 self.strikes = 0;
                 self.handle(command, id.as_ref()).await
             }
-            Inbound::Frame(Ok((command, id))) => {
+            ClientInput::Frame(Ok((command, id))) => {
                 self.strikes = 0;
                 self.settle().await?;
                 self.handle(command, id.as_ref()).await
             }
-            Inbound::Frame(Err((id, err))) => {
+            ClientInput::Frame(Err((id, err))) => {
                 self.strikes = 0;
                 self.settle().await?;
                 self.write_event(&ServerEvent::Error(err), id.as_ref()).await
@@ -407,52 +313,6 @@ impl<L: Link> Session<L> {
         Ok(())
     }
 
-    /// Gaps that did not close by themselves: the missing messages from the database.
-    async fn fill_gaps(&mut self) -> Step {
-        for (chat_id, after, last) in self.order.gaps() {
-            let rows = messages::after_positions(&self.state.db, &[(chat_id, after)], (last - after) as u64)
-                .await
-                .map_err(|e| self.fault(e.into()))?;
-            let rows = rows
-                .into_iter()
-                .filter(|m| m.seq <= last)
-                .map(|m| (m.seq, ServerEvent::ReceiveMessage(m.into()).to_text(None)))
-                .collect();
-            let (frames, dropped) = self.order.fill(chat_id, rows);
-            if dropped > 0 {
-                tracing::warn!(%chat_id, dropped, "messages announced but not in the database; left to resume");
-            }
-            for frame in frames {
-                self.write(frame).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes every message after this connection's position in each of its chats.
-    async fn catch_up(&mut self) -> Step {
-        loop {
-            let positions = self.order.positions();
-            let mut rows = Vec::new();
-            for chunk in positions.chunks(100) {
-                rows.extend(
-                    messages::after_positions(&self.state.db, chunk, CATCH_UP_PAGE)
-                        .await
-                        .map_err(|e| self.fault(e.into()))?,
-                );
-            }
-            if rows.is_empty() {
-                return Ok(());
-            }
-            rows.sort_by_key(|m| m.id);
-            for row in rows {
-                let (chat_id, seq) = (row.chat_id, row.seq);
-                let text = ServerEvent::ReceiveMessage(row.into()).to_text(None);
-                self.write_in_order(chat_id, seq, text).await?;
-            }
-        }
-    }
-
     /// Waits for every message still on its way and writes how each went: a reply to anything
     /// else comes after them, as the client sent it.
     async fn settle(&mut self) -> Step {
@@ -461,17 +321,6 @@ impl<L: Link> Session<L> {
             self.on_stored(stored, id.as_ref()).await?;
         }
         Ok(())
-    }
-
-    /// After the bus was away: chats made meanwhile, then everything missed (this
-    /// connection's own messages first, so that each is written with its frame's id).
-    async fn resync(&mut self) -> Step {
-        self.settle().await?;
-        let positions = chats::positions(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?;
-        for p in positions {
-            self.order.track(p.chat_id, 0, p.peer);
-        }
-        self.catch_up().await
     }
 
     /// A failure of ours while serving: tell the client, end the connection so it reconnects
@@ -509,18 +358,6 @@ impl<L: Link> Session<L> {
             }
         }
     }
-}
-
-/// The answer for the oldest pending message, once there is one; it stays queued until then,
-/// so that losing a race in the loop's `select!` loses nothing.
-async fn oldest(pending: &mut VecDeque<Pending>) -> (Stored, Option<FrameId>) {
-    let stored = std::future::poll_fn(|cx| match pending.front_mut() {
-        Some(front) => Pin::new(&mut front.answer).poll(cx),
-        None => Poll::Pending,
-    })
-    .await;
-    let id = pending.pop_front().and_then(|p| p.id);
-    (stored.unwrap_or_else(|_| Err(ChatError::stopped())), id)
 }
 
 /// Sleeps until `at`, or for ever when there is nothing to wait for.

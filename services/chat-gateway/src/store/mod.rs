@@ -3,5 +3,7 @@
 
 pub(crate) mod chats;
 pub mod entities;
+pub(crate) mod history;
 pub(crate) mod messages;
+pub(crate) mod receipts;
 pub(crate) mod writer;

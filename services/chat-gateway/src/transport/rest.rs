@@ -26,7 +26,7 @@ use crate::{
     state::ChatState,
     store::{
         chats,
-        messages::{self, Page},
+        history::{self, Page},
     },
 };
 
@@ -279,7 +279,7 @@ impl ChatsApi {
                 }
             })
             .await;
-        let (rows, has_more) = messages::history(db, chat_id, page, limit).await?;
+        let (rows, has_more) = history::history(db, chat_id, page, limit).await?;
         let members = chats::receipts(db, chat_id).await?.into_iter().map(MemberReceipts::from).collect();
         Ok(Json(MessagePage { messages: rows.into_iter().map(MessageView::from).collect(), has_more, members }))
     }

@@ -10,7 +10,7 @@ use crate::{
     error::ChatError,
     session::Resume,
     state::ChatState,
-    store::{chats, messages},
+    store::{chats, history},
 };
 
 /// Most chats a client may name in `last_message_ids`.
@@ -75,7 +75,7 @@ impl ResumeRequest {
             return Err(ChatError::NotMember.into());
         }
         let named: Vec<(Uuid, i64)> = pairs.iter().copied().filter(|(_, message)| *message != 0).collect();
-        let seqs = messages::seqs_of(&state.db, &named).await?;
+        let seqs = history::seqs_of(&state.db, &named).await?;
         let mut positions = HashMap::with_capacity(pairs.len());
         for (chat_id, message_id) in pairs {
             let seq = match message_id {

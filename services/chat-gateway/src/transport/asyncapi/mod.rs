@@ -9,7 +9,8 @@
 //! described by the variant's doc comment, its data's schema from the payload's
 //! `poem_openapi::Object` derive (the registry the OpenAPI document is made with, so the HTTP
 //! and WebSocket documents share `MessageView`); the error codes from [`ErrorCode`], the close
-//! codes from [`CloseReason`], the upgrade's query from [`UpgradeQuery`]. A new variant shows
+//! codes from [`CloseReason`](crate::session::CloseReason), the upgrade's query from
+//! [`UpgradeQuery`](super::websocket::UpgradeQuery). A new variant shows
 //! up by itself, or stops the build until the exhaustive `match`es below give it a place.
 //! Only which events answer which is said here alone; `tests/api/` drives each over a socket.
 //!
@@ -24,13 +25,11 @@ use poem_openapi::{
 use serde_json::{Map, Value, json};
 use strum::{EnumMessage, IntoEnumIterator};
 
-use super::websocket::{MAX_FRAME_BYTES, UpgradeQuery};
-use crate::{
-    protocol::{ErrorCode, MAX_CLIENT_ID_CHARS, Request, RequestKind, ServerEvent, ServerEventKind},
-    session::CloseReason,
-};
+use crate::protocol::{ErrorCode, MAX_CLIENT_ID_CHARS, Request, RequestKind, ServerEvent, ServerEventKind};
 
 mod binary;
+mod chat;
+mod socketio;
 
 pub use binary::Binary;
 
@@ -126,21 +125,21 @@ fn build() -> Value {
         "info": {
             "title": "chat-gateway: /chat over WebSocket and over Socket.IO",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": overview(),
+            "description": chat::overview(),
         },
         "defaultContentType": "application/json",
-        "servers": {"gateway": server(), "socketio": socketio::server()},
+        "servers": {"gateway": chat::server(), "socketio": socketio::server()},
         "channels": {
             "chat": {
                 "address": "/chat",
                 "title": "/chat",
-                "description": close_codes_table(),
+                "description": chat::close_codes_table(),
                 "servers": [{"$ref": "#/servers/gateway"}],
                 "messages": messages,
                 "bindings": {
-                    "ws": {"method": "GET", "query": query(), "headers": headers(), "bindingVersion": "0.1.0"},
+                    "ws": {"method": "GET", "query": chat::query(), "headers": chat::headers(), "bindingVersion": "0.1.0"},
                 },
-                "x-close-codes": close_codes(),
+                "x-close-codes": chat::close_codes(),
             },
             "socketio": {
                 "address": "/socket.io/",
@@ -153,7 +152,7 @@ fn build() -> Value {
         "operations": operations,
         "components": {
             "schemas": schemas,
-            "securitySchemes": security_schemes(),
+            "securitySchemes": chat::security_schemes(),
             "correlationIds": {
                 "frameId": {
                     "description": "A client frame that carries `id` gets exactly one reply carrying the same `id`.",
@@ -260,105 +259,11 @@ fn message_ref(channel: &str, key: &str) -> Value {
     json!({"$ref": format!("#/channels/{channel}/messages/{key}")})
 }
 
-fn overview() -> String {
-    format!(
-        "Text frames, each one JSON object `{{\"event\": NAME, \"data\": {{...}}, \"id\": OPTIONAL}}`; the frames of \
-         each event are this channel's messages. A client frame that carries `id` (a string of at most \
-         {MAX_CLIENT_ID_CHARS} characters, or a number) gets exactly one reply carrying the same `id`: the result \
-         its operation's `reply` names, or `error`.\n\n\
-         Connecting: a WebSocket upgrade of `GET /chat` with auth-api's access token in the `Authorization` header \
-         or the `access_token` query parameter; to get what was missed, `since` or `last_message_ids` (the \
-         channel's `ws` binding). The token, the connection limit and the resume point are checked before the \
-         upgrade, and refused with an HTTP error `{{error, code}}`: 401 without a valid token, 429 \
-         `too_many_connections` past `WS_CONNECTIONS_PER_USER`, 400 for a bad resume point or a plain GET \
-         (`not_websocket`), 403 for a chat the caller is not in, 503 while the replica restarts.\n\n\
-         Frames are at most {} KiB. A connection may send `WS_RATE_LIMIT_PER_SECOND` frames a second, in bursts \
-         of `WS_RATE_LIMIT_BURST`. The server pings; a connection silent for `WS_IDLE_TIMEOUT_SECONDS` is closed, \
-         and so is one whose access token expires without a `refresh_token`. The close codes are in the channel's \
-         description.",
-        MAX_FRAME_BYTES / 1024
-    )
-}
-
-fn server() -> Value {
-    json!({
-        "host": "{host}",
-        "protocol": "ws",
-        "description": "chat-gateway, or chat-suite (every service on one port); `wss` behind a TLS ingress.",
-        "variables": {
-            "host": {
-                "default": "localhost:8083",
-                "description": "chat-gateway's `LISTEN_ADDR` (chat-suite's: `localhost:8080`), or the ingress's host.",
-            },
-        },
-        "security": [
-            {"$ref": "#/components/securitySchemes/bearer"},
-            {"$ref": "#/components/securitySchemes/accessTokenQuery"},
-        ],
-    })
-}
-
-fn security_schemes() -> Value {
-    json!({
-        "bearer": {
-            "type": "http",
-            "scheme": "bearer",
-            "bearerFormat": "JWT",
-            "description": "auth-api's access token (`POST /register`, `/login`, `/token/refresh`) in `Authorization: Bearer …`.",
-        },
-        "accessTokenQuery": {
-            "type": "httpApiKey",
-            "name": "access_token",
-            "in": "query",
-            "description": "The same token as the `access_token` query parameter, for clients that cannot set headers.",
-        },
-    })
-}
-
-/// Inline, not a `$ref`: AsyncAPI's own schema cannot tell a reference from a schema there.
-fn query() -> Value {
-    let mut registry = Registry::new();
-    UpgradeQuery::register(&mut registry);
-    let mut query = registry.schemas.remove(&*UpgradeQuery::name()).map(|schema| to_value(&schema)).unwrap_or_default();
-    to_json_schema(&mut query);
-    query
-}
-
-fn headers() -> Value {
-    json!({
-        "type": "object",
-        "properties": {
-            "Authorization": {
-                "type": "string",
-                "description": "`Bearer ` and the access token; or the `access_token` query parameter instead.",
-            },
-        },
-    })
-}
-
 fn error_codes() -> String {
     let rows: String = ErrorCode::iter()
         .map(|code| format!("\n| `{}` | {} |", wire_name(&code), prose(code.get_documentation())))
         .collect();
     format!("\n\n| `code` | meaning |\n| --- | --- |{rows}")
-}
-
-fn close_codes() -> Vec<Value> {
-    CloseReason::iter()
-        .map(|reason| {
-            json!({"code": reason.code(), "reason": reason.text(), "description": prose(reason.get_documentation())})
-        })
-        .collect()
-}
-
-fn close_codes_table() -> String {
-    let rows: String = CloseReason::iter()
-        .map(|reason| format!("\n| {} | {} | {} |", reason.code(), reason.text(), prose(reason.get_documentation())))
-        .collect();
-    format!(
-        "The server closes a connection with one of these codes (also in `x-close-codes`); a close the client \
-         starts is answered in kind.\n\n| code | reason | when |\n| --- | --- | --- |{rows}"
-    )
 }
 
 /// A value as it reads on the wire.
@@ -409,6 +314,5 @@ fn to_json_schema(schema: &mut Value) {
     }
 }
 
-mod socketio;
 #[cfg(test)]
 mod tests;

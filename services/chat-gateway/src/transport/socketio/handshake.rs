@@ -68,25 +68,25 @@ impl LastMessageIds {
 
 /// A refused connection: its `Display` is the code, which is all `connect_error` carries.
 #[derive(Debug)]
-pub(super) struct Refusal(ApiError);
+pub(super) struct ConnectRefused(ApiError);
 
-impl std::fmt::Display for Refusal {
+impl std::fmt::Display for ConnectRefused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0.body().code)
     }
 }
 
 /// The session's ingredients, from the check to the connect handler.
-struct Pending {
+struct SessionParts {
     admitted: (shared::tokens::AccessClaims, Slot, Resume),
     original: bool,
     joined: Joined,
     items: mpsc::Receiver<Item>,
 }
 
-/// How [`Pending`] travels in the socket's extensions, which hold `Clone` values only.
+/// How [`SessionParts`] travels in the socket's extensions, which hold `Clone` values only.
 #[derive(Clone)]
-struct Handover(Arc<Mutex<Option<Pending>>>);
+struct Handover(Arc<Mutex<Option<SessionParts>>>);
 
 #[derive(Deserialize)]
 struct Query {
@@ -102,22 +102,21 @@ pub(super) async fn check(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
     state: Arc<ChatState>,
-) -> Result<(), Refusal> {
+) -> Result<(), ConnectRefused> {
     let auth: Auth = match auth {
         Ok(Value::Null) | Err(_) => Auth::default(),
-        Ok(auth) => {
-            serde_json::from_value(auth).map_err(|e| Refusal(ApiError::invalid_field("auth", format!("auth: {e}"))))?
-        }
+        Ok(auth) => serde_json::from_value(auth)
+            .map_err(|e| ConnectRefused(ApiError::invalid_field("auth", format!("auth: {e}"))))?,
     };
     let parts = socket.req_parts();
     let query: Option<Query> = parts.uri.query().and_then(|q| serde_urlencoded::from_str(q).ok());
-    let payloads = match query.as_ref().and_then(|q| q.payloads.as_deref()) {
-        None => auth.payloads,
-        Some(name) => Some(
-            serde_json::from_value(Value::from(name))
-                .map_err(|_| Refusal(ApiError::invalid_field("payloads", "payloads: `original` or `current`")))?,
-        ),
-    };
+    let payloads =
+        match query.as_ref().and_then(|q| q.payloads.as_deref()) {
+            None => auth.payloads,
+            Some(name) => Some(serde_json::from_value(Value::from(name)).map_err(|_| {
+                ConnectRefused(ApiError::invalid_field("payloads", "payloads: `original` or `current`"))
+            })?),
+        };
     let token = auth.token.as_deref().or(query.as_ref().and_then(|q| q.access_token.as_deref()));
     let places = TokenPlaces("auth.token, the access_token parameter or the Authorization header");
     let last = auth.last_message_ids.map(LastMessageIds::pairs);
@@ -134,20 +133,20 @@ pub(super) async fn check(
         let _ = items.send(Item::Gone).await;
     });
     let original = payloads == Some(Payloads::Original);
-    let pending = Pending { admitted: (claims, slot, resume), original, joined, items: rx };
+    let pending = SessionParts { admitted: (claims, slot, resume), original, joined, items: rx };
     socket.extensions.insert(Handover(Arc::new(Mutex::new(Some(pending)))));
     Ok(())
 }
 
-fn refused(err: ApiError) -> Refusal {
+fn refused(err: ApiError) -> ConnectRefused {
     tracing::debug!(code = %err.body().code, message = %err.body().error, "Socket.IO connection refused");
-    Refusal(err)
+    ConnectRefused(err)
 }
 
 /// The connect handler: the session, for as long as the socket lives.
 pub(super) async fn connected(socket: SocketRef, state: Arc<ChatState>) {
     let pending = socket.extensions.get::<Handover>().and_then(|Handover(pending)| pending.lock().ok()?.take());
-    let Some(Pending { admitted: (claims, slot, resume), original, joined, items }) = pending else { return };
+    let Some(SessionParts { admitted: (claims, slot, resume), original, joined, items }) = pending else { return };
     let link = SocketIoLink::new(socket, claims.sub, items, original);
     session::run(state, claims, resume, link, slot, joined).await;
 }

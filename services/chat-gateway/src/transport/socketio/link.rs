@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::{events, original};
 use crate::{
     protocol::{ErrorCode, FrameId, WsError},
-    session::{CloseReason, Inbound, Link, Unwritten},
+    session::{ClientInput, CloseReason, Link, Unwritten},
 };
 
 /// Most replies a connection may owe at once: beyond this the oldest callbacks are dropped
@@ -95,14 +95,14 @@ impl Link for SocketIoLink {
         self.items.recv().await
     }
 
-    fn read(&mut self, item: Item) -> Inbound {
-        let Item::Event { event, data, ack } = item else { return Inbound::Gone };
+    fn read(&mut self, item: Item) -> ClientInput {
+        let Item::Event { event, data, ack } = item else { return ClientInput::Gone };
         self.original |= events::speaks_original(&data);
         let id = ack.map(|ack| self.owe(ack));
         let command = data
             .map_err(|e| WsError::invalid_data(format!("{event}: {e}")))
             .and_then(|data| events::command(&event, data, self.user));
-        Inbound::Frame(match command {
+        ClientInput::Frame(match command {
             Ok(command) => Ok((command, id)),
             Err(err) => Err((id, err)),
         })

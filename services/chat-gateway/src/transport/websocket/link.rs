@@ -10,7 +10,7 @@ use poem::web::websocket::{Message, WebSocketStream};
 
 use crate::{
     protocol::{self, ErrorCode, WsError},
-    session::{CloseReason, Command, Inbound, Link, Unwritten},
+    session::{ClientInput, CloseReason, Command, Link, Unwritten},
 };
 
 pub(super) struct ChatLink {
@@ -36,21 +36,21 @@ impl Link for ChatLink {
         self.stream.next().await
     }
 
-    fn read(&mut self, item: Self::Item) -> Inbound {
+    fn read(&mut self, item: Self::Item) -> ClientInput {
         match item {
             Err(err) => match CloseReason::for_read_error(&err) {
-                Some(reason) => Inbound::Close(reason),
+                Some(reason) => ClientInput::Close(reason),
                 None => {
                     tracing::debug!(error = %err, "connection failed");
-                    Inbound::Gone
+                    ClientInput::Gone
                 }
             },
-            Ok(Message::Close(_)) => Inbound::Gone,
-            Ok(Message::Ping(_) | Message::Pong(_)) => Inbound::KeepAlive,
+            Ok(Message::Close(_)) => ClientInput::Gone,
+            Ok(Message::Ping(_) | Message::Pong(_)) => ClientInput::KeepAlive,
             Ok(Message::Text(text)) => {
-                Inbound::Frame(protocol::parse(&text).map(|frame| (Command::Request(frame.request), frame.id)))
+                ClientInput::Frame(protocol::parse(&text).map(|frame| (Command::Request(frame.request), frame.id)))
             }
-            Ok(Message::Binary(_)) => Inbound::Frame(Err((
+            Ok(Message::Binary(_)) => ClientInput::Frame(Err((
                 None,
                 WsError::new(ErrorCode::BinaryNotSupported, "send text frames, each one JSON object"),
             ))),

@@ -1,0 +1,118 @@
+//! What a connection missed, read from the database: on connecting (from the client's resume
+//! point, or live), a gap that did not close by itself, and everything after the bus was
+//! away. The messages pass through [`ChatOrder`](super::order::ChatOrder) like live ones, so
+//! replay and live traffic meet without a gap or a duplicate.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use super::{Link, Session, Step};
+use crate::{
+    protocol::{ServerEvent, UserRef},
+    store::{chats, history},
+};
+
+/// Messages read from the database per round while catching up.
+const CATCH_UP_PAGE: u64 = 200;
+
+/// Where the client says it stands, from the upgrade request.
+#[derive(Debug, Clone, Default)]
+pub enum Resume {
+    /// Live traffic only.
+    #[default]
+    Live,
+    /// Everything after this message id, in every chat.
+    Since(i64),
+    /// Everything after these positions (`seq`), in these chats; other chats live only.
+    Chats(HashMap<Uuid, i64>),
+}
+
+impl<L: Link> Session<L> {
+    /// `connected`, then what the client missed, then the presence of its peers.
+    pub(super) async fn start(&mut self, resume: Resume, positions: Vec<chats::Position>) -> Step {
+        self.write_event(&ServerEvent::Connected(UserRef { user_id: self.user }), None).await?;
+        let since = match &resume {
+            Resume::Since(since) => {
+                let ids: Vec<Uuid> = positions.iter().map(|p| p.chat_id).collect();
+                history::positions_at(&self.state.db, &ids, *since)
+                    .await
+                    .map_err(|e| self.fault(e.into()))?
+                    .into_iter()
+                    .collect()
+            }
+            _ => HashMap::new(),
+        };
+        for p in &positions {
+            let from = match &resume {
+                Resume::Live => p.last_seq,
+                Resume::Since(_) => since.get(&p.chat_id).copied().unwrap_or(0),
+                Resume::Chats(map) => map.get(&p.chat_id).copied().unwrap_or(p.last_seq),
+            };
+            self.order.start_at(p.chat_id, from, p.peer);
+        }
+        self.catch_up().await?;
+        let peers: Vec<Uuid> = positions.iter().map(|p| p.peer).collect();
+        for user_id in self.state.node.online_among(&peers).await {
+            self.tell_presence(user_id, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes every message after this connection's position in each of its chats.
+    pub(super) async fn catch_up(&mut self) -> Step {
+        loop {
+            let positions = self.order.positions();
+            let mut rows = Vec::new();
+            for chunk in positions.chunks(100) {
+                rows.extend(
+                    history::after_positions(&self.state.db, chunk, CATCH_UP_PAGE)
+                        .await
+                        .map_err(|e| self.fault(e.into()))?,
+                );
+            }
+            if rows.is_empty() {
+                return Ok(());
+            }
+            rows.sort_by_key(|m| m.id);
+            for row in rows {
+                let (chat_id, seq) = (row.chat_id, row.seq);
+                let text = ServerEvent::ReceiveMessage(row.into()).to_text(None);
+                self.write_in_order(chat_id, seq, text).await?;
+            }
+        }
+    }
+
+    /// Gaps that did not close by themselves: the missing messages from the database.
+    pub(super) async fn fill_gaps(&mut self) -> Step {
+        for (chat_id, after, last) in self.order.gaps() {
+            let rows = history::after_positions(&self.state.db, &[(chat_id, after)], (last - after) as u64)
+                .await
+                .map_err(|e| self.fault(e.into()))?;
+            let rows = rows
+                .into_iter()
+                .filter(|m| m.seq <= last)
+                .map(|m| (m.seq, ServerEvent::ReceiveMessage(m.into()).to_text(None)))
+                .collect();
+            let (frames, dropped) = self.order.fill(chat_id, rows);
+            if dropped > 0 {
+                tracing::warn!(%chat_id, dropped, "messages announced but not in the database; left to resume");
+            }
+            for frame in frames {
+                self.write(frame).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After the bus was away: chats made meanwhile, then everything missed (this
+    /// connection's own messages first, so that each is written with its frame's id).
+    pub(super) async fn resync(&mut self) -> Step {
+        self.settle().await?;
+        let positions = chats::positions(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?;
+        for p in positions {
+            self.order.track(p.chat_id, 0, p.peer);
+        }
+        self.catch_up().await
+    }
+}

@@ -1,0 +1,124 @@
+//! Reading messages back: what a connection replays or fills a gap with, where a client stands
+//! in each chat, and pages of a chat's history.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use super::entities::messages;
+
+/// Messages of the given chats numbered after each chat's position, oldest first, at most
+/// `limit`. What a connection replays on resume and fetches to fill a gap.
+pub async fn after_positions(
+    db: &impl ConnectionTrait,
+    positions: &[(Uuid, i64)],
+    limit: u64,
+) -> Result<Vec<messages::Model>, DbErr> {
+    if positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted = positions.iter().fold(Condition::any(), |cond, (chat, seq)| {
+        cond.add(Condition::all().add(messages::Column::ChatId.eq(*chat)).add(messages::Column::Seq.gt(*seq)))
+    });
+    messages::Entity::find().filter(wanted).order_by_asc(messages::Column::Id).limit(limit).all(db).await
+}
+
+/// For each chat, the number of the newest message with an id at most `since` (0 if none):
+/// where a client that has everything up to `since` stands in each chat.
+pub async fn positions_at(db: &impl ConnectionTrait, chats: &[Uuid], since: i64) -> Result<Vec<(Uuid, i64)>, DbErr> {
+    let found: Vec<(Uuid, Option<i64>)> = messages::Entity::find()
+        .select_only()
+        .column(messages::Column::ChatId)
+        .column_as(messages::Column::Seq.max(), "seq")
+        .filter(messages::Column::ChatId.is_in(chats.iter().copied()))
+        .filter(messages::Column::Id.lte(since))
+        .group_by(messages::Column::ChatId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(chats
+        .iter()
+        .map(|chat| {
+            let seq = found.iter().find(|(c, _)| c == chat).and_then(|(_, s)| *s).unwrap_or(0);
+            (*chat, seq)
+        })
+        .collect())
+}
+
+/// The number (`seq`) of each of these messages that lies in the chat named with it; pairs
+/// that do not match are left out. One query however many pairs.
+pub async fn seqs_of(db: &impl ConnectionTrait, pairs: &[(Uuid, i64)]) -> Result<HashMap<(Uuid, i64), i64>, DbErr> {
+    if pairs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(Uuid, i64, i64)> = messages::Entity::find()
+        .select_only()
+        .column(messages::Column::ChatId)
+        .column(messages::Column::Id)
+        .column(messages::Column::Seq)
+        .filter(messages::Column::Id.is_in(pairs.iter().map(|(_, id)| *id)))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(found
+        .into_iter()
+        .filter(|(chat, id, _)| pairs.contains(&(*chat, *id)))
+        .map(|(chat, id, seq)| ((chat, id), seq))
+        .collect())
+}
+
+/// The id of the newest message `sender` sent in `chat_id`, if any.
+pub async fn newest_from(db: &DatabaseConnection, chat_id: Uuid, sender: Uuid) -> Result<Option<i64>, DbErr> {
+    messages::Entity::find()
+        .select_only()
+        .column_as(messages::Column::Id.max(), "newest")
+        .filter(messages::Column::ChatId.eq(chat_id))
+        .filter(messages::Column::SenderId.eq(sender))
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await
+        .map(Option::flatten)
+}
+
+/// Which page of a chat's history.
+#[derive(Debug, Clone, Copy)]
+pub enum Page {
+    Newest,
+    Before(i64),
+    After(i64),
+    /// After one id and before another: a gap a client fills, oldest first.
+    Between {
+        after: i64,
+        before: i64,
+    },
+}
+
+/// A page of history, oldest first, and whether more lie beyond it in the direction asked.
+pub async fn history(
+    db: &DatabaseConnection,
+    chat_id: Uuid,
+    page: Page,
+    limit: u64,
+) -> Result<(Vec<messages::Model>, bool), DbErr> {
+    let query = messages::Entity::find().filter(messages::Column::ChatId.eq(chat_id));
+    let query = match page {
+        Page::Newest => query.order_by_desc(messages::Column::Id),
+        Page::Before(id) => query.filter(messages::Column::Id.lt(id)).order_by_desc(messages::Column::Id),
+        Page::After(id) => query.filter(messages::Column::Id.gt(id)).order_by_asc(messages::Column::Id),
+        Page::Between { after, before } => query
+            .filter(messages::Column::Id.gt(after))
+            .filter(messages::Column::Id.lt(before))
+            .order_by_asc(messages::Column::Id),
+    };
+    let mut rows = query.limit(limit + 1).all(db).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if matches!(page, Page::Newest | Page::Before(_)) {
+        rows.reverse();
+    }
+    Ok((rows, more))
+}
