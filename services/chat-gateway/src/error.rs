@@ -13,6 +13,8 @@ pub enum ChatError {
     NoSuchUser,
     #[error("no such message in this chat")]
     NoSuchMessage,
+    #[error("no chat with this user")]
+    NoChatWith,
     #[error("{0}")]
     Invalid(String),
     #[error("database: {0}")]
@@ -34,7 +36,7 @@ impl From<ChatError> for WsError {
         match err {
             ChatError::NotMember => WsError::forbidden(),
             ChatError::NoSuchUser => WsError::new(ErrorCode::NotFound, "no user with this id"),
-            ChatError::NoSuchMessage => WsError::new(ErrorCode::NotFound, "no such message in this chat"),
+            ChatError::NoSuchMessage | ChatError::NoChatWith => WsError::new(ErrorCode::NotFound, err.to_string()),
             ChatError::Invalid(why) => WsError::invalid_data(why),
             ChatError::Overloaded => WsError::new(ErrorCode::Overloaded, err.to_string()),
             ChatError::Database(err) if shared::db::is_unreachable(&err) => {
@@ -53,7 +55,9 @@ impl From<ChatError> for ApiError {
     fn from(err: ChatError) -> Self {
         match err {
             ChatError::NotMember => ApiError::forbidden("you are not a member of this chat"),
-            ChatError::NoSuchUser | ChatError::NoSuchMessage => ApiError::not_found(err.to_string()),
+            ChatError::NoSuchUser | ChatError::NoSuchMessage | ChatError::NoChatWith => {
+                ApiError::not_found(err.to_string())
+            }
             ChatError::Invalid(why) => ApiError::bad_request("invalid_field", why),
             ChatError::Database(err) => ApiError::from(err),
             ChatError::Overloaded => ApiError::overloaded(err.to_string(), 1),

@@ -48,7 +48,7 @@ impl ChatService {
         settings.validate()?;
         let redis = common.redis()?;
         let metrics = Arc::new(GatewayMetrics::new()?);
-        let node = format!("gw-{}", uuid::Uuid::new_v4().simple());
+        let name = format!("gw-{}", uuid::Uuid::new_v4().simple());
         let db = reads.primary().clone();
         let mut dependencies = Dependency::databases(&reads);
         if let KeySource::Remote(client) = &keys {
@@ -59,9 +59,9 @@ impl ChatService {
                 let conn = shared::redis_conn::connect(target).await?;
                 let source = LinkSource::new(target, &conn)?;
                 dependencies.push(Dependency::Redis(conn.clone()));
-                let (broker, tasks) = RedisBroker::new(source, conn.clone(), node.clone(), metrics.clone());
+                let (broker, tasks) = RedisBroker::new(source, conn.clone(), name.clone(), metrics.clone());
                 let ttl = Duration::from_secs(settings.presence_ttl_seconds);
-                let presence = Presence::redis(conn, node, broker.health(), ttl);
+                let presence = Presence::redis(conn, name, broker.health(), ttl);
                 (Broker::Redis(broker), Some(tasks), presence)
             }
             None => (Broker::InProcess, None, Presence::Local),

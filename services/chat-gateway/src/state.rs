@@ -28,6 +28,6 @@ pub(crate) struct ChatState {
     pub(crate) metrics: Arc<GatewayMetrics>,
     /// Wakes this process's outbox relay after an offline push (chat-suite runs one).
     pub(crate) wakeup: Option<Wakeup>,
-    /// Stores messages, many to a commit under load.
+    /// Stores messages, many to a commit under load, and runs what each commit sets off.
     pub(crate) writer: Writer,
 }

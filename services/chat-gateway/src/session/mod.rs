@@ -51,14 +51,6 @@ enum End {
 
 type Step = Result<(), End>;
 
-/// Whether the connection that publishes an event gets a copy of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Echo {
-    Yes,
-    /// Its reply carries the same.
-    No,
-}
-
 /// What woke the loop.
 enum Wake<I> {
     Drain,
@@ -201,17 +193,16 @@ impl<L: Link> Session<L> {
     }
 
     /// Says why when the server ends the connection (`/chat`: a close frame), then closes it.
-    /// Messages still on their way are seen through first: each reaches the other members
-    /// once stored, and the client hears how each went while it can (not a client that is
-    /// gone or cut off for reading too slowly: each write would wait out the write timeout).
+    /// The client hears how each message still on its way went while it can (not a client
+    /// that is gone or cut off for reading too slowly: each write would wait out the write
+    /// timeout); each reaches the other members once stored whatever happens here, as the
+    /// writer announces it.
     async fn finish(&mut self, end: End) {
         if matches!(end, End::Close(reason) if reason != CloseReason::SlowReader) {
             // Stops at the first write that fails, leaving the rest for below.
             let _ = self.settle().await;
         }
-        while let Some(pending) = self.pending.pop_front() {
-            let _ = self.announce(pending.answered().await.0);
-        }
+        self.pending.clear();
         let (label, reason) = match end {
             End::Close(reason) => (reason.label(), Some(reason)),
             End::Gone => ("client", None),
@@ -272,16 +263,6 @@ impl<L: Link> Session<L> {
         let peer = members.into_iter().find(|m| *m != self.user).unwrap_or(self.user);
         self.order.track(chat_id, 0, peer);
         Ok(peer)
-    }
-
-    /// Sends `event` to every connection of `users`, on every replica; this connection gets
-    /// its copy too unless its own reply says the same (`Echo::No`).
-    fn publish(&self, users: &[Uuid], event: Outgoing, echo: Echo) {
-        let except = match echo {
-            Echo::Yes => None,
-            Echo::No => Some(self.connection.id),
-        };
-        self.state.node.publish(users, event, except);
     }
 
     /// An event the node handed over.

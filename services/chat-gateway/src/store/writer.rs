@@ -49,8 +49,14 @@ pub const MAX_WAIT: Duration = Duration::from_secs(2);
 /// What the writer answers for one message.
 pub type Stored = Result<Sent, ChatError>;
 
+/// What the writer runs with a message's answer, before the answer goes out: whoever must
+/// hear of a stored message hears of it once it is committed, whether or not its sender is
+/// still there to read the answer.
+pub type OnCommit = Box<dyn FnOnce(&Stored) + Send>;
+
 struct Job {
     draft: Draft,
+    on_commit: OnCommit,
     /// When the connection read the message.
     read_at: Instant,
     reply: oneshot::Sender<Stored>,
@@ -75,12 +81,18 @@ impl Writer {
     }
 
     /// Queues the message (read at `read_at`) for storing, or finding the original of a
-    /// resend, and returns where the answer comes. Never waits: two calls in a row are stored
-    /// in that order, and a full queue is refused at once.
-    pub fn submit(&self, draft: Draft, read_at: Instant) -> Result<oneshot::Receiver<Stored>, ChatError> {
+    /// resend, and returns where the answer comes; `on_commit` runs with the answer first.
+    /// Never waits: two calls in a row are stored in that order, and a full queue is refused
+    /// at once.
+    pub fn submit(
+        &self,
+        draft: Draft,
+        read_at: Instant,
+        on_commit: OnCommit,
+    ) -> Result<oneshot::Receiver<Stored>, ChatError> {
         let index = BuildHasherDefault::<DefaultHasher>::default().hash_one(draft.chat_id) as usize % self.queues.len();
         let (reply, answer) = oneshot::channel();
-        self.queues[index].try_send(Job { draft, read_at, reply }).map_err(|err| match err {
+        self.queues[index].try_send(Job { draft, on_commit, read_at, reply }).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => ChatError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => ChatError::stopped(),
         })?;
@@ -114,17 +126,20 @@ async fn gather(jobs: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, until: Ins
 async fn store(db: &DatabaseConnection, batch: Vec<Job>, metrics: &GatewayMetrics) {
     let (batch, late): (Vec<Job>, Vec<Job>) = batch.into_iter().partition(|job| job.read_at.elapsed() <= MAX_WAIT);
     for job in late {
-        let _ = job.reply.send(Err(ChatError::Overloaded));
+        let refused = Err(ChatError::Overloaded);
+        (job.on_commit)(&refused);
+        let _ = job.reply.send(refused);
     }
     if batch.is_empty() {
         return;
     }
     let (drafts, jobs): (Vec<Draft>, Vec<_>) =
-        batch.into_iter().map(|job| (job.draft, (job.read_at, job.reply))).unzip();
+        batch.into_iter().map(|job| (job.draft, (job.read_at, job.on_commit, job.reply))).unzip();
     let answers = messages::store(db, &drafts).await;
     metrics.batches_total.inc();
-    for ((read_at, reply), answer) in jobs.into_iter().zip(answers) {
+    for ((read_at, on_commit, reply), answer) in jobs.into_iter().zip(answers) {
         metrics.store_seconds.observe(read_at.elapsed().as_secs_f64());
+        on_commit(&answer);
         let _ = reply.send(answer);
     }
 }

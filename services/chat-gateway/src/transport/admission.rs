@@ -1,18 +1,58 @@
 //! What every transport checks before a client gets a session: its access token, that this
-//! replica is not draining, a free connection slot, and a resume point that parses. The
-//! transport checks the browser page's origin first and resolves the resume point last (it
-//! reads the database).
+//! replica is not draining, a free connection slot, and a resume point that parses
+//! ([`admit`], no database work); then, once the transport knows the client really connects,
+//! the resume point resolved and the connection in the hub ([`Admitted::enter`]). The
+//! transport checks the browser page's origin first, and hands the [`Admission`] its link.
+
+use std::sync::Arc;
 
 use poem::http::{HeaderMap, header::AUTHORIZATION};
 use shared::{ApiError, tokens::AccessClaims};
+use uuid::Uuid;
 
 use super::resume::ResumeRequest;
-use crate::{node::Slot, state::ChatState};
+use crate::{
+    node::Slot,
+    session::{self, Joined, Link, Resume},
+    state::ChatState,
+};
 
+/// A client that passed the checks, before any database work.
 pub(crate) struct Admitted {
-    pub(crate) claims: AccessClaims,
-    pub(crate) slot: Slot,
-    pub(crate) resume: ResumeRequest,
+    claims: AccessClaims,
+    slot: Slot,
+    resume: ResumeRequest,
+}
+
+impl Admitted {
+    /// Resolves the resume point and joins the connection to the hub. A transport enters
+    /// before it tells the client it is connected (the WebSocket's 101, Socket.IO's namespace
+    /// acknowledgement), so nothing stored after the client hears it is connected is missed.
+    pub(crate) async fn enter(self, state: &Arc<ChatState>) -> Result<Admission, ApiError> {
+        let resume = self.resume.resolve(state, self.claims.sub).await?;
+        let joined = session::join(state, self.claims.sub).await?;
+        Ok(Admission { state: state.clone(), claims: self.claims, slot: self.slot, resume, joined })
+    }
+}
+
+/// A client with a place in the hub, waiting for its transport's link to start its session.
+pub(crate) struct Admission {
+    state: Arc<ChatState>,
+    claims: AccessClaims,
+    slot: Slot,
+    resume: Resume,
+    joined: Joined,
+}
+
+impl Admission {
+    pub(crate) fn user(&self) -> Uuid {
+        self.claims.sub
+    }
+
+    /// The session over `link`, until it ends; then the slot is given back.
+    pub(crate) async fn serve<L: Link>(self, link: L) {
+        session::run(self.state, self.claims, self.resume, link, self.slot, self.joined).await;
+    }
 }
 
 /// Where the client was to put its token, for the refusal when it did not.

@@ -19,10 +19,8 @@ use tokio::sync::mpsc;
 
 use super::link::{Forward, Item, SocketIoLink};
 use crate::{
-    node::Slot,
-    session::{self, Joined, Resume},
     state::ChatState,
-    transport::admission::{Admitted, TokenPlaces, admit},
+    transport::admission::{Admission, TokenPlaces, admit},
 };
 
 /// What the client may put in `io(url, {auth})`. Anything else there is ignored: clients
@@ -78,9 +76,8 @@ impl std::fmt::Display for ConnectRefused {
 
 /// The session's ingredients, from the check to the connect handler.
 struct SessionParts {
-    admitted: (shared::tokens::AccessClaims, Slot, Resume),
+    admission: Admission,
     original: bool,
-    joined: Joined,
     items: mpsc::Receiver<Item>,
 }
 
@@ -120,11 +117,9 @@ pub(super) async fn check(
     let token = auth.token.as_deref().or(query.as_ref().and_then(|q| q.access_token.as_deref()));
     let places = TokenPlaces("auth.token, the access_token parameter or the Authorization header");
     let last = auth.last_message_ids.map(LastMessageIds::pairs);
-    let Admitted { claims, slot, resume } =
-        admit(&state, &parts.headers, token, places, auth.since, last.as_deref()).await.map_err(refused)?;
-    let resume = resume.resolve(&state, claims.sub).await.map_err(refused)?;
+    let admitted = admit(&state, &parts.headers, token, places, auth.since, last.as_deref()).await.map_err(refused)?;
     // Before the client is told it is connected: from then on nothing it is sent is missed.
-    let joined = session::join(&state, claims.sub).await.map_err(|e| refused(e.into()))?;
+    let admission = admitted.enter(&state).await.map_err(refused)?;
 
     // Room for a burst: past it the client is over its rate whatever the session is doing.
     let (items, rx) = mpsc::channel((state.settings.ws_rate_limit_burst as usize).max(16));
@@ -133,7 +128,7 @@ pub(super) async fn check(
         let _ = items.send(Item::Gone).await;
     });
     let original = payloads == Some(Payloads::Original);
-    let pending = SessionParts { admitted: (claims, slot, resume), original, joined, items: rx };
+    let pending = SessionParts { admission, original, items: rx };
     socket.extensions.insert(Handover(Arc::new(Mutex::new(Some(pending)))));
     Ok(())
 }
@@ -144,9 +139,9 @@ fn refused(err: ApiError) -> ConnectRefused {
 }
 
 /// The connect handler: the session, for as long as the socket lives.
-pub(super) async fn connected(socket: SocketRef, state: Arc<ChatState>) {
+pub(super) async fn connected(socket: SocketRef) {
     let pending = socket.extensions.get::<Handover>().and_then(|Handover(pending)| pending.lock().ok()?.take());
-    let Some(SessionParts { admitted: (claims, slot, resume), original, joined, items }) = pending else { return };
-    let link = SocketIoLink::new(socket, claims.sub, items, original);
-    session::run(state, claims, resume, link, slot, joined).await;
+    let Some(SessionParts { admission, original, items }) = pending else { return };
+    let link = SocketIoLink::new(socket, admission.user(), items, original);
+    admission.serve(link).await;
 }

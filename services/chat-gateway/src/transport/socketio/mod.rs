@@ -72,12 +72,11 @@ impl SocketIoServer {
             // Events are JSON: a binary attachment closes the connection.
             .with_parser(ParserConfig::common().max_incoming_binaries(0).max_incoming_binary_buf_size(0))
             .build_svc();
-        let (check_state, session_state) = (state.clone(), state.clone());
+        let check_state = state.clone();
         let check = move |socket: SocketRef, auth: TryData<serde_json::Value>| {
             handshake::check(socket, auth, check_state.clone())
         };
-        let connected = move |socket: SocketRef| handshake::connected(socket, session_state.clone());
-        io.ns(NAMESPACE, connected.with(check));
+        io.ns(NAMESPACE, handshake::connected.with(check));
         let mount = Mount::new(PATH, Admission { service, state: state.clone() });
         (Self { io }, mount)
     }

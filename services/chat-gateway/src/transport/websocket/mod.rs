@@ -19,8 +19,8 @@ mod link;
 
 use link::ChatLink;
 
-use super::admission::{Admitted, TokenPlaces, admit};
-use crate::{session, state::ChatState};
+use super::admission::{TokenPlaces, admit};
+use crate::state::ChatState;
 
 /// Largest frame (and message) a client may send; beyond it the connection closes with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -58,14 +58,12 @@ async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiE
     let places = TokenPlaces("Authorization header or access_token parameter");
     let since = params.since;
     let last = params.last_message_ids.as_deref();
-    let Admitted { claims, slot, resume } =
-        admit(state, req.headers(), params.access_token.as_deref(), places, since, last).await?;
+    let admitted = admit(state, req.headers(), params.access_token.as_deref(), places, since, last).await?;
     // Before any query: a plain GET costs no database work, whatever its parameters.
     let websocket = WebSocket::from_request_without_body(req)
         .await
         .map_err(|_| ApiError::bad_request("not_websocket", "GET /chat must be a WebSocket upgrade"))?;
-    let resume = resume.resolve(state, claims.sub).await?;
-    let joined = session::join(state, claims.sub).await?;
+    let admission = admitted.enter(state).await?;
     // Buffers sized for many idle connections rather than bulk transfer: the read buffer is
     // allocated up front for every connection (tungstenite's default is 128 KiB), and writes go
     // out at once instead of collecting.
@@ -74,12 +72,9 @@ async fn prepare(req: &Request, state: &Arc<ChatState>) -> Result<Response, ApiE
         .write_buffer_size(0)
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
-    let state = state.clone();
     let write_timeout = Duration::from_secs(state.settings.ws_write_timeout_seconds);
     Ok(websocket
         .config(config)
-        .on_upgrade(move |socket| {
-            session::run(state, claims, resume, ChatLink::new(socket, write_timeout), slot, joined)
-        })
+        .on_upgrade(move |socket| admission.serve(ChatLink::new(socket, write_timeout)))
         .into_response())
 }

@@ -1,0 +1,45 @@
+//! The one chat of two users, found or made, and announced to both.
+
+use uuid::Uuid;
+
+use super::Caller;
+use crate::{
+    error::ChatError,
+    node::Outgoing,
+    protocol::{ChatCreated, ServerEvent},
+    state::ChatState,
+    store::{chats, entities::chats::Model},
+};
+
+/// `start_private_chat`: the pair's chat, found or made, pushed to every other connection of
+/// both (the calling connection hears it once, as its reply).
+pub(crate) async fn start_private_chat(
+    state: &ChatState,
+    caller: Caller<'_>,
+    other: Uuid,
+) -> Result<(Model, ChatCreated), ChatError> {
+    let (chat, _) = chats::find_or_create(&state.db, caller.user, other).await?;
+    let created = created(&chat, caller.user, other);
+    let event = ServerEvent::PrivateChatRoomCreated(created.clone());
+    state.node.publish(&created.user_ids, Outgoing::event(&event), Some(caller.connection));
+    Ok((chat, created))
+}
+
+/// The chat of the caller and `other`, for a message sent to a user rather than to a chat; one
+/// made now is announced to every connection of both, the calling one included (it asked for
+/// no chat, so nothing else tells it).
+pub(crate) async fn chat_with(state: &ChatState, caller: Caller<'_>, other: Uuid) -> Result<Model, ChatError> {
+    let (chat, made) = chats::find_or_create(&state.db, caller.user, other).await?;
+    if made {
+        let created = created(&chat, caller.user, other);
+        let event = ServerEvent::PrivateChatRoomCreated(created.clone());
+        state.node.publish(&created.user_ids, Outgoing::event(&event), None);
+    }
+    Ok(chat)
+}
+
+fn created(chat: &Model, one: Uuid, other: Uuid) -> ChatCreated {
+    let mut user_ids = vec![one, other];
+    user_ids.sort();
+    ChatCreated { chat_id: chat.id, user_ids }
+}
