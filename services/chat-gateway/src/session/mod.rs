@@ -193,16 +193,18 @@ impl<L: Link> Session<L> {
     }
 
     /// Says why when the server ends the connection (`/chat`: a close frame), then closes it.
-    /// The client hears how each message still on its way went while it can (not a client
-    /// that is gone or cut off for reading too slowly: each write would wait out the write
-    /// timeout); each reaches the other members once stored whatever happens here, as the
-    /// writer announces it.
+    /// Messages still on their way are seen through first (the writer announces each to the
+    /// other members once stored), so a drain that waits for the connections waits for them
+    /// too; the client hears how each went while it can (not a client that is gone or cut off
+    /// for reading too slowly: each write would wait out the write timeout).
     async fn finish(&mut self, end: End) {
         if matches!(end, End::Close(reason) if reason != CloseReason::SlowReader) {
             // Stops at the first write that fails, leaving the rest for below.
             let _ = self.settle().await;
         }
-        self.pending.clear();
+        while let Some(pending) = self.pending.pop_front() {
+            let _ = pending.answered().await;
+        }
         let (label, reason) = match end {
             End::Close(reason) => (reason.label(), Some(reason)),
             End::Gone => ("client", None),
