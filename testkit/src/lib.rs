@@ -17,6 +17,7 @@ pub mod redis_server;
 pub mod redis_tls;
 mod running;
 pub mod socketio;
+pub mod startup;
 pub mod test_ca;
 mod tls_front;
 

@@ -179,20 +179,9 @@ async fn sigterm_stops_it_cleanly() {
 /// first, and leave them behind.
 #[test]
 fn a_busy_port_is_one_line_and_creates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = held.local_addr().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_chat-suite"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("LISTEN_ADDR", addr.to_string())
-        .env("DATA_DIR", dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with(&format!("chat-suite: error: LISTEN_ADDR: cannot bind {addr}: ")), "{stderr}");
+    let mut suite = Command::new(env!("CARGO_BIN_EXE_chat-suite"));
+    suite.env_clear();
+    let (stderr, dir) = testkit::startup::assert_busy_port_refused("chat-suite", suite);
     assert!(stderr.contains("in use"), "{stderr}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is created");
 }

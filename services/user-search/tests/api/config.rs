@@ -56,20 +56,9 @@ fn a_read_replica_without_a_postgres_primary_is_refused() {
 /// DATA_DIR and its database are created (they used to be, and were left behind).
 #[test]
 fn a_busy_port_is_one_line_and_creates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = held.local_addr().unwrap();
-    let out = user_search()
-        .env("JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json")
-        .env("DATA_DIR", dir.path().join("data"))
-        .env("LISTEN_ADDR", addr.to_string())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with(&format!("user-search: error: LISTEN_ADDR: cannot bind {addr}: ")), "{stderr}");
-    assert!(!dir.path().join("data").exists(), "DATA_DIR was created");
+    let mut user_search = user_search();
+    user_search.env("JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json");
+    testkit::startup::assert_busy_port_refused("user-search", user_search);
 }
 
 #[test]
