@@ -20,16 +20,17 @@ pub use crate::transport::asyncapi::Binary as AsyncApiBinary;
 use crate::{
     config::{ChatSettings, Cli},
     metrics::GatewayMetrics,
-    node::{Broker, BrokerTasks, ConnectionSlots, LinkSource, Node, Presence, RedisBroker},
+    node::{ConnectionSlots, Node, NodeTasks, PresenceAudience},
     state::ChatState,
-    store::writer::Writer,
+    store::{chats, writer::Writer},
     transport::{asyncapi, rest, socketio::SocketIoServer, websocket},
 };
 
 pub struct ChatService {
     state: Arc<ChatState>,
     pub dependencies: Vec<Dependency>,
-    broker: Option<BrokerTasks>,
+    /// What the node runs beside the server, until [`ChatService::start`] starts it.
+    node_tasks: Option<NodeTasks>,
     socketio: Arc<SocketIoServer>,
     /// Socket.IO beside the routes, until [`ChatService::start`] mounts it.
     socketio_mount: Option<Mount>,
@@ -48,27 +49,17 @@ impl ChatService {
         settings.validate()?;
         let redis = common.redis()?;
         let metrics = Arc::new(GatewayMetrics::new()?);
-        let name = format!("gw-{}", uuid::Uuid::new_v4().simple());
         let db = reads.primary().clone();
         let mut dependencies = Dependency::databases(&reads);
         if let KeySource::Remote(client) = &keys {
             dependencies.push(Dependency::Jwks(client.clone()));
         }
-        let (broker, tasks, presence) = match &redis {
-            Some(target) => {
-                let conn = shared::redis_conn::connect(target).await?;
-                let source = LinkSource::new(target, &conn)?;
-                dependencies.push(Dependency::Redis(conn.clone()));
-                let (broker, tasks) = RedisBroker::new(source, conn.clone(), name.clone(), metrics.clone());
-                let ttl = Duration::from_secs(settings.presence_ttl_seconds);
-                let presence = Presence::redis(conn, name, broker.health(), ttl);
-                (Broker::Redis(broker), Some(tasks), presence)
-            }
-            None => (Broker::InProcess, None, Presence::Local),
-        };
+        let ttl = Duration::from_secs(settings.presence_ttl_seconds);
+        let (node, node_tasks) = Node::build(redis.as_ref(), ttl, chat_peers(&db), metrics.clone()).await?;
+        dependencies.extend(node.dependency());
         let state = Arc::new(ChatState {
             writer: Writer::start(db.clone(), metrics.clone()),
-            node: Node::new(broker, presence, db.clone(), metrics.clone()),
+            node,
             db,
             reads,
             slots: ConnectionSlots::new(settings.ws_connections_per_user as usize),
@@ -79,7 +70,13 @@ impl ChatService {
             wakeup,
         });
         let (socketio, mount) = SocketIoServer::new(&state);
-        Ok(Self { state, dependencies, broker: tasks, socketio: Arc::new(socketio), socketio_mount: Some(mount) })
+        Ok(Self {
+            state,
+            dependencies,
+            node_tasks: Some(node_tasks),
+            socketio: Arc::new(socketio),
+            socketio_mount: Some(mount),
+        })
     }
 
     /// The WebSocket route and its AsyncAPI document (naming `binary`, which serves them),
@@ -112,19 +109,20 @@ impl ChatService {
             stopping.wait().await;
             socketio.drain().await;
         });
-        if let Some(tasks) = self.broker.take() {
-            let inbound = self.state.node.inbound();
-            app.spawn_background(move |stopping| tasks.run(inbound, stopping));
+        if let Some(tasks) = self.node_tasks.take() {
+            tasks.start(app);
         }
-        let node = self.state.node.clone();
-        app.spawn_background(move |stopping| async move { node.maintain_presence(stopping).await });
-        let node = self.state.node.clone();
-        app.spawn_background(move |mut stopping| async move {
-            stopping.wait().await;
-            node.drain().await;
-        });
         Ok(())
     }
+}
+
+/// A user's presence is told to those who share a chat with them.
+fn chat_peers(db: &sea_orm::DatabaseConnection) -> PresenceAudience {
+    let db = db.clone();
+    Box::new(move |user| {
+        let db = db.clone();
+        Box::pin(async move { Ok(chats::peers(&db, user).await?) })
+    })
 }
 
 /// chat-gateway alone: keys from auth-api's JWKS.

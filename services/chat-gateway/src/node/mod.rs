@@ -9,10 +9,14 @@
 //! - the node itself joins them: a connection's arrival and departure, publishing, presence
 //!   announcements, and the drain on shutdown.
 //!
-//! Calls go one way: sessions and transports call the node, the node calls its parts, and
-//! nothing calls back up.
+//! The node builds its parts itself ([`Node::build`]): the rest of the gateway hands it a
+//! Redis target or none, and a [`PresenceAudience`] that says who hears of a user's presence;
+//! it never reads the database. Calls go one way: sessions and transports call the node, the
+//! node calls its parts, and nothing calls back up.
 
+mod broker;
 mod envelope;
+mod health;
 mod hub;
 mod inbound;
 mod known_presence;
@@ -26,105 +30,83 @@ mod slots;
 mod subscriber;
 mod subscription_link;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
-};
+use std::{sync::Arc, time::Duration};
 
+use broker::{Broker, InProcess};
 pub use envelope::message_envelope;
 pub(crate) use envelope::{Outgoing, Tracked};
+use futures_util::future::BoxFuture;
 use hub::Hub;
 pub(crate) use hub::{Connection, Delivery};
 use inbound::Inbound;
 use listener::Listener;
-pub(crate) use presence::Presence;
-pub(crate) use redis_broker::{BrokerTasks, RedisBroker};
-use sea_orm::DatabaseConnection;
-use shared::server::Stopping;
+use presence::Presence;
+use redis_broker::{BrokerTasks, RedisBroker};
+use shared::{
+    readiness::Dependency,
+    redis_conn::RedisTarget,
+    server::{Application, Stopping},
+};
 pub(crate) use slots::{ConnectionSlots, Slot};
-pub(crate) use subscription_link::LinkSource;
+use subscription_link::LinkSource;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::{
     metrics::GatewayMetrics,
     protocol::{ServerEvent, UserRef},
-    store::chats,
 };
 
-/// How events reach the other replicas.
-pub(crate) enum Broker {
-    /// One replica: the hub is the whole bus.
-    InProcess,
-    Redis(RedisBroker),
-}
-
-/// Whether the broker's subscriptions are all up, as the broker last found them (one on one
-/// server, one per partition on a cluster). Presence reads it so that nobody waits on a Redis
-/// that is down.
-#[derive(Debug, Clone)]
-pub(crate) struct BrokerHealth {
-    /// Subscriptions not up; all of them until each has come up once.
-    down: Arc<AtomicUsize>,
-}
-
-impl BrokerHealth {
-    fn new(subscriptions: usize) -> Self {
-        Self { down: Arc::new(AtomicUsize::new(subscriptions)) }
-    }
-
-    pub(crate) fn is_up(&self) -> bool {
-        self.down.load(Ordering::Relaxed) == 0
-    }
-
-    /// The part one subscription reports.
-    fn partition(&self) -> PartitionHealth {
-        PartitionHealth { health: self.clone(), up: false }
-    }
-}
-
-/// One subscription's part of [`BrokerHealth`]: counted down once when it comes up, up once
-/// when it goes down.
-pub(crate) struct PartitionHealth {
-    health: BrokerHealth,
-    up: bool,
-}
-
-impl PartitionHealth {
-    fn set(&mut self, up: bool) {
-        if up != self.up {
-            self.up = up;
-            if up {
-                self.health.down.fetch_sub(1, Ordering::Relaxed);
-            } else {
-                self.health.down.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
+/// Whom to tell when a user comes online or goes offline (their chat peers): the node asks
+/// and does not know where the answer comes from.
+pub(crate) type PresenceAudience = Box<dyn Fn(Uuid) -> BoxFuture<'static, anyhow::Result<Vec<Uuid>>> + Send + Sync>;
 
 pub(crate) struct Node {
     hub: Arc<Hub>,
-    broker: Broker,
+    broker: Box<dyn Broker>,
     presence: Presence,
-    /// Where the node finds whom to tell of a user's presence: the user's chat peers.
-    db: DatabaseConnection,
+    audience: PresenceAudience,
     draining: watch::Sender<bool>,
 }
 
+/// What the node runs beside the server, started with it ([`NodeTasks::start`]).
+pub(crate) struct NodeTasks {
+    node: Arc<Node>,
+    broker: Option<BrokerTasks>,
+}
+
 impl Node {
-    pub(crate) fn new(
-        broker: Broker,
-        presence: Presence,
-        db: DatabaseConnection,
+    /// With `redis`, a node among many replicas (Redis must answer now); without, the only
+    /// one. Presence entries of this replica live `presence_ttl` unless renewed.
+    pub(crate) async fn build(
+        redis: Option<&RedisTarget>,
+        presence_ttl: Duration,
+        audience: PresenceAudience,
         metrics: Arc<GatewayMetrics>,
-    ) -> Arc<Self> {
+    ) -> anyhow::Result<(Arc<Self>, NodeTasks)> {
+        let (broker, tasks, presence): (Box<dyn Broker>, _, _) = match redis {
+            Some(target) => {
+                let name = format!("gw-{}", Uuid::new_v4().simple());
+                let conn = shared::redis_conn::connect(target).await?;
+                let source = LinkSource::new(target, &conn)?;
+                let (broker, tasks) = RedisBroker::new(source, conn.clone(), name.clone(), metrics.clone());
+                let presence = Presence::redis(conn, name, broker.health(), presence_ttl);
+                (Box::new(broker), Some(tasks), presence)
+            }
+            None => (Box::new(InProcess), None, Presence::Local),
+        };
         let (draining, _) = watch::channel(false);
-        Arc::new(Self { hub: Arc::new(Hub::new(metrics)), broker, presence, db, draining })
+        let node = Arc::new(Self { hub: Arc::new(Hub::new(metrics)), broker, presence, audience, draining });
+        Ok((node.clone(), NodeTasks { node, broker: tasks }))
+    }
+
+    /// What the replica's readiness depends on (Redis, when it joins replicas).
+    pub(crate) fn dependency(&self) -> Option<Dependency> {
+        self.broker.dependency()
     }
 
     /// Where the broker's tasks hand what other replicas publish.
-    pub(crate) fn inbound(&self) -> Arc<dyn Inbound> {
+    fn inbound(&self) -> Arc<dyn Inbound> {
         Arc::new(Listener { hub: self.hub.clone(), known: self.presence.known() })
     }
 
@@ -140,9 +122,7 @@ impl Node {
     ) -> (Arc<Connection>, mpsc::Receiver<Delivery>, Membership) {
         let (connection, queue, first) = self.hub.register(user, capacity);
         let membership = Membership { node: self.clone(), user, id: connection.id };
-        if let Broker::Redis(broker) = &self.broker
-            && !broker.arrived(user).await
-        {
+        if !self.broker.arrived(user).await {
             tracing::warn!(%user, "no Redis subscription yet; the connection resynchronises when it is back");
         }
         if first && self.presence.arrived(user).await {
@@ -168,9 +148,7 @@ impl Node {
         for user in users {
             self.hub.deliver_local(*user, &event, except);
         }
-        if let Broker::Redis(broker) = &self.broker {
-            broker.publish(users, &event);
-        }
+        self.broker.publish(users, &event);
     }
 
     /// Whether `user` has a connection on this replica.
@@ -192,7 +170,7 @@ impl Node {
         if let Some(known) = self.presence.known() {
             known.heard(user, online);
         }
-        match chats::peers(&self.db, user).await {
+        match (self.audience)(user).await {
             Ok(peers) if !peers.is_empty() => {
                 let event = if online {
                     ServerEvent::Online(UserRef { user_id: user })
@@ -207,7 +185,7 @@ impl Node {
     }
 
     /// Keeps this replica's presence alive and announces the users of replicas that died.
-    pub(crate) async fn maintain_presence(&self, mut stopping: Stopping) {
+    async fn maintain_presence(&self, mut stopping: Stopping) {
         let Some(every) = self.presence.upkeep_interval() else { return };
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -233,12 +211,31 @@ impl Node {
     }
 
     /// Tells every connection to close (1012) and resolves when the last one has.
-    pub(crate) async fn drain(&self) {
+    async fn drain(&self) {
         tracing::info!(open = self.hub.connection_count(), "draining: closing every WebSocket with 1012");
         // `send` would drop the value when no connection is listening yet (one still starting
         // up subscribes later and must see it).
         self.draining.send_replace(true);
         self.hub.until_empty().await;
+    }
+}
+
+impl NodeTasks {
+    /// Starts beside `app`: the broker's publishing and subscriptions, presence upkeep, and
+    /// the drain that on SIGTERM closes every connection with 1012 and resolves when the last
+    /// one has gone.
+    pub(crate) fn start(self, app: &mut Application) {
+        if let Some(tasks) = self.broker {
+            let inbound = self.node.inbound();
+            app.spawn_background(move |stopping| tasks.run(inbound, stopping));
+        }
+        let node = self.node.clone();
+        app.spawn_background(move |stopping| async move { node.maintain_presence(stopping).await });
+        let node = self.node;
+        app.spawn_background(move |mut stopping| async move {
+            stopping.wait().await;
+            node.drain().await;
+        });
     }
 }
 
@@ -253,9 +250,7 @@ pub(crate) struct Membership {
 impl Drop for Membership {
     fn drop(&mut self) {
         let last = self.node.hub.unregister(self.user, self.id);
-        if let Broker::Redis(broker) = &self.node.broker {
-            broker.left(self.user);
-        }
+        self.node.broker.left(self.user);
         if last {
             let (node, user) = (self.node.clone(), self.user);
             tokio::spawn(async move { node.departed(user).await });
@@ -272,8 +267,9 @@ mod tests {
     /// drops a value nobody receives).
     #[tokio::test]
     async fn a_drain_begun_before_anyone_listens_is_still_seen() {
-        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let node = Node::new(Broker::InProcess, Presence::Local, db, Arc::new(GatewayMetrics::new().unwrap()));
+        let nobody: PresenceAudience = Box::new(|_| Box::pin(async { Ok(Vec::new()) }));
+        let (node, _) =
+            Node::build(None, Duration::from_secs(30), nobody, Arc::new(GatewayMetrics::new().unwrap())).await.unwrap();
         node.drain().await;
         assert!(node.is_draining());
         assert!(*node.draining().borrow());

@@ -15,7 +15,7 @@ use shared::redis_conn::RedisConn;
 use uuid::Uuid;
 
 use super::{
-    BrokerHealth,
+    health::BrokerHealth,
     known_presence::KnownPresence,
     partitions::{Layout, NODES},
 };

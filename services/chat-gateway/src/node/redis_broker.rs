@@ -9,13 +9,15 @@
 
 use std::{sync::Arc, time::Duration};
 
-use shared::{redis_conn::RedisConn, server::Stopping};
+use futures_util::future::BoxFuture;
+use shared::{readiness::Dependency, redis_conn::RedisConn, server::Stopping};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    BrokerHealth,
+    broker::Broker,
     envelope::{self, Outgoing},
+    health::BrokerHealth,
     inbound::Inbound,
     partitions::Layout,
     publisher::{Outbound, publish_loop},
@@ -34,6 +36,8 @@ pub(crate) struct RedisBroker {
     node: String,
     layout: Layout,
     health: BrokerHealth,
+    /// What publishes, for readiness (the tasks hold their own).
+    conn: RedisConn,
     outgoing: mpsc::Sender<Outbound>,
     /// Each partition's subscriber.
     subscriptions: Vec<mpsc::UnboundedSender<Subscription>>,
@@ -69,6 +73,7 @@ impl RedisBroker {
             node: node.clone(),
             layout,
             health: health.clone(),
+            conn: publisher.clone(),
             outgoing: outgoing_tx,
             subscriptions: subscriptions_tx,
             metrics: metrics.clone(),
@@ -81,8 +86,28 @@ impl RedisBroker {
         self.health.clone()
     }
 
-    /// Queues `event` for the other replicas holding connections of `users`.
-    pub(crate) fn publish(&self, users: &[Uuid], event: &Outgoing) {
+    fn subscriber_of(&self, user: Uuid) -> &mpsc::UnboundedSender<Subscription> {
+        &self.subscriptions[self.layout.partition(user)]
+    }
+}
+
+impl Broker for RedisBroker {
+    /// Subscribes to the user's channel (if this replica had not) and waits, briefly, until
+    /// Redis confirms.
+    fn arrived(&self, user: Uuid) -> BoxFuture<'_, bool> {
+        let (ack, acked) = oneshot::channel();
+        let asked = self.subscriber_of(user).send(Subscription::Arrived(user, ack)).is_ok();
+        Box::pin(async move { asked && matches!(tokio::time::timeout(SUBSCRIBE_WAIT, acked).await, Ok(Ok(true))) })
+    }
+
+    /// The channel is dropped with the user's last connection.
+    fn left(&self, user: Uuid) {
+        let _ = self.subscriber_of(user).send(Subscription::Left(user));
+    }
+
+    /// Queued: an event that finds the queue full (Redis slow or away too long) is dropped
+    /// and counted (see `publisher.rs` for how receivers fill the gap).
+    fn publish(&self, users: &[Uuid], event: &Outgoing) {
         let payload: Arc<[u8]> = match envelope::encode(&self.node, event) {
             Ok(bytes) => bytes.into(),
             Err(err) => {
@@ -95,24 +120,8 @@ impl RedisBroker {
         }
     }
 
-    /// A connection of `user` arrived: this replica subscribes to the user's channel (if it
-    /// had not) and waits (briefly) until Redis confirms, so that nothing published after this
-    /// returns is missed. False when it could not confirm.
-    pub(crate) async fn arrived(&self, user: Uuid) -> bool {
-        let (ack, acked) = oneshot::channel();
-        if self.subscriber_of(user).send(Subscription::Arrived(user, ack)).is_err() {
-            return false;
-        }
-        matches!(tokio::time::timeout(SUBSCRIBE_WAIT, acked).await, Ok(Ok(true)))
-    }
-
-    /// A connection of `user` left: the channel is dropped with the user's last one.
-    pub(crate) fn left(&self, user: Uuid) {
-        let _ = self.subscriber_of(user).send(Subscription::Left(user));
-    }
-
-    fn subscriber_of(&self, user: Uuid) -> &mpsc::UnboundedSender<Subscription> {
-        &self.subscriptions[self.layout.partition(user)]
+    fn dependency(&self) -> Option<Dependency> {
+        Some(Dependency::Redis(self.conn.clone()))
     }
 }
 

@@ -18,8 +18,8 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    PartitionHealth,
     envelope::{self, Decoded},
+    health::PartitionHealth,
     inbound::Inbound,
     partitions::Layout,
     retry::{MAX_WAIT, backoff},
