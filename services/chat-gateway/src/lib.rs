@@ -5,6 +5,7 @@
 
 mod commands;
 pub mod config;
+mod domain;
 mod error;
 mod metrics;
 mod node;
@@ -16,13 +17,12 @@ mod store;
 mod transport;
 mod views;
 
-/// What tests and benchmarks need of the inside: the tables, and what another replica would
-/// publish.
-pub use node::message_envelope;
-pub use protocol::MessageView;
+/// The tables, for tests that set a database up by hand.
 pub use store::entities;
 /// Every REST route, for one `OpenApiService` (chat-suite joins it with the others).
 pub use transport::rest::apis;
+/// What another replica would publish, for tests that publish as one.
+pub use views::message_envelope;
 
 use config::{Cli, GatewayCommand};
 use shared::config::ServiceCommand;

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::Caller;
 use crate::{
+    domain::Content,
     error::ChatError,
     metrics::GatewayMetrics,
     node::{Node, Outgoing},
@@ -34,7 +35,7 @@ pub(crate) async fn send(
         sender_id: caller.user,
         sender_username: caller.username.to_owned(),
         kind: message.kind.clone(),
-        content: message.content.clone(),
+        content: Content::checked(message.content.clone()),
         client_msg_id: message.client_msg_id.clone(),
         members: members.clone(),
         offline: if online { Vec::new() } else { vec![peer] },

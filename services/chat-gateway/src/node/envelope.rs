@@ -116,9 +116,8 @@ pub(crate) fn encode(origin: &str, event: &Outgoing) -> serde_json::Result<Vec<u
     serde_json::to_vec(&Envelope { v: VERSION, origin, event })
 }
 
-/// What a replica publishes to a member's channel for a stored message (benchmarks and tests
-/// publish as another replica would).
-pub fn message_envelope(origin: &str, message: MessageView, seq: i64) -> Vec<u8> {
+/// What a replica publishes to a member's channel for a stored message.
+pub(crate) fn message_envelope(origin: &str, message: MessageView, seq: i64) -> Vec<u8> {
     encode(origin, &Outgoing::message(message, seq)).unwrap_or_default()
 }
 

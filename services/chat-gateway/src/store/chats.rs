@@ -13,7 +13,7 @@ use shared::entities::users;
 use uuid::Uuid;
 
 use super::entities::{chat_members, chats, messages};
-use crate::error::ChatError;
+use crate::{domain::Message, error::ChatError};
 
 /// The two member ids in sorted order: one key per pair, whoever asks.
 fn pair_key(a: Uuid, b: Uuid) -> String {
@@ -207,7 +207,7 @@ pub struct ChatSummary {
     pub chat: chats::Model,
     /// Each member's name and receipts, by user id.
     pub members: Vec<(Receipts, String)>,
-    pub last_message: Option<messages::Model>,
+    pub last_message: Option<Message>,
     pub unread: u64,
 }
 
@@ -290,7 +290,7 @@ pub async fn list(
                 .collect();
             members.sort_by_key(|(r, _)| r.user_id);
             let unread = unread.get(&chat.id).copied().unwrap_or(0).max(0) as u64;
-            ChatSummary { last_message: last.remove(&chat.id), members, unread, chat }
+            ChatSummary { last_message: last.remove(&chat.id).map(Message::from), members, unread, chat }
         })
         .collect())
 }

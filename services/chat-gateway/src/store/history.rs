@@ -10,6 +10,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::messages;
+use crate::domain::Message;
 
 /// Messages of the given chats numbered after each chat's position, oldest first, at most
 /// `limit`. What a connection replays on resume and fetches to fill a gap.
@@ -17,14 +18,15 @@ pub async fn after_positions(
     db: &impl ConnectionTrait,
     positions: &[(Uuid, i64)],
     limit: u64,
-) -> Result<Vec<messages::Model>, DbErr> {
+) -> Result<Vec<Message>, DbErr> {
     if positions.is_empty() {
         return Ok(Vec::new());
     }
     let wanted = positions.iter().fold(Condition::any(), |cond, (chat, seq)| {
         cond.add(Condition::all().add(messages::Column::ChatId.eq(*chat)).add(messages::Column::Seq.gt(*seq)))
     });
-    messages::Entity::find().filter(wanted).order_by_asc(messages::Column::Id).limit(limit).all(db).await
+    let rows = messages::Entity::find().filter(wanted).order_by_asc(messages::Column::Id).limit(limit).all(db).await?;
+    Ok(rows.into_iter().map(Message::from).collect())
 }
 
 /// For each chat, the number of the newest message with an id at most `since` (0 if none):
@@ -103,7 +105,7 @@ pub async fn history(
     chat_id: Uuid,
     page: Page,
     limit: u64,
-) -> Result<(Vec<messages::Model>, bool), DbErr> {
+) -> Result<(Vec<Message>, bool), DbErr> {
     let query = messages::Entity::find().filter(messages::Column::ChatId.eq(chat_id));
     let query = match page {
         Page::Newest => query.order_by_desc(messages::Column::Id),
@@ -120,5 +122,5 @@ pub async fn history(
     if matches!(page, Page::Newest | Page::Before(_)) {
         rows.reverse();
     }
-    Ok((rows, more))
+    Ok((rows.into_iter().map(Message::from).collect(), more))
 }

@@ -16,7 +16,10 @@ use shared::{
 use uuid::Uuid;
 
 use super::entities::{chats, messages};
-use crate::error::ChatError;
+use crate::{
+    domain::{Content, Message},
+    error::ChatError,
+};
 
 /// A message a member wants to send, already parsed, with who gets it and who of them has no
 /// live connection (and so gets a push).
@@ -26,7 +29,7 @@ pub struct Draft {
     pub sender_id: Uuid,
     pub sender_username: String,
     pub kind: String,
-    pub content: String,
+    pub content: Content,
     pub client_msg_id: Option<String>,
     pub members: Vec<Uuid>,
     pub offline: Vec<Uuid>,
@@ -36,9 +39,9 @@ pub struct Draft {
 #[derive(Debug)]
 pub enum Sent {
     /// Stored now; `pushes` offline recipients got a `message.created` event.
-    New { message: messages::Model, pushes: usize },
+    New { message: Message, pushes: usize },
     /// The sender already sent this `client_msg_id`: the original, unchanged.
-    Existing(messages::Model),
+    Existing(Message),
 }
 
 /// Stores `drafts`, answering each in order. All of them go in one transaction when they can
@@ -56,7 +59,7 @@ pub(crate) async fn store(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Resu
     let (mut fresh, mut fresh_at) = (Vec::new(), Vec::new());
     for (at, draft) in drafts.iter().enumerate() {
         match original_of(draft, &originals) {
-            Ok(Some(original)) => answers.push(Some(Ok(Sent::Existing(original)))),
+            Ok(Some(original)) => answers.push(Some(Ok(Sent::Existing(original.into())))),
             Ok(None) => {
                 answers.push(None);
                 fresh.push(draft.clone());
@@ -74,7 +77,7 @@ pub(crate) async fn store(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Resu
             }
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 let original = originals_of(db, &fresh[0]).await;
-                vec![original.and_then(|found| found.map(Sent::Existing).ok_or(ChatError::Database(err)))]
+                vec![original.and_then(|found| found.map(|m| Sent::Existing(m.into())).ok_or(ChatError::Database(err)))]
             }
             Err(err) => vec![Err(err.into())],
         };
@@ -154,7 +157,7 @@ pub async fn store_batch(db: &DatabaseConnection, drafts: &[Draft]) -> Result<Ve
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     if postgres && drafts.iter().all(|d| d.offline.is_empty()) {
         let stored = in_draft_order(drafts, numbered_insert(db, drafts, now).await?)?;
-        return Ok(stored.into_iter().map(|message| Sent::New { message, pushes: 0 }).collect());
+        return Ok(stored.into_iter().map(|row| Sent::New { message: row.into(), pushes: 0 }).collect());
     }
     let txn = db.begin().await?;
     let stored =
@@ -201,7 +204,7 @@ async fn numbered_insert(
         places.into(),
         drafts.iter().map(|d| d.sender_id).collect::<Vec<Uuid>>().into(),
         column(|d| d.kind.clone()).into(),
-        column(|d| d.content.clone()).into(),
+        column(|d| d.content.as_str().to_owned()).into(),
         // The driver binds text arrays without NULLs; a client_msg_id is never empty.
         column(|d| d.client_msg_id.clone().unwrap_or_default()).into(),
         now.into(),
@@ -273,7 +276,7 @@ async fn sqlite_insert(
             seq: Set(seq),
             sender_id: Set(draft.sender_id),
             kind: Set(draft.kind.clone()),
-            content: Set(draft.content.clone()),
+            content: Set(draft.content.as_str().to_owned()),
             client_msg_id: Set(draft.client_msg_id.clone()),
             sent_at: Set(now),
             ..Default::default()
@@ -320,12 +323,17 @@ async fn with_pushes(
         for recipient in draft.offline.iter().filter_map(|id| recipients.get(id)) {
             let about =
                 outbox::MessageRef { chat_id: message.chat_id, message_id: message.id, sender_id: draft.sender_id };
-            let event =
-                NotificationEvent::message_created(recipient, &draft.sender_username, &draft.content, about, now);
+            let event = NotificationEvent::message_created(
+                recipient,
+                &draft.sender_username,
+                draft.content.as_str(),
+                about,
+                now,
+            );
             outbox::enqueue(txn, &event).await?;
             pushes += 1;
         }
-        sent.push(Sent::New { message, pushes });
+        sent.push(Sent::New { message: message.into(), pushes });
     }
     Ok(sent)
 }

@@ -162,7 +162,6 @@ async fn redis_restarted_mid_conversation_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_announced_ahead_of_a_lost_one_waits_for_it() {
     use chat_gateway::{
-        MessageView,
         entities::{chats, messages},
         message_envelope,
     };
@@ -193,7 +192,7 @@ async fn a_message_announced_ahead_of_a_lost_one_waits_for_it() {
         .exec(&suite.db)
         .await
         .unwrap();
-    let envelope = message_envelope("another-replica", MessageView::from(stored[1].clone()), 2);
+    let envelope = message_envelope("another-replica", stored[1].clone());
     let client = redis::Client::open(suite.redis.as_ref().unwrap().url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: i64 =

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{Content, Message};
+
 /// A message. `id` is its `message_id`; `seq` numbers it within its chat without gaps.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
@@ -19,3 +21,19 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl From<Model> for Message {
+    fn from(row: Model) -> Self {
+        Self {
+            id: row.id,
+            chat_id: row.chat_id,
+            seq: row.seq,
+            sender_id: row.sender_id,
+            kind: row.kind,
+            // Only checked content is ever written.
+            content: Content::checked(row.content),
+            client_msg_id: row.client_msg_id,
+            sent_at: row.sent_at,
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! What the gateway's commands deal in, apart from how it is stored (`store`) and how it reads
+//! on the wire (`protocol`): both depend on this, and it on neither.
+
+mod message;
+
+pub(crate) use message::{Content, Message};
