@@ -3,10 +3,12 @@
 //! is told once the writer has committed it (what [`messages::send`] hands the writer to run
 //! then), so nobody hears of a message that is not stored, whether or not its sender is still
 //! connected.
-//! The session keeps its loop, its order and its writes; it does not publish.
+//! The session keeps its loop, its order and its writes; it does not publish. The REST routes
+//! read through here too ([`reads`]).
 
 pub(crate) mod chats;
 pub(crate) mod messages;
+pub(crate) mod reads;
 pub(crate) mod receipts;
 pub(crate) mod typing;
 

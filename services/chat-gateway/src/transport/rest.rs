@@ -22,12 +22,10 @@ use shared::{
 use uuid::Uuid;
 
 use crate::{
+    commands::reads,
     protocol::MessageView,
     state::ChatState,
-    store::{
-        chats,
-        history::{self, Page},
-    },
+    store::{chats, history::Page},
 };
 
 #[derive(Tags)]
@@ -209,7 +207,7 @@ impl ChatsApi {
     ) -> Result<Json<ChatList>, Refused<ListRefusals>> {
         let limit = Limit::resolve(limit.0)?;
         let after = cursor.0.as_deref().map(|raw| decode_cursor(raw, 2, activity_position)).transpose()?;
-        let mut page = chats::list(state.reads.lagging(), auth.0.sub, after, limit + 1).await?;
+        let mut page = reads::chat_list(&state, auth.0.sub, after, limit + 1).await?;
         let next_cursor = if page.len() as u64 > limit {
             page.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             page.last().map(|s| {
@@ -267,21 +265,12 @@ impl ChatsApi {
             (None, Some(id)) => Page::After(id),
             (None, None) => Page::Newest,
         };
-        chats::members_if_member(&state.db, chat_id, auth.0.sub).await?;
-        // Read your writes: the replica serves the page only once it has every message the
-        // primary has now, so a client that just sent one finds it.
-        let db = state
-            .reads
-            .lagging_unless(async |primary, replica| {
-                match (chats::last_seq(primary, chat_id).await, chats::last_seq(replica, chat_id).await) {
-                    (Ok(newest), Ok(seq)) => seq >= newest,
-                    _ => false,
-                }
-            })
-            .await;
-        let (rows, has_more) = history::history(db, chat_id, page, limit).await?;
-        let members = chats::receipts(db, chat_id).await?.into_iter().map(MemberReceipts::from).collect();
-        Ok(Json(MessagePage { messages: rows.into_iter().map(MessageView::from).collect(), has_more, members }))
+        let read = reads::history_page(&state, auth.0.sub, chat_id, page, limit).await?;
+        Ok(Json(MessagePage {
+            messages: read.messages.into_iter().map(MessageView::from).collect(),
+            has_more: read.has_more,
+            members: read.members.into_iter().map(MemberReceipts::from).collect(),
+        }))
     }
 }
 
