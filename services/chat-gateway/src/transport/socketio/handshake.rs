@@ -17,7 +17,7 @@ use shared::ApiError;
 use socketioxide::extract::{SocketRef, TryData};
 use tokio::sync::mpsc;
 
-use super::link::{Forward, Item, SocketIoLink};
+use super::link::{Forward, SocketIoItem, SocketIoLink};
 use crate::{
     state::ChatState,
     transport::admission::{Admission, TokenPlaces, admit},
@@ -78,7 +78,7 @@ impl std::fmt::Display for ConnectRefused {
 struct SessionParts {
     admission: Admission,
     original: bool,
-    items: mpsc::Receiver<Item>,
+    items: mpsc::Receiver<SocketIoItem>,
 }
 
 /// How [`SessionParts`] travels in the socket's extensions, which hold `Clone` values only.
@@ -125,7 +125,7 @@ pub(super) async fn check(
     let (items, rx) = mpsc::channel((state.settings.ws_rate_limit_burst as usize).max(16));
     socket.on_fallback(Forward(items.clone()));
     socket.on_disconnect(move || async move {
-        let _ = items.send(Item::Gone).await;
+        let _ = items.send(SocketIoItem::Gone).await;
     });
     let original = payloads == Some(Payloads::Original);
     let pending = SessionParts { admission, original, items: rx };

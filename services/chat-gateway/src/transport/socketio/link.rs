@@ -29,7 +29,7 @@ use crate::{
 const MAX_PENDING_ACKS: usize = 256;
 
 /// What the socket hands the session.
-pub(super) enum Item {
+pub(super) enum SocketIoItem {
     Event {
         event: String,
         data: Result<Value, String>,
@@ -42,7 +42,7 @@ pub(super) enum Item {
 pub(super) struct SocketIoLink {
     socket: SocketRef,
     user: Uuid,
-    items: mpsc::Receiver<Item>,
+    items: mpsc::Receiver<SocketIoItem>,
     /// Callbacks waiting for the session's reply, by the frame id the session knows them by.
     acks: HashMap<u64, AckSender>,
     next_ack: u64,
@@ -52,7 +52,7 @@ pub(super) struct SocketIoLink {
 }
 
 impl SocketIoLink {
-    pub(super) fn new(socket: SocketRef, user: Uuid, items: mpsc::Receiver<Item>, original: bool) -> Self {
+    pub(super) fn new(socket: SocketRef, user: Uuid, items: mpsc::Receiver<SocketIoItem>, original: bool) -> Self {
         Self { socket, user, items, acks: HashMap::new(), next_ack: 0, original }
     }
 
@@ -86,17 +86,17 @@ struct Failed<'a> {
 }
 
 impl Link for SocketIoLink {
-    type Item = Item;
+    type Item = SocketIoItem;
 
     /// Engine.IO pings, and closes a connection that stops answering.
     const PINGS: bool = false;
 
-    async fn next(&mut self) -> Option<Item> {
+    async fn next(&mut self) -> Option<SocketIoItem> {
         self.items.recv().await
     }
 
-    fn read(&mut self, item: Item) -> ClientInput {
-        let Item::Event { event, data, ack } = item else { return ClientInput::Gone };
+    fn read(&mut self, item: SocketIoItem) -> ClientInput {
+        let SocketIoItem::Event { event, data, ack } = item else { return ClientInput::Gone };
         self.original |= events::speaks_original(&data);
         let id = ack.map(|ack| self.owe(ack));
         let command = data
@@ -190,7 +190,7 @@ struct Closing {
 /// handlers each run in a task of their own, which would let two quick `send_message`s be
 /// stored out of order.
 #[derive(Clone)]
-pub(super) struct Forward(pub(super) mpsc::Sender<Item>);
+pub(super) struct Forward(pub(super) mpsc::Sender<SocketIoItem>);
 
 /// Marks [`Forward`]'s `MessageHandler` apart from the closures socketioxide implements it for.
 pub(super) enum Forwarding {}
@@ -204,7 +204,7 @@ impl MessageHandler<LocalAdapter, Forwarding> for Forward {
             Some(_) => AckSender::from_message_parts(&s, &mut v, &ack_id).ok(),
             None => None,
         };
-        if let Err(refused) = self.0.try_send(Item::Event { event, data, ack }) {
+        if let Err(refused) = self.0.try_send(SocketIoItem::Event { event, data, ack }) {
             let (error, item) = match refused {
                 mpsc::error::TrySendError::Full(item) => {
                     (WsError::new(ErrorCode::RateLimited, "too many events, slow down"), item)
@@ -213,7 +213,7 @@ impl MessageHandler<LocalAdapter, Forwarding> for Forward {
             };
             // As the session would answer: through the callback, else as an `error` event.
             match item {
-                Item::Event { ack: Some(ack), .. } => {
+                SocketIoItem::Event { ack: Some(ack), .. } => {
                     let _ = ack.send(&serde_json::json!({ "error": error.to_json() }));
                 }
                 _ => {

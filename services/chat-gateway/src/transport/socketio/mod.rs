@@ -77,7 +77,7 @@ impl SocketIoServer {
             handshake::check(socket, auth, check_state.clone())
         };
         io.ns(NAMESPACE, handshake::connected.with(check));
-        let mount = Mount::new(PATH, Admission { service, state: state.clone() });
+        let mount = Mount::new(PATH, OriginGate { service, state: state.clone() });
         (Self { io }, mount)
     }
 
@@ -91,14 +91,14 @@ impl SocketIoServer {
 /// Browser pages: another site's page is refused before Engine.IO sees it (as on `/chat`),
 /// and a listed origin gets CORS for long-polling, its preflight included.
 #[derive(Clone)]
-struct Admission<S> {
+struct OriginGate<S> {
     service: S,
     state: Arc<ChatState>,
 }
 
 type Answer = hyper::Response<BoxBody<Bytes, std::io::Error>>;
 
-impl<S, B> hyper::service::Service<hyper::Request<Incoming>> for Admission<S>
+impl<S, B> hyper::service::Service<hyper::Request<Incoming>> for OriginGate<S>
 where
     S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>, Error = Infallible>
         + Clone
