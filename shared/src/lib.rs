@@ -1,8 +1,9 @@
 //! What two or more chat-suite services need, and nothing more: configuration, the JSON error
 //! type of the contract, the database and its entities, the embedded default's private files,
-//! the username key, the outbox, the browser origins allowed to call us, the timestamp format
-//! clients read, access tokens and their keys, telemetry, and the HTTP plumbing every service
-//! mounts (health, readiness, metrics, request ids, CORS, body limits, graceful shutdown).
+//! the username key, the outbox (and, with the `kafka` feature, its relay to Kafka and the
+//! Kafka settings), the browser origins allowed to call us, the timestamp format clients read,
+//! access tokens and their keys, telemetry, and the HTTP plumbing every service mounts
+//! (health, readiness, metrics, request ids, CORS, body limits, graceful shutdown).
 
 pub mod config;
 pub mod data_dir;
@@ -12,6 +13,8 @@ pub mod error;
 pub mod http;
 pub mod http_client;
 pub mod jwks;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod origins;
 pub mod outbox;
 pub mod paging;

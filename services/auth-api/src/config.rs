@@ -5,9 +5,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
-use shared::config::CommonConfig;
-
-use crate::relay::RelaySettings;
+use shared::{config::CommonConfig, outbox::relay::RelaySettings};
 
 #[derive(Debug, Parser)]
 #[command(

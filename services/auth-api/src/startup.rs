@@ -10,13 +10,13 @@ use shared::redis_conn::{RedisConn, RedisTarget};
 use shared::{
     config::CommonConfig,
     http::{Metrics, Plumbing},
+    outbox::relay::{self, RelaySettings},
     readiness::Dependency,
     server::{Application, Listener},
 };
 
 use crate::{
     config::{AuthSettings, Cli},
-    relay::{self, RelaySettings},
     routes, signing_key,
     state::AuthState,
 };

@@ -9,7 +9,6 @@ use std::{net::SocketAddr, process::ExitCode};
 
 use auth_api::{
     config::{AuthSettings, Command},
-    relay::RelaySettings,
     startup::AuthService,
 };
 use chat_gateway::{
@@ -21,6 +20,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 use shared::{
     config::CommonConfig,
     http::Plumbing,
+    outbox::relay::RelaySettings,
     read_replica::Reads,
     server::{Application, Listener},
     tokens::KeySource,

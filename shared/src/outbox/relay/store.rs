@@ -12,8 +12,9 @@ use sea_orm::{
     QuerySelect, Statement,
     sea_query::{Expr, ExprTrait},
 };
-use shared::entities::notification_outbox::{Column, Entity as Outbox, Model};
 use uuid::Uuid;
+
+use crate::entities::notification_outbox::{Column, Entity as Outbox, Model};
 
 #[derive(Clone)]
 pub struct Store {

@@ -14,9 +14,8 @@ use rdkafka::{
     message::{Header, OwnedHeaders},
     producer::{FutureProducer, FutureRecord},
 };
-use shared::{config::ConfigError, entities::notification_outbox};
 
-use super::RelaySettings;
+use crate::{config::ConfigError, entities::notification_outbox, kafka::KafkaSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -41,26 +40,20 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(brokers: &str, settings: &RelaySettings) -> anyhow::Result<Self> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            .set("client.id", "chat-suite-outbox-relay")
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            // A delivery that cannot complete within this is reported failed and retried by
-            // the relay later, so one outage does not hold a round for ever.
-            .set("message.timeout.ms", "10000")
-            .set("linger.ms", "1")
-            .set("compression.type", "lz4")
-            // OpenSSL's default CA directory is where it was built to look, which is not
-            // always where the system keeps its CAs (macOS, a self-built OpenSSL): probe, so a
-            // broker with a public certificate is trusted as in any other client.
-            // `ssl.ca.location` in KAFKA_PROPERTIES overrides.
-            .set("ssl.ca.location", "probe");
-        for (key, value) in &settings.kafka_properties.0 {
-            config.set(key, value);
-        }
+    pub fn new(brokers: &str, settings: &KafkaSettings) -> anyhow::Result<Self> {
+        let config = settings.client_config(
+            brokers,
+            &[
+                ("client.id", "chat-suite-outbox-relay"),
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                // A delivery that cannot complete within this is reported failed and retried
+                // by the relay later, so one outage does not hold a round for ever.
+                ("message.timeout.ms", "10000"),
+                ("linger.ms", "1"),
+                ("compression.type", "lz4"),
+            ],
+        );
         // librdkafka checks its settings, and reads the files they name, when a client is made.
         let refused = |e: KafkaError| ConfigError::new("KAFKA_PROPERTIES", e.to_string());
         let producer: FutureProducer = config.create().map_err(refused)?;

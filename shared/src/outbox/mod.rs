@@ -1,6 +1,11 @@
 //! Notification events and the outbox they wait in. An event is written in the same
 //! transaction as the change it reports, so it exists exactly when the change does; a relay
 //! publishes it to Kafka afterwards, at least once, and consumers drop duplicates by `event_id`.
+//! Every service that reports changes writes events; the relay (`relay/`, with the `kafka`
+//! feature) is run by auth-api, so the services that only write do not link librdkafka.
+
+#[cfg(feature = "kafka")]
+pub mod relay;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait};

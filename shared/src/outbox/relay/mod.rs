@@ -8,8 +8,8 @@
 //! holding back the events of its key behind it; an event the broker can never take (too
 //! large) is parked and counted instead, so it does not block its key for ever.
 
-mod kafka;
 mod metrics;
+mod publisher;
 mod store;
 
 use std::{sync::Arc, time::Duration};
@@ -17,15 +17,19 @@ use std::{sync::Arc, time::Duration};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::future::join_all;
 use sea_orm::{DatabaseBackend, DatabaseConnection};
-use shared::{
+
+use self::{
+    metrics::RelayMetrics,
+    publisher::{PublishError, Publisher},
+    store::Store,
+};
+use super::{WAKEUP_CHANNEL, Wakeup};
+use crate::{
     entities::notification_outbox,
     http::Metrics,
-    outbox::{WAKEUP_CHANNEL, Wakeup},
+    kafka::KafkaSettings,
     server::{Application, Stopping},
 };
-
-use self::kafka::Publisher;
-pub use self::{kafka::PublishError, metrics::RelayMetrics, store::Store};
 
 /// Events claimed per round: one per key, so also the number of keys published at once.
 const BATCH: u64 = 256;
@@ -36,81 +40,13 @@ const STATS_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RelaySettings {
-    /// Kafka bootstrap servers, comma separated (host:port,…). Unset: events wait in the outbox.
-    #[arg(long, env = "KAFKA_BROKERS", value_parser = parse_brokers)]
-    pub kafka_brokers: Option<String>,
-
-    /// The topic notification events go to.
-    #[arg(long, env = "NOTIFICATIONS_TOPIC", default_value = "received_messages")]
-    pub notifications_topic: String,
-
-    /// Partitions of the topic when the relay has to create it.
-    #[arg(long, env = "NOTIFICATIONS_TOPIC_PARTITIONS", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=10_000))]
-    pub notifications_topic_partitions: i32,
-
-    /// Replication factor of the topic when the relay has to create it.
-    #[arg(long, env = "NOTIFICATIONS_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=16))]
-    pub notifications_topic_replication: i32,
-
-    /// Extra librdkafka properties for the producer, `key=value` separated by commas (for
-    /// example `security.protocol=ssl`).
-    #[arg(long, env = "KAFKA_PROPERTIES", value_parser = parse_properties, default_value = "")]
-    pub kafka_properties: KafkaProperties,
+    #[command(flatten)]
+    pub kafka: KafkaSettings,
 
     /// How long a replica holds the events it claimed; a replica that dies holding some
     /// delays them by at most this much.
     #[arg(long, env = "OUTBOX_LEASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=3600))]
     pub outbox_lease_seconds: u64,
-}
-
-/// `key=value` pairs handed to librdkafka as they are. They may hold a password
-/// (`sasl.password`), so `Debug` shows those as `***`.
-#[derive(Clone, Default)]
-pub struct KafkaProperties(pub Vec<(String, String)>);
-
-impl std::fmt::Debug for KafkaProperties {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let pairs = self.0.iter().map(|(key, value)| shared::redact::redacted(&format!("{key}={value}")));
-        f.debug_list().entries(pairs).finish()
-    }
-}
-
-fn parse_properties(raw: &str) -> Result<KafkaProperties, String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
-        .enumerate()
-        .map(|(i, pair)| match pair.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.trim().to_owned())),
-            // Not shown: it may be the part of a password after a comma.
-            _ => Err(format!("expected key=value[,key=value…]; pair {} is not (a value cannot hold a comma)", i + 1)),
-        })
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .map(|(key, value)| readable_location(&key, &value).map(|()| (key, value)))
-        .collect::<Result<_, _>>()
-        .map(KafkaProperties)
-}
-
-/// librdkafka's own message for a CA or key file it cannot read is OpenSSL's ("BIO lib");
-/// the path and the operating system's reason say more. `probe` asks librdkafka to look in
-/// the usual places.
-fn readable_location(key: &str, value: &str) -> Result<(), String> {
-    if !key.ends_with(".location") || value == "probe" {
-        return Ok(());
-    }
-    std::fs::metadata(value).map(|_| ()).map_err(|e| format!("{key}: cannot read {value}: {e}"))
-}
-
-fn parse_brokers(raw: &str) -> Result<String, String> {
-    let valid = |broker: &str| {
-        broker.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-    };
-    if !raw.is_empty() && raw.split(',').map(str::trim).all(valid) {
-        Ok(raw.to_owned())
-    } else {
-        Err("expected host:port[,host:port…]".into())
-    }
 }
 
 /// Starts the relay (when a broker is configured) and the backlog gauges (always) beside `app`.
@@ -126,18 +62,18 @@ pub fn start(
     let (stats_store, stats_metrics) = (store.clone(), relay_metrics.clone());
     app.spawn_background(move |stopping| refresh_stats(stats_store, stats_metrics, stopping));
 
-    let Some(brokers) = &settings.kafka_brokers else {
+    let Some(brokers) = &settings.kafka.kafka_brokers else {
         tracing::warn!("KAFKA_BROKERS is not set: notification events wait in the outbox until a broker is configured");
         return Ok(());
     };
-    let publisher = Publisher::new(brokers, settings)?;
+    let publisher = Publisher::new(brokers, &settings.kafka)?;
     if db.get_database_backend() == DatabaseBackend::Postgres {
         let (db, wakeup) = (db.clone(), wakeup.clone());
         app.spawn_background(move |stopping| forward_notifications(db, wakeup, stopping));
     }
     let relay = Relay { store, publisher, metrics: relay_metrics, wakeup: wakeup.clone() };
     app.spawn_background(move |stopping| relay.run(stopping));
-    tracing::info!(brokers = %brokers, topic = %settings.notifications_topic, "outbox relay started");
+    tracing::info!(brokers = %brokers, topic = %settings.kafka.notifications_topic, "outbox relay started");
     Ok(())
 }
 
@@ -304,32 +240,5 @@ mod tests {
     fn backoff_doubles_and_is_capped() {
         let waits: Vec<u64> = (1..=8).map(|a| backoff(a).as_millis() as u64).collect();
         assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
-    }
-
-    #[test]
-    fn properties_are_key_value_pairs() {
-        let parsed = parse_properties("a=1, b.c = x=y").unwrap();
-        assert_eq!(parsed.0, [("a".to_owned(), "1".to_owned()), ("b.c".to_owned(), "x=y".to_owned())]);
-        assert!(parse_properties("").unwrap().0.is_empty());
-        assert!(parse_properties("novalue").is_err());
-        assert_eq!(
-            parse_properties("security.protocol=SSL,ssl.ca.location=/nonexistent/ca.pem").unwrap_err(),
-            "ssl.ca.location: cannot read /nonexistent/ca.pem: No such file or directory (os error 2)"
-        );
-        assert!(parse_properties("ssl.ca.location=probe").is_ok());
-        // A password with a comma in it: its tail is not echoed.
-        let err = parse_properties("sasl.username=relay,sasl.password=hunter,2").unwrap_err();
-        assert_eq!(err, "expected key=value[,key=value…]; pair 3 is not (a value cannot hold a comma)");
-        let secret = parse_properties("sasl.username=relay,sasl.password=hunter2").unwrap();
-        assert_eq!(format!("{secret:?}"), r#"["sasl.username=relay", "sasl.password=***"]"#);
-    }
-
-    #[test]
-    fn brokers_must_be_host_port_pairs() {
-        assert!(parse_brokers("127.0.0.1:9092").is_ok());
-        assert!(parse_brokers("kafka-0:9092, kafka-1:9092").is_ok());
-        for bad in ["", "kafka", "kafka:port", ":9092", "a:1,"] {
-            assert!(parse_brokers(bad).is_err(), "{bad:?}");
-        }
     }
 }
