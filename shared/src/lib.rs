@@ -2,8 +2,9 @@
 //! type of the contract, the database and its entities, the embedded default's private files,
 //! the username key, the outbox (and, with the `kafka` feature, its relay to Kafka and the
 //! Kafka settings), the browser origins allowed to call us, the timestamp format clients read,
-//! access tokens and their keys, telemetry, and the HTTP plumbing every service mounts
-//! (health, readiness, metrics, request ids, CORS, body limits, graceful shutdown).
+//! the rules of text fields (for the documents and the checks alike), access tokens and their
+//! keys, telemetry, and the HTTP plumbing every service mounts (health, readiness, metrics,
+//! request ids, CORS, body limits, graceful shutdown).
 
 pub mod config;
 pub mod data_dir;
@@ -25,6 +26,7 @@ pub mod redis_conn;
 pub mod redis_tls;
 pub mod server;
 pub mod telemetry;
+pub mod text_rule;
 pub mod timestamp;
 pub mod tls_provider;
 pub mod tokens;

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::http::{Text, TextRule};
+use crate::{http::Text, text_rule::TextRule};
 
 pub fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -17,6 +17,11 @@ pub struct Timestamp;
 impl TextRule for Timestamp {
     const FORMAT: Option<&'static str> = Some("date-time");
     const EXAMPLE: Option<&'static str> = Some("2025-01-31T09:30:00.000Z");
+
+    /// Any RFC 3339 instant is a `date-time`; only what [`rfc3339`] writes is one of ours.
+    fn well_formed(text: &str) -> bool {
+        DateTime::parse_from_rfc3339(text).is_ok_and(|at| rfc3339(at.to_utc()) == text)
+    }
 }
 
 /// The instant as a response field.
@@ -35,5 +40,14 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 12, 2, 4, 5, 6).unwrap() + chrono::Duration::nanoseconds(789_123_456);
         assert_eq!(rfc3339(at), "2026-12-02T04:05:06.789Z");
         assert_eq!(rfc3339(Utc.with_ymd_and_hms(2026, 12, 2, 4, 5, 6).unwrap()), "2026-12-02T04:05:06.000Z");
+    }
+
+    #[test]
+    fn the_rule_takes_what_rfc3339_writes_and_nothing_else() {
+        assert_eq!(Timestamp::check(Timestamp::EXAMPLE.unwrap()), Ok(()));
+        assert_eq!(Timestamp::check(&rfc3339(Utc::now())), Ok(()));
+        for other in ["2026-12-02T04:05:06Z", "2026-12-02T04:05:06.789+00:00", "2026-12-02T04:05:06.789123Z", ""] {
+            assert_eq!(Timestamp::check(other), Err(crate::text_rule::Broken::Malformed), "{other}");
+        }
     }
 }

@@ -3,16 +3,17 @@
 //! it; both read names through [`UsernameKey::parse`], so a name one of them accepts is never
 //! one the other cannot find.
 
-use crate::http::{NO_CONTROL_CHARACTERS, TextRule};
+use crate::text_rule::{Alphabet, TextRule};
 
-/// A text that can be a name, as [`UsernameKey::parse`] accepts it, for the document: a login
-/// with any other is refused, a lookup of any other finds no user.
+/// A text that can be a name, the rule of [`UsernameKey::parse`]: a login with any other is
+/// refused, a lookup of any other finds no user.
 pub struct NameText;
 
 impl TextRule for NameText {
-    const MIN_LENGTH: Option<usize> = Some(1);
-    const MAX_LENGTH: Option<usize> = Some(UsernameKey::MAX_CHARS);
-    const PATTERN: Option<&'static str> = Some(NO_CONTROL_CHARACTERS);
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: Option<usize> = Some(UsernameKey::MAX_CHARS);
+    /// Postgres cannot even compare text holding NUL.
+    const ALPHABET: Option<Alphabet> = Some(Alphabet::NO_CONTROL);
     const EXAMPLE: Option<&'static str> = Some("alice");
 }
 
@@ -27,12 +28,10 @@ impl UsernameKey {
     /// Characters, not bytes, as JSON Schema's `maxLength` (which the documents state) counts.
     pub const MAX_CHARS: usize = 256;
 
-    /// The key of `name`, or `None` when it cannot be a name: empty, longer than
-    /// [`Self::MAX_CHARS`], or holding control characters (which Postgres cannot even compare).
+    /// The key of `name`, or `None` when it cannot be a name ([`NameText`]): empty, longer than
+    /// [`Self::MAX_CHARS`], or holding control characters.
     pub fn parse(name: &str) -> Option<Self> {
-        let length = name.chars().count();
-        let can_be_a_name = (1..=Self::MAX_CHARS).contains(&length) && !name.chars().any(char::is_control);
-        can_be_a_name.then(|| Self(Self::fold(name)))
+        NameText::check(name).ok().map(|()| Self(Self::fold(name)))
     }
 
     /// The case folding alone, without the checks of [`Self::parse`]: for a row stored
@@ -72,5 +71,11 @@ mod tests {
         for bad in ["", "al\u{0}ice", "al\nice", "\u{7f}", "a\u{9f}"] {
             assert_eq!(UsernameKey::parse(bad), None, "{bad:?}");
         }
+        assert!(UsernameKey::parse("a\u{a0}").is_some(), "no-break space is no control character");
+    }
+
+    #[test]
+    fn the_example_is_a_name() {
+        assert!(UsernameKey::parse(NameText::EXAMPLE.unwrap()).is_some());
     }
 }

@@ -14,11 +14,12 @@ use sea_orm::DatabaseConnection;
 use shared::{
     ApiError, ApiResult,
     http::{
-        BearerAuth, Refusal, Refusals, Refused, Text, TextRule, UuidText,
+        BearerAuth, Refusal, Refusals, Refused, Text, UuidText,
         refusals::{BEARER, DEPENDENCIES, INVALID_FIELD, UNPARSED_PARAMETER},
     },
     paging::{PageSize, decode_cursor, encode_cursor},
     read_replica::Reads,
+    text_rule::{Alphabet, TextRule},
     username_key::{NameText, UsernameKey},
 };
 use uuid::Uuid;
@@ -92,22 +93,30 @@ impl Example for UserPage {
     }
 }
 
-/// `username` of `/users/show`: a name as [`NameText`] takes it, but without its example, which
-/// Swagger UI would fill in and so turn every listing into a lookup.
+/// `username` of `/users/show`: a name as [`NameText`] takes it (and [`find_by_name`] checks),
+/// but without its example, which Swagger UI would fill in and so turn every listing into a
+/// lookup.
 struct ShowName;
 
 impl TextRule for ShowName {
-    const MIN_LENGTH: Option<usize> = NameText::MIN_LENGTH;
-    const MAX_LENGTH: Option<usize> = NameText::MAX_LENGTH;
-    const PATTERN: Option<&'static str> = NameText::PATTERN;
+    const MIN_CHARS: usize = NameText::MIN_CHARS;
+    const MAX_CHARS: Option<usize> = NameText::MAX_CHARS;
+    const ALPHABET: Option<Alphabet> = NameText::ALPHABET;
+
+    fn well_formed(text: &str) -> bool {
+        NameText::well_formed(text)
+    }
 }
 
-/// `q`: the start of a username.
+/// The longest `q`: no registered name is longer.
+const MAX_PREFIX_CHARS: usize = 32;
+
+/// `q`: the start of a username. Any characters: a prefix no name can start with finds nobody.
 struct SearchPrefix;
 
 impl TextRule for SearchPrefix {
-    const MIN_LENGTH: Option<usize> = Some(1);
-    const MAX_LENGTH: Option<usize> = Some(32);
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: Option<usize> = Some(MAX_PREFIX_CHARS);
     const EXAMPLE: Option<&'static str> = Some("al");
 }
 
@@ -229,8 +238,9 @@ impl UsersApi {
         limit: Query<Option<Limit>>,
     ) -> Result<Json<SearchResults>, Refused<SearchRefusals>> {
         let q = q.0.into_string();
-        if !(1..=32).contains(&q.chars().count()) {
-            return Err(ApiError::invalid_field("q", "q: must be 1 to 32 characters long").into());
+        if SearchPrefix::check(&q).is_err() {
+            let reason = format!("q: must be {} to {MAX_PREFIX_CHARS} characters long", SearchPrefix::MIN_CHARS);
+            return Err(ApiError::invalid_field("q", reason).into());
         }
         let limit = Limit::resolve(limit.0)?;
         // No name starts with what cannot be in a name: no need to ask the database.
@@ -247,7 +257,8 @@ impl UsersApi {
 /// as the document says (`minLength`, `maxLength`, `pattern`), before the database is asked.
 pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<UserRef> {
     let key = UsernameKey::parse(name).ok_or_else(|| {
-        let reason = format!("must be 1 to {} characters long, without control characters", UsernameKey::MAX_CHARS);
+        let (min, max) = (NameText::MIN_CHARS, UsernameKey::MAX_CHARS);
+        let reason = format!("must be {min} to {max} characters long, without control characters");
         ApiError::invalid_field("username", format!("username: {reason}"))
     })?;
     let user = queries::by_username_key(db, key.as_str()).await?;
@@ -258,4 +269,27 @@ pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<User
 /// refused when no name could have it.
 fn username_key(key: &str) -> Option<String> {
     UsernameKey::parse(key).is_some().then(|| key.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::text_rule::Broken;
+
+    use super::*;
+
+    #[test]
+    fn a_prefix_is_1_to_32_characters_of_any_kind() {
+        for good in [SearchPrefix::EXAMPLE.unwrap(), "a", "\u{0}", &"é".repeat(32)] {
+            assert_eq!(SearchPrefix::check(good), Ok(()), "{good:?}");
+        }
+        assert_eq!(SearchPrefix::check(""), Err(Broken::TooShort { chars: 0 }));
+        assert_eq!(SearchPrefix::check(&"a".repeat(33)), Err(Broken::TooLong { chars: 33 }));
+    }
+
+    #[test]
+    fn a_name_to_show_is_a_name() {
+        for text in ["alice", "", "a\u{0}", &"a".repeat(256), &"a".repeat(257)] {
+            assert_eq!(ShowName::check(text), NameText::check(text), "{text:?}");
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub use metrics::Metrics;
 pub use openapi::openapi_document;
 pub use probes::Probes;
 pub use refusals::{Refusal, Refusals, Refused};
-pub use text::{AnyText, NO_CONTROL_CHARACTERS, Text, TextRule, UuidText};
+pub use text::{Text, UuidText};
 
 use crate::{origins::AllowedOrigins, readiness::Dependency};
 

@@ -1,10 +1,10 @@
 //! A string field or parameter that is a string. poem-openapi's `String` accepts `5` or `true`
 //! and turns them into "5" and "true"; a request with the wrong type should be told so instead.
 //!
-//! `Text<R>` also carries what the handler will accept of it ([`TextRule`]: lengths, pattern,
-//! format, an example) into the OpenAPI document, while the handler keeps checking it itself
-//! and answering with its own field error. The document then tells the truth about what is
-//! accepted, and Swagger UI's examples work.
+//! `Text<R>` also carries its [`TextRule`] into the OpenAPI document (lengths, the alphabet's
+//! pattern, format, an example), while the handler runs the same rule's `check` itself and
+//! answers with its own field error. The document then tells the truth about what is accepted,
+//! and Swagger UI's examples work.
 
 use std::{borrow::Cow, marker::PhantomData, ops::Deref};
 
@@ -12,39 +12,24 @@ use poem_openapi::{
     registry::{MetaSchema, MetaSchemaRef},
     types::{ParseError, ParseFromJSON, ParseFromParameter, ParseResult, ToJSON, Type},
 };
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-/// What the document says of a text beyond "a string"; the handler enforces the same.
-pub trait TextRule: Send + Sync + 'static {
-    /// Lengths are in characters (JSON Schema counts code points, as `chars()` does).
-    const MIN_LENGTH: Option<usize> = None;
-    const MAX_LENGTH: Option<usize> = None;
-    /// An ECMA-262 pattern the whole value matches.
-    const PATTERN: Option<&'static str> = None;
-    /// `email`, `uuid`…
-    const FORMAT: Option<&'static str> = None;
-    /// A value the handler accepts, shown (and sent) by Swagger UI.
-    const EXAMPLE: Option<&'static str> = None;
-}
-
-/// Any string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnyText;
-
-impl TextRule for AnyText {}
-
-/// Characters `char::is_control` refuses, which Postgres cannot hold in text.
-pub const NO_CONTROL_CHARACTERS: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+use crate::text_rule::{AnyText, TextRule};
 
 /// A UUID in its hyphenated form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UuidText;
 
 impl TextRule for UuidText {
-    const MIN_LENGTH: Option<usize> = Some(36);
-    const MAX_LENGTH: Option<usize> = Some(36);
+    const MIN_CHARS: usize = 36;
+    const MAX_CHARS: Option<usize> = Some(36);
     const FORMAT: Option<&'static str> = Some("uuid");
     const EXAMPLE: Option<&'static str> = Some("3fa85f64-5717-4562-b3fc-2c963f66afa6");
+
+    fn well_formed(text: &str) -> bool {
+        uuid::Uuid::try_parse(text).is_ok()
+    }
 }
 
 pub struct Text<R: TextRule = AnyText> {
@@ -102,9 +87,9 @@ impl<R: TextRule> Type for Text<R> {
 
     fn schema_ref() -> MetaSchemaRef {
         MetaSchemaRef::Inline(Box::new(MetaSchema {
-            min_length: R::MIN_LENGTH,
-            max_length: R::MAX_LENGTH,
-            pattern: R::PATTERN.map(str::to_owned),
+            min_length: (R::MIN_CHARS > 0).then_some(R::MIN_CHARS),
+            max_length: R::MAX_CHARS,
+            pattern: R::ALPHABET.map(|alphabet| alphabet.pattern()),
             format: R::FORMAT,
             example: R::EXAMPLE.map(Value::from),
             ..MetaSchema::new("string")
@@ -139,8 +124,29 @@ impl<R: TextRule> ParseFromParameter for Text<R> {
     }
 }
 
+/// For the gateway's frames, read with serde: taken as any string, as from JSON above, so that
+/// the rule's refusal is the parser's, in its words.
+impl<'de, R: TextRule> Deserialize<'de> for Text<R> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::from)
+    }
+}
+
 impl<R: TextRule> ToJSON for Text<R> {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(self.value.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uuid_text_is_hyphenated() {
+        assert_eq!(UuidText::check(UuidText::EXAMPLE.unwrap()), Ok(()));
+        let simple = "3fa85f6457174562b3fc2c963f66afa6";
+        assert_eq!(UuidText::check(simple), Err(crate::text_rule::Broken::TooShort { chars: 32 }));
+        assert_eq!(UuidText::check("3fa85f64-5717-4562-b3fc-2c963f66afaz"), Err(crate::text_rule::Broken::Malformed));
     }
 }

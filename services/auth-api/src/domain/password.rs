@@ -1,5 +1,5 @@
 use secrecy::{ExposeSecret, SecretString};
-use shared::http::TextRule;
+use shared::text_rule::TextRule;
 
 use super::FieldError;
 
@@ -7,22 +7,22 @@ const NEW_MIN_CHARS: usize = 8;
 const NEW_MAX_CHARS: usize = 128;
 const OFFERED_MAX_CHARS: usize = 1024;
 
-/// A password as registration accepts it, for the document.
+/// A password as registration accepts it: the rule of [`Password::parse`].
 pub struct NewPassword;
 
 impl TextRule for NewPassword {
-    const MIN_LENGTH: Option<usize> = Some(NEW_MIN_CHARS);
-    const MAX_LENGTH: Option<usize> = Some(NEW_MAX_CHARS);
+    const MIN_CHARS: usize = NEW_MIN_CHARS;
+    const MAX_CHARS: Option<usize> = Some(NEW_MAX_CHARS);
     const EXAMPLE: Option<&'static str> = Some("correct horse battery staple");
 }
 
 /// A password as login accepts it (accounts imported from the original service may have
-/// shorter ones), for the document.
+/// shorter ones): the rule of [`Password::parse_offered`].
 pub struct OfferedPassword;
 
 impl TextRule for OfferedPassword {
-    const MIN_LENGTH: Option<usize> = Some(1);
-    const MAX_LENGTH: Option<usize> = Some(OFFERED_MAX_CHARS);
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: Option<usize> = Some(OFFERED_MAX_CHARS);
     const EXAMPLE: Option<&'static str> = Some("correct horse battery staple");
 }
 
@@ -33,19 +33,17 @@ pub struct Password(SecretString);
 
 impl Password {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let length = raw.chars().count();
-        if !(NEW_MIN_CHARS..=NEW_MAX_CHARS).contains(&length) {
-            return Err(FieldError::new("password", "must be 8 to 128 characters long"));
-        }
+        NewPassword::check(raw).map_err(|_| {
+            FieldError::new("password", format!("must be {NEW_MIN_CHARS} to {NEW_MAX_CHARS} characters long"))
+        })?;
         Ok(Self(SecretString::from(raw.to_owned())))
     }
 
     /// A password offered at login: any length an old account may have (the original service
     /// had no minimum), capped so that nobody makes us hash megabytes.
     pub fn parse_offered(raw: &str) -> Result<Self, FieldError> {
-        if raw.is_empty() || raw.chars().count() > OFFERED_MAX_CHARS {
-            return Err(FieldError::new("password", "must be 1 to 1024 characters long"));
-        }
+        OfferedPassword::check(raw)
+            .map_err(|_| FieldError::new("password", format!("must be 1 to {OFFERED_MAX_CHARS} characters long")))?;
         Ok(Self(SecretString::from(raw.to_owned())))
     }
 
@@ -60,10 +58,26 @@ mod tests {
 
     #[test]
     fn counts_characters_not_bytes() {
-        assert!(Password::parse("ééééééé").is_err()); // 7 characters, 14 bytes
+        let length = FieldError::new("password", "must be 8 to 128 characters long");
+        assert_eq!(Password::parse("ééééééé").unwrap_err(), length); // 7 characters, 14 bytes
         assert!(Password::parse("éééééééé").is_ok());
         assert!(Password::parse(&"é".repeat(128)).is_ok());
-        assert_eq!(Password::parse(&"a".repeat(129)).unwrap_err().field, "password");
+        assert_eq!(Password::parse(&"a".repeat(129)).unwrap_err(), length);
+    }
+
+    #[test]
+    fn an_offered_password_may_be_short_but_not_empty_nor_huge() {
+        let length = FieldError::new("password", "must be 1 to 1024 characters long");
+        assert!(Password::parse_offered("a").is_ok());
+        assert!(Password::parse_offered(&"é".repeat(1024)).is_ok());
+        assert_eq!(Password::parse_offered("").unwrap_err(), length);
+        assert_eq!(Password::parse_offered(&"a".repeat(1025)).unwrap_err(), length);
+    }
+
+    #[test]
+    fn the_examples_are_passwords() {
+        assert!(Password::parse(NewPassword::EXAMPLE.unwrap()).is_ok());
+        assert!(Password::parse_offered(OfferedPassword::EXAMPLE.unwrap()).is_ok());
     }
 
     #[test]

@@ -1,17 +1,20 @@
-use shared::{http::TextRule, username_key::UsernameKey};
+use shared::{
+    text_rule::{Alphabet, Broken, TextRule},
+    username_key::UsernameKey,
+};
 
 use super::FieldError;
 
 const MIN_CHARS: usize = 3;
 const MAX_CHARS: usize = 32;
 
-/// A username as registration accepts it, for the document.
+/// A username as registration accepts it: the rule of [`Username::parse`].
 pub struct NewUsername;
 
 impl TextRule for NewUsername {
-    const MIN_LENGTH: Option<usize> = Some(MIN_CHARS);
-    const MAX_LENGTH: Option<usize> = Some(MAX_CHARS);
-    const PATTERN: Option<&'static str> = Some("^[A-Za-z0-9_.-]*$");
+    const MIN_CHARS: usize = MIN_CHARS;
+    const MAX_CHARS: Option<usize> = Some(MAX_CHARS);
+    const ALPHABET: Option<Alphabet> = Some(Alphabet::ASCII_NAME);
     const EXAMPLE: Option<&'static str> = Some("alice");
 }
 
@@ -25,15 +28,12 @@ pub struct Username {
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let length = raw.chars().count();
-        if !(MIN_CHARS..=MAX_CHARS).contains(&length) {
-            return Err(FieldError::new("username", "must be 3 to 32 characters long"));
-        }
         let alphabet = "may contain only letters, digits, '_', '.' and '-'";
-        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-            return Err(FieldError::new("username", alphabet));
-        }
-        // Always a key past the checks above, which are stricter than the key's own.
+        NewUsername::check(raw).map_err(|broken| match broken {
+            Broken::Foreign(_) => FieldError::new("username", alphabet),
+            _ => FieldError::new("username", format!("must be {MIN_CHARS} to {MAX_CHARS} characters long")),
+        })?;
+        // Always a key past the rule above, which is stricter than the key's own.
         let key = UsernameKey::parse(raw).ok_or_else(|| FieldError::new("username", alphabet))?;
         Ok(Self { spelling: raw.to_owned(), key })
     }
@@ -59,9 +59,20 @@ mod tests {
 
     #[test]
     fn refuses_short_long_and_foreign_characters() {
-        for bad in ["ab", &"a".repeat(33), "al ice", "al@ce", "ålice", ""] {
-            assert_eq!(Username::parse(bad).unwrap_err().field, "username", "{bad:?}");
+        let length = FieldError::new("username", "must be 3 to 32 characters long");
+        let alphabet = FieldError::new("username", "may contain only letters, digits, '_', '.' and '-'");
+        for (bad, why) in [("ab", &length), (&"a".repeat(33), &length), ("", &length), ("é", &length)] {
+            assert_eq!(Username::parse(bad).unwrap_err(), *why, "{bad:?}");
         }
+        for bad in ["al ice", "al@ce", "ålice", "abc\u{0}"] {
+            assert_eq!(Username::parse(bad).unwrap_err(), alphabet, "{bad:?}");
+        }
+        assert!(Username::parse("abc").is_ok());
         assert!(Username::parse(&"a".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn the_example_is_a_username() {
+        assert!(Username::parse(NewUsername::EXAMPLE.unwrap()).is_ok());
     }
 }

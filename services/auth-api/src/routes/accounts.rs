@@ -5,9 +5,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use shared::{
     ApiError, ApiResult,
     http::{
-        BearerAuth, Refusal, Refusals, Refused, Text, TextRule, client_ip,
+        BearerAuth, Refusal, Refusals, Refused, Text, client_ip,
         refusals::{BEARER, DEPENDENCIES, INVALID_FIELD, JSON_BODY},
     },
+    text_rule::{Alphabet, TextRule},
     timestamp::{Timestamp, timestamp},
 };
 use uuid::Uuid;
@@ -111,13 +112,15 @@ impl Refusals for PutDeviceRefusals {
 /// Longer than any real FCM token (about 160 characters).
 const MAX_FCM_TOKEN_CHARS: usize = 4096;
 
-/// An FCM token as [`parse_fcm_token`] accepts it, for the document.
+/// An FCM token as [`parse_fcm_token`] accepts it.
 pub struct FcmToken;
 
 impl TextRule for FcmToken {
-    const MIN_LENGTH: Option<usize> = Some(1);
-    const MAX_LENGTH: Option<usize> = Some(MAX_FCM_TOKEN_CHARS);
-    const PATTERN: Option<&'static str> = Some("^[!-~]*$");
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: Option<usize> = Some(MAX_FCM_TOKEN_CHARS);
+    /// FCM tokens are letters, digits and `:_-`; anything printable is let through, but no
+    /// spaces or control characters (Postgres cannot even store a NUL).
+    const ALPHABET: Option<Alphabet> = Some(Alphabet::VISIBLE_ASCII);
     const EXAMPLE: Option<&'static str> = Some("fcm-token-of-this-device");
 }
 
@@ -193,16 +196,37 @@ async fn caller(state: &AuthState, auth: &BearerAuth) -> ApiResult<shared::entit
 
 fn parse_fcm_token(token: Option<String>) -> ApiResult<Option<String>> {
     match token {
-        // FCM tokens are letters, digits and `:_-`; anything printable is let through, but no
-        // spaces or control characters (Postgres cannot even store a NUL).
-        Some(t)
-            if t.is_empty() || t.chars().count() > MAX_FCM_TOKEN_CHARS || !t.chars().all(|c| c.is_ascii_graphic()) =>
-        {
-            Err(ApiError::invalid_field(
-                "fcm_token",
-                format!("fcm_token: must be 1 to {MAX_FCM_TOKEN_CHARS} printable characters without spaces"),
-            ))
-        }
+        Some(t) if FcmToken::check(&t).is_err() => Err(ApiError::invalid_field(
+            "fcm_token",
+            format!("fcm_token: must be 1 to {MAX_FCM_TOKEN_CHARS} printable characters without spaces"),
+        )),
         other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_fcm_token_is_1_to_4096_printable_characters_without_spaces() {
+        for good in [FcmToken::EXAMPLE.unwrap(), "a", "!~", &"a".repeat(4096)] {
+            assert_eq!(parse_fcm_token(Some(good.to_owned())).unwrap().as_deref(), Some(good), "{good:?}");
+        }
+        assert_eq!(parse_fcm_token(None).unwrap(), None);
+        for bad in ["", &"a".repeat(4097), "a b", "a\u{0}", "a\u{7f}", "é"] {
+            let Err(ApiError::BadRequest(Json(body))) = parse_fcm_token(Some(bad.to_owned())) else {
+                panic!("{bad:?} taken");
+            };
+            assert_eq!(
+                (body.error.as_str(), body.code.as_str(), body.field.as_deref()),
+                (
+                    "fcm_token: must be 1 to 4096 printable characters without spaces",
+                    "invalid_field",
+                    Some("fcm_token")
+                ),
+                "{bad:?}"
+            );
+        }
     }
 }

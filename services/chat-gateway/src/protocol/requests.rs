@@ -1,8 +1,18 @@
 //! Client to server: the frames a client sends, parsed into a [`Request`] each.
 
-use poem_openapi::Object;
+use std::borrow::Cow;
+
+use poem_openapi::{
+    Object,
+    registry::{MetaSchemaRef, Registry},
+    types::Type,
+};
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
+use shared::{
+    http::Text,
+    text_rule::{Alphabet, Broken, TextRule},
+};
 use strum::{EnumDiscriminants, EnumIter, EnumMessage, EnumString, IntoStaticStr};
 use uuid::Uuid;
 
@@ -12,6 +22,8 @@ use super::{ErrorCode, FrameId, UserRef, WsError};
 pub const MAX_CONTENT_CHARS: usize = 4000;
 /// Longest `client_msg_id` and frame `id`, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 128;
+/// Longest message `type`, in characters.
+const MAX_KIND_CHARS: usize = 32;
 
 /// A client frame, parsed.
 #[derive(Debug)]
@@ -76,33 +88,98 @@ pub struct MessageRef {
     pub message_id: i64,
 }
 
-/// A message to store and deliver.
-// The limits in `oai(validator)` are what `checked` enforces; `transport/asyncapi.rs` tests
-// that the two agree.
-#[derive(Debug, Deserialize, Object)]
-#[serde(deny_unknown_fields)]
+/// A message to store and deliver, checked: what the session hands on to be stored.
+#[derive(Debug)]
 pub struct SendMessage {
     pub chat_id: Uuid,
-    /// Not only whitespace; line breaks and tabs are the only control characters allowed.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 4000,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
-    ))]
     pub content: String,
-    /// What kind of message, for clients to agree on.
-    #[serde(rename = "type", default = "text_kind")]
-    #[oai(rename = "type", default = "text_kind", validator(pattern = "^[a-z0-9_]{1,32}$"))]
     pub kind: String,
-    /// The sender's own id for the message: sending it again returns the stored message
-    /// instead of storing a copy, on any connection of the sender.
-    #[serde(default)]
-    #[oai(nullable, validator(min_length = 1, max_length = 128, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"))]
     pub client_msg_id: Option<String>,
 }
 
-fn text_kind() -> String {
+/// A message to store and deliver.
+// What a client writes, read with serde and described by the same derive as every payload;
+// each field's rule is both its schema and what `checked` runs.
+#[derive(Debug, Deserialize, Object)]
+#[serde(deny_unknown_fields)]
+#[oai(rename = "SendMessage")]
+struct SendMessageData {
+    chat_id: Uuid,
+    /// Not only whitespace; line breaks and tabs are the only control characters allowed.
+    content: Text<Content>,
+    /// What kind of message, for clients to agree on.
+    #[serde(rename = "type", default = "text_kind")]
+    #[oai(rename = "type", default = "text_kind")]
+    kind: Text<MessageKind>,
+    /// The sender's own id for the message: sending it again returns the stored message
+    /// instead of storing a copy, on any connection of the sender.
+    #[serde(default)]
+    #[oai(nullable)]
+    client_msg_id: Option<Text<ClientMsgId>>,
+}
+
+fn text_kind() -> Text<MessageKind> {
     "text".into()
+}
+
+/// `content`: NUL cannot be stored in Postgres text; other control characters but line
+/// breaks and tabs have no business in a chat message.
+struct Content;
+
+impl TextRule for Content {
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: Option<usize> = Some(MAX_CONTENT_CHARS);
+    const ALPHABET: Option<Alphabet> = Some(Alphabet::LINES);
+
+    fn well_formed(text: &str) -> bool {
+        !text.trim().is_empty()
+    }
+}
+
+/// `type`.
+struct MessageKind;
+
+impl TextRule for MessageKind {
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: Option<usize> = Some(MAX_KIND_CHARS);
+    const ALPHABET: Option<Alphabet> = Some(Alphabet::SNAKE_CASE);
+}
+
+/// `client_msg_id`.
+struct ClientMsgId;
+
+impl TextRule for ClientMsgId {
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: Option<usize> = Some(MAX_CLIENT_ID_CHARS);
+    const ALPHABET: Option<Alphabet> = Some(Alphabet::NO_CONTROL);
+}
+
+// By hand: the document's `SendMessage` is what a client writes, while the session and the
+// writer take the checked message's fields as they are stored, as strings.
+impl Type for SendMessage {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        SendMessageData::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        SendMessageData::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        SendMessageData::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
 }
 
 /// An access token from auth-api (`POST /login`, `POST /token/refresh`).
@@ -179,40 +256,37 @@ fn data_of<T: DeserializeOwned>(event: &str, data: Value) -> Result<T, WsError> 
     serde_json::from_value(data).map_err(|e| WsError::invalid_data(format!("{event}: {e}")))
 }
 
-/// What serde cannot check: lengths, and text Postgres can store.
-fn checked(message: SendMessage) -> Result<SendMessage, WsError> {
-    let chars = message.content.chars().count();
-    if chars == 0 || message.content.trim().is_empty() {
-        return Err(WsError::invalid_data("content: must not be empty"));
-    }
-    if chars > MAX_CONTENT_CHARS {
-        return Err(WsError::new(
+/// What serde cannot check: each field's rule. The words and codes are the protocol's.
+fn checked(message: SendMessageData) -> Result<SendMessage, WsError> {
+    Content::check(&message.content).map_err(|broken| match broken {
+        Broken::TooLong { chars } => WsError::new(
             ErrorCode::ContentTooLong,
             format!("content: at most {MAX_CONTENT_CHARS} characters (got {chars})"),
-        ));
-    }
-    // NUL cannot be stored in Postgres text; other control characters but line breaks and tabs
-    // have no business in a chat message.
-    if message.content.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        return Err(WsError::invalid_data("content: control characters are not allowed"));
-    }
-    let kind_ok = (1..=32).contains(&message.kind.len())
-        && message.kind.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if !kind_ok {
-        return Err(WsError::invalid_data("type: 1 to 32 of a-z, 0-9 and _"));
-    }
+        ),
+        Broken::Foreign(_) => WsError::invalid_data("content: control characters are not allowed"),
+        Broken::Malformed | Broken::TooShort { .. } => WsError::invalid_data("content: must not be empty"),
+    })?;
+    MessageKind::check(&message.kind)
+        .map_err(|_| WsError::invalid_data(format!("type: 1 to {MAX_KIND_CHARS} of a-z, 0-9 and _")))?;
     if let Some(client_msg_id) = &message.client_msg_id {
-        let ok = (1..=MAX_CLIENT_ID_CHARS).contains(&client_msg_id.chars().count())
-            && !client_msg_id.chars().any(char::is_control);
-        if !ok {
-            return Err(WsError::invalid_data("client_msg_id: 1 to 128 characters, no control characters"));
-        }
+        ClientMsgId::check(client_msg_id).map_err(|_| {
+            WsError::invalid_data(format!(
+                "client_msg_id: 1 to {MAX_CLIENT_ID_CHARS} characters, no control characters"
+            ))
+        })?;
     }
-    Ok(message)
+    Ok(SendMessage {
+        chat_id: message.chat_id,
+        content: message.content.into_string(),
+        kind: message.kind.into_string(),
+        client_msg_id: message.client_msg_id.map(Text::into_string),
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -237,18 +311,63 @@ mod tests {
         assert!(frame.unwrap().id.is_none());
     }
 
+    /// A `send_message` frame's outcome: the code and words of its refusal.
+    fn send(data: Value) -> Result<SendMessage, (ErrorCode, String)> {
+        let frame = json!({"event": "send_message", "data": data}).to_string();
+        match parse(&frame) {
+            Ok(ClientFrame { request: Request::SendMessage(message), .. }) => Ok(message),
+            Ok(other) => panic!("{other:?}"),
+            Err((_, err)) => Err((err.code, err.message)),
+        }
+    }
+
+    fn with(field: &str, value: &str) -> Value {
+        let mut data = json!({"chat_id": Uuid::nil(), "content": "hi"});
+        data[field] = json!(value);
+        data
+    }
+
     #[test]
     fn content_is_checked() {
-        let chat = Uuid::nil();
-        let frame = |content: &str| {
-            format!(
-                r#"{{"event":"send_message","data":{{"chat_id":"{chat}","content":{}}}}}"#,
-                serde_json::to_string(content).unwrap()
-            )
-        };
-        assert_eq!(parse(&frame(&"é".repeat(4000))).map(|_| ()).map_err(|e| e.1.code), Ok(()));
-        assert_eq!(parse(&frame(&"é".repeat(4001))).map(|_| ()).map_err(|e| e.1.code), Err(ErrorCode::ContentTooLong));
-        assert_eq!(parse(&frame("a\u{0}b")).map(|_| ()).map_err(|e| e.1.code), Err(ErrorCode::InvalidData));
-        assert_eq!(parse(&frame("  ")).map(|_| ()).map_err(|e| e.1.code), Err(ErrorCode::InvalidData));
+        let refused = |content: &str| send(with("content", content)).map(|m| m.content);
+        assert_eq!(refused(&"é".repeat(4000)), Ok("é".repeat(4000)));
+        assert_eq!(refused("a\n\r\tb"), Ok("a\n\r\tb".to_owned()));
+        let too_long = (ErrorCode::ContentTooLong, "content: at most 4000 characters (got 4001)".to_owned());
+        assert_eq!(refused(&"é".repeat(4001)), Err(too_long.clone()));
+        assert_eq!(refused(&format!("\u{0}{}", "é".repeat(4000))), Err(too_long));
+        let control = (ErrorCode::InvalidData, "content: control characters are not allowed".to_owned());
+        for bad in ["a\u{0}b", "a\u{b}", "a\u{7f}", "a\u{9f}"] {
+            assert_eq!(refused(bad), Err(control.clone()), "{bad:?}");
+        }
+        let empty = (ErrorCode::InvalidData, "content: must not be empty".to_owned());
+        for bad in ["", "  ", "\n\t", &" ".repeat(4001)] {
+            assert_eq!(refused(bad), Err(empty.clone()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn type_is_1_to_32_of_a_z_0_9_and_underscore() {
+        let kind = |kind: &str| send(with("type", kind)).map(|m| m.kind);
+        assert_eq!(send(json!({"chat_id": Uuid::nil(), "content": "hi"})).map(|m| m.kind), Ok("text".to_owned()));
+        for good in ["a", "image_2", &"z".repeat(32)] {
+            assert_eq!(kind(good), Ok(good.to_owned()));
+        }
+        let refused = (ErrorCode::InvalidData, "type: 1 to 32 of a-z, 0-9 and _".to_owned());
+        for bad in ["", &"z".repeat(33), "Text", "a-b", "é"] {
+            assert_eq!(kind(bad), Err(refused.clone()), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn client_msg_id_is_1_to_128_characters_without_control_characters() {
+        let id = |id: &str| send(with("client_msg_id", id)).map(|m| m.client_msg_id);
+        assert_eq!(send(json!({"chat_id": Uuid::nil(), "content": "hi"})).map(|m| m.client_msg_id), Ok(None));
+        for good in ["c0ffee-1", "é", &"i".repeat(128)] {
+            assert_eq!(id(good), Ok(Some(good.to_owned())));
+        }
+        let refused = (ErrorCode::InvalidData, "client_msg_id: 1 to 128 characters, no control characters".to_owned());
+        for bad in ["", &"i".repeat(129), "a\nb", "\u{85}"] {
+            assert_eq!(id(bad), Err(refused.clone()), "{bad:?}");
+        }
     }
 }
