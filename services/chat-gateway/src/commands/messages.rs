@@ -6,7 +6,6 @@ use uuid::Uuid;
 
 use super::Caller;
 use crate::{
-    domain::Content,
     error::ChatError,
     metrics::GatewayMetrics,
     node::{Node, Outgoing},
@@ -35,7 +34,7 @@ pub(crate) async fn send(
         sender_id: caller.user,
         sender_username: caller.username.to_owned(),
         kind: message.kind.clone(),
-        content: Content::checked(message.content.clone()),
+        content: message.content.clone(),
         client_msg_id: message.client_msg_id.clone(),
         members: members.clone(),
         offline: if online { Vec::new() } else { vec![peer] },

@@ -1,5 +1,9 @@
 use chrono::{DateTime, Utc};
+use shared::text_rule::{Alphabet, Broken, TextRule};
 use uuid::Uuid;
+
+/// Longest message content, in characters.
+pub(crate) const MAX_CONTENT_CHARS: usize = 4000;
 
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,13 +20,34 @@ pub(crate) struct Message {
     pub(crate) sent_at: DateTime<Utc>,
 }
 
-/// What a message says: text a chat may hold, checked where it came in.
+/// What a message says: text a chat may hold. Made by [`Content::parse`] where a message
+/// comes in, so past that point no check is needed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Content(String);
+pub struct Content(String);
+
+/// The rule of a message's content, for the documents (`Text<MessageText>`) and for
+/// [`Content::parse`]. NUL cannot be stored in Postgres text; other control characters but
+/// line breaks and tabs have no business in a chat message.
+pub(crate) struct MessageText;
+
+impl TextRule for MessageText {
+    const MIN_CHARS: usize = 1;
+    const MAX_CHARS: Option<usize> = Some(MAX_CONTENT_CHARS);
+    const ALPHABET: Option<Alphabet> = Some(Alphabet::LINES);
+
+    fn well_formed(text: &str) -> bool {
+        !text.trim().is_empty()
+    }
+}
 
 impl Content {
-    /// Text already checked: at the edge, or read back from where only checked text is written.
-    pub(crate) fn checked(text: String) -> Self {
+    pub(crate) fn parse(text: String) -> Result<Self, Broken> {
+        MessageText::check(&text)?;
+        Ok(Self(text))
+    }
+
+    /// Content read back from the database, where only parsed content is written.
+    pub(crate) fn stored(text: String) -> Self {
         Self(text)
     }
 

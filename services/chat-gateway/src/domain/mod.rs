@@ -3,4 +3,4 @@
 
 mod message;
 
-pub(crate) use message::{Content, Message};
+pub(crate) use message::{Content, MAX_CONTENT_CHARS, Message, MessageText};

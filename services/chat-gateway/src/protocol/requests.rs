@@ -17,9 +17,8 @@ use strum::{EnumDiscriminants, EnumIter, EnumMessage, EnumString, IntoStaticStr}
 use uuid::Uuid;
 
 use super::{ErrorCode, FrameId, UserRef, WsError};
+use crate::domain::{Content, MAX_CONTENT_CHARS, MessageText};
 
-/// Longest message content, in characters.
-pub const MAX_CONTENT_CHARS: usize = 4000;
 /// Longest `client_msg_id` and frame `id`, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 128;
 /// Longest message `type`, in characters.
@@ -92,7 +91,7 @@ pub struct MessageRef {
 #[derive(Debug)]
 pub struct SendMessage {
     pub chat_id: Uuid,
-    pub content: String,
+    pub content: Content,
     pub kind: String,
     pub client_msg_id: Option<String>,
 }
@@ -106,7 +105,7 @@ pub struct SendMessage {
 struct SendMessageData {
     chat_id: Uuid,
     /// Not only whitespace; line breaks and tabs are the only control characters allowed.
-    content: Text<Content>,
+    content: Text<MessageText>,
     /// What kind of message, for clients to agree on.
     #[serde(rename = "type", default = "text_kind")]
     #[oai(rename = "type", default = "text_kind")]
@@ -120,20 +119,6 @@ struct SendMessageData {
 
 fn text_kind() -> Text<MessageKind> {
     "text".into()
-}
-
-/// `content`: NUL cannot be stored in Postgres text; other control characters but line
-/// breaks and tabs have no business in a chat message.
-struct Content;
-
-impl TextRule for Content {
-    const MIN_CHARS: usize = 1;
-    const MAX_CHARS: Option<usize> = Some(MAX_CONTENT_CHARS);
-    const ALPHABET: Option<Alphabet> = Some(Alphabet::LINES);
-
-    fn well_formed(text: &str) -> bool {
-        !text.trim().is_empty()
-    }
 }
 
 /// `type`.
@@ -258,7 +243,7 @@ fn data_of<T: DeserializeOwned>(event: &str, data: Value) -> Result<T, WsError> 
 
 /// What serde cannot check: each field's rule. The words and codes are the protocol's.
 fn checked(message: SendMessageData) -> Result<SendMessage, WsError> {
-    Content::check(&message.content).map_err(|broken| match broken {
+    let content = Content::parse(message.content.into_string()).map_err(|broken| match broken {
         Broken::TooLong { chars } => WsError::new(
             ErrorCode::ContentTooLong,
             format!("content: at most {MAX_CONTENT_CHARS} characters (got {chars})"),
@@ -277,7 +262,7 @@ fn checked(message: SendMessageData) -> Result<SendMessage, WsError> {
     }
     Ok(SendMessage {
         chat_id: message.chat_id,
-        content: message.content.into_string(),
+        content,
         kind: message.kind.into_string(),
         client_msg_id: message.client_msg_id.map(Text::into_string),
     })
@@ -329,7 +314,7 @@ mod tests {
 
     #[test]
     fn content_is_checked() {
-        let refused = |content: &str| send(with("content", content)).map(|m| m.content);
+        let refused = |content: &str| send(with("content", content)).map(|m| m.content.into_string());
         assert_eq!(refused(&"é".repeat(4000)), Ok("é".repeat(4000)));
         assert_eq!(refused("a\n\r\tb"), Ok("a\n\r\tb".to_owned()));
         let too_long = (ErrorCode::ContentTooLong, "content: at most 4000 characters (got 4001)".to_owned());

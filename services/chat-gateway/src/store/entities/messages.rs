@@ -30,8 +30,7 @@ impl From<Model> for Message {
             seq: row.seq,
             sender_id: row.sender_id,
             kind: row.kind,
-            // Only checked content is ever written.
-            content: Content::checked(row.content),
+            content: Content::stored(row.content),
             client_msg_id: row.client_msg_id,
             sent_at: row.sent_at,
         }
