@@ -12,6 +12,8 @@ import sys
 import tempfile
 import unittest
 
+# No __pycache__ left beside the scripts.
+sys.dont_write_bytecode = True
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import check_module_cycles  # noqa: E402
 
