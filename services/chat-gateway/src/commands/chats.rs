@@ -19,9 +19,7 @@ pub(crate) async fn start_private_chat(
     other: Uuid,
 ) -> Result<(Model, ChatCreated), ChatError> {
     let (chat, _) = chats::find_or_create(&state.db, caller.user, other).await?;
-    let created = created(&chat, caller.user, other);
-    let event = ServerEvent::PrivateChatRoomCreated(created.clone());
-    state.node.publish(&created.user_ids, Outgoing::event(&event), Some(caller.connection));
+    let created = announce(state, &chat, caller.user, other, Some(caller.connection));
     Ok((chat, created))
 }
 
@@ -31,15 +29,17 @@ pub(crate) async fn start_private_chat(
 pub(crate) async fn chat_with(state: &ChatState, caller: Caller<'_>, other: Uuid) -> Result<Model, ChatError> {
     let (chat, made) = chats::find_or_create(&state.db, caller.user, other).await?;
     if made {
-        let created = created(&chat, caller.user, other);
-        let event = ServerEvent::PrivateChatRoomCreated(created.clone());
-        state.node.publish(&created.user_ids, Outgoing::event(&event), None);
+        announce(state, &chat, caller.user, other, None);
     }
     Ok(chat)
 }
 
-fn created(chat: &Model, one: Uuid, other: Uuid) -> ChatCreated {
+/// Tells every connection of both members but `except` that they share `chat`.
+fn announce(state: &ChatState, chat: &Model, one: Uuid, other: Uuid, except: Option<u64>) -> ChatCreated {
     let mut user_ids = vec![one, other];
     user_ids.sort();
-    ChatCreated { chat_id: chat.id, user_ids }
+    let created = ChatCreated { chat_id: chat.id, user_ids };
+    let event = ServerEvent::PrivateChatRoomCreated(created.clone());
+    state.node.publish(&created.user_ids, Outgoing::event(&event), except);
+    created
 }
