@@ -33,7 +33,7 @@ mod subscription_link;
 use std::{sync::Arc, time::Duration};
 
 use broker::{Broker, InProcess};
-pub(crate) use envelope::{Outgoing, Tracked, message_envelope};
+pub(crate) use envelope::{GroupChange, Outgoing, Tracked, message_envelope};
 use futures_util::future::BoxFuture;
 use hub::Hub;
 pub(crate) use hub::{Connection, Delivery};

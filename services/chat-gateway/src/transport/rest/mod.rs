@@ -1,4 +1,7 @@
-//! The gateway's REST routes: the caller's chat list and a chat's history. Members only.
+//! The gateway's REST routes: the caller's chat list and a chat's history (here), a chat's
+//! description and groups made over HTTP ([`groups`]). Members only.
+
+mod groups;
 
 use std::sync::Arc;
 
@@ -23,13 +26,14 @@ use uuid::Uuid;
 
 use crate::{
     commands::reads,
+    domain::ChatKind,
     protocol::MessageView,
     state::ChatState,
     store::{chats, history::Page},
 };
 
 #[derive(Tags)]
-enum Tag {
+pub(crate) enum Tag {
     /// Chats and their history.
     Chats,
 }
@@ -37,8 +41,8 @@ enum Tag {
 pub struct ChatsApi;
 
 /// Every chat-gateway REST route, for one `OpenApiService`.
-pub fn apis() -> ChatsApi {
-    ChatsApi
+pub fn apis() -> (ChatsApi, groups::GroupsApi) {
+    (ChatsApi, groups::GroupsApi)
 }
 
 /// A member of a chat, and how far they have received and read it.
@@ -83,7 +87,15 @@ impl From<chats::Receipts> for MemberReceipts {
 pub struct ChatEntry {
     /// The chat's id, as `/chat`'s events name it.
     pub chat_id: Uuid,
-    /// Both members, the caller included.
+    /// `private` (two users) or `group`.
+    pub kind: groups::ChatKindName,
+    /// A group's title; null for a private chat.
+    #[oai(nullable)]
+    pub title: Option<String>,
+    /// How many members the chat has (2 for a private chat).
+    pub member_count: u32,
+    /// A private chat's two members; a group's entry lists the caller alone (`GET
+    /// /chats/{chat_id}` lists every member, a history page every member's receipts).
     pub members: Vec<Member>,
     /// When the chat was made: RFC 3339, UTC, milliseconds.
     pub created_at: Text<Timestamp>,
@@ -121,9 +133,9 @@ pub struct MessagePage {
     pub members: Vec<MemberReceipts>,
 }
 
-const ALICE: Uuid = Uuid::from_u128(0x3fa8_5f64_5717_4562_b3fc_2c96_3f66_afa6);
-const BOB: Uuid = Uuid::from_u128(0x9b2e_4c1a_7d3f_4e8b_a5c6_1f2d_3e4a_5b6c);
-const CHAT: Uuid = Uuid::from_u128(0x5d1c_8e2f_3a4b_4c6d_9e7f_0a1b_2c3d_4e5f);
+pub(crate) const ALICE: Uuid = Uuid::from_u128(0x3fa8_5f64_5717_4562_b3fc_2c96_3f66_afa6);
+pub(crate) const BOB: Uuid = Uuid::from_u128(0x9b2e_4c1a_7d3f_4e8b_a5c6_1f2d_3e4a_5b6c);
+pub(crate) const CHAT: Uuid = Uuid::from_u128(0x5d1c_8e2f_3a4b_4c6d_9e7f_0a1b_2c3d_4e5f);
 
 fn example_message() -> MessageView {
     MessageView {
@@ -141,6 +153,9 @@ impl Example for ChatList {
     fn example() -> Self {
         let chat = ChatEntry {
             chat_id: CHAT,
+            kind: groups::ChatKindName::Private,
+            title: None,
+            member_count: 2,
             members: vec![
                 Member { user_id: ALICE, username: "alice".into(), delivered_up_to: Some(42), seen_up_to: Some(41) },
                 Member { user_id: BOB, username: "bob".into(), delivered_up_to: Some(41), seen_up_to: Some(41) },
@@ -220,6 +235,9 @@ impl ChatsApi {
             .into_iter()
             .map(|s| ChatEntry {
                 chat_id: s.chat.id,
+                kind: ChatKind::stored(&s.chat.kind).into(),
+                title: s.chat.title,
+                member_count: u32::try_from(s.chat.member_count).unwrap_or(0),
                 members: s
                     .members
                     .into_iter()
