@@ -20,16 +20,19 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // SQLite adds one column per ALTER TABLE.
         let chats = [
-            text(Chats::Kind).default("private"),
+            text(Chats::Kind).default("private").to_owned(),
             text_null(Chats::Title),
-            big_integer(Chats::MembersEpoch).default(0),
+            big_integer(Chats::MembersEpoch).default(0).to_owned(),
             // Every chat before groups is a pair.
-            integer(Chats::MemberCount).default(2),
+            integer(Chats::MemberCount).default(2).to_owned(),
         ];
         for mut column in chats {
             manager.alter_table(Table::alter().table(Chats::Table).add_column(&mut column).to_owned()).await?;
         }
-        let members = [text(ChatMembers::Role).default("member"), big_integer(ChatMembers::JoinedSeq).default(0)];
+        let members = [
+            text(ChatMembers::Role).default("member").to_owned(),
+            big_integer(ChatMembers::JoinedSeq).default(0).to_owned(),
+        ];
         for mut column in members {
             manager.alter_table(Table::alter().table(ChatMembers::Table).add_column(&mut column).to_owned()).await?;
         }

@@ -44,7 +44,11 @@ pub(crate) async fn create_group(
 }
 
 /// `add_members`: those who were not in yet join; everyone hears who.
-pub(crate) async fn add_members(state: &ChatState, caller: Caller<'_>, request: AddMembers) -> Result<ServerEvent, ChatError> {
+pub(crate) async fn add_members(
+    state: &ChatState,
+    caller: Caller<'_>,
+    request: AddMembers,
+) -> Result<ServerEvent, ChatError> {
     let chat_id = request.chat_id;
     let max = state.settings.group_max_members;
     let (change, added) = groups::add_members(&state.db, chat_id, caller.user, &request.user_ids, max).await?;
@@ -59,7 +63,11 @@ pub(crate) async fn add_members(state: &ChatState, caller: Caller<'_>, request: 
 }
 
 /// `remove_member`: the member is out, and hears it.
-pub(crate) async fn remove_member(state: &ChatState, caller: Caller<'_>, request: MemberRef) -> Result<ServerEvent, ChatError> {
+pub(crate) async fn remove_member(
+    state: &ChatState,
+    caller: Caller<'_>,
+    request: MemberRef,
+) -> Result<ServerEvent, ChatError> {
     let MemberRef { chat_id, user_id } = request;
     let change = groups::remove_member(&state.db, chat_id, caller.user, user_id).await?;
     let event = ServerEvent::MemberRemoved(MemberRemoved { chat_id, user_id, by: caller.user });
@@ -79,26 +87,43 @@ pub(crate) async fn leave_chat(state: &ChatState, caller: Caller<'_>, chat_id: U
             role: Role::Owner.into(),
             by: caller.user,
         });
-        state.node.publish_room(chat_id, Outgoing::group(&promoted, chat_id, departure.change.epoch, GroupChange::Other), None);
+        state.node.publish_room(
+            chat_id,
+            Outgoing::group(&promoted, chat_id, departure.change.epoch, GroupChange::Other),
+            None,
+        );
     }
     Ok(event)
 }
 
 /// `set_role`: told to every member.
-pub(crate) async fn set_role(state: &ChatState, caller: Caller<'_>, request: SetRole) -> Result<ServerEvent, ChatError> {
+pub(crate) async fn set_role(
+    state: &ChatState,
+    caller: Caller<'_>,
+    request: SetRole,
+) -> Result<ServerEvent, ChatError> {
     let SetRole { chat_id, user_id, role } = request;
     let role = match role {
         GivenRole::Admin => Role::Admin,
         GivenRole::Member => Role::Member,
     };
     let change = groups::set_role(&state.db, chat_id, caller.user, user_id, role).await?;
-    let event = ServerEvent::MemberRoleChanged(MemberRoleChanged { chat_id, user_id, role: role.into(), by: caller.user });
-    state.node.publish_room(chat_id, Outgoing::group(&event, chat_id, change.epoch, GroupChange::Other), caller.connection);
+    let event =
+        ServerEvent::MemberRoleChanged(MemberRoleChanged { chat_id, user_id, role: role.into(), by: caller.user });
+    state.node.publish_room(
+        chat_id,
+        Outgoing::group(&event, chat_id, change.epoch, GroupChange::Other),
+        caller.connection,
+    );
     Ok(event)
 }
 
 /// `rename_chat`: told to every member.
-pub(crate) async fn rename_chat(state: &ChatState, caller: Caller<'_>, request: RenameChat) -> Result<ServerEvent, ChatError> {
+pub(crate) async fn rename_chat(
+    state: &ChatState,
+    caller: Caller<'_>,
+    request: RenameChat,
+) -> Result<ServerEvent, ChatError> {
     let title = title(&request.title)?;
     let chat_id = request.chat_id;
     groups::rename(&state.db, chat_id, caller.user, &title).await?;

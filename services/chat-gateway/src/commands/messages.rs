@@ -54,7 +54,8 @@ pub(crate) async fn send(
         Some(epoch) => To::Room(message.chat_id, epoch),
         None => To::Members(members),
     };
-    let on_commit: OnCommit = Box::new(move |stored| announce(stored, &to, connection, &node, &metrics, wakeup.as_ref()));
+    let on_commit: OnCommit =
+        Box::new(move |stored| announce(stored, &to, connection, &node, &metrics, wakeup.as_ref()));
     let submitted = state.writer.submit(draft, read_at, on_commit);
     if matches!(submitted, Err(ChatError::Overloaded)) {
         state.metrics.overloaded_total.inc();

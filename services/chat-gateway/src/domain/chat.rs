@@ -5,7 +5,7 @@ use shared::text_rule::{Alphabet, Broken, TextRule};
 
 /// One-to-one or a group, as stored in `chats.kind` and written on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ChatKind {
+pub enum ChatKind {
     Private,
     Group,
 }
@@ -28,7 +28,7 @@ impl ChatKind {
 /// A member's role in a group, ordered by what it may do. A private chat's two members are
 /// plain members.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Role {
+pub enum Role {
     Member,
     Admin,
     Owner,
@@ -80,7 +80,7 @@ pub(crate) const PRESENCE_MAX_MEMBERS: i32 = 250;
 
 /// A group's title: 1 to [`MAX_TITLE_CHARS`] characters, not only whitespace, no control
 /// characters (it is shown on one line).
-pub(crate) struct TitleText;
+pub struct TitleText;
 
 /// Longest group title, in characters (WhatsApp's subject allows 100).
 pub(crate) const MAX_TITLE_CHARS: usize = 100;

@@ -4,5 +4,5 @@
 mod chat;
 mod message;
 
-pub(crate) use chat::{ChatKind, MAX_TITLE_CHARS, PRESENCE_MAX_MEMBERS, Role, Title, TitleText};
+pub(crate) use chat::{ChatKind, PRESENCE_MAX_MEMBERS, Role, Title, TitleText};
 pub(crate) use message::{Content, MAX_CONTENT_CHARS, Message, MessageText};

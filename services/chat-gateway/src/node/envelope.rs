@@ -143,9 +143,9 @@ pub(crate) fn encode(origin: &str, event: &Outgoing) -> serde_json::Result<Vec<u
     serde_json::to_vec(&Envelope { v: VERSION, origin, event })
 }
 
-/// What a replica publishes to a member's channel for a stored message.
-pub(crate) fn message_envelope(origin: &str, message: MessageView, seq: i64) -> Vec<u8> {
-    encode(origin, &Outgoing::message(message, seq, None)).unwrap_or_default()
+/// What a replica publishes for a stored message (a group's with its membership epoch).
+pub(crate) fn message_envelope(origin: &str, message: MessageView, seq: i64, epoch: Option<i64>) -> Vec<u8> {
+    encode(origin, &Outgoing::message(message, seq, epoch)).unwrap_or_default()
 }
 
 /// Reads an envelope published by `origin` ≠ `node`, of this format or an older one.

@@ -184,6 +184,7 @@ impl Hub {
     }
 
     /// The rooms connection `id` is in, in the order it joined them.
+    #[cfg(test)]
     pub(crate) fn rooms_of(&self, id: u64) -> Vec<Uuid> {
         self.routes().joined.get(&id).cloned().unwrap_or_default()
     }

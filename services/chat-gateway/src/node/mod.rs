@@ -61,9 +61,11 @@ use crate::{
     protocol::{ServerEvent, UserRef},
 };
 
-/// Whom to tell when a user comes online or goes offline (their chat peers): the node asks
+/// Whom to tell when a user comes online or goes offline: their chat peers, each on their own
+/// channel, and the rooms of groups where members hear each other's presence. The node asks
 /// and does not know where the answer comes from.
-pub(crate) type PresenceAudience = Box<dyn Fn(Uuid) -> BoxFuture<'static, anyhow::Result<Vec<Uuid>>> + Send + Sync>;
+pub(crate) type PresenceAudience =
+    Box<dyn Fn(Uuid) -> BoxFuture<'static, anyhow::Result<(Vec<Uuid>, Vec<Uuid>)>> + Send + Sync>;
 
 pub(crate) struct Node {
     hub: Arc<Hub>,
@@ -163,7 +165,6 @@ impl Node {
     /// ended. Joining a room it is in already changes nothing. A connection's joins and leaves
     /// come from its session one at a time: a leave racing its own join might reach the broker
     /// first, and the room's channel would then be kept.
-    #[allow(dead_code, reason = "the sessions' group chats call it; they come next")]
     pub(crate) async fn join_room(&self, connection: &Arc<Connection>, chat: Uuid) -> bool {
         match self.hub.join(connection, chat) {
             Joined::Already => true,
@@ -180,7 +181,6 @@ impl Node {
 
     /// Takes connection `connection` out of the room of `chat`: nothing of the room reaches it
     /// from now on. The room's channel is dropped with this replica's last connection in it.
-    #[allow(dead_code, reason = "the sessions' group chats call it; they come next")]
     pub(crate) fn leave_room(&self, connection: u64, chat: Uuid) {
         if self.hub.leave(connection, chat) {
             self.broker.left(Target::Room(chat));
@@ -190,7 +190,6 @@ impl Node {
     /// Sends `event` to every connection in the room of `chat`, on every replica, except the
     /// connection `except` here, which its caller answers itself: one publish for the whole
     /// room, whatever the number of its members.
-    #[allow(dead_code, reason = "the sessions' group chats call it; they come next")]
     pub(crate) fn publish_room(&self, chat: Uuid, event: Outgoing, except: Option<u64>) {
         let event = Arc::new(event);
         let target = Target::Room(chat);
@@ -199,7 +198,7 @@ impl Node {
     }
 
     /// The rooms connection `connection` is in, in the order it joined them.
-    #[allow(dead_code, reason = "the sessions' group chats call it; they come next")]
+    #[cfg(test)]
     pub(crate) fn rooms_of(&self, connection: u64) -> Vec<Uuid> {
         self.hub.rooms_of(connection)
     }
@@ -224,15 +223,20 @@ impl Node {
             known.heard(user, online);
         }
         match (self.audience)(user).await {
-            Ok(peers) if !peers.is_empty() => {
+            Ok((peers, rooms)) => {
                 let event = if online {
                     ServerEvent::Online(UserRef { user_id: user })
                 } else {
                     ServerEvent::Offline(UserRef { user_id: user })
                 };
-                self.publish(&peers, Outgoing::event(&event), None);
+                let event = Outgoing::event(&event);
+                if !peers.is_empty() {
+                    self.publish(&peers, event.clone(), None);
+                }
+                for room in rooms {
+                    self.publish_room(room, event.clone(), None);
+                }
             }
-            Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, %user, "presence change not announced"),
         }
     }
@@ -324,7 +328,7 @@ mod tests {
     /// drops a value nobody receives).
     #[tokio::test]
     async fn a_drain_begun_before_anyone_listens_is_still_seen() {
-        let nobody: PresenceAudience = Box::new(|_| Box::pin(async { Ok(Vec::new()) }));
+        let nobody: PresenceAudience = Box::new(|_| Box::pin(async { Ok((Vec::new(), Vec::new())) }));
         let (node, _) =
             Node::build(None, Duration::from_secs(30), nobody, Arc::new(GatewayMetrics::new().unwrap())).await.unwrap();
         node.drain().await;

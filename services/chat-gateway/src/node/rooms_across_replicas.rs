@@ -26,7 +26,7 @@ struct Replica {
 }
 
 async fn replica(target: &RedisTarget) -> Replica {
-    let nobody: PresenceAudience = Box::new(|_| Box::pin(async { Ok(Vec::new()) }));
+    let nobody: PresenceAudience = Box::new(|_| Box::pin(async { Ok((Vec::new(), Vec::new())) }));
     let metrics = Arc::new(GatewayMetrics::new().unwrap());
     let (node, tasks) = Node::build(Some(target), Duration::from_secs(30), nobody, metrics).await.unwrap();
     let serving = Serving { grace: Duration::from_secs(1), header_read_timeout: Duration::from_secs(1) };

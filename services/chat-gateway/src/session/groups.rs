@@ -64,7 +64,13 @@ impl<L: Link> Session<L> {
     }
 
     /// A group's news: written once, with what it changes for this connection.
-    pub(super) async fn on_group_change(&mut self, chat_id: Uuid, epoch: i64, change: &GroupChange, text: &str) -> Step {
+    pub(super) async fn on_group_change(
+        &mut self,
+        chat_id: Uuid,
+        epoch: i64,
+        change: &GroupChange,
+        text: &str,
+    ) -> Step {
         let followed = self.order.route(chat_id).is_some();
         match change {
             GroupChange::Joined { users, joined_seq } if users.contains(&self.user) => {

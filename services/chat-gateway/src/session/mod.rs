@@ -35,8 +35,8 @@ use pending::{Pending, max_pending, oldest};
 pub use replay::Resume;
 
 use crate::{
-    error::ChatError,
     domain::ChatKind,
+    error::ChatError,
     node::{Connection, Delivery, Membership, Outgoing, Slot, Tracked},
     protocol::{ErrorCode, FrameId, ServerEvent, WsError},
     state::ChatState,

@@ -102,10 +102,18 @@ pub async fn members(db: &impl ConnectionTrait, chat_id: Uuid) -> Result<Vec<Uui
 }
 
 /// A group's members and its membership's epoch, if `user` is one of them.
-pub async fn group_members(db: &impl ConnectionTrait, chat_id: Uuid, user: Uuid) -> Result<(Vec<Uuid>, i64), ChatError> {
+pub async fn group_members(
+    db: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user: Uuid,
+) -> Result<(Vec<Uuid>, i64), ChatError> {
     let members = members_if_member(db, chat_id, user).await?;
-    let epoch: Option<i64> =
-        chats::Entity::find_by_id(chat_id).select_only().column(chats::Column::MembersEpoch).into_tuple().one(db).await?;
+    let epoch: Option<i64> = chats::Entity::find_by_id(chat_id)
+        .select_only()
+        .column(chats::Column::MembersEpoch)
+        .into_tuple()
+        .one(db)
+        .await?;
     Ok((members, epoch.ok_or(ChatError::NotMember)?))
 }
 
@@ -258,17 +266,17 @@ async fn private_peers(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<(Uui
 /// Who hears of `user`'s presence: the other member of each private chat, and the small
 /// groups (one event to each group's room).
 #[derive(Debug, Default)]
-pub struct PresenceAudience {
+pub struct PresenceReach {
     pub peers: Vec<Uuid>,
     pub groups: Vec<Uuid>,
 }
 
-pub async fn presence_audience(db: &impl ConnectionTrait, user: Uuid) -> Result<PresenceAudience, DbErr> {
+pub async fn presence_audience(db: &impl ConnectionTrait, user: Uuid) -> Result<PresenceReach, DbErr> {
     let mut peers: Vec<Uuid> = private_peers(db, user).await?.into_iter().map(|(_, peer)| peer).collect();
     peers.sort_unstable();
     peers.dedup();
     let groups = small_groups(db, user).await?;
-    Ok(PresenceAudience { peers, groups })
+    Ok(PresenceReach { peers, groups })
 }
 
 /// The groups of `user` small enough to tell presence in.
@@ -371,7 +379,11 @@ pub async fn list(
         page.iter().filter(|c| ChatKind::stored(&c.kind) == ChatKind::Group).map(|c| c.id).collect();
     let memberships = chat_members::Entity::find()
         .filter(chat_members::Column::ChatId.is_in(ids.clone()))
-        .filter(Condition::any().add(chat_members::Column::ChatId.is_not_in(groups)).add(chat_members::Column::UserId.eq(user)))
+        .filter(
+            Condition::any()
+                .add(chat_members::Column::ChatId.is_not_in(groups))
+                .add(chat_members::Column::UserId.eq(user)),
+        )
         .all(db)
         .await?;
     let joined: HashMap<Uuid, i64> =
@@ -388,9 +400,12 @@ pub async fn list(
         .into_iter()
         .collect();
     // The newest message the caller may see: none of a group from before they joined.
-    let newest = page.iter().filter(|c| c.last_seq > joined.get(&c.id).copied().unwrap_or(0)).fold(Condition::any(), |cond, c| {
-        cond.add(Condition::all().add(messages::Column::ChatId.eq(c.id)).add(messages::Column::Seq.eq(c.last_seq)))
-    });
+    let newest = page.iter().filter(|c| c.last_seq > joined.get(&c.id).copied().unwrap_or(0)).fold(
+        Condition::any(),
+        |cond, c| {
+            cond.add(Condition::all().add(messages::Column::ChatId.eq(c.id)).add(messages::Column::Seq.eq(c.last_seq)))
+        },
+    );
     let mut last: HashMap<Uuid, messages::Model> = if newest.is_empty() {
         HashMap::new()
     } else {
@@ -428,7 +443,7 @@ pub async fn list(
                 .map(|m| (Receipts::from(m), names.get(&m.user_id).cloned().unwrap_or_default()))
                 .collect();
             members.sort_by_key(|(r, _)| r.user_id);
-            let unread = unread.get(&chat.id).copied().unwrap_or(0).max(0) as u64;
+            let unread = u64::try_from(unread.get(&chat.id).copied().unwrap_or(0)).unwrap_or(0);
             ChatSummary { last_message: last.remove(&chat.id).map(Message::from), members, unread, chat }
         })
         .collect())

@@ -57,13 +57,12 @@ pub struct Change {
     pub last_seq: i64,
 }
 
-/// Who left a group and what it took: the new owner when the owner left, and whether the
-/// group is gone (its last member left).
+/// Who left a group and what it took: the new owner when the owner left (none when the last
+/// member left, taking the group with them).
 #[derive(Debug, Clone, Copy)]
 pub struct Departure {
     pub change: Change,
     pub new_owner: Option<Uuid>,
-    pub emptied: bool,
 }
 
 /// A new group of `owner` and `others` (repeats and the owner among them count once).
@@ -146,7 +145,12 @@ pub async fn add_members(
 
 /// Removes `target`; the owner may remove anyone else, an admin plain members.
 #[tracing::instrument(skip(db))]
-pub async fn remove_member(db: &DatabaseConnection, chat_id: Uuid, by: Uuid, target: Uuid) -> Result<Change, ChatError> {
+pub async fn remove_member(
+    db: &DatabaseConnection,
+    chat_id: Uuid,
+    by: Uuid,
+    target: Uuid,
+) -> Result<Change, ChatError> {
     if target == by {
         return Err(ChatError::Invalid("user_id: to leave a group, use leave_chat".into()));
     }
@@ -177,7 +181,7 @@ pub async fn leave(db: &DatabaseConnection, chat_id: Uuid, user: Uuid) -> Result
     if left == 0 {
         chats::Entity::delete_by_id(chat_id).exec(&txn).await?;
         txn.commit().await?;
-        return Ok(Departure { change, new_owner: None, emptied: true });
+        return Ok(Departure { change, new_owner: None });
     }
     set_count(&txn, chat_id, left).await?;
     let mut new_owner = None;
@@ -189,7 +193,7 @@ pub async fn leave(db: &DatabaseConnection, chat_id: Uuid, user: Uuid) -> Result
             .filter(chat_members::Column::ChatId.eq(chat_id))
             .order_by_asc(chat_members::Column::JoinedAt)
             .order_by_asc(chat_members::Column::UserId)
-            .into_tuple()
+            .into_tuple::<(Uuid, String)>()
             .all(&txn)
             .await?
             .into_iter()
@@ -201,7 +205,7 @@ pub async fn leave(db: &DatabaseConnection, chat_id: Uuid, user: Uuid) -> Result
         }
     }
     txn.commit().await?;
-    Ok(Departure { change, new_owner, emptied: false })
+    Ok(Departure { change, new_owner })
 }
 
 /// Makes `target` an admin or a plain member: the owner alone may.
@@ -290,7 +294,11 @@ async fn group(db: &impl ConnectionTrait, chat_id: Uuid) -> Result<chats::Model,
 }
 
 /// Takes the group's lock (its epoch moved on) and the caller's role in it.
-async fn lock_as_member(txn: &DatabaseTransaction, chat_id: Uuid, user: Uuid) -> Result<(chats::Model, Role), ChatError> {
+async fn lock_as_member(
+    txn: &DatabaseTransaction,
+    chat_id: Uuid,
+    user: Uuid,
+) -> Result<(chats::Model, Role), ChatError> {
     // What is refused is refused before the lock, so that a stranger cannot hold it.
     let chat = group(txn, chat_id).await?;
     role_of(txn, chat.id, user).await?.ok_or_else(|| not_a_member(user))?;
@@ -355,7 +363,13 @@ async fn insert_members(txn: &DatabaseTransaction, rows: Vec<chat_members::Activ
     Ok(())
 }
 
-fn member_row(chat_id: Uuid, user_id: Uuid, role: Role, joined_seq: i64, now: DateTime<Utc>) -> chat_members::ActiveModel {
+fn member_row(
+    chat_id: Uuid,
+    user_id: Uuid,
+    role: Role,
+    joined_seq: i64,
+    now: DateTime<Utc>,
+) -> chat_members::ActiveModel {
     chat_members::ActiveModel {
         chat_id: Set(chat_id),
         user_id: Set(user_id),

@@ -67,7 +67,10 @@ async fn a_group_from_start_to_end(backend: Backend) {
     let first = sent["data"]["message_id"].as_i64().unwrap();
     assert_eq!(b.next_of("receive_message").await["data"], sent["data"]);
     assert_eq!(c.next_of("receive_message").await["data"], sent["data"]);
-    assert_eq!(b.request("receive_message", json!({"chat_id": chat, "message_id": first}), json!(2)).await["event"], "ack");
+    assert_eq!(
+        b.request("receive_message", json!({"chat_id": chat, "message_id": first}), json!(2)).await["event"],
+        "ack"
+    );
     let received = a.next_of("message_received").await;
     assert_eq!(received["data"], json!({"chat_id": chat, "message_id": first, "user_id": bob.id}));
     assert_eq!(c.request("seen", json!({"chat_id": chat, "message_id": first}), json!(3)).await["event"], "ack");
@@ -85,14 +88,18 @@ async fn a_group_from_start_to_end(backend: Backend) {
     assert_eq!(refusal(&c.request("rename_chat", json!({"chat_id": chat, "title": "x"}), json!(6)).await), "forbidden");
     let carol_removes = c.request("remove_member", json!({"chat_id": chat, "user_id": bob.id}), json!(7)).await;
     assert_eq!(refusal(&carol_removes), "forbidden");
-    assert_eq!(refusal(&b.request("set_role", json!({"chat_id": chat, "user_id": carol.id, "role": "admin"}), json!(8)).await), "forbidden");
+    assert_eq!(
+        refusal(&b.request("set_role", json!({"chat_id": chat, "user_id": carol.id, "role": "admin"}), json!(8)).await),
+        "forbidden"
+    );
     let promoted = a.request("set_role", json!({"chat_id": chat, "user_id": bob.id, "role": "admin"}), json!(9)).await;
     let expected = json!({"chat_id": chat, "user_id": bob.id, "role": "admin", "by": alice.id});
     assert_eq!(promoted["data"], expected, "{promoted}");
     for ws in [&mut b, &mut c] {
         assert_eq!(ws.next_of("member_role_changed").await["data"], expected);
     }
-    let owner_role = a.request("set_role", json!({"chat_id": chat, "user_id": bob.id, "role": "owner"}), json!(10)).await;
+    let owner_role =
+        a.request("set_role", json!({"chat_id": chat, "user_id": bob.id, "role": "owner"}), json!(10)).await;
     assert_eq!(refusal(&owner_role), "invalid_data");
 
     // The admin adds dave, who hears it and sees the group from now on only.
@@ -142,7 +149,8 @@ async fn a_group_from_start_to_end(backend: Backend) {
     assert_eq!(suite.get(0, &format!("/chats/{chat}"), Some(&carol.token)).await.status, 403);
     let not_in = b.request("remove_member", json!({"chat_id": chat, "user_id": carol.id}), json!(21)).await;
     assert_eq!(refusal(&not_in), "not_a_member");
-    let nobody = a.request("add_members", json!({"chat_id": chat, "user_ids": [uuid::Uuid::new_v4()]}), json!(22)).await;
+    let nobody =
+        a.request("add_members", json!({"chat_id": chat, "user_ids": [uuid::Uuid::new_v4()]}), json!(22)).await;
     assert_eq!(refusal(&nobody), "not_found");
     let no_group = a.request("leave_chat", json!({"chat_id": uuid::Uuid::new_v4()}), json!(23)).await;
     assert_eq!(refusal(&no_group), "not_found");
@@ -166,12 +174,18 @@ async fn a_group_from_start_to_end(backend: Backend) {
         .iter()
         .map(|m| (m["user_id"].as_str().unwrap(), m["username"].as_str().unwrap(), m["role"].as_str().unwrap()))
         .collect();
-    assert_eq!(members, [(bob.id.as_str(), bob.username.as_str(), "owner"), (dave.id.as_str(), dave.username.as_str(), "member")]);
+    assert_eq!(
+        members,
+        [(bob.id.as_str(), bob.username.as_str(), "owner"), (dave.id.as_str(), dave.username.as_str(), "member")]
+    );
 
     // The list names the group beside private chats.
     let list = suite.get(0, "/chats", Some(&dave.token)).await;
     let entry = &list.body["chats"][0];
-    assert_eq!((&entry["chat_id"], &entry["kind"], &entry["title"]), (&json!(chat), &json!("group"), &json!("Hike, Sunday")));
+    assert_eq!(
+        (&entry["chat_id"], &entry["kind"], &entry["title"]),
+        (&json!(chat), &json!("group"), &json!("Hike, Sunday"))
+    );
     assert_eq!(entry["member_count"], 2);
     assert_eq!(entry["last_message"]["content"], "carol is out");
     assert_eq!(entry["unread_count"], 2, "dave has read nothing since he joined");
@@ -212,7 +226,10 @@ async fn a_group_made_over_http() {
     assert_eq!(made.status(), 201);
     let made: Value = made.json().await.unwrap();
     let chat = made["chat_id"].as_str().unwrap();
-    assert_eq!((&made["kind"], &made["title"], &made["owner_id"]), (&json!("group"), &json!("Book club"), &json!(alice.id)));
+    assert_eq!(
+        (&made["kind"], &made["title"], &made["owner_id"]),
+        (&json!("group"), &json!("Book club"), &json!(alice.id))
+    );
     assert_eq!(made["members"].as_array().unwrap().len(), 2);
     let pushed = b.next_of("group_created").await;
     assert_eq!(pushed["data"]["chat_id"], chat);
@@ -270,7 +287,8 @@ async fn membership_changes_reach_every_replica(bus: Bus) {
     hears_nothing_of(&mut b2, &chat).await;
 
     let first = sent["data"]["message_id"].as_i64().unwrap();
-    let (status, body) = suite.refused_upgrade(1, &format!("access_token={}&last_message_ids={chat}:{first}", bob.token)).await;
+    let (status, body) =
+        suite.refused_upgrade(1, &format!("access_token={}&last_message_ids={chat}:{first}", bob.token)).await;
     assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "{body}");
     assert_eq!(suite.get(1, &format!("/chats/{chat}/messages"), Some(&bob.token)).await.status, 403);
 }
@@ -290,7 +308,8 @@ async fn resume_in_a_group(bus: Bus) {
     b.close().await;
     for i in 1..=5 {
         let sender = if i % 2 == 0 { &mut a } else { &mut c };
-        let reply = sender.request("send_message", json!({"chat_id": chat, "content": format!("m{i}")}), json!(i)).await;
+        let reply =
+            sender.request("send_message", json!({"chat_id": chat, "content": format!("m{i}")}), json!(i)).await;
         assert_eq!(reply["event"], "receive_message");
     }
     let mut expected: Vec<String> = (1..=5).map(|i| format!("m{i}")).collect();
@@ -309,6 +328,61 @@ async fn resume_in_a_group(bus: Bus) {
 }
 
 on_both_buses!(membership_changes_reach_every_replica, resume_in_a_group);
+
+/// Another replica removed bob and published a message whose news overtook the removal's (the
+/// `member_removed` is still on its way): the message carries the newer membership epoch, so
+/// bob's connection asks the database before writing it, and writes nothing; carol's writes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_overtakes_a_removal_reaches_the_removed_member_not() {
+    use chat_gateway::{
+        entities::{chat_members, chats, messages},
+        message_envelope,
+    };
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+
+    let suite = spawn(Backend::Postgres, Bus::Redis, 1).await;
+    let (alice, bob, carol) = (suite.user("alice").await, suite.user("bob").await, suite.user("carol").await);
+    let mut a = suite.connect(0, &alice).await;
+    let (mut b, mut c) = (suite.connect(0, &bob).await, suite.connect(0, &carol).await);
+    let chat_id = group(&mut a, &alice, &[&bob, &carol], &mut [&mut b, &mut c]).await;
+    let chat: uuid::Uuid = chat_id.parse().unwrap();
+
+    // As the other replica stored them: bob out at a new epoch, then a message under it.
+    let row = chats::Entity::find_by_id(chat).one(&suite.db).await.unwrap().unwrap();
+    let epoch = row.members_epoch + 1;
+    chat_members::Entity::delete_many()
+        .filter(chat_members::Column::ChatId.eq(chat))
+        .filter(chat_members::Column::UserId.eq(bob.id.parse::<uuid::Uuid>().unwrap()))
+        .exec(&suite.db)
+        .await
+        .unwrap();
+    let message = messages::ActiveModel {
+        chat_id: Set(chat),
+        seq: Set(1),
+        sender_id: Set(alice.id.parse().unwrap()),
+        kind: Set("text".into()),
+        content: Set("bob is out".into()),
+        client_msg_id: Set(None),
+        sent_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    };
+    let stored = messages::Entity::insert(message).exec_with_returning(&suite.db).await.unwrap();
+    let moved = chats::ActiveModel { id: Set(chat), last_seq: Set(1), members_epoch: Set(epoch), ..Default::default() };
+    chats::Entity::update(moved).exec(&suite.db).await.unwrap();
+
+    let envelope = message_envelope("another-replica", stored, Some(epoch));
+    let client = redis::Client::open(suite.redis.as_ref().unwrap().url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: i64 =
+        redis::cmd("PUBLISH").arg(format!("chat:room:{chat}")).arg(envelope).query_async(&mut conn).await.unwrap();
+    assert_eq!(c.next_of("receive_message").await["data"]["content"], "bob is out");
+    hears_nothing_of(&mut b, &chat_id).await;
+    // Nor anything later of the group: his connection left its room.
+    let later = a.request("typing", json!({"chat_id": chat_id}), json!("t")).await;
+    assert_eq!(later["event"], "ack");
+    assert_eq!(c.next_of("typing").await["data"]["user_id"], alice.id.as_str());
+    hears_nothing_of(&mut b, &chat_id).await;
+}
 
 /// A group at `GROUP_MAX_MEMBERS` takes nobody more, however they come.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::{Binary, document, wire_name};
 use crate::{
     protocol::{
-        Ack, ChatCreated, ErrorCode, MessageReceipt, MessageView, RequestKind, ServerEvent, ServerEventKind,
-        TokenRefreshed, Typing, UserRef, WsError, parse,
+        Ack, ChatCreated, ChatRenamed, ErrorCode, GroupCreated, MemberRemoved, MemberRoleChanged, MembersAdded,
+        MessageReceipt, MessageView, RequestKind, RoleName, ServerEvent, ServerEventKind, TokenRefreshed, Typing,
+        UserRef, WsError, parse,
     },
     session::CloseReason,
 };

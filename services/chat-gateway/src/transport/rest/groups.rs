@@ -1,30 +1,27 @@
 //! A chat described with its members, and groups made over HTTP (as with `create_group`, the
 //! members' connections hear of it).
 
-use std::sync::Arc;
-
-use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
+use poem_openapi::{ApiResponse, Object, payload::Json, types::Example};
 use shared::{
     ApiError,
     http::{
-        BearerAuth, Refusal, Refusals, Refused, Text, UuidText,
+        Refusal, Refusals, Text,
         refusals::{BEARER, DEPENDENCIES, INVALID_FIELD, JSON_BODY, UNPARSED_PARAMETER},
     },
     timestamp::{Timestamp, timestamp},
+    tokens::AccessClaims,
 };
 use uuid::Uuid;
 
-use super::{ALICE, BOB, CHAT, Tag};
+use super::{ALICE, BOB, CHAT};
 use crate::{
     commands::{self, Caller},
     domain::{Role, TitleText},
+    error::ChatError,
     protocol::{CreateGroup, RoleName},
     state::ChatState,
     store::groups::{self, ChatProfile},
 };
-
-pub struct GroupsApi;
 
 /// A new group.
 #[derive(Debug, Object)]
@@ -47,6 +44,7 @@ impl Example for NewGroup {
 /// A member as a chat's description lists them.
 #[derive(Debug, Object)]
 pub struct ChatMember {
+    /// The member's id.
     pub user_id: Uuid,
     /// As the member spelled it at registration.
     pub username: String,
@@ -60,6 +58,7 @@ pub struct ChatMember {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct ChatDescription {
+    /// The chat's id, as `/chat`'s events name it.
     pub chat_id: Uuid,
     /// `private` (two users) or `group`.
     pub kind: ChatKindName,
@@ -167,34 +166,20 @@ impl Refusals for DescribeRefusals {
     ];
 }
 
-#[OpenApi(tag = "Tag::Chats")]
-impl GroupsApi {
-    /// Make a group: the caller is its owner, `user_ids` its members. Every member's
-    /// connections get `group_created`, as when it is made over `/chat`.
-    #[oai(path = "/chats", method = "post", operation_id = "create_group")]
-    async fn create(
-        &self,
-        state: Data<&Arc<ChatState>>,
-        auth: BearerAuth,
-        body: Json<NewGroup>,
-    ) -> Result<GroupMade, Refused<CreateRefusals>> {
-        let caller = Caller { user: auth.0.sub, username: &auth.0.preferred_username, connection: None };
-        let request = CreateGroup { title: body.0.title, user_ids: body.0.user_ids };
-        let (_, group) = commands::groups::create_group(&state, caller, request).await?;
-        Ok(GroupMade::Created(Json(group.into())))
-    }
+/// `POST /chats`: the group, made as `create_group` makes it.
+pub(super) async fn create(state: &ChatState, auth: &AccessClaims, body: NewGroup) -> Result<GroupMade, ChatError> {
+    let caller = Caller { user: auth.sub, username: &auth.preferred_username, connection: None };
+    let request = CreateGroup { title: body.title, user_ids: body.user_ids };
+    let (_, group) = commands::groups::create_group(state, caller, request).await?;
+    Ok(GroupMade::Created(Json(group.into())))
+}
 
-    /// A chat and its members (private or group). Members only.
-    #[oai(path = "/chats/:chat_id", method = "get", operation_id = "describe_chat")]
-    async fn describe(
-        &self,
-        state: Data<&Arc<ChatState>>,
-        auth: BearerAuth,
-        /// The chat (`chat_id` of `GET /chats`, `group_created` or `private_chat_room_created`).
-        chat_id: Path<Text<UuidText>>,
-    ) -> Result<Json<ChatDescription>, Refused<DescribeRefusals>> {
-        let chat_id =
-            Uuid::parse_str(&chat_id.0).map_err(|_| ApiError::invalid_field("chat_id", "chat_id: not a UUID"))?;
-        Ok(Json(groups::profile(&state.db, chat_id, auth.0.sub).await?.into()))
-    }
+/// `GET /chats/{chat_id}`: read on the primary, so that a group just made is found.
+pub(super) async fn describe(
+    state: &ChatState,
+    auth: &AccessClaims,
+    chat_id: &str,
+) -> Result<ChatDescription, ApiError> {
+    let chat_id = Uuid::parse_str(chat_id).map_err(|_| ApiError::invalid_field("chat_id", "chat_id: not a UUID"))?;
+    Ok(groups::profile(&state.db, chat_id, auth.sub).await?.into())
 }

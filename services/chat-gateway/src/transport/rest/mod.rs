@@ -1,5 +1,5 @@
-//! The gateway's REST routes: the caller's chat list and a chat's history (here), a chat's
-//! description and groups made over HTTP ([`groups`]). Members only.
+//! The gateway's REST routes: the caller's chat list and a chat's history, a chat's
+//! description and groups made over HTTP (their types and work in [`groups`]). Members only.
 
 mod groups;
 
@@ -40,9 +40,10 @@ pub(crate) enum Tag {
 
 pub struct ChatsApi;
 
-/// Every chat-gateway REST route, for one `OpenApiService`.
-pub fn apis() -> (ChatsApi, groups::GroupsApi) {
-    (ChatsApi, groups::GroupsApi)
+/// Every chat-gateway REST route, for one `OpenApiService` (one impl: the document keeps one
+/// entry per path, so a second impl's `POST /chats` would hide `GET /chats`).
+pub fn apis() -> ChatsApi {
+    ChatsApi
 }
 
 /// A member of a chat, and how far they have received and read it.
@@ -289,6 +290,30 @@ impl ChatsApi {
             has_more: read.has_more,
             members: read.members.into_iter().map(MemberReceipts::from).collect(),
         }))
+    }
+
+    /// Make a group: the caller is its owner, `user_ids` its members. Every member's
+    /// connections get `group_created`, as when it is made over `/chat`.
+    #[oai(path = "/chats", method = "post", operation_id = "create_group")]
+    async fn create_group(
+        &self,
+        state: Data<&Arc<ChatState>>,
+        auth: BearerAuth,
+        body: Json<groups::NewGroup>,
+    ) -> Result<groups::GroupMade, Refused<groups::CreateRefusals>> {
+        Ok(groups::create(&state, &auth.0, body.0).await?)
+    }
+
+    /// A chat and its members (private or group). Members only.
+    #[oai(path = "/chats/:chat_id", method = "get", operation_id = "describe_chat")]
+    async fn describe_chat(
+        &self,
+        state: Data<&Arc<ChatState>>,
+        auth: BearerAuth,
+        /// The chat (`chat_id` of `GET /chats`, `group_created` or `private_chat_room_created`).
+        chat_id: Path<Text<UuidText>>,
+    ) -> Result<Json<groups::ChatDescription>, Refused<groups::DescribeRefusals>> {
+        Ok(Json(groups::describe(&state, &auth.0, &chat_id.0).await?))
     }
 }
 
