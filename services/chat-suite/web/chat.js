@@ -82,7 +82,9 @@ export class Chat {
 
   /** The chat's stored messages, oldest first: ids grow in the order the chat stored them. */
   stored() {
-    return [...this.messages.values()].filter((m) => m.message_id !== undefined).sort((a, b) => a.message_id - b.message_id);
+    return [...this.messages.values()]
+      .filter((m) => m.message_id !== undefined)
+      .sort((a, b) => a.message_id - b.message_id);
   }
 
   /** Keeps a stored message, replacing its own pending copy. */
@@ -104,7 +106,8 @@ export class Chat {
     const count = (kind) => others.filter((id) => (this.receipts.get(id)?.[kind] ?? 0) >= message.message_id).length;
     const [delivered, seen, all] = [count("delivered"), count("seen"), others.length];
     const status = all > 0 && seen === all ? "seen" : all > 0 && delivered === all ? "delivered" : "sent";
-    if (!this.isGroup || all === 0 || seen === all) return { status, text: this.isGroup && all > 0 ? "seen by everyone" : status };
+    if (!this.isGroup || all === 0) return { status, text: status };
+    if (seen === all) return { status, text: "seen by everyone" };
     if (seen > 0) return { status, text: `${status}, seen by ${seen} of ${all}` };
     if (delivered > 0 && delivered < all) return { status, text: `delivered to ${delivered} of ${all}` };
     return { status, text: status };

@@ -78,7 +78,14 @@ export function setUpNewGroup({ session, created, fail }) {
     }
   });
 
-  return { reset: () => (picked.clear(), form.reset(), renderPicked()) };
+  return {
+    reset: () => {
+      picked.clear();
+      form.reset();
+      renderPicked();
+      $("new-group").open = false;
+    },
+  };
 }
 
 /**
@@ -93,7 +100,8 @@ export function setUpGroupPanel({ session, current, ask, fail }) {
     $("add-found").replaceChildren();
   };
 
-  suggest({ session, input: $("add-member"), list: $("add-found"), label: (u) => `Add ${u.username}`, pick: add, fail });
+  const label = (user) => `Add ${user.username}`;
+  suggest({ session, input: $("add-member"), list: $("add-found"), label, pick: add, fail });
 
   $("add-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -137,8 +145,12 @@ export function renderGroupPanel(chat, me) {
   const mine = chat.roleOf(me);
   const manages = mine === "owner" || mine === "admin";
   say($("member-count"), String(chat.memberCount));
+  // The owner, the admins, then the members; each longest-standing first.
   const members = [...(chat.members?.values() ?? [])].sort(
-    (a, b) => ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || a.joined_at.localeCompare(b.joined_at) || a.username.localeCompare(b.username),
+    (a, b) =>
+      ROLE_ORDER[a.role] - ROLE_ORDER[b.role] ||
+      a.joined_at.localeCompare(b.joined_at) ||
+      a.username.localeCompare(b.username),
   );
   $("members").replaceChildren(...members.map((member) => memberItem(member, mine, me)));
   $("add-form").hidden = !manages;
@@ -154,7 +166,11 @@ function memberItem(member, mine, me) {
   const { user_id: userId, username, role } = member;
   // Named for whom they act on; the name begins with the words shown (WCAG 2.5.3).
   const action = (name, text) =>
-    el("button", { type: "button", "data-action": name, "data-user-id": userId, "aria-label": `${text}: ${username}` }, text);
+    el(
+      "button",
+      { type: "button", "data-action": name, "data-user-id": userId, "aria-label": `${text}: ${username}` },
+      text,
+    );
   const actions = [];
   if (userId !== me && role !== "owner") {
     if (mine === "owner") {
@@ -164,7 +180,9 @@ function memberItem(member, mine, me) {
           : action("admin", "Make admin"),
       );
     }
-    if (mine === "owner" || (mine === "admin" && role === "member")) actions.push(action("remove", "Remove"));
+    if (mine === "owner" || (mine === "admin" && role === "member")) {
+      actions.push(action("remove", "Remove"));
+    }
   }
   return el(
     "li",
