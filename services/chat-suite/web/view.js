@@ -23,13 +23,19 @@ export function renderChats() {
             "aria-current": chatId === state.current ? "true" : false,
           },
           el("span", { class: "name" }, chat.name),
-          chat.isGroup ? el("span", { class: "members" }, membersText(chat)) : presenceBadge(chat.peer.user_id),
-          chat.removed ? el("span", { class: "gone" }, "you were removed") : "",
+          stateBadge(chat),
           chat.unread > 0 ? el("span", { class: "unread" }, `${chat.unread} new`) : "",
         ),
       ),
     ),
   );
+}
+
+/** A private chat's peer's presence; a group's size, or that the user is out of it. */
+function stateBadge(chat) {
+  if (!chat.isGroup) return presenceBadge(chat.peer.user_id);
+  if (chat.removed) return el("span", { class: "gone" }, "you were removed");
+  return el("span", { class: "members" }, membersText(chat));
 }
 
 const membersText = (chat) => `${chat.memberCount} ${chat.memberCount === 1 ? "member" : "members"}`;
@@ -60,10 +66,8 @@ export function renderHeader() {
   const chat = open();
   if (!chat) return;
   $("peer-name").textContent = chat.name;
-  $("peer-presence").replaceChildren(
-    chat.isGroup ? el("span", { class: "members" }, membersText(chat)) : presenceBadge(chat.peer.user_id),
-  );
-  say($("group-activity"), chat.isGroup ? chat.activity : "");
+  $("peer-presence").replaceChildren(chat.removed ? "" : stateBadge(chat));
+  say($("group-activity"), chat.isGroup && !chat.removed ? chat.activity : "");
 }
 
 export function renderTyping() {

@@ -1,6 +1,7 @@
 //! A group of three in three browsers: Alice makes it with Bob and Carol, picked by name;
-//! everyone sees it and each other's messages under the sender's name; Alice renames it and
-//! removes Carol, whose page says she is out and who gets nothing more of it.
+//! everyone sees it and each other's messages under the sender's name; Alice renames it, makes
+//! Bob an admin and removes Carol, whose page says she is out and who gets nothing more of it;
+//! Bob leaves.
 
 use serde_json::{Value, json};
 
@@ -82,11 +83,20 @@ async fn three_people_chat_in_a_group_and_the_owner_renames_it_and_removes_one()
     }
     wait_for_texts(&bob, "#group-activity", &["alice renamed the group."]).await;
 
+    // Alice makes Bob an admin: he may now add people and remove plain members (Carol), and
+    // his button to unmake himself is not there.
+    click(&alice, "#members button[aria-label='Make admin: bob']").await;
+    wait_for_texts(&bob, "#members .role", &["owner", "admin"]).await;
+    wait_for_script(&bob, "bob's settings", manages, vec![], json!([false, false])).await;
+    wait_for_texts(&bob, "#members button", &["Remove"]).await;
+    wait_for_texts(&alice, "#members button", &["Unmake admin", "Remove", "Make admin", "Remove"]).await;
+
     // Alice removes Carol: Carol's page says so and stops her writing; the others' member
     // lists lose her.
     click(&alice, "#members button[aria-label='Remove: carol']").await;
     wait_for_texts(&carol, "#chat-closed", &["You were removed from this group by alice."]).await;
     wait_for_texts(&carol, "#chats .gone", &["you were removed"]).await;
+    wait_for_texts(&carol, "#chats .members, #peer-presence .members", &[]).await;
     let writable = "return document.getElementById('send-form').hidden";
     wait_for_script(&carol, "carol's message form", writable, vec![], json!(true)).await;
     for browser in [&alice, &bob] {
@@ -100,6 +110,13 @@ async fn three_people_chat_in_a_group_and_the_owner_renames_it_and_removes_one()
     wait_for_texts(&bob, "#messages li.mine .status", &["seen by everyone", "seen by everyone"]).await;
     assert_eq!(texts(&carol, "#messages .content").await, all);
     wait_for_texts(&carol, "#connection", &["Connected."]).await;
+
+    // Bob leaves: the group goes from his list, and Alice is told.
+    click(&bob, "#group-panel summary").await;
+    click(&bob, "#leave").await;
+    wait_for_texts(&bob, "#chats .name", &[]).await;
+    wait_for_texts(&alice, "#members .member-name", &["alice"]).await;
+    wait_for_texts(&alice, "#group-activity", &["bob left."]).await;
 
     // Nobody's page broke its policy, failed a request or threw.
     for browser in [&alice, &bob, &carol] {
