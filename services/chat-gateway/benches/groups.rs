@@ -322,6 +322,34 @@ fn side_by_side(columns: &[(&str, &Outcome)]) -> String {
     out
 }
 
+/// What 1,000 groups of 1,000 members, each at one message every 10 seconds (100,000
+/// deliveries/s), would take, from this run's per-delivery and per-message figures: a first
+/// sizing, linear, before any headroom.
+fn capacity_model(group: &Outcome) -> String {
+    const DELIVERIES: f64 = 100_000.0;
+    let messages = DELIVERIES / (group.load.members - 1) as f64;
+    let cores = |program: &str| group.cpu_of(|name| name == program).as_secs_f64() * DELIVERIES;
+    format!(
+        "Capacity model for groups, from the group of {} (linear, no headroom): 1,000 such groups, \
+         each at a message every 10 s, are {DELIVERIES:.0} deliveries/s from {messages:.0} messages/s.\n\n\
+         | part | measured here | for {DELIVERIES:.0} deliveries/s |\n| --- | --- | --- |\n\
+         | gateway CPU | {} per delivery | {:.1} cores |\n\
+         | Redis | {:.2} publishes per message, {} CPU per delivery | {:.0} publishes/s, {:.2} cores |\n\
+         | Postgres | {} per delivery | {:.2} cores |\n\n\
+         A group's fan-out costs the gateways (one write per member connection) and hardly the \
+         bus: Redis carries one publish per message whatever the group's size.",
+        group.load.members,
+        us(group.cpu_of(|name| name == "chat-gateway")),
+        cores("chat-gateway"),
+        group.publishes_per_message,
+        us(group.cpu_of(|name| name == "redis-server")),
+        messages * group.publishes_per_message,
+        cores("redis-server"),
+        us(group.cpu_of(|name| name == "postgres")),
+        cores("postgres"),
+    )
+}
+
 #[tokio::main]
 async fn main() {
     if !bench::invoked_by_cargo_bench() {
@@ -484,6 +512,9 @@ async fn main() {
             ours.load.seconds,
             side_by_side(&[("chat-suite /chat", ours), ("Socket.IO peer", peer)])
         ));
+    }
+    if let Some((ours, _)) = outcomes.first() {
+        report.extra(capacity_model(ours));
     }
     report.explanation(include_str!("groups.md"));
     if let Some(profile) = profile {
