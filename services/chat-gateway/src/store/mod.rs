@@ -6,6 +6,7 @@ pub(crate) mod chats;
 pub mod entities;
 pub(crate) mod groups;
 pub(crate) mod history;
+mod locks;
 pub(crate) mod messages;
 pub(crate) mod receipts;
 pub(crate) mod writer;
