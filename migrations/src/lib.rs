@@ -8,6 +8,7 @@ mod m20261124_000002_create_refresh_tokens;
 mod m20261124_000003_create_notification_outbox;
 mod m20261124_000004_outbox_relay_state;
 mod m20261125_000005_create_chats;
+mod m20261207_000006_group_chats;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_create_notification_outbox::Migration),
             Box::new(m20261124_000004_outbox_relay_state::Migration),
             Box::new(m20261125_000005_create_chats::Migration),
+            Box::new(m20261207_000006_group_chats::Migration),
         ]
     }
 }

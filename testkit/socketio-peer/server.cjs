@@ -1,7 +1,7 @@
-// The Socket.IO peer of the delivery benchmark: a stock Socket.IO 4 server with the classic
-// Redis adapter, answering the events the benchmark drives (`connected`,
-// `start_private_chat`, `send_message`) the way the original Flask chat service did, so that
-// chat-gateway can be measured next to it under the same load.
+// The Socket.IO peer of the delivery and group benchmarks: a stock Socket.IO 4 server with the
+// classic Redis adapter, answering the events the benchmarks drive (`connected`,
+// `start_private_chat`, `join_group`, `send_message`) the way the original Flask chat service
+// did, so that chat-gateway can be measured next to it under the same load.
 //
 //   node server.cjs PORT REDIS_URL
 //
@@ -83,12 +83,27 @@ async function main() {
       if (typeof ack === "function") ack(created);
     });
 
+    // A group is a room of its own, joined by each member's socket (as a Socket.IO app keeps
+    // them): one emit to the room reaches every member on every process.
+    socket.on("join_group", (data, ack) => {
+      if (!data || typeof data.chat_id !== "string" || !data.chat_id.startsWith("group:")) {
+        return socket.emit("error", { code: "bad_request" });
+      }
+      socket.join(data.chat_id);
+      if (typeof ack === "function") ack({ chat_id: data.chat_id });
+      else socket.emit("group_joined", { chat_id: data.chat_id });
+    });
+
     socket.on("send_message", (data, ack) => {
       if (!data || typeof data.chat_id !== "string" || typeof data.content !== "string") {
         return socket.emit("error", { code: "bad_request" });
       }
-      const members = data.chat_id.split(".");
-      if (members.length !== 2 || !members.includes(me)) return socket.emit("error", { code: "not_member" });
+      const group = data.chat_id.startsWith("group:");
+      if (group && !socket.rooms.has(data.chat_id)) return socket.emit("error", { code: "not_member" });
+      const members = group ? [] : data.chat_id.split(".");
+      if (!group && (members.length !== 2 || !members.includes(me))) {
+        return socket.emit("error", { code: "not_member" });
+      }
       const message = {
         id: ++lastMessageId,
         chat_id: data.chat_id,
@@ -97,7 +112,7 @@ async function main() {
         kind: "text",
         sent_at: new Date().toISOString(),
       };
-      chat.to(members.map(room)).emit("receive_message", message);
+      chat.to(group ? data.chat_id : members.map(room)).emit("receive_message", message);
       if (typeof ack === "function") ack(message);
     });
   });

@@ -59,7 +59,11 @@ impl RedisCluster {
             (0..6).map(|_| Node { port: crate::free_port(), bus_port: crate::free_port(), child: None }).collect();
         let mut cluster = Self { nodes, dir, tls };
         for index in 0..cluster.nodes.len() {
-            cluster.run(index);
+            // A port taken by another test's server meanwhile: this node tries others.
+            while !cluster.try_run(index) {
+                cluster.nodes[index].port = crate::free_port();
+                cluster.nodes[index].bus_port = crate::free_port();
+            }
         }
         let addresses: Vec<String> = cluster.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let created = Command::new("redis-cli")
@@ -256,10 +260,18 @@ impl RedisCluster {
     }
 
     fn run(&mut self, index: usize) {
+        let port = self.nodes[index].port;
+        assert!(self.try_run(index), "the cluster node on port {port} could not start again (port taken meanwhile?)");
+    }
+
+    /// Starts node `index`; false when it exited instead of answering (a port was taken).
+    fn try_run(&mut self, index: usize) -> bool {
         let dir = self.dir.path().to_owned();
         let node = &mut self.nodes[index];
-        node.child = Some(spawn_node(&dir, node.port, node.bus_port, self.tls.as_ref()));
-        crate::redis_server::wait_until_answers(node.port, self.tls.as_ref());
+        let mut child = spawn_node(&dir, node.port, node.bus_port, self.tls.as_ref());
+        let answered = crate::redis_server::wait_until_answers(node.port, self.tls.as_ref(), &mut child);
+        node.child = Some(child);
+        answered
     }
 
     /// A command through `redis-cli` to the node on `port`; its answer as redis-cli prints it

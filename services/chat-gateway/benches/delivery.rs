@@ -22,6 +22,10 @@
 
 #[path = "delivery/cluster.rs"]
 mod cluster;
+#[path = "common/seed.rs"]
+mod seed;
+#[path = "common/wire.rs"]
+mod wire;
 
 use std::{
     collections::HashSet,
@@ -35,126 +39,18 @@ use std::{
 
 use auth_api::tokens::{SigningKey, TokenIssuer};
 use futures_util::{SinkExt, StreamExt};
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use shared::config::TokenSettings;
 use testkit::bench::{self, CpuTimes, Process, Profile, Report, Row, percent, setting};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
+use wire::{Read, Wire};
 
 const PAIRS: usize = 100;
 /// The latency the rate sweep looks for: past it, a chat feels slow.
 const SLOW: Duration = Duration::from_millis(100);
 /// Offered rates of the sweep, messages/s in all.
 const SWEEP: [u64; 8] = [1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000];
-
-/// A fresh database with `count` users; its URL and their ids.
-async fn seed(count: usize) -> (String, Vec<Uuid>) {
-    let url = bench::fresh_database("chat_suite_bench_chat").await;
-    let db = Database::connect(&url).await.unwrap();
-    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
-    for (n, chunk) in ids.chunks(1000).enumerate() {
-        let values: Vec<String> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                let name = format!("bench{}", n * 1000 + i);
-                format!(
-                    "('{id}', '{name}', '{name}', '{name}@bench.example.com', '{name}@bench.example.com', 'x', now())"
-                )
-            })
-            .collect();
-        db.execute_unprepared(&format!(
-            "INSERT INTO users (id, username, username_key, email, email_key, password_hash, created_at) VALUES {}",
-            values.join(",")
-        ))
-        .await
-        .unwrap();
-    }
-    (url, ids)
-}
-
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The protocol the benchmark's clients speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wire {
-    Chat,
-    /// Socket.IO's WebSocket transport, spoken by hand: `42/chat,["event",data]` packets,
-    /// pings answered.
-    SocketIo,
-}
-
-/// What a text frame from the server is.
-enum Read {
-    Event(String, Value),
-    /// Engine.IO's ping, which the client must answer.
-    Ping,
-    Other,
-}
-
-impl Wire {
-    async fn connect(self, port: u16, token: &str) -> Result<Ws, String> {
-        let url = match self {
-            Self::Chat => format!("ws://127.0.0.1:{port}/chat?access_token={token}"),
-            Self::SocketIo => format!("ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"),
-        };
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| e.to_string())?;
-        if self == Self::SocketIo {
-            match ws.next().await {
-                Some(Ok(open)) if open.to_text().is_ok_and(|t| t.starts_with('0')) => {}
-                other => return Err(format!("no Engine.IO open packet: {other:?}")),
-            }
-            ws.send(Message::text(format!("40/chat,{}", json!({"token": token})))).await.map_err(|e| e.to_string())?;
-        }
-        self.next_event(&mut ws, "connected").await?;
-        Ok(ws)
-    }
-
-    /// A client event, without a reply id or callback: the server pushes the result as an event.
-    fn frame(self, event: &str, data: Value) -> Message {
-        Message::text(match self {
-            Self::Chat => json!({"event": event, "data": data}).to_string(),
-            Self::SocketIo => format!("42/chat,{}", json!([event, data])),
-        })
-    }
-
-    fn read(self, text: &str) -> Read {
-        match self {
-            Self::Chat => match serde_json::from_str::<Value>(text) {
-                Ok(mut value) => match value["event"].as_str() {
-                    Some(event) => Read::Event(event.to_owned(), value["data"].take()),
-                    None => Read::Other,
-                },
-                Err(_) => Read::Other,
-            },
-            Self::SocketIo if text == "2" => Read::Ping,
-            Self::SocketIo => match text.strip_prefix("42/chat,").and_then(|a| serde_json::from_str::<Value>(a).ok()) {
-                Some(mut args) => match args[0].as_str() {
-                    Some(event) => Read::Event(event.to_owned(), args[1].take()),
-                    None => Read::Other,
-                },
-                None => Read::Other,
-            },
-        }
-    }
-
-    /// The data of the next `event`, answering pings on the way.
-    async fn next_event(self, ws: &mut Ws, event: &str) -> Result<Value, String> {
-        loop {
-            let message = match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
-                Ok(Some(Ok(message))) => message,
-                other => return Err(format!("no {event} event: {other:?}")),
-            };
-            let Message::Text(text) = message else { continue };
-            match self.read(text.as_str()) {
-                Read::Event(name, data) if name == event => return Ok(data),
-                Read::Ping => ws.send(Message::text("3")).await.map_err(|e| e.to_string())?,
-                _ => {}
-            }
-        }
-    }
-}
 
 /// A system under load: two server processes and the protocol to speak to them.
 struct Target {
@@ -703,7 +599,7 @@ async fn main() {
         setting("BENCH_IDLE", 10_000),
     );
     let (sweep_warmup, sweep_seconds) = (setting("BENCH_SWEEP_WARMUP_SECONDS", 3), setting("BENCH_SWEEP_SECONDS", 8));
-    let (url, users) = seed(2 * PAIRS + idle as usize).await;
+    let (url, users) = seed::users("chat_suite_bench_chat", 2 * PAIRS + idle as usize).await;
     let key = SigningKey::generate().unwrap();
     let issuer = TokenIssuer::new(
         SigningKey::from_pem(key.to_pem()).unwrap(),

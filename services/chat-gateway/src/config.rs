@@ -80,6 +80,12 @@ pub struct ChatSettings {
     /// crashed replica's users still look online.
     #[arg(long, env = "PRESENCE_TTL_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub presence_ttl_seconds: u64,
+
+    /// Most members a group may have, its owner included. Every message costs a stored row
+    /// and a receipt per member, and a push per member away: 1,024 is WhatsApp's limit, and
+    /// what one group's fan-out was measured at (BENCHMARKS.md).
+    #[arg(long, env = "GROUP_MAX_MEMBERS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub group_max_members: u32,
 }
 
 impl ChatSettings {

@@ -17,6 +17,8 @@ pub struct GatewayMetrics {
     pub bus_dropped_total: IntCounter,
     pub bus_publish_failures_total: IntCounter,
     pub bus_reconnects_total: IntCounter,
+    /// Rooms (group chats) with a connection here: with Redis, each one channel subscribed.
+    pub rooms_subscribed: IntGauge,
 }
 
 impl GatewayMetrics {
@@ -69,6 +71,10 @@ impl GatewayMetrics {
                 "chat_suite_bus_reconnects_total",
                 "Times the Redis subscription was lost (or could not be made) and retried",
             )?,
+            rooms_subscribed: IntGauge::new(
+                "chat_suite_rooms_subscribed",
+                "Rooms (group chats) with a connection on this replica, each a channel it subscribes to with Redis",
+            )?,
         })
     }
 
@@ -87,6 +93,7 @@ impl GatewayMetrics {
         registry.register(Box::new(metrics.bus_dropped_total.clone()))?;
         registry.register(Box::new(metrics.bus_publish_failures_total.clone()))?;
         registry.register(Box::new(metrics.bus_reconnects_total.clone()))?;
+        registry.register(Box::new(metrics.rooms_subscribed.clone()))?;
         Ok(())
     }
 }

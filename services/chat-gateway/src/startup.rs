@@ -116,12 +116,16 @@ impl ChatService {
     }
 }
 
-/// A user's presence is told to those who share a chat with them.
+/// A user's presence is told to those who share a private chat with them, and in their small
+/// groups' rooms.
 fn chat_peers(db: &sea_orm::DatabaseConnection) -> PresenceAudience {
     let db = db.clone();
     Box::new(move |user| {
         let db = db.clone();
-        Box::pin(async move { Ok(chats::peers(&db, user).await?) })
+        Box::pin(async move {
+            let audience = chats::presence_audience(&db, user).await?;
+            Ok((audience.peers, audience.groups))
+        })
     })
 }
 

@@ -19,9 +19,10 @@ impl From<Message> for MessageView {
     }
 }
 
-/// What a replica publishes to a member's channel for a stored message (tests publish as
-/// another replica would).
-pub fn message_envelope(origin: &str, row: messages::Model) -> Vec<u8> {
+/// What a replica publishes for a stored message: to a member's channel, or with the
+/// membership `epoch` it was sent under to a group's room (tests publish as another replica
+/// would).
+pub fn message_envelope(origin: &str, row: messages::Model, epoch: Option<i64>) -> Vec<u8> {
     let seq = row.seq;
-    node::message_envelope(origin, Message::from(row).into(), seq)
+    node::message_envelope(origin, Message::from(row).into(), seq, epoch)
 }

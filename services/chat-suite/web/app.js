@@ -1,38 +1,25 @@
-// The page: sign in, find someone, chat. HTTP for what is stored (chats, history, users), the
-// /chat WebSocket for what happens now. session.js holds the tokens, socket.js the connection.
+// The page: sign in, find someone or make a group, chat. HTTP for what is stored (chats,
+// history, users, a group's members), the /chat WebSocket for what happens now. session.js
+// holds the tokens, socket.js the connection; state.js what the page holds, chat.js one chat
+// of it, sync.js what the server says of them, view.js their drawing, groups.js the group
+// views, people.js the searches by name. This file takes the user's input and wires the rest.
 //
-// Everything a user wrote (names, messages) reaches the page as text nodes, through `el`
-// below; nothing is ever parsed as HTML.
+// Everything a user wrote (names, titles, messages) reaches the page as text nodes, through
+// `el` (dom.js); nothing is ever parsed as HTML.
 
 import { ApiError, Session } from "./session.js";
-import { ChatSocket, SocketError } from "./socket.js";
+import { ChatSocket } from "./socket.js";
+import { $, Refusal, describe, say } from "./dom.js";
+import { Chat, names } from "./chat.js";
+import { suggest, userNamed } from "./people.js";
+import { setUpGroupPanel, setUpNewGroup } from "./groups.js";
+import { clear, open, state } from "./state.js";
+import * as sync from "./sync.js";
+import { presenceKnownFrom, renderMessages, setOnline } from "./view.js";
 
-const $ = (id) => document.getElementById(id);
-
-/** An element with attributes and children. Strings become text nodes, never markup. */
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value !== false && value !== null && value !== undefined) node.setAttribute(name, String(value));
-  }
-  node.append(...children);
-  return node;
-}
-
-let session = null;
-let socket = null;
-// chat_id -> { peer: {user_id, username}, unread, lastActivity, hasMore, delivered, seen,
-//              messages: Map(key -> message) }. A stored message's key is its id; one still
-//              on its way is keyed by its client_msg_id until it comes back stored.
-const chats = new Map();
-const online = new Set();
-// Whether the page knows who is online: from `connected` until the connection is lost. The
-// server says which chat peers are online after `connected`, then who comes and goes, and
-// when a chat is made or joined, whether its peer is online; a peer it has not named is not.
-let presenceKnown = false;
-let current = null;
-// Per chat, the newest message this page said it saw, so `seen` is sent once per message.
-const seenSent = new Map();
+// How often this page says the user is typing, while they type.
+const TYPING_EVERY_MS = 3000;
+let typingSentAt = 0;
 
 // ---- signing in and out ------------------------------------------------------------------
 
@@ -80,47 +67,56 @@ function holdOff(form, seconds) {
   tick();
 }
 
-$("sign-out").addEventListener("click", () => session?.logout());
+$("sign-out").addEventListener("click", () => state.session?.logout());
 
-function start(newSession) {
-  session = newSession;
+function start(session) {
+  state.session = session;
   session.addEventListener("ended", signedOut);
+  names.set(session.userId, session.username);
   $("me-name").textContent = session.username;
   $("sign-in").hidden = true;
   $("whoami").hidden = false;
   $("chat-app").hidden = false;
-  socket = new ChatSocket(session);
-  socket.addEventListener("message", (e) => onMessage(e.detail));
-  socket.addEventListener("chat", (e) => {
-    if (!chats.has(e.detail.chat_id)) loadChats();
-  });
-  socket.addEventListener("delivered", (e) => onReceipt(e.detail, "delivered"));
-  socket.addEventListener("seen", (e) => onReceipt(e.detail, "seen"));
-  socket.addEventListener("online", (e) => setOnline(e.detail.user_id, true));
-  socket.addEventListener("offline", (e) => setOnline(e.detail.user_id, false));
-  socket.addEventListener("problem", (e) => say($("notice"), e.detail.message));
-  socket.addEventListener("status", (e) => {
-    showStatus(e.detail);
+  const socket = new ChatSocket(session);
+  state.socket = socket;
+  const on = (name, handle) => socket.addEventListener(name, (e) => handle(e.detail));
+  on("message", sync.onMessage);
+  on("chat", (chat) => state.chats.has(chat.chat_id) || sync.loadChats());
+  on("delivered", (receipt) => sync.onReceipt(receipt, "delivered"));
+  on("seen", (receipt) => sync.onReceipt(receipt, "seen"));
+  on("online", (user) => setOnline(user.user_id, true));
+  on("offline", (user) => setOnline(user.user_id, false));
+  on("typing", sync.onTyping);
+  on("group_created", sync.onGroupCreated);
+  on("members_added", sync.onMembersAdded);
+  on("member_removed", sync.onMemberRemoved);
+  on("member_role_changed", sync.onRoleChanged);
+  on("chat_renamed", sync.onRenamed);
+  on("problem", (error) => say($("notice"), error.message));
+  on("status", (status) => {
+    showStatus(status);
     // Chats made while the page was away are in the list, not in the replay. Presence is
-    // announced afresh after every `connected`.
-    presenceKnownFrom(e.detail.state);
-    if (e.detail.state === "connected") loadChats();
+    // announced afresh after every `connected`. Groups' changes are not replayed: the list,
+    // and the open group's description, are read again.
+    presenceKnownFrom(status.state);
+    if (status.state === "connected") {
+      sync.loadChats();
+      if (open()?.isGroup) sync.loadProfile(state.current);
+    }
+    // A group the user was removed from while away would have the resume refused (403) for
+    // good: the list no longer has it, and the socket forgets it.
+    if (status.state === "waiting") sync.loadChats({ quietly: true });
   });
   // The list first: its newest message per chat is where the socket's replay starts, so
   // nothing that arrives between the two is missed.
-  loadChats().finally(() => socket.connect());
+  sync.loadChats().finally(() => socket.connect());
 }
 
 function signedOut() {
-  socket?.close();
-  socket = session = current = null;
-  chats.clear();
-  online.clear();
-  presenceKnown = false;
-  seenSent.clear();
-  $("chats").replaceChildren();
-  $("found").replaceChildren();
-  $("messages").replaceChildren();
+  state.socket?.close();
+  clear();
+  newGroup.reset();
+  for (const list of ["chats", "found", "messages", "group-found", "members", "add-found"]) $(list).replaceChildren();
   $("conversation").hidden = true;
   $("chat-app").hidden = true;
   $("whoami").hidden = true;
@@ -131,173 +127,72 @@ function signedOut() {
 
 // ---- chats -------------------------------------------------------------------------------
 
-async function loadChats() {
-  try {
-    const page = await session.api("/chats?limit=100");
-    for (const entry of page.chats) {
-      const known = chats.get(entry.chat_id);
-      if (known) {
-        if (entry.chat_id !== current) known.unread = entry.unread_count;
-        applyMarks(known, entry.members);
-        continue;
-      }
-      const member = entry.members.find((m) => m.user_id !== session.userId) ?? entry.members[0];
-      const peer = { user_id: member.user_id, username: member.username };
-      const chat = remember(entry.chat_id, peer, entry.last_activity_at, entry.unread_count);
-      applyMarks(chat, entry.members);
-      // The page holds this chat's summary, not its history: live messages from here on,
-      // the rest from the history when the chat is opened.
-      socket.advance(entry.chat_id, entry.last_message?.message_id ?? 0);
-    }
-    renderChats();
-    if (current) renderMessages();
-  } catch (error) {
-    say($("notice"), `Could not load your chats: ${describe(error)}`);
-  }
-}
-
-function remember(chatId, peer, lastActivity, unread = 0) {
-  const chat = { peer, lastActivity, unread, hasMore: false, delivered: 0, seen: 0, messages: new Map() };
-  chats.set(chatId, chat);
-  return chat;
-}
-
-/**
- * The peer's receipts as the server keeps them (`delivered_up_to`, `seen_up_to`: every message
- * up to that id), so that a reload shows what the live `message_received` and `message_seen`
- * showed. Either source only moves the marks forward.
- */
-function applyMarks(chat, members = []) {
-  const peer = members.find((m) => m.user_id === chat.peer.user_id);
-  if (!peer) return;
-  chat.delivered = Math.max(chat.delivered, peer.delivered_up_to ?? 0);
-  chat.seen = Math.max(chat.seen, peer.seen_up_to ?? 0);
-}
-
-function renderChats() {
-  const entries = [...chats].sort(([, a], [, b]) => (b.lastActivity ?? "").localeCompare(a.lastActivity ?? ""));
-  $("chats").replaceChildren(
-    ...entries.map(([chatId, chat]) => {
-      const button = el(
-        "button",
-        { type: "button", "data-chat-id": chatId, "aria-current": chatId === current ? "true" : false },
-        el("span", { class: "name" }, chat.peer.username),
-        presenceBadge(chat.peer.user_id),
-        chat.unread > 0 ? el("span", { class: "unread" }, `${chat.unread} new`) : "",
-      );
-      button.addEventListener("click", () => openChat(chatId));
-      return el("li", {}, button);
-    }),
-  );
-}
-
-function presenceBadge(userId) {
-  if (!presenceKnown) return "";
-  const isOnline = online.has(userId);
-  return el("span", { class: isOnline ? "presence online" : "presence" }, isOnline ? "online" : "offline");
-}
+$("chats").addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-chat-id]");
+  if (button) sync.openChat(button.dataset.chatId);
+});
 
 async function openChatWith(user) {
-  if (user.user_id === session.userId) return say($("notice"), "That is you: pick someone else.");
+  if (user.user_id === state.session.userId) return say($("notice"), "That is you: pick someone else.");
   say($("notice"), "");
   try {
     // Finds the one chat of the pair, or makes it; the peer's pages hear of it too.
-    const { chat_id: chatId } = await socket.request("start_private_chat", { user_id: user.user_id });
-    if (!chats.has(chatId)) {
-      remember(chatId, user, new Date().toISOString());
-      socket.advance(chatId, 0);
+    const { chat_id: chatId } = await state.socket.request("start_private_chat", { user_id: user.user_id });
+    if (!state.chats.has(chatId)) {
+      state.chats.set(chatId, new Chat(chatId, { peer: user, lastActivity: new Date().toISOString() }));
+      state.socket.advance(chatId, 0);
     }
-    await openChat(chatId);
+    await sync.openChat(chatId);
   } catch (error) {
     say($("notice"), `Could not open the chat: ${describe(error)}`);
   }
 }
 
-async function openChat(chatId) {
-  const chat = chats.get(chatId);
-  current = chatId;
-  chat.unread = 0;
-  $("conversation").hidden = false;
-  renderChats();
-  renderHeader();
-  renderMessages();
-  await loadHistory(chatId, "");
-  $("message").focus();
-}
-
-/** A page of history: the newest, or the one before `before` ("Earlier messages"). */
-async function loadHistory(chatId, before) {
-  const chat = chats.get(chatId);
-  const query = new URLSearchParams({ limit: 50 });
-  if (before) query.set("before", before);
-  try {
-    const page = await session.api(`/chats/${encodeURIComponent(chatId)}/messages?${query}`);
-    for (const message of page.messages) store(message);
-    applyMarks(chat, page.members);
-    // Older messages than these exist (the newest page's or an earlier one's `has_more`).
-    chat.hasMore = page.has_more;
-    const newest = page.messages.at(-1);
-    if (newest) socket.advance(chatId, newest.message_id);
-    if (chatId === current) {
-      renderMessages();
-      markSeen();
-    }
-  } catch (error) {
-    say($("notice"), `Could not load the messages: ${describe(error)}`);
-  }
-}
-
 $("earlier").addEventListener("click", () => {
-  const oldest = Math.min(...storedMessages(chats.get(current)).map((m) => m.message_id));
-  if (Number.isFinite(oldest)) loadHistory(current, String(oldest));
+  const oldest = Math.min(...open().stored().map((m) => m.message_id));
+  if (Number.isFinite(oldest)) sync.loadHistory(state.current, String(oldest));
 });
 
-// ---- messages ----------------------------------------------------------------------------
+// ---- groups ------------------------------------------------------------------------------
 
-function onMessage(message) {
-  if (!chats.has(message.chat_id)) {
-    // A chat this page has not heard of (the peer made it while the page was away): the
-    // list has its peer's name.
-    loadChats().then(() => chats.has(message.chat_id) && onMessage(message));
-    return;
-  }
-  const chat = chats.get(message.chat_id);
-  const isNew = !chat.messages.has(message.message_id);
-  store(message);
-  chat.lastActivity = message.sent_at;
-  if (message.sender_id !== session.userId) {
-    // Delivery receipt: the sender's pages show the message as delivered.
-    socket.notify("receive_message", { chat_id: message.chat_id, message_id: message.message_id });
-    if (message.chat_id !== current && isNew) chat.unread += 1;
-  }
-  renderChats();
-  if (message.chat_id === current) {
-    renderMessages();
-    markSeen();
-  }
-}
+const newGroup = setUpNewGroup({
+  session: () => state.session,
+  created: (group) => {
+    const chat = state.chats.get(group.chat_id) ?? sync.addGroup(group.chat_id, group.title, group.members.length);
+    chat.describe(group);
+    sync.openChat(group.chat_id);
+  },
+  fail: (error) => say($("notice"), `Could not make the group: ${describe(error)}`),
+});
 
-/** Keeps a stored message, replacing its own pending copy. */
-function store(message) {
-  const chat = chats.get(message.chat_id);
-  if (message.client_msg_id) chat.messages.delete(message.client_msg_id);
-  chat.messages.set(message.message_id, message);
-}
+setUpGroupPanel({
+  session: () => state.session,
+  current: open,
+  // Not written again after a reconnect: a member removed, or a group left, twice is refused.
+  ask: (event, data, what) =>
+    state.socket
+      .request(event, data, { repeat: false })
+      .catch((error) => say($("notice"), `Could not ${what}: ${describe(error)}`)),
+  fail: (error) => say($("notice"), describe(error)),
+});
+
+// ---- writing -----------------------------------------------------------------------------
 
 $("send-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const content = $("message").value;
-  if (!content.trim() || !current) return;
-  const chatId = current;
-  const chat = chats.get(chatId);
-  const { clientMsgId, stored } = socket.sendMessage(chatId, content);
-  chat.messages.set(clientMsgId, { chat_id: chatId, content, client_msg_id: clientMsgId, sender_id: session.userId });
+  const chat = open();
+  if (!content.trim() || !chat || chat.removed) return;
+  const { clientMsgId, stored } = state.socket.sendMessage(chat.id, content);
+  const me = state.session.userId;
+  chat.messages.set(clientMsgId, { chat_id: chat.id, content, client_msg_id: clientMsgId, sender_id: me });
   $("message").value = "";
+  typingSentAt = 0;
   renderMessages();
   stored.catch((error) => {
     const pending = chat.messages.get(clientMsgId);
     if (pending) pending.failed = describe(error);
-    if (chatId === current) renderMessages();
+    if (chat.id === state.current) renderMessages();
   });
 });
 
@@ -309,127 +204,26 @@ $("message").addEventListener("keydown", (event) => {
   }
 });
 
-function onReceipt({ chat_id: chatId, message_id: messageId, user_id: userId }, kind) {
-  const chat = chats.get(chatId);
-  if (!chat) return;
-  if (userId === session.userId) {
-    // This user read the chat on another device.
-    if (kind === "seen" && chatId !== current) chat.unread = 0;
-    renderChats();
-    return;
-  }
-  // Receipts count up to a message: everything before it is delivered (or seen) too.
-  chat.delivered = Math.max(chat.delivered, messageId);
-  if (kind === "seen") chat.seen = Math.max(chat.seen, messageId);
-  if (chatId === current) renderMessages();
-}
+// The others see "… is typing" while the user types: one `typing` every few seconds.
+$("message").addEventListener("input", () => {
+  const chat = open();
+  if (!chat || chat.removed || !$("message").value || Date.now() - typingSentAt < TYPING_EVERY_MS) return;
+  typingSentAt = Date.now();
+  state.socket.notify("typing", { chat_id: chat.id });
+});
 
-/** Tells the peer that the open chat was read up to its newest message, once per message. */
-function markSeen() {
-  if (!current || document.visibilityState !== "visible") return;
-  const theirs = storedMessages(chats.get(current)).filter((m) => m.sender_id !== session.userId);
-  const newest = theirs.at(-1);
-  if (!newest || (seenSent.get(current) ?? 0) >= newest.message_id) return;
-  seenSent.set(current, newest.message_id);
-  socket.notify("seen", { chat_id: current, message_id: newest.message_id });
-}
-
-document.addEventListener("visibilitychange", markSeen);
-
-/** `userId` is (or is no longer) online. The server may say so twice: a set keeps it once. */
-function setOnline(userId, isOnline) {
-  if (isOnline) online.add(userId);
-  else online.delete(userId);
-  renderChats();
-  renderHeader();
-}
-
-/** Connected, presence is known (everyone not named online is offline); else it is not. */
-function presenceKnownFrom(state) {
-  presenceKnown = state === "connected";
-  if (!presenceKnown) online.clear();
-  renderChats();
-  renderHeader();
-}
-
-// ---- rendering the open chat -------------------------------------------------------------
-
-function renderHeader() {
-  const chat = chats.get(current);
-  if (!chat) return;
-  $("peer-name").textContent = chat.peer.username;
-  $("peer-presence").replaceChildren(presenceBadge(chat.peer.user_id));
-}
-
-function renderMessages() {
-  const chat = chats.get(current);
-  if (!chat) return;
-  const list = $("messages");
-  const log = $("message-log");
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  // Stored messages in the chat's order, then those still on their way.
-  const pending = [...chat.messages.values()].filter((m) => m.message_id === undefined);
-  list.replaceChildren(...[...storedMessages(chat), ...pending].map((m) => messageItem(m, chat)));
-  $("earlier").hidden = !chat.hasMore;
-  if (atBottom) log.scrollTop = log.scrollHeight;
-}
-
-/** The chat's stored messages, oldest first: ids grow in the order the chat stored them. */
-function storedMessages(chat) {
-  return [...chat.messages.values()]
-    .filter((m) => m.message_id !== undefined)
-    .sort((a, b) => a.message_id - b.message_id);
-}
-
-function messageItem(message, chat) {
-  const mine = message.sender_id === session.userId;
-  const status = mine ? statusOf(message, chat) : null;
-  return el(
-    "li",
-    { class: mine ? "mine" : "theirs", "data-message-id": message.message_id, "data-status": status },
-    el("span", { class: "sender" }, mine ? "You" : chat.peer.username),
-    message.sent_at ? el("time", { datetime: message.sent_at }, new Date(message.sent_at).toLocaleTimeString()) : "",
-    el("p", { class: "content" }, message.content),
-    status ? el("span", { class: "status" }, message.failed ? `not sent: ${message.failed}` : status) : "",
-  );
-}
-
-function statusOf(message, chat) {
-  if (message.failed) return "failed";
-  if (message.message_id === undefined) return "sending";
-  if (message.message_id <= chat.seen) return "seen";
-  if (message.message_id <= chat.delivered) return "delivered";
-  return "sent";
-}
+document.addEventListener("visibilitychange", sync.markSeen);
 
 // ---- finding people ----------------------------------------------------------------------
 
-let searchTimer = 0;
-$("find").addEventListener("input", () => {
-  clearTimeout(searchTimer);
-  searchTimer = setTimeout(search, 250);
+suggest({
+  session: () => state.session,
+  input: $("find"),
+  list: $("found"),
+  label: (user) => `Chat with ${user.username}`,
+  pick: openChatWith,
+  fail: (error) => say($("notice"), `Search failed: ${describe(error)}`),
 });
-
-/** Names starting with what was typed, as one types. */
-async function search() {
-  const q = $("find").value.trim();
-  if (!q) return $("found").replaceChildren();
-  try {
-    const { users } = await session.api(`/users/search?${new URLSearchParams({ q, limit: 10 })}`);
-    if ($("find").value.trim() !== q) return; // a newer search is on its way
-    const others = users.filter((u) => u.user_id !== session.userId);
-    $("found").replaceChildren(
-      ...others.map((user) => {
-        const button = el("button", { type: "button", "data-user-id": user.user_id }, `Chat with ${user.username}`);
-        button.addEventListener("click", () => openChatWith(user));
-        return el("li", {}, button);
-      }),
-    );
-    if (others.length === 0) $("found").replaceChildren(el("li", {}, "Nobody by that name yet."));
-  } catch (error) {
-    say($("notice"), `Search failed: ${describe(error)}`);
-  }
-}
 
 // Enter: the user with exactly this name (without regard to case).
 $("find-form").addEventListener("submit", async (event) => {
@@ -437,36 +231,28 @@ $("find-form").addEventListener("submit", async (event) => {
   const username = $("find").value.trim();
   if (!username) return;
   try {
-    await openChatWith(await session.api(`/users/show?${new URLSearchParams({ username })}`));
+    const user = await userNamed(state.session, username);
+    if (!user) throw new Refusal(`Nobody is called ${username}.`);
+    await openChatWith(user);
   } catch (error) {
-    const notFound = error instanceof ApiError && error.status === 404;
-    say($("notice"), notFound ? `Nobody is called ${username}.` : describe(error));
+    say($("notice"), describe(error));
   }
 });
 
 // ---- status lines ------------------------------------------------------------------------
 
-function showStatus({ state, code, delay }) {
+function showStatus({ state: connection, code, delay }) {
   const text = {
     connecting: "Connecting…",
     connected: "Connected.",
     waiting: `Connection lost (code ${code}); trying again in ${Math.ceil(delay / 1000)} s.`,
-  }[state];
+  }[connection];
   say($("connection"), text);
-  document.body.dataset.connection = state;
-}
-
-function say(node, text) {
-  node.textContent = text;
+  document.body.dataset.connection = connection;
 }
 
 function busy(form, isBusy) {
   for (const button of form.querySelectorAll("button")) button.disabled = isBusy;
-}
-
-function describe(error) {
-  if (error instanceof ApiError || error instanceof SocketError) return error.message;
-  return `${error.message || error} (is the server running?)`;
 }
 
 // ---- start -------------------------------------------------------------------------------

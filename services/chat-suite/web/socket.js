@@ -40,7 +40,10 @@ const tooLarge = () =>
  * Events it dispatches (a CustomEvent's `detail` is the server event's `data`):
  * `message` (`receive_message`: a stored message, ours included), `chat`
  * (`private_chat_room_created`), `delivered` (`message_received`), `seen` (`message_seen`),
- * `online`, `offline`, `problem` (an `error` push), and `status` ({state, code, delay}).
+ * `online`, `offline`, `typing`, the groups' events under their own names (`group_created`,
+ * `members_added`, `member_removed`, `member_role_changed`, `chat_renamed`: pushed, or the
+ * reply to the request that made the change), `problem` (an `error` push), and `status`
+ * ({state, code, delay}).
  */
 export class ChatSocket extends EventTarget {
   #session;
@@ -54,9 +57,10 @@ export class ChatSocket extends EventTarget {
   #nextId = 0;
   #maxFrameBytes;
   // Frames waiting for their reply, by id, in the order they were made, each with its size and
-  // the connection it was last written on. They are written again after a reconnect: every
-  // request the page makes may be repeated safely (`send_message` carries a `client_msg_id`,
-  // and a chat is found or created).
+  // the connection it was last written on. They are written again after a reconnect, but for
+  // those made with `repeat: false`, which fail when the connection drops: the rest may be
+  // repeated safely (`send_message` carries a `client_msg_id`, and a chat is found or
+  // created), while removing a member twice, or leaving twice, would be refused.
   #pending = new Map();
   // Per chat, the newest message the page holds. Map order is the order of the last change,
   // so the chats named when resuming, if there are too many, are the most recently active.
@@ -84,6 +88,14 @@ export class ChatSocket extends EventTarget {
     if (known !== undefined && known >= messageId) return;
     this.#positions.delete(chatId);
     this.#positions.set(chatId, messageId);
+  }
+
+  /**
+   * The user is out of `chatId` (removed from a group, or left it): a resume must not name it,
+   * for the server refuses to resume a chat the user is not in (403).
+   */
+  forget(chatId) {
+    this.#positions.delete(chatId);
   }
 
   connect() {
@@ -193,13 +205,19 @@ export class ChatSocket extends EventTarget {
         break;
       case "online":
       case "offline":
+      case "typing":
+      case "group_created":
+      case "members_added":
+      case "member_removed":
+      case "member_role_changed":
+      case "chat_renamed":
         this.#emit(event, data);
         break;
       case "error":
         if (id === undefined) this.#emit("problem", data);
         break;
       default:
-        // `ack`, `token_refreshed`, `typing` and events newer than this page: nothing to do.
+        // `ack`, `token_refreshed` and events newer than this page: nothing to do.
         break;
     }
   }

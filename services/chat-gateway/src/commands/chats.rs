@@ -19,7 +19,7 @@ pub(crate) async fn start_private_chat(
     other: Uuid,
 ) -> Result<(Model, ChatCreated), ChatError> {
     let (chat, _) = chats::find_or_create(&state.db, caller.user, other).await?;
-    let created = announce(state, &chat, caller.user, other, Some(caller.connection));
+    let created = announce(state, &chat, caller.user, other, caller.connection);
     Ok((chat, created))
 }
 

@@ -7,6 +7,7 @@
 //! read through here too ([`reads`]).
 
 pub(crate) mod chats;
+pub(crate) mod groups;
 pub(crate) mod messages;
 pub(crate) mod reads;
 pub(crate) mod receipts;
@@ -14,12 +15,12 @@ pub(crate) mod typing;
 
 use uuid::Uuid;
 
-/// Who runs a command: the user, and the connection it came by, which hears the command's
-/// result as its reply rather than as a push.
+/// Who runs a command: the user, and the connection it came by (none over HTTP), which hears
+/// the command's result as its reply rather than as a push.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Caller<'a> {
     pub(crate) user: Uuid,
     /// As signed into the access token: what a push notification names the sender by.
     pub(crate) username: &'a str,
-    pub(crate) connection: u64,
+    pub(crate) connection: Option<u64>,
 }

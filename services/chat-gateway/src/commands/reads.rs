@@ -41,7 +41,7 @@ pub(crate) async fn history_page(
     page: Page,
     limit: u64,
 ) -> Result<HistoryPage, ChatError> {
-    chats::members_if_member(&state.db, chat_id, user).await?;
+    let membership = chats::membership(&state.db, chat_id, user).await?;
     // Read your writes: the replica serves the page only once it has every message the
     // primary has now, so a client that just sent one finds it.
     let db = state
@@ -53,7 +53,7 @@ pub(crate) async fn history_page(
             }
         })
         .await;
-    let (messages, has_more) = history::history(db, chat_id, page, limit).await?;
+    let (messages, has_more) = history::history(db, chat_id, membership.joined_seq, page, limit).await?;
     let members = chats::receipts(db, chat_id).await?;
     Ok(HistoryPage { messages, has_more, members })
 }

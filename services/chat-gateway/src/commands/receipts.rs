@@ -14,27 +14,27 @@ use crate::{
     },
 };
 
-/// Records that the caller received (or read) everything up to `r`, and tells the sender; a
-/// read also clears the reader's unread marks on their other connections.
+/// Records that the caller received (or read) everything up to `r`, and tells the senders of
+/// what it covers; a read also clears the reader's unread marks on their other connections.
 pub(crate) async fn acknowledge(
     state: &ChatState,
     caller: Caller<'_>,
     r: MessageRef,
     receipt: Receipt,
 ) -> Result<(), ChatError> {
-    let Some(sender) = receipts::acknowledge(&state.db, caller.user, r.chat_id, r.message_id, receipt).await? else {
+    let mut to = receipts::acknowledge(&state.db, caller.user, r.chat_id, r.message_id, receipt).await?;
+    if to.is_empty() {
         return Ok(());
-    };
+    }
     let (chat_id, message_id, user_id) = (r.chat_id, r.message_id, caller.user);
-    let (event, to) = match receipt {
-        Receipt::Delivered => {
-            (ServerEvent::MessageReceived(MessageReceipt { chat_id, message_id, user_id }), vec![sender])
-        }
+    let event = match receipt {
+        Receipt::Delivered => ServerEvent::MessageReceived(MessageReceipt { chat_id, message_id, user_id }),
         Receipt::Seen => {
-            (ServerEvent::MessageSeen(MessageReceipt { chat_id, message_id, user_id }), vec![sender, user_id])
+            to.push(user_id);
+            ServerEvent::MessageSeen(MessageReceipt { chat_id, message_id, user_id })
         }
     };
-    state.node.publish(&to, Outgoing::event(&event), Some(caller.connection));
+    state.node.publish(&to, Outgoing::event(&event), caller.connection);
     Ok(())
 }
 

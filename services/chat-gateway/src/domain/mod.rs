@@ -1,6 +1,8 @@
 //! What the gateway's commands deal in, apart from how it is stored (`store`) and how it reads
 //! on the wire (`protocol`): both depend on this, and it on neither.
 
+mod chat;
 mod message;
 
+pub(crate) use chat::{ChatKind, PRESENCE_MAX_MEMBERS, Role, Title, TitleText};
 pub(crate) use message::{Content, MAX_CONTENT_CHARS, Message, MessageText};

@@ -47,11 +47,32 @@ pub(crate) enum Tracked {
     Message {
         chat_id: Uuid,
         seq: i64,
+        /// A group's: the membership it was sent under. A connection that knows an older one
+        /// reads its membership again before writing it (it may have been removed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<i64>,
     },
     ChatCreated {
         chat_id: Uuid,
         user_ids: Vec<Uuid>,
     },
+    /// A change of a group's members or of what they are, made at `epoch`.
+    Group {
+        chat_id: Uuid,
+        epoch: i64,
+        change: GroupChange,
+    },
+}
+
+/// What a group change means to a connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum GroupChange {
+    /// These users joined, seeing the messages numbered after `joined_seq`.
+    Joined { users: Vec<Uuid>, joined_seq: i64 },
+    /// This user is out.
+    Left { user: Uuid },
+    /// Roles or the title: nothing to route differently.
+    Other,
 }
 
 impl Outgoing {
@@ -70,10 +91,16 @@ impl Outgoing {
         Self { kind, text: event.to_text(None).into(), presence }
     }
 
-    pub(crate) fn message(view: MessageView, seq: i64) -> Self {
+    /// A stored message; a group's carries the epoch it was sent under.
+    pub(crate) fn message(view: MessageView, seq: i64, epoch: Option<i64>) -> Self {
         let chat_id = view.chat_id;
         let text = ServerEvent::ReceiveMessage(view).to_text(None).into();
-        Self { kind: Tracked::Message { chat_id, seq }, text, presence: None }
+        Self { kind: Tracked::Message { chat_id, seq, epoch }, text, presence: None }
+    }
+
+    /// A group change, as `event` tells it.
+    pub(crate) fn group(event: &ServerEvent, chat_id: Uuid, epoch: i64, change: GroupChange) -> Self {
+        Self { kind: Tracked::Group { chat_id, epoch, change }, text: event.to_text(None).into(), presence: None }
     }
 }
 
@@ -116,9 +143,9 @@ pub(crate) fn encode(origin: &str, event: &Outgoing) -> serde_json::Result<Vec<u
     serde_json::to_vec(&Envelope { v: VERSION, origin, event })
 }
 
-/// What a replica publishes to a member's channel for a stored message.
-pub(crate) fn message_envelope(origin: &str, message: MessageView, seq: i64) -> Vec<u8> {
-    encode(origin, &Outgoing::message(message, seq)).unwrap_or_default()
+/// What a replica publishes for a stored message (a group's with its membership epoch).
+pub(crate) fn message_envelope(origin: &str, message: MessageView, seq: i64, epoch: Option<i64>) -> Vec<u8> {
+    encode(origin, &Outgoing::message(message, seq, epoch)).unwrap_or_default()
 }
 
 /// Reads an envelope published by `origin` ≠ `node`, of this format or an older one.
@@ -186,7 +213,7 @@ mod tests {
             r#"{{"origin":"gw-old","event":{{"kind":{{"Message":{{"chat_id":"{CHAT}","seq":7}}}},"text":"{text}"}}}}"#
         );
         match decode(old.as_bytes(), "gw-new").unwrap() {
-            Decoded::Event(Outgoing { kind: Tracked::Message { chat_id, seq }, text, presence: None }) => {
+            Decoded::Event(Outgoing { kind: Tracked::Message { chat_id, seq, epoch: None }, text, presence: None }) => {
                 assert_eq!((chat_id.to_string(), seq), (CHAT.to_owned(), 7));
                 assert_eq!(&*text, r#"{"event":"receive_message","data":{}}"#);
             }

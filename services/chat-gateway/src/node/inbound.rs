@@ -3,15 +3,13 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
-use super::envelope::Outgoing;
+use super::{envelope::Outgoing, target::Target};
 
 pub(crate) trait Inbound: Send + Sync + 'static {
-    /// An event for `user`, for each of the user's connections here.
-    fn deliver(&self, user: Uuid, event: Arc<Outgoing>);
-    /// Events for `users` may have been lost (their partition's subscription was down, or
-    /// what came could not be read: an envelope of a newer release): their connections here
-    /// read their chats again from the database.
-    fn resync_users(&self, users: &[Uuid]);
+    /// An event for `target`: for each connection here of the user, or in the room.
+    fn deliver(&self, target: Target, event: Arc<Outgoing>);
+    /// Events for `targets` may have been lost (their partition's subscription was down, or
+    /// what came could not be read: an envelope of a newer release): the connections here of
+    /// those users and in those rooms read their chats again from the database, each once.
+    fn resync(&self, targets: &[Target]);
 }

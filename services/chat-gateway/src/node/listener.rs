@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use uuid::Uuid;
-
-use super::{envelope::Outgoing, hub::Hub, inbound::Inbound, known_presence::KnownPresence};
+use super::{envelope::Outgoing, hub::Hub, inbound::Inbound, known_presence::KnownPresence, target::Target};
 
 /// The hub, with presence listening in: every presence change is announced to the user's chat
 /// peers, so this replica hears of each user it may be asked about (a peer of someone here).
@@ -15,18 +13,18 @@ pub(crate) struct Listener {
 }
 
 impl Inbound for Listener {
-    fn deliver(&self, user: Uuid, event: Arc<Outgoing>) {
+    fn deliver(&self, target: Target, event: Arc<Outgoing>) {
         if let (Some(known), Some(change)) = (&self.known, event.presence) {
             known.heard(change.user_id, change.online);
         }
-        self.hub.deliver(user, event);
+        self.hub.deliver(target, event);
     }
 
-    fn resync_users(&self, users: &[Uuid]) {
+    fn resync(&self, targets: &[Target]) {
         // What was missed or could not be read may have been a presence change.
         if let Some(known) = &self.known {
             known.forget_all();
         }
-        self.hub.resync_users(users);
+        self.hub.resync(targets);
     }
 }

@@ -1,13 +1,14 @@
 //! The gateway's node (as Centrifugo's): everything one replica knows about connections and
 //! the other replicas, with one owner for each job.
 //!
-//! - [`Hub`] holds this replica's connections and hands events to them;
+//! - [`Hub`] holds this replica's connections, by user and by room (a group chat's, as
+//!   Centrifugo's channels and socket.io's rooms), and hands events to them;
 //! - the [`Broker`] carries events between replicas (in-process for one replica, Redis
 //!   pub/sub for many: one server, or a cluster's partitions) and hands what arrives to the
 //!   hub through [`Inbound`], presence learning on the way who came online or went offline;
 //! - [`Presence`] says who is online anywhere;
-//! - the node itself joins them: a connection's arrival and departure, publishing, presence
-//!   announcements, and the drain on shutdown.
+//! - the node itself joins them: a connection's arrival and departure, joining and leaving
+//!   rooms, publishing, presence announcements, and the drain on shutdown.
 //!
 //! The node builds its parts itself ([`Node::build`]): the rest of the gateway hands it a
 //! Redis target or none, and a [`PresenceAudience`] that says who hears of a user's presence;
@@ -26,17 +27,20 @@ mod presence;
 mod publisher;
 mod redis_broker;
 mod retry;
+#[cfg(test)]
+mod rooms_across_replicas;
 mod slots;
 mod subscriber;
 mod subscription_link;
+mod target;
 
 use std::{sync::Arc, time::Duration};
 
 use broker::{Broker, InProcess};
-pub(crate) use envelope::{Outgoing, Tracked, message_envelope};
+pub(crate) use envelope::{GroupChange, Outgoing, Tracked, message_envelope};
 use futures_util::future::BoxFuture;
-use hub::Hub;
 pub(crate) use hub::{Connection, Delivery};
+use hub::{Hub, Joined};
 use inbound::Inbound;
 use listener::Listener;
 use presence::Presence;
@@ -48,6 +52,7 @@ use shared::{
 };
 pub(crate) use slots::{ConnectionSlots, Slot};
 use subscription_link::LinkSource;
+use target::Target;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
@@ -56,9 +61,11 @@ use crate::{
     protocol::{ServerEvent, UserRef},
 };
 
-/// Whom to tell when a user comes online or goes offline (their chat peers): the node asks
+/// Whom to tell when a user comes online or goes offline: their chat peers, each on their own
+/// channel, and the rooms of groups where members hear each other's presence. The node asks
 /// and does not know where the answer comes from.
-pub(crate) type PresenceAudience = Box<dyn Fn(Uuid) -> BoxFuture<'static, anyhow::Result<Vec<Uuid>>> + Send + Sync>;
+pub(crate) type PresenceAudience =
+    Box<dyn Fn(Uuid) -> BoxFuture<'static, anyhow::Result<(Vec<Uuid>, Vec<Uuid>)>> + Send + Sync>;
 
 pub(crate) struct Node {
     hub: Arc<Hub>,
@@ -121,7 +128,7 @@ impl Node {
     ) -> (Arc<Connection>, mpsc::Receiver<Delivery>, Membership) {
         let (connection, queue, first) = self.hub.register(user, capacity);
         let membership = Membership { node: self.clone(), user, id: connection.id };
-        if !self.broker.arrived(user).await {
+        if !self.broker.arrived(Target::User(user)).await {
             tracing::warn!(%user, "no Redis subscription yet; the connection resynchronises when it is back");
         }
         if first && self.presence.arrived(user).await {
@@ -144,10 +151,56 @@ impl Node {
     /// connection `except` here, which its caller answers itself.
     pub(crate) fn publish(&self, users: &[Uuid], event: Outgoing, except: Option<u64>) {
         let event = Arc::new(event);
-        for user in users {
-            self.hub.deliver_local(*user, &event, except);
+        let targets: Vec<Target> = users.iter().copied().map(Target::User).collect();
+        for target in &targets {
+            self.hub.deliver_local(*target, &event, except);
         }
-        self.broker.publish(users, &event);
+        self.broker.publish(&targets, &event);
+    }
+
+    /// Puts `connection` in the room of `chat`: it gets every event published to the room, here
+    /// or on any replica, until it leaves it or ends. Resolves once the room's channel is
+    /// subscribed, as [`Node::connect`] does for the user's; false when that could not be
+    /// confirmed (the connection resynchronises when the broker is back) or the connection has
+    /// ended. Joining a room it is in already changes nothing. A connection's joins and leaves
+    /// come from its session one at a time: a leave racing its own join might reach the broker
+    /// first, and the room's channel would then be kept.
+    pub(crate) async fn join_room(&self, connection: &Arc<Connection>, chat: Uuid) -> bool {
+        match self.hub.join(connection, chat) {
+            Joined::Already => true,
+            Joined::Gone => false,
+            Joined::Now => {
+                let subscribed = self.broker.arrived(Target::Room(chat)).await;
+                if !subscribed {
+                    tracing::warn!(%chat, "no Redis subscription to the room yet; the connection resynchronises when it is back");
+                }
+                subscribed
+            }
+        }
+    }
+
+    /// Takes connection `connection` out of the room of `chat`: nothing of the room reaches it
+    /// from now on. The room's channel is dropped with this replica's last connection in it.
+    pub(crate) fn leave_room(&self, connection: u64, chat: Uuid) {
+        if self.hub.leave(connection, chat) {
+            self.broker.left(Target::Room(chat));
+        }
+    }
+
+    /// Sends `event` to every connection in the room of `chat`, on every replica, except the
+    /// connection `except` here, which its caller answers itself: one publish for the whole
+    /// room, whatever the number of its members.
+    pub(crate) fn publish_room(&self, chat: Uuid, event: Outgoing, except: Option<u64>) {
+        let event = Arc::new(event);
+        let target = Target::Room(chat);
+        self.hub.deliver_local(target, &event, except);
+        self.broker.publish(&[target], &event);
+    }
+
+    /// The rooms connection `connection` is in, in the order it joined them.
+    #[cfg(test)]
+    pub(crate) fn rooms_of(&self, connection: u64) -> Vec<Uuid> {
+        self.hub.rooms_of(connection)
     }
 
     /// Whether `user` has a connection on this replica.
@@ -170,15 +223,20 @@ impl Node {
             known.heard(user, online);
         }
         match (self.audience)(user).await {
-            Ok(peers) if !peers.is_empty() => {
+            Ok((peers, rooms)) => {
                 let event = if online {
                     ServerEvent::Online(UserRef { user_id: user })
                 } else {
                     ServerEvent::Offline(UserRef { user_id: user })
                 };
-                self.publish(&peers, Outgoing::event(&event), None);
+                let event = Outgoing::event(&event);
+                if !peers.is_empty() {
+                    self.publish(&peers, event.clone(), None);
+                }
+                for room in rooms {
+                    self.publish_room(room, event.clone(), None);
+                }
             }
-            Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, %user, "presence change not announced"),
         }
     }
@@ -239,7 +297,8 @@ impl NodeTasks {
 }
 
 /// A connection's place in the node; dropping it (however the session ends) takes the
-/// connection out of the hub and the broker, and tells presence when it was the user's last.
+/// connection out of the hub and the broker, its rooms too, and tells presence when it was
+/// the user's last.
 pub(crate) struct Membership {
     node: Arc<Node>,
     user: Uuid,
@@ -248,9 +307,12 @@ pub(crate) struct Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        let last = self.node.hub.unregister(self.user, self.id);
-        self.node.broker.left(self.user);
-        if last {
+        let gone = self.node.hub.unregister(self.user, self.id);
+        self.node.broker.left(Target::User(self.user));
+        for chat in gone.rooms {
+            self.node.broker.left(Target::Room(chat));
+        }
+        if gone.last {
             let (node, user) = (self.node.clone(), self.user);
             tokio::spawn(async move { node.departed(user).await });
         }
@@ -266,7 +328,7 @@ mod tests {
     /// drops a value nobody receives).
     #[tokio::test]
     async fn a_drain_begun_before_anyone_listens_is_still_seen() {
-        let nobody: PresenceAudience = Box::new(|_| Box::pin(async { Ok(Vec::new()) }));
+        let nobody: PresenceAudience = Box::new(|_| Box::pin(async { Ok((Vec::new(), Vec::new())) }));
         let (node, _) =
             Node::build(None, Duration::from_secs(30), nobody, Arc::new(GatewayMetrics::new().unwrap())).await.unwrap();
         node.drain().await;

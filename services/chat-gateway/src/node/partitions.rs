@@ -1,7 +1,8 @@
-//! Where each user's channel and presence keys live in Redis.
+//! Where each user's and each room's channel, and the presence keys, live in Redis.
 //!
-//! On one server, as ever: `chat:user:<id>` and `chat:presence:…`. On a Redis Cluster, users
-//! are spread over [`PARTITIONS`] partitions (as Centrifugo's sharded pub/sub), and every
+//! On one server, as ever: `chat:user:<id>`, `chat:room:<chat id>` and `chat:presence:…`. On
+//! a Redis Cluster, users and rooms are spread over [`PARTITIONS`] partitions by their id (as
+//! Centrifugo's sharded pub/sub), and every
 //! channel and key of a partition carries the partition's hash tag, so that it lives in one
 //! slot: a pipeline or a script that stays within a partition never crosses slots, and a
 //! partition's channels can share one subscription on the master that holds them. The tags
@@ -13,6 +14,8 @@
 
 use shared::redis_conn::RedisConn;
 use uuid::Uuid;
+
+use super::target::Target;
 
 /// Partitions of a cluster: enough to spread over 24 masters, few enough that a replica's
 /// subscriptions (one connection each) stay cheap.
@@ -49,13 +52,14 @@ impl Layout {
         }
     }
 
-    /// The partition of `user`: the same on every replica and in every release.
-    pub(crate) fn partition(self, user: Uuid) -> usize {
+    /// The partition of `target`, from its id alone: the same on every replica and in every
+    /// release, so a room, like a user, is in one slot and is subscribed where users are.
+    pub(crate) fn partition(self, target: Target) -> usize {
         match self {
             Self::Server => 0,
             // FNV-1a: stable (std's hasher is not), and it spreads random ids evenly.
             Self::Cluster => {
-                let hash = user.as_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+                let hash = target.id().as_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
                     (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
                 });
                 (hash % PARTITIONS as u64) as usize
@@ -71,15 +75,23 @@ impl Layout {
         }
     }
 
-    /// The channel every replica holding a connection of `user` subscribes to.
-    pub(crate) fn channel(self, user: Uuid) -> String {
-        format!("{}user:{user}", self.prefix(self.partition(user)))
+    /// The channel every replica holding a connection of the user, or one in the room,
+    /// subscribes to.
+    pub(crate) fn channel(self, target: Target) -> String {
+        let prefix = self.prefix(self.partition(target));
+        match target {
+            Target::User(user) => format!("{prefix}user:{user}"),
+            Target::Room(chat) => format!("{prefix}room:{chat}"),
+        }
     }
 
-    /// The user whose channel this is.
-    pub(crate) fn user_of(self, channel: &str) -> Option<Uuid> {
-        let (_, id) = channel.rsplit_once(":user:")?;
-        Uuid::parse_str(id).ok()
+    /// Whose channel this is.
+    pub(crate) fn target_of(self, channel: &str) -> Option<Target> {
+        if let Some((_, id)) = channel.rsplit_once(":user:") {
+            return Uuid::parse_str(id).ok().map(Target::User);
+        }
+        let (_, id) = channel.rsplit_once(":room:")?;
+        Uuid::parse_str(id).ok().map(Target::Room)
     }
 
     /// Publishes to a channel of this layout: sharded pub/sub on a cluster, where a classic
@@ -93,7 +105,7 @@ impl Layout {
 
     /// Where the replicas holding connections of `user` are listed.
     pub(crate) fn user_key(self, user: Uuid) -> String {
-        format!("{}presence:user:{user}", self.prefix(self.partition(user)))
+        format!("{}presence:user:{user}", self.prefix(self.partition(Target::User(user))))
     }
 
     /// The users of `partition` that replica `node` holds connections of.
@@ -101,15 +113,15 @@ impl Layout {
         format!("{}presence:node:{node}", self.prefix(partition))
     }
 
-    /// `users` by partition, each partition once, in the order first seen.
+    /// `items` by the partition of their target, each partition once, in the order first seen.
     pub(crate) fn group<T>(
         self,
         items: impl IntoIterator<Item = T>,
-        user: impl Fn(&T) -> Uuid,
+        target: impl Fn(&T) -> Target,
     ) -> Vec<(usize, Vec<T>)> {
         let mut groups: Vec<(usize, Vec<T>)> = Vec::new();
         for item in items {
-            let partition = self.partition(user(&item));
+            let partition = self.partition(target(&item));
             match groups.iter_mut().find(|(p, _)| *p == partition) {
                 Some((_, members)) => members.push(item),
                 None => groups.push((partition, vec![item])),
@@ -161,10 +173,47 @@ mod tests {
     fn one_server_keeps_the_names_of_every_earlier_release() {
         let user = Uuid::parse_str("6f1c2d2e-8d0a-4d35-9a57-54a9a8a6d1f0").unwrap();
         let layout = Layout::Server;
-        assert_eq!(layout.channel(user), format!("chat:user:{user}"));
+        assert_eq!(layout.channel(Target::User(user)), format!("chat:user:{user}"));
         assert_eq!(layout.user_key(user), format!("chat:presence:user:{user}"));
         assert_eq!(layout.node_key(0, "gw-1"), "chat:presence:node:gw-1");
-        assert_eq!(layout.user_of(&layout.channel(user)), Some(user));
+        assert_eq!(layout.target_of(&layout.channel(Target::User(user))), Some(Target::User(user)));
+    }
+
+    /// A room's channel on one server: one partition, beside the users'.
+    #[test]
+    fn one_server_names_a_rooms_channel_by_its_chat() {
+        let chat = Uuid::parse_str("0b7e6a52-3c1d-4f5e-8a9b-1c2d3e4f5a6b").unwrap();
+        let layout = Layout::Server;
+        assert_eq!(layout.partition(Target::Room(chat)), 0);
+        assert_eq!(layout.channel(Target::Room(chat)), "chat:room:0b7e6a52-3c1d-4f5e-8a9b-1c2d3e4f5a6b");
+    }
+
+    /// What arrives on a channel goes back to whom it was published for: a room's channel is
+    /// never taken for a user's of the same id, on one server or a cluster.
+    #[test]
+    fn a_channel_names_its_target_again() {
+        let id = Uuid::new_v4();
+        for layout in [Layout::Server, Layout::Cluster] {
+            for target in [Target::User(id), Target::Room(id)] {
+                assert_eq!(layout.target_of(&layout.channel(target)), Some(target), "{layout:?}");
+            }
+            assert_eq!(layout.target_of("chat:room:not-a-uuid"), None);
+            assert_eq!(layout.target_of("chat:presence:nodes"), None);
+        }
+    }
+
+    /// A room's channel on a cluster is in the slot of its partition, chosen from the chat id
+    /// as a user's is from the user id: it is subscribed on that partition's link.
+    #[test]
+    fn on_a_cluster_a_rooms_channel_is_in_its_partitions_slot() {
+        let layout = Layout::Cluster;
+        for _ in 0..200 {
+            let chat = Uuid::new_v4();
+            let partition = layout.partition(Target::Room(chat));
+            assert_eq!(partition, layout.partition(Target::User(chat)), "the same hash as users'");
+            assert_eq!(slot_of(&layout.channel(Target::Room(chat))), layout.slot(partition));
+            assert!(layout.channel(Target::Room(chat)).ends_with(&format!(":room:{chat}")));
+        }
     }
 
     /// Every channel and key of a user on a cluster is in the user's partition's slot, so a
@@ -174,11 +223,12 @@ mod tests {
         let layout = Layout::Cluster;
         for _ in 0..200 {
             let user = Uuid::new_v4();
-            let slot = layout.slot(layout.partition(user));
-            assert_eq!(slot_of(&layout.channel(user)), slot);
+            let partition = layout.partition(Target::User(user));
+            let slot = layout.slot(partition);
+            assert_eq!(slot_of(&layout.channel(Target::User(user))), slot);
             assert_eq!(slot_of(&layout.user_key(user)), slot);
-            assert_eq!(slot_of(&layout.node_key(layout.partition(user), "gw-1")), slot);
-            assert_eq!(layout.user_of(&layout.channel(user)), Some(user));
+            assert_eq!(slot_of(&layout.node_key(partition, "gw-1")), slot);
+            assert_eq!(layout.target_of(&layout.channel(Target::User(user))), Some(Target::User(user)));
         }
     }
 
@@ -206,7 +256,7 @@ mod tests {
         let layout = Layout::Cluster;
         let mut counts = [0_u32; PARTITIONS];
         for _ in 0..24_000 {
-            counts[layout.partition(Uuid::new_v4())] += 1;
+            counts[layout.partition(Target::User(Uuid::new_v4()))] += 1;
         }
         // 1,000 expected each; ±20 % is beyond six standard deviations.
         assert!(counts.iter().all(|n| (800..=1200).contains(n)), "{counts:?}");
@@ -216,12 +266,13 @@ mod tests {
     fn grouping_keeps_each_partitions_order() {
         let layout = Layout::Cluster;
         let users: Vec<Uuid> = (0..100).map(|_| Uuid::new_v4()).collect();
-        let groups = layout.group(users.iter().copied(), |u| *u);
+        let groups = layout.group(users.iter().copied(), |u| Target::User(*u));
         assert_eq!(groups.iter().map(|(_, g)| g.len()).sum::<usize>(), users.len());
         for (partition, members) in &groups {
-            let expected: Vec<Uuid> = users.iter().copied().filter(|u| layout.partition(*u) == *partition).collect();
+            let expected: Vec<Uuid> =
+                users.iter().copied().filter(|u| layout.partition(Target::User(*u)) == *partition).collect();
             assert_eq!(members, &expected);
         }
-        assert_eq!(Layout::Server.group(users.iter().copied(), |u| *u), vec![(0, users)]);
+        assert_eq!(Layout::Server.group(users.iter().copied(), |u| Target::User(*u)), vec![(0, users)]);
     }
 }

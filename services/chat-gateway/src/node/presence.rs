@@ -18,6 +18,7 @@ use super::{
     health::BrokerHealth,
     known_presence::KnownPresence,
     partitions::{Layout, NODES},
+    target::Target,
 };
 
 /// Redis's clock in milliseconds, in every script.
@@ -211,7 +212,9 @@ impl RedisPresence {
     async fn arrive(&self, node: &str, user: Uuid) -> redis::RedisResult<i64> {
         let mut conn = self.conn.clone();
         let mut invocation = self.arrive.prepare_invoke();
-        invocation.key(self.layout.user_key(user)).key(self.layout.node_key(self.layout.partition(user), node));
+        invocation
+            .key(self.layout.user_key(user))
+            .key(self.layout.node_key(self.layout.partition(Target::User(user)), node));
         // On a cluster the list of live replicas is in a slot of its own: renewals keep it.
         if self.layout == Layout::Server {
             invocation.key(NODES);
@@ -224,7 +227,7 @@ impl RedisPresence {
         let mut conn = self.conn.clone();
         self.leave
             .key(self.layout.user_key(user))
-            .key(self.layout.node_key(self.layout.partition(user), node))
+            .key(self.layout.node_key(self.layout.partition(Target::User(user)), node))
             .arg(node)
             .arg(user.to_string())
             .invoke_async(&mut conn)
@@ -233,7 +236,7 @@ impl RedisPresence {
 
     /// Live entries of each of `users`, one script per partition, the partitions at once.
     async fn count(&self, users: &[Uuid]) -> redis::RedisResult<Vec<(Uuid, i64)>> {
-        let groups = self.layout.group(users.iter().copied(), |u| *u);
+        let groups = self.layout.group(users.iter().copied(), |u| Target::User(*u));
         let counted = try_join_all(groups.into_iter().map(|(_, users)| async move {
             let mut conn = self.conn.clone();
             let mut invocation = self.count.prepare_invoke();
@@ -251,7 +254,7 @@ impl RedisPresence {
     async fn renew(&self, users: &[Uuid]) -> redis::RedisResult<()> {
         let mut conn = self.conn.clone();
         self.alive.key(NODES).arg(&self.node).arg(ttl_ms(self.ttl)).invoke_async::<i64>(&mut conn).await?;
-        for (partition, users) in self.layout.group(users.iter().copied(), |u| *u) {
+        for (partition, users) in self.layout.group(users.iter().copied(), |u| Target::User(*u)) {
             for chunk in users.chunks(500) {
                 let mut invocation = self.renew.prepare_invoke();
                 invocation.key(self.layout.node_key(partition, &self.node));

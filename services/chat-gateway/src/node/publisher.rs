@@ -10,19 +10,20 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use shared::{redis_conn::RedisConn, server::Stopping};
 use tokio::sync::mpsc;
-use uuid::Uuid;
 
 use super::{
     partitions::Layout,
     retry::{MAX_WAIT, backoff},
+    target::Target,
 };
 use crate::metrics::GatewayMetrics;
 
 /// Events sent to Redis in one pipelined round trip (per partition).
 const PUBLISH_BATCH: usize = 256;
 
-/// An encoded event and the users it is for.
-pub(crate) type Outbound = (Vec<Uuid>, Arc<[u8]>);
+/// An encoded event and the users and rooms it is for: one publish to each one's channel (a
+/// room's message is one publish, whatever the number of its members).
+pub(crate) type Outbound = (Vec<Target>, Arc<[u8]>);
 
 pub(crate) async fn publish_loop(
     conn: RedisConn,
@@ -40,14 +41,14 @@ pub(crate) async fn publish_loop(
         if received == 0 {
             return;
         }
-        let sends = batch.iter().flat_map(|(users, payload)| users.iter().map(move |user| (*user, payload)));
+        let sends = batch.iter().flat_map(|(targets, payload)| targets.iter().map(move |target| (*target, payload)));
         let mut pending: Vec<redis::Pipeline> = layout
-            .group(sends, |(user, _)| *user)
+            .group(sends, |(target, _)| *target)
             .into_iter()
             .map(|(_, sends)| {
                 let mut pipe = redis::pipe();
-                for (user, payload) in sends {
-                    pipe.cmd(layout.publish_command()).arg(layout.channel(user)).arg(payload.as_ref()).ignore();
+                for (target, payload) in sends {
+                    pipe.cmd(layout.publish_command()).arg(layout.channel(target)).arg(payload.as_ref()).ignore();
                 }
                 pipe
             })

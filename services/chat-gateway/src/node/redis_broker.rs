@@ -1,8 +1,9 @@
 //! The Redis broker: targeted fan-out between replicas.
 //!
-//! Every user has a channel (`partitions.rs` names it); a replica subscribes to the channels
-//! of the users it holds connections for, and only those, so an event between two users on
-//! one replica costs the others nothing. On one server that is classic pub/sub over one
+//! Every user has a channel, and so has every room (a group chat's: `partitions.rs` names
+//! them); a replica subscribes to the channels of the users it holds connections for and of
+//! the rooms those connections joined, and only those, so an event between two users on one
+//! replica costs the others nothing, and a group's message is one publish, not one per member. On one server that is classic pub/sub over one
 //! subscription; on a Redis Cluster, sharded pub/sub (a classic publish is copied to every
 //! node of a cluster, a sharded one stays on the master of its slot) over one subscription
 //! per partition. Publishing is `publisher.rs`, subscribing `subscriber.rs`: this joins them.
@@ -12,7 +13,6 @@ use std::{sync::Arc, time::Duration};
 use futures_util::future::BoxFuture;
 use shared::{readiness::Dependency, redis_conn::RedisConn, server::Stopping};
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 use super::{
     broker::Broker,
@@ -23,13 +23,14 @@ use super::{
     publisher::{Outbound, publish_loop},
     subscriber::{Subscriber, Subscription},
     subscription_link::LinkSource,
+    target::Target,
 };
 use crate::metrics::GatewayMetrics;
 
 /// Events waiting to be published while Redis is slow or away.
 const PUBLISH_QUEUE: usize = 16_384;
-/// How long a new connection waits for its user's subscription before going on without it
-/// (it resynchronises once the subscription is back).
+/// How long a new connection waits for its user's subscription, or a join for its room's,
+/// before going on without it (it resynchronises once the subscription is back).
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 
 pub(crate) struct RedisBroker {
@@ -86,28 +87,29 @@ impl RedisBroker {
         self.health.clone()
     }
 
-    fn subscriber_of(&self, user: Uuid) -> &mpsc::UnboundedSender<Subscription> {
-        &self.subscriptions[self.layout.partition(user)]
+    fn subscriber_of(&self, target: Target) -> &mpsc::UnboundedSender<Subscription> {
+        &self.subscriptions[self.layout.partition(target)]
     }
 }
 
 impl Broker for RedisBroker {
-    /// Subscribes to the user's channel (if this replica had not) and waits, briefly, until
-    /// Redis confirms.
-    fn arrived(&self, user: Uuid) -> BoxFuture<'_, bool> {
+    /// Subscribes to the user's or the room's channel (if this replica had not) and waits,
+    /// briefly, until Redis confirms. The request is sent before this returns, so a `left`
+    /// called after it is never applied before it.
+    fn arrived(&self, target: Target) -> BoxFuture<'_, bool> {
         let (ack, acked) = oneshot::channel();
-        let asked = self.subscriber_of(user).send(Subscription::Arrived(user, ack)).is_ok();
+        let asked = self.subscriber_of(target).send(Subscription::Arrived(target, ack)).is_ok();
         Box::pin(async move { asked && matches!(tokio::time::timeout(SUBSCRIBE_WAIT, acked).await, Ok(Ok(true))) })
     }
 
-    /// The channel is dropped with the user's last connection.
-    fn left(&self, user: Uuid) {
-        let _ = self.subscriber_of(user).send(Subscription::Left(user));
+    /// The channel is dropped with the user's last connection, or the room's last here.
+    fn left(&self, target: Target) {
+        let _ = self.subscriber_of(target).send(Subscription::Left(target));
     }
 
     /// Queued: an event that finds the queue full (Redis slow or away too long) is dropped
     /// and counted (see `publisher.rs` for how receivers fill the gap).
-    fn publish(&self, users: &[Uuid], event: &Outgoing) {
+    fn publish(&self, targets: &[Target], event: &Outgoing) {
         let payload: Arc<[u8]> = match envelope::encode(&self.node, event) {
             Ok(bytes) => bytes.into(),
             Err(err) => {
@@ -115,7 +117,7 @@ impl Broker for RedisBroker {
                 return;
             }
         };
-        if self.outgoing.try_send((users.to_vec(), payload)).is_err() {
+        if self.outgoing.try_send((targets.to_vec(), payload)).is_err() {
             self.metrics.bus_dropped_total.inc();
         }
     }

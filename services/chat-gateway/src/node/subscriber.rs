@@ -2,11 +2,12 @@
 //! which of the partition's channels this replica wants, the link that holds them, and where
 //! what arrives goes.
 //!
-//! The node tells it of every connection that arrives and leaves; it counts them per user, so
-//! it knows on its own which channels it wants, whatever order a user's arrivals and
-//! departures race in. When the link is lost (Redis restarted, the partition's slot moved to
-//! another master, a failover) it opens a new one with backoff, subscribes again to every
-//! user it wants and tells their connections to read from the database what they missed.
+//! The node tells it of every connection that arrives and leaves, and of every room a
+//! connection joins and leaves; it counts them per target (user or room), so it knows on its
+//! own which channels it wants, whatever order the arrivals and departures race in. When the
+//! link is lost (Redis restarted, the partition's slot moved to another master, a failover)
+//! it opens a new one with backoff, subscribes again to every user and room it wants and tells
+//! their connections to read from the database what they missed.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -15,7 +16,6 @@ use std::{
 
 use shared::server::Stopping;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 use super::{
     envelope::{self, Decoded},
@@ -24,13 +24,15 @@ use super::{
     partitions::Layout,
     retry::{MAX_WAIT, backoff},
     subscription_link::{Heard, LinkSource, SubscriptionLink},
+    target::Target,
 };
 use crate::metrics::GatewayMetrics;
 
-/// A connection of the user arrived (answered once the channel is subscribed), or left.
+/// A connection of the user, or one joining the room, arrived (answered once the channel is
+/// subscribed), or left.
 pub(crate) enum Subscription {
-    Arrived(Uuid, oneshot::Sender<bool>),
-    Left(Uuid),
+    Arrived(Target, oneshot::Sender<bool>),
+    Left(Target),
 }
 
 pub(crate) struct Subscriber {
@@ -44,34 +46,35 @@ pub(crate) struct Subscriber {
     pub(crate) metrics: Arc<GatewayMetrics>,
 }
 
-/// Connections per user here: the channels this replica wants are the users counted.
+/// Connections per target here (of each user, in each room): the channels this replica wants
+/// are the targets counted.
 #[derive(Default)]
-struct Wanted(HashMap<Uuid, usize>);
+struct Wanted(HashMap<Target, usize>);
 
 impl Wanted {
-    /// Counts an arrival; true when it is the user's first.
-    fn arrive(&mut self, user: Uuid) -> bool {
-        let count = self.0.entry(user).or_default();
+    /// Counts an arrival; true when it is the target's first.
+    fn arrive(&mut self, target: Target) -> bool {
+        let count = self.0.entry(target).or_default();
         *count += 1;
         *count == 1
     }
 
-    /// Counts a departure; true when it was the user's last.
-    fn leave(&mut self, user: Uuid) -> bool {
-        match self.0.get_mut(&user) {
+    /// Counts a departure; true when it was the target's last.
+    fn leave(&mut self, target: Target) -> bool {
+        match self.0.get_mut(&target) {
             Some(count) if *count > 1 => {
                 *count -= 1;
                 false
             }
             Some(_) => {
-                self.0.remove(&user);
+                self.0.remove(&target);
                 true
             }
             None => false,
         }
     }
 
-    fn users(&self) -> Vec<Uuid> {
+    fn targets(&self) -> Vec<Target> {
         self.0.keys().copied().collect()
     }
 }
@@ -84,8 +87,8 @@ impl Subscriber {
         let mut lost_once = false;
         let slot = self.layout.slot(self.partition);
         loop {
-            let users = wanted.users();
-            let channels: Vec<String> = users.iter().map(|u| self.layout.channel(*u)).collect();
+            let targets = wanted.targets();
+            let channels: Vec<String> = targets.iter().map(|t| self.layout.channel(*t)).collect();
             match self.source.open(slot, &channels).await {
                 Ok(mut link) => {
                     waits = backoff();
@@ -95,9 +98,9 @@ impl Subscriber {
                             partition = self.partition,
                             "Redis subscription restored; connections resynchronise"
                         );
-                        self.inbound.resync_users(&users);
+                        self.inbound.resync(&targets);
                     }
-                    let mut subscribed: HashSet<Uuid> = users.into_iter().collect();
+                    let mut subscribed: HashSet<Target> = targets.into_iter().collect();
                     let why = loop {
                         tokio::select! {
                             heard = link.next() => match heard {
@@ -130,12 +133,12 @@ impl Subscriber {
                 tokio::select! {
                     () = &mut sleep => break,
                     Some(request) = requests.recv() => match request {
-                        Subscription::Arrived(user, ack) => {
-                            wanted.arrive(user);
+                        Subscription::Arrived(target, ack) => {
+                            wanted.arrive(target);
                             let _ = ack.send(false);
                         }
-                        Subscription::Left(user) => {
-                            wanted.leave(user);
+                        Subscription::Left(target) => {
+                            wanted.leave(target);
                         }
                     },
                     () = stopping.wait() => return,
@@ -145,50 +148,51 @@ impl Subscriber {
     }
 
     fn dispatch(&self, channel: &str, payload: &[u8]) {
-        let Some(user) = self.layout.user_of(channel) else { return };
+        let Some(target) = self.layout.target_of(channel) else { return };
         match envelope::decode(payload, &self.node) {
             Ok(Decoded::Own) => {}
             Ok(Decoded::Event(event)) => {
                 self.metrics.bus_received_total.inc();
-                self.inbound.deliver(user, Arc::new(event));
+                self.inbound.deliver(target, Arc::new(event));
             }
             Ok(Decoded::Newer(version)) => {
-                tracing::warn!(version, "bus envelope of a newer release; the user's connections resynchronise");
-                self.inbound.resync_users(&[user]);
+                tracing::warn!(version, ?target, "bus envelope of a newer release; its connections resynchronise");
+                self.inbound.resync(&[target]);
             }
             Err(err) => tracing::warn!(error = %err, "unreadable bus event"),
         }
     }
 
     /// Applies one arrival or departure. `subscribed` is what this link has confirmed, so a
-    /// user's later connections are answered without a round trip. False when the link failed.
+    /// target's later connections are answered without a round trip. False when the link
+    /// failed.
     async fn apply(
         &self,
         link: &mut SubscriptionLink,
         wanted: &mut Wanted,
-        subscribed: &mut HashSet<Uuid>,
+        subscribed: &mut HashSet<Target>,
         request: Subscription,
     ) -> bool {
         match request {
-            Subscription::Arrived(user, ack) => {
-                wanted.arrive(user);
-                let ok = subscribed.contains(&user) || link.subscribe(&self.layout.channel(user)).await.is_ok();
+            Subscription::Arrived(target, ack) => {
+                wanted.arrive(target);
+                let ok = subscribed.contains(&target) || link.subscribe(&self.layout.channel(target)).await.is_ok();
                 if ok {
-                    subscribed.insert(user);
+                    subscribed.insert(target);
                 }
                 // The connection stopped waiting and went on unsubscribed: what was published
-                // for the user meanwhile is read from the database.
+                // for the user or the room meanwhile is read from the database.
                 if ack.send(ok).is_err() && ok {
-                    self.inbound.resync_users(&[user]);
+                    self.inbound.resync(&[target]);
                 }
                 ok
             }
-            Subscription::Left(user) => {
-                if !wanted.leave(user) {
+            Subscription::Left(target) => {
+                if !wanted.leave(target) {
                     return true;
                 }
-                subscribed.remove(&user);
-                link.unsubscribe(&self.layout.channel(user)).await.is_ok()
+                subscribed.remove(&target);
+                link.unsubscribe(&self.layout.channel(target)).await.is_ok()
             }
         }
     }
@@ -196,20 +200,42 @@ impl Subscriber {
 
 #[cfg(test)]
 mod tests {
+    use uuid::Uuid;
+
     use super::*;
 
     /// A user's connections arrive and leave in any interleaving: the channel is wanted while
     /// one is left, and only then.
     #[test]
     fn a_channel_is_wanted_while_a_connection_of_its_user_is() {
-        let (mut wanted, user) = (Wanted::default(), Uuid::new_v4());
+        let (mut wanted, user) = (Wanted::default(), Target::User(Uuid::new_v4()));
         assert!(wanted.arrive(user));
         assert!(!wanted.arrive(user));
         assert!(!wanted.leave(user));
-        assert_eq!(wanted.users(), [user]);
+        assert_eq!(wanted.targets(), [user]);
         assert!(wanted.leave(user));
-        assert!(wanted.users().is_empty());
+        assert!(wanted.targets().is_empty());
         assert!(!wanted.leave(user), "a departure never counted below zero");
         assert!(wanted.arrive(user));
+    }
+
+    /// A room is counted apart from a user of the same id: the last connection leaving the
+    /// room drops the room's channel and not the user's, and the other way round.
+    #[test]
+    fn a_rooms_channel_is_wanted_while_a_connection_is_in_it() {
+        let id = Uuid::new_v4();
+        let (mut wanted, user, room) = (Wanted::default(), Target::User(id), Target::Room(id));
+        assert!(wanted.arrive(user));
+        assert!(wanted.arrive(room), "the room's first, though the user's id is the same");
+        assert!(!wanted.arrive(room));
+        assert!(!wanted.leave(room));
+        let mut targets = wanted.targets();
+        targets.sort_by_key(|t| matches!(t, Target::Room(_)));
+        assert_eq!(targets, [user, room]);
+        assert!(wanted.leave(room), "the room's last");
+        assert_eq!(wanted.targets(), [user]);
+        assert!(!wanted.leave(room));
+        assert!(wanted.leave(user));
+        assert!(wanted.targets().is_empty());
     }
 }

@@ -61,6 +61,22 @@ pub enum ServerEvent {
     /// A chat peer went offline: its last connection closed, or its replica died (noticed
     /// within `PRESENCE_TTL_SECONDS`).
     Offline(UserRef),
+    /// A group was made: the reply to `create_group`, and pushed to every member's
+    /// connections.
+    GroupCreated(GroupCreated),
+    /// Members joined a group: the reply to `add_members`, and pushed to every member's
+    /// connections, the new members' included (who see the group's messages from now on).
+    MembersAdded(MembersAdded),
+    /// A member left a group (`by` is themselves) or was removed from it: the reply to
+    /// `remove_member` and `leave_chat`, and pushed to every member's connections and the
+    /// removed member's, who get nothing more of the group.
+    MemberRemoved(MemberRemoved),
+    /// A member's role changed: the reply to `set_role`, and pushed to every member's
+    /// connections; also when an owner who left handed ownership on (`role` `owner`).
+    MemberRoleChanged(MemberRoleChanged),
+    /// A group was renamed: the reply to `rename_chat`, and pushed to every member's
+    /// connections.
+    ChatRenamed(ChatRenamed),
     /// The reply to `refresh_token`: the connection now lives until the new token expires.
     TokenRefreshed(TokenRefreshed),
     /// The reply to a frame with an `id` that has nothing else to answer.
@@ -89,6 +105,11 @@ impl ServerEvent {
             Self::ReceiveMessage(data) => data.to_json(),
             Self::MessageReceived(data) | Self::MessageSeen(data) => data.to_json(),
             Self::Typing(data) => data.to_json(),
+            Self::GroupCreated(data) => data.to_json(),
+            Self::MembersAdded(data) => data.to_json(),
+            Self::MemberRemoved(data) => data.to_json(),
+            Self::MemberRoleChanged(data) => data.to_json(),
+            Self::ChatRenamed(data) => data.to_json(),
             Self::TokenRefreshed(data) => data.to_json(),
             Self::Ack(data) => data.to_json(),
             Self::Error(data) => data.to_json(),
@@ -110,6 +131,69 @@ pub struct ChatCreated {
     /// Both members, sorted.
     #[oai(validator(min_items = 2, max_items = 2))]
     pub user_ids: Vec<Uuid>,
+}
+
+/// A new group.
+#[derive(Debug, Clone, Object)]
+pub struct GroupCreated {
+    pub chat_id: Uuid,
+    pub title: String,
+    pub owner_id: Uuid,
+    /// Every member, the owner included, sorted.
+    pub user_ids: Vec<Uuid>,
+}
+
+/// Who joined a group, and who added them.
+#[derive(Debug, Clone, Object)]
+pub struct MembersAdded {
+    pub chat_id: Uuid,
+    /// Sorted; empty when everyone named was in already.
+    pub user_ids: Vec<Uuid>,
+    pub by: Uuid,
+}
+
+/// Who left a group, and who removed them (themselves, when they left).
+#[derive(Debug, Clone, Copy, Object)]
+pub struct MemberRemoved {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub by: Uuid,
+}
+
+/// A role in a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoleName {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl From<crate::domain::Role> for RoleName {
+    fn from(role: crate::domain::Role) -> Self {
+        match role {
+            crate::domain::Role::Owner => Self::Owner,
+            crate::domain::Role::Admin => Self::Admin,
+            crate::domain::Role::Member => Self::Member,
+        }
+    }
+}
+
+/// A member's new role, and who gave it.
+#[derive(Debug, Clone, Copy, Object)]
+pub struct MemberRoleChanged {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub role: RoleName,
+    pub by: Uuid,
+}
+
+/// A group's new title, and who gave it.
+#[derive(Debug, Clone, Object)]
+pub struct ChatRenamed {
+    pub chat_id: Uuid,
+    pub title: String,
+    pub by: Uuid,
 }
 
 /// Who acknowledged or read a message: everything up to it in the chat counts.

@@ -13,8 +13,14 @@ use serde_json::Value;
 use strum::{EnumIter, EnumMessage};
 use uuid::Uuid;
 
-pub use events::{Ack, ChatCreated, MessageReceipt, MessageView, ServerEvent, ServerEventKind, TokenRefreshed, Typing};
-pub use requests::{MAX_CLIENT_ID_CHARS, MessageRef, Request, RequestKind, SendMessage, parse, request};
+pub use events::{
+    Ack, ChatCreated, ChatRenamed, GroupCreated, MemberRemoved, MemberRoleChanged, MembersAdded, MessageReceipt,
+    MessageView, RoleName, ServerEvent, ServerEventKind, TokenRefreshed, Typing,
+};
+pub use requests::{
+    AddMembers, CreateGroup, GivenRole, MAX_CLIENT_ID_CHARS, MemberRef, MessageRef, RenameChat, Request, RequestKind,
+    SendMessage, SetRole, parse, request,
+};
 
 /// What went wrong with a client frame, for a program; the connection goes on.
 // Each variant's doc comment is its entry in the AsyncAPI document.
@@ -29,10 +35,16 @@ pub enum ErrorCode {
     InvalidData,
     /// `content` longer than `SendMessage.content` allows.
     ContentTooLong,
-    /// The caller is not a member of the chat (or the chat does not exist).
+    /// The caller is not a member of the chat (or the chat does not exist), or their role in
+    /// a group may not do it.
     Forbidden,
-    /// No such user, or no such message in the chat.
+    /// No such user, no such message in the chat, or no such group.
     NotFound,
+    /// A group command about someone who is not in the group: the caller, or the member it
+    /// names.
+    NotAMember,
+    /// The group would have more members than `GROUP_MAX_MEMBERS`.
+    TooManyMembers,
     /// `refresh_token` with a token that does not verify, or that is another user's.
     InvalidToken,
     /// Over the connection's frame rate: slow down (a burst's worth in a row closes with 1008).

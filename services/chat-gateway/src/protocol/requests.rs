@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use poem_openapi::{
-    Object,
+    Enum, Object,
     registry::{MetaSchemaRef, Registry},
     types::Type,
 };
@@ -17,7 +17,7 @@ use strum::{EnumDiscriminants, EnumIter, EnumMessage, EnumString, IntoStaticStr}
 use uuid::Uuid;
 
 use super::{ErrorCode, FrameId, UserRef, WsError};
-use crate::domain::{Content, MAX_CONTENT_CHARS, MessageText};
+use crate::domain::{Content, MAX_CONTENT_CHARS, MessageText, Title, TitleText};
 
 /// Longest `client_msg_id` and frame `id`, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 128;
@@ -59,6 +59,28 @@ pub enum Request {
     /// The caller is typing in the chat. Replies `ack`; the peer's connections get `typing`
     /// (nothing is stored).
     Typing(ChatRef),
+    /// Make a group: the caller is its `owner`, everyone in `user_ids` a `member` (the caller
+    /// and repeats there count once; at most `GROUP_MAX_MEMBERS` in all). Replies
+    /// `group_created`; every member's connections get the same event.
+    CreateGroup(CreateGroup),
+    /// Add members to a group (owner and admins). They see the group's messages from now on,
+    /// not its earlier ones. Replies `members_added` with those who were not in yet; every
+    /// member's connections, the new members' included, get the same event.
+    AddMembers(AddMembers),
+    /// Remove a member from a group: the owner may remove anyone else, an admin plain members.
+    /// Replies `member_removed`; every member's connections and the removed member's get the
+    /// same event, and the removed member's connections get nothing more of the group.
+    RemoveMember(MemberRef),
+    /// Leave a group. An owner who leaves hands ownership to the longest-standing admin, else
+    /// the longest-standing member (who then gets `member_role_changed` with role `owner`).
+    /// Replies `member_removed` with `by` the leaver, which every member's connections get too.
+    LeaveChat(ChatRef),
+    /// Make a member an admin, or an admin a plain member (the owner alone). Replies
+    /// `member_role_changed`, which every member's connections get too.
+    SetRole(SetRole),
+    /// Rename a group (owner and admins). Replies `chat_renamed`, which every member's
+    /// connections get too.
+    RenameChat(RenameChat),
     /// A fresh access token of the same user, before the current one expires: the connection
     /// then lives until the new token's expiry instead of closing with 4001. Replies
     /// `token_refreshed`.
@@ -77,6 +99,60 @@ impl Request {
 #[serde(deny_unknown_fields)]
 pub struct ChatRef {
     pub chat_id: Uuid,
+}
+
+/// A new group.
+#[derive(Debug, Deserialize, Object)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    /// Shown on one line: no control characters; surrounding whitespace is trimmed.
+    pub title: Text<TitleText>,
+    /// The other members; the caller is the owner.
+    pub user_ids: Vec<Uuid>,
+}
+
+/// Members to add to a group.
+#[derive(Debug, Deserialize, Object)]
+#[serde(deny_unknown_fields)]
+pub struct AddMembers {
+    pub chat_id: Uuid,
+    #[oai(validator(min_items = 1))]
+    pub user_ids: Vec<Uuid>,
+}
+
+/// A member of a group.
+#[derive(Debug, Clone, Copy, Deserialize, Object)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRef {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+}
+
+/// A role the owner may give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Enum)]
+#[serde(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case", rename = "GivenRole")]
+pub enum GivenRole {
+    Admin,
+    Member,
+}
+
+/// A member's new role.
+#[derive(Debug, Clone, Copy, Deserialize, Object)]
+#[serde(deny_unknown_fields)]
+pub struct SetRole {
+    pub chat_id: Uuid,
+    pub user_id: Uuid,
+    pub role: GivenRole,
+}
+
+/// A group's new title.
+#[derive(Debug, Deserialize, Object)]
+#[serde(deny_unknown_fields)]
+pub struct RenameChat {
+    pub chat_id: Uuid,
+    /// Shown on one line: no control characters; surrounding whitespace is trimmed.
+    pub title: Text<TitleText>,
 }
 
 /// A message of a chat.
@@ -233,8 +309,33 @@ pub fn request(event: &str, data: Value) -> Result<Request, WsError> {
         RequestKind::ReceiveMessage => Request::ReceiveMessage(data_of(event, data)?),
         RequestKind::Seen => Request::Seen(data_of(event, data)?),
         RequestKind::Typing => Request::Typing(data_of(event, data)?),
+        RequestKind::CreateGroup => {
+            let create: CreateGroup = data_of(event, data)?;
+            titled(&create.title)?;
+            Request::CreateGroup(create)
+        }
+        RequestKind::AddMembers => {
+            let add: AddMembers = data_of(event, data)?;
+            if add.user_ids.is_empty() {
+                return Err(WsError::invalid_data("add_members: user_ids must name someone"));
+            }
+            Request::AddMembers(add)
+        }
+        RequestKind::RemoveMember => Request::RemoveMember(data_of(event, data)?),
+        RequestKind::LeaveChat => Request::LeaveChat(data_of(event, data)?),
+        RequestKind::SetRole => Request::SetRole(data_of(event, data)?),
+        RequestKind::RenameChat => {
+            let rename: RenameChat = data_of(event, data)?;
+            titled(&rename.title)?;
+            Request::RenameChat(rename)
+        }
         RequestKind::RefreshToken => Request::RefreshToken(data_of(event, data)?),
     })
+}
+
+/// A group's title keeps its rule, checked where the frame is read like every field.
+fn titled(title: &str) -> Result<(), WsError> {
+    Title::parse(title).map(drop).map_err(|broken| WsError::invalid_data(Title::refusal(&broken)))
 }
 
 fn data_of<T: DeserializeOwned>(event: &str, data: Value) -> Result<T, WsError> {

@@ -11,7 +11,7 @@ use crate::{
     commands::{self, Caller},
     error::ChatError,
     protocol::{Ack, ErrorCode, FrameId, MessageView, Request, SendMessage, ServerEvent, TokenRefreshed, WsError},
-    store::{messages::Sent, receipts::Receipt, writer::Stored},
+    store::{chats::Route, messages::Sent, receipts::Receipt, writer::Stored},
 };
 
 /// What a client asks, whichever transport it came by.
@@ -78,13 +78,43 @@ impl<L: Link> Session<L> {
             Command::Request(Request::Seen(r)) => {
                 commands::receipts::acknowledge(&self.state, self.caller(), r, Receipt::Seen).await.map(acked)
             }
-            Command::Request(Request::Typing(chat)) => match self.peer_of(chat.chat_id).await {
-                Ok(peer) => {
-                    commands::typing::typing(&self.state, self.caller(), chat.chat_id, peer);
+            Command::Request(Request::Typing(chat)) => match self.route_of(chat.chat_id).await {
+                Ok(route) => {
+                    commands::typing::typing(&self.state, self.caller(), chat.chat_id, route);
                     Ok(acked(()))
                 }
                 Err(err) => Err(err),
             },
+            Command::Request(Request::CreateGroup(request)) => {
+                match commands::groups::create_group(&self.state, self.caller(), request).await {
+                    Ok((reply, group)) => {
+                        self.enter_group(group.chat.id, 0, group.chat.members_epoch).await;
+                        Ok(reply)
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            Command::Request(Request::AddMembers(request)) => {
+                commands::groups::add_members(&self.state, self.caller(), request).await
+            }
+            Command::Request(Request::RemoveMember(request)) => {
+                commands::groups::remove_member(&self.state, self.caller(), request).await
+            }
+            Command::Request(Request::LeaveChat(chat)) => {
+                match commands::groups::leave_chat(&self.state, self.caller(), chat.chat_id).await {
+                    Ok(reply) => {
+                        self.drop_group(chat.chat_id);
+                        Ok(reply)
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            Command::Request(Request::SetRole(request)) => {
+                commands::groups::set_role(&self.state, self.caller(), request).await
+            }
+            Command::Request(Request::RenameChat(request)) => {
+                commands::groups::rename_chat(&self.state, self.caller(), request).await
+            }
             Command::Request(Request::RefreshToken(token)) => {
                 return match self.refresh_token(&token.access_token).await {
                     Ok(reply) => self.write_event(&reply, id).await,
@@ -97,21 +127,21 @@ impl<L: Link> Session<L> {
 
     /// Who this connection runs commands as.
     fn caller(&self) -> Caller<'_> {
-        Caller { user: self.user, username: &self.username, connection: self.connection.id }
+        Caller { user: self.user, username: &self.username, connection: Some(self.connection.id) }
     }
 
     /// The pair's chat, found or made (and announced to every other connection of both); this
     /// connection follows it from its newest message on.
     async fn start_private_chat(&mut self, other: Uuid) -> Result<ServerEvent, ChatError> {
         let (chat, created) = commands::chats::start_private_chat(&self.state, self.caller(), other).await?;
-        self.order.track(chat.id, chat.last_seq, other);
+        self.order.track(chat.id, chat.last_seq, Route::Peer(other));
         Ok(ServerEvent::PrivateChatRoomCreated(created))
     }
 
     /// The chat of the caller and `other`, for a message sent to a user.
     async fn chat_with(&mut self, other: Uuid) -> Result<Uuid, ChatError> {
         let chat = commands::chats::chat_with(&self.state, self.caller(), other).await?;
-        self.order.track(chat.id, chat.last_seq, other);
+        self.order.track(chat.id, chat.last_seq, Route::Peer(other));
         Ok(chat.id)
     }
 
@@ -119,8 +149,8 @@ impl<L: Link> Session<L> {
     /// writer answers ([`Session::on_stored`]), in the order the client sent.
     async fn send_message(&mut self, message: SendMessage, id: Option<&FrameId>) -> Step {
         let read_at = Instant::now();
-        let submitted = match self.peer_of(message.chat_id).await {
-            Ok(peer) => commands::messages::send(&self.state, self.caller(), &message, peer, read_at).await,
+        let submitted = match self.route_of(message.chat_id).await {
+            Ok(route) => commands::messages::send(&self.state, self.caller(), &message, route, read_at).await,
             Err(err) => Err(err),
         };
         match submitted {

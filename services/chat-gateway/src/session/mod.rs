@@ -6,7 +6,7 @@
 //! message, and reads what lies after it.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     num::NonZeroU32,
     sync::Arc,
     time::Duration,
@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 mod close;
 mod commands;
+mod groups;
 mod link;
 mod order;
 mod pending;
@@ -34,6 +35,7 @@ use pending::{Pending, max_pending, oldest};
 pub use replay::Resume;
 
 use crate::{
+    domain::ChatKind,
     error::ChatError,
     node::{Connection, Delivery, Membership, Outgoing, Slot, Tracked},
     protocol::{ErrorCode, FrameId, ServerEvent, WsError},
@@ -80,6 +82,9 @@ struct Session<L: Link> {
     /// written once, however many ways it arrives (the snapshot at the start, a new chat, the
     /// announcement of a peer who connected at the same moment).
     told_online: HashMap<Uuid, bool>,
+    /// Groups this connection saw the user leave: what still comes of them is dropped without
+    /// asking the database again.
+    left: HashSet<Uuid>,
 }
 
 /// A connection in the hub, and where each of its user's chats stood when it joined.
@@ -90,13 +95,17 @@ pub struct Joined {
     positions: Vec<chats::Position>,
 }
 
-/// Joins `user`'s new connection to the hub, then reads where each chat stands: whatever is
-/// stored after that reaches the connection. A transport joins before it tells the client it
-/// is connected (the WebSocket's 101, Socket.IO's namespace acknowledgement), so nothing
-/// stored after the client hears it is connected can be missed.
+/// Joins `user`'s new connection to the hub, then reads where each chat stands, then joins
+/// the rooms of its groups: whatever is stored after that reaches the connection (a message
+/// stored before a room was joined is read back from the database when the connection starts).
+/// A transport joins before it tells the client it is connected (the WebSocket's 101,
+/// Socket.IO's namespace acknowledgement), so nothing stored after the client hears it is
+/// connected can be missed.
 pub async fn join(state: &ChatState, user: Uuid) -> Result<Joined, ChatError> {
     let (connection, queue, membership) = state.node.connect(user, state.settings.ws_send_queue as usize).await;
     let positions = chats::positions(&state.db, user).await?;
+    let rooms = positions.iter().filter(|p| matches!(p.route, chats::Route::Room { .. }));
+    futures_util::future::join_all(rooms.map(|p| state.node.join_room(&connection, p.chat_id))).await;
     Ok(Joined { connection, queue, membership, positions })
 }
 
@@ -125,6 +134,7 @@ pub async fn run<L: Link>(
         strikes: 0,
         pending: VecDeque::new(),
         told_online: HashMap::new(),
+        left: HashSet::new(),
         write_timeout: Duration::from_secs(settings.ws_write_timeout_seconds),
         state: state.clone(),
     };
@@ -255,25 +265,43 @@ impl<L: Link> Session<L> {
         self.write_event(&ServerEvent::Error(err), id).await
     }
 
-    /// The other member of a chat this user is in.
-    async fn peer_of(&mut self, chat_id: Uuid) -> Result<Uuid, ChatError> {
-        if let Some(peer) = self.order.peer(chat_id) {
-            return Ok(peer);
+    /// How a chat this user is in reaches its members: [`ChatError::NotMember`] when they are
+    /// not in it.
+    async fn route_of(&mut self, chat_id: Uuid) -> Result<chats::Route, ChatError> {
+        if let Some(route) = self.order.route(chat_id) {
+            return Ok(route);
         }
-        // A chat this connection has not heard of yet (made on another device a moment ago).
-        let members = chats::members_if_member(&self.state.db, chat_id, self.user).await?;
-        let peer = members.into_iter().find(|m| *m != self.user).unwrap_or(self.user);
-        self.order.track(chat_id, 0, peer);
-        Ok(peer)
+        // A chat this connection has not heard of yet (made on another device a moment ago, or
+        // a group the user was added to whose news is still on its way).
+        let membership = chats::membership(&self.state.db, chat_id, self.user).await?;
+        match membership.kind {
+            ChatKind::Private => {
+                let members = chats::members_if_member(&self.state.db, chat_id, self.user).await?;
+                let peer = members.into_iter().find(|m| *m != self.user).unwrap_or(self.user);
+                self.order.track(chat_id, 0, chats::Route::Peer(peer));
+            }
+            ChatKind::Group => self.enter_group(chat_id, membership.joined_seq, membership.members_epoch).await,
+        }
+        self.order.route(chat_id).ok_or(ChatError::NotMember)
     }
 
     /// An event the node handed over.
     async fn deliver(&mut self, event: &Outgoing) -> Step {
         match &event.kind {
-            Tracked::Message { chat_id, seq } => self.write_in_order(*chat_id, *seq, event.text.to_string()).await,
+            Tracked::Message { chat_id, seq, epoch } => {
+                if let Some(epoch) = epoch
+                    && !Box::pin(self.still_in(*chat_id, *epoch)).await?
+                {
+                    return Ok(());
+                }
+                self.write_in_order(*chat_id, *seq, event.text.to_string()).await
+            }
+            Tracked::Group { chat_id, epoch, change } => {
+                Box::pin(self.on_group_change(*chat_id, *epoch, change, &event.text)).await
+            }
             Tracked::ChatCreated { chat_id, user_ids } => {
                 let peer = user_ids.iter().copied().find(|u| *u != self.user).unwrap_or(self.user);
-                self.order.track(*chat_id, 0, peer);
+                self.order.track(*chat_id, 0, chats::Route::Peer(peer));
                 self.write(event.text.to_string()).await?;
                 Box::pin(self.tell_presence_of(peer)).await
             }
@@ -286,9 +314,14 @@ impl<L: Link> Session<L> {
 
     /// Writes message `seq` of `chat_id` in its place (see [`ChatOrder`]).
     async fn write_in_order(&mut self, chat_id: Uuid, seq: i64, text: String) -> Step {
-        if self.order.peer(chat_id).is_none() {
-            // A chat made while this connection was not listening (its creation event was lost).
-            Box::pin(self.peer_of(chat_id)).await.map_err(|e| self.fault(e))?;
+        if self.order.route(chat_id).is_none() {
+            // A chat made while this connection was not listening (its creation event was lost),
+            // or one the user is not in (any more): its message is not theirs.
+            match Box::pin(self.route_of(chat_id)).await {
+                Ok(_) => {}
+                Err(ChatError::NotMember) => return Ok(()),
+                Err(err) => return Err(self.fault(err)),
+            }
         }
         for frame in self.order.offer(chat_id, seq, text) {
             self.write(frame).await?;

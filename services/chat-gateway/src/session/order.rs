@@ -16,13 +16,15 @@ use std::{
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::store::chats::Route;
+
 /// How long a message that came ahead of a missing one waits for it before the database is asked.
 pub const GAP_WAIT: Duration = Duration::from_millis(100);
 
 #[derive(Default)]
 pub struct ChatOrder {
-    /// Per chat: the newest number written, and the other member.
-    chats: HashMap<Uuid, (i64, Uuid)>,
+    /// Per chat: the newest number written, and how its events come.
+    chats: HashMap<Uuid, (i64, Route)>,
     /// Frames that came ahead of a missing one, per chat by number.
     held: HashMap<Uuid, BTreeMap<i64, String>>,
     held_since: Option<Instant>,
@@ -30,18 +32,39 @@ pub struct ChatOrder {
 
 impl ChatOrder {
     /// Tracks a chat from position `written` (the client has everything up to it).
-    pub fn start_at(&mut self, chat_id: Uuid, written: i64, peer: Uuid) {
-        self.chats.insert(chat_id, (written, peer));
+    pub fn start_at(&mut self, chat_id: Uuid, written: i64, route: Route) {
+        self.chats.insert(chat_id, (written, route));
     }
 
     /// Tracks a chat from `written` unless it is tracked already.
-    pub fn track(&mut self, chat_id: Uuid, written: i64, peer: Uuid) {
-        self.chats.entry(chat_id).or_insert((written, peer));
+    pub fn track(&mut self, chat_id: Uuid, written: i64, route: Route) {
+        self.chats.entry(chat_id).or_insert((written, route));
     }
 
-    /// The other member of a tracked chat (the user is a member of every tracked chat).
-    pub fn peer(&self, chat_id: Uuid) -> Option<Uuid> {
-        self.chats.get(&chat_id).map(|(_, peer)| *peer)
+    /// How a tracked chat's events come (the user is a member of every tracked chat).
+    pub fn route(&self, chat_id: Uuid) -> Option<Route> {
+        self.chats.get(&chat_id).map(|(_, route)| *route)
+    }
+
+    /// A tracked group's membership is now at `epoch` (never moved back).
+    pub fn saw_epoch(&mut self, chat_id: Uuid, epoch: i64) {
+        if let Some((_, Route::Room { epoch: known })) = self.chats.get_mut(&chat_id) {
+            *known = (*known).max(epoch);
+        }
+    }
+
+    /// Stops tracking a chat the user is no longer in, with whatever was held for it.
+    pub fn forget(&mut self, chat_id: Uuid) {
+        self.chats.remove(&chat_id);
+        self.held.remove(&chat_id);
+        if self.held.is_empty() {
+            self.held_since = None;
+        }
+    }
+
+    /// The group chats tracked.
+    pub fn groups(&self) -> Vec<Uuid> {
+        self.chats.iter().filter(|(_, (_, route))| matches!(route, Route::Room { .. })).map(|(chat, _)| *chat).collect()
     }
 
     /// Where each chat stands: what to read after, to catch up.
@@ -145,7 +168,7 @@ mod tests {
     fn chat() -> (ChatOrder, Uuid) {
         let mut order = ChatOrder::default();
         let chat_id = Uuid::new_v4();
-        order.start_at(chat_id, 3, Uuid::new_v4());
+        order.start_at(chat_id, 3, Route::Peer(Uuid::new_v4()));
         (order, chat_id)
     }
 
@@ -181,6 +204,23 @@ mod tests {
         assert_eq!(dropped, 0);
         assert_eq!(order.positions(), [(chat, 6)]);
         assert_eq!(order.gap_deadline(), None);
+    }
+
+    /// A removed member's chat goes, held frames and all; an epoch only moves forward.
+    #[test]
+    fn a_forgotten_chat_holds_nothing_and_epochs_move_forward() {
+        let mut order = ChatOrder::default();
+        let group = Uuid::new_v4();
+        order.start_at(group, 0, Route::Room { epoch: 3 });
+        order.saw_epoch(group, 5);
+        order.saw_epoch(group, 4);
+        assert_eq!(order.route(group), Some(Route::Room { epoch: 5 }));
+        assert_eq!(order.groups(), [group]);
+        order.offer(group, 2, "2".into());
+        assert!(order.gap_deadline().is_some());
+        order.forget(group);
+        assert_eq!((order.route(group), order.gap_deadline()), (None, None));
+        assert!(order.gaps().is_empty() && order.groups().is_empty());
     }
 
     #[test]

@@ -10,7 +10,10 @@ use uuid::Uuid;
 use super::{Link, Session, Step};
 use crate::{
     protocol::{ServerEvent, UserRef},
-    store::{chats, history},
+    store::{
+        chats::{self, Route},
+        history,
+    },
 };
 
 /// Messages read from the database per round while catching up.
@@ -49,10 +52,16 @@ impl<L: Link> Session<L> {
                 Resume::Since(_) => since.get(&p.chat_id).copied().unwrap_or(0),
                 Resume::Chats(map) => map.get(&p.chat_id).copied().unwrap_or(p.last_seq),
             };
-            self.order.start_at(p.chat_id, from, p.peer);
+            // A group's messages from before the member joined are not theirs.
+            self.order.start_at(p.chat_id, from.max(p.joined_seq), p.route);
         }
         self.catch_up().await?;
-        let peers: Vec<Uuid> = positions.iter().map(|p| p.peer).collect();
+        let in_groups = positions.iter().any(|p| matches!(p.route, Route::Room { .. }));
+        let peers: Vec<Uuid> = if in_groups {
+            chats::presence_peers(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?
+        } else {
+            positions.iter().filter_map(|p| if let Route::Peer(peer) = p.route { Some(peer) } else { None }).collect()
+        };
         for user_id in self.state.node.online_among(&peers).await {
             self.tell_presence(user_id, true).await?;
         }
@@ -61,8 +70,17 @@ impl<L: Link> Session<L> {
 
     /// Writes every message after this connection's position in each of its chats.
     pub(super) async fn catch_up(&mut self) -> Step {
+        self.catch_up_in(None).await
+    }
+
+    /// Writes every message after this connection's position in each of `only` (all its chats
+    /// when `None`).
+    pub(super) async fn catch_up_in(&mut self, only: Option<&[Uuid]>) -> Step {
         loop {
-            let positions = self.order.positions();
+            let mut positions = self.order.positions();
+            if let Some(only) = only {
+                positions.retain(|(chat, _)| only.contains(chat));
+            }
             let mut rows = Vec::new();
             for chunk in positions.chunks(100) {
                 rows.extend(
@@ -105,13 +123,25 @@ impl<L: Link> Session<L> {
         Ok(())
     }
 
-    /// After the bus was away: chats made meanwhile, then everything missed (this
-    /// connection's own messages first, so that each is written with its frame's id).
+    /// After the bus was away: chats made meanwhile (and groups joined: their rooms too), groups
+    /// left meanwhile dropped, then everything missed (this connection's own messages first, so
+    /// that each is written with its frame's id).
     pub(super) async fn resync(&mut self) -> Step {
         self.settle().await?;
         let positions = chats::positions(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?;
+        for gone in self.order.groups() {
+            if !positions.iter().any(|p| p.chat_id == gone) {
+                self.drop_group(gone);
+            }
+        }
         for p in positions {
-            self.order.track(p.chat_id, 0, p.peer);
+            match p.route {
+                Route::Room { epoch } if self.order.route(p.chat_id).is_none() => {
+                    self.enter_group(p.chat_id, p.joined_seq, epoch).await;
+                }
+                Route::Room { epoch } => self.order.saw_epoch(p.chat_id, epoch),
+                Route::Peer(_) => self.order.track(p.chat_id, 0, p.route),
+            }
         }
         self.catch_up().await
     }

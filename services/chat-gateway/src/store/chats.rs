@@ -7,13 +7,16 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
-    sea_query::{OnConflict, Query},
+    sea_query::{Expr, ExprTrait, OnConflict, Query},
 };
 use shared::entities::users;
 use uuid::Uuid;
 
 use super::entities::{chat_members, chats, messages};
-use crate::{domain::Message, error::ChatError};
+use crate::{
+    domain::{ChatKind, Message, PRESENCE_MAX_MEMBERS, Role},
+    error::ChatError,
+};
 
 /// The two member ids in sorted order: one key per pair, whoever asks.
 fn pair_key(a: Uuid, b: Uuid) -> String {
@@ -45,6 +48,10 @@ pub async fn find_or_create(db: &DatabaseConnection, me: Uuid, other: Uuid) -> R
         last_seq: Set(0),
         created_at: Set(now),
         last_activity_at: Set(now),
+        kind: Set(ChatKind::Private.as_str().to_owned()),
+        title: Set(None),
+        members_epoch: Set(0),
+        member_count: Set(2),
     };
     let inserted = match chats::Entity::insert(row)
         .on_conflict(OnConflict::column(chats::Column::PairKey).do_nothing().to_owned())
@@ -62,6 +69,8 @@ pub async fn find_or_create(db: &DatabaseConnection, me: Uuid, other: Uuid) -> R
             joined_at: Set(now),
             delivered_up_to: Set(None),
             seen_up_to: Set(None),
+            role: Set(Role::Member.as_str().to_owned()),
+            joined_seq: Set(0),
         });
         chat_members::Entity::insert_many(members).exec_without_returning(&txn).await?;
     }
@@ -92,10 +101,56 @@ pub async fn members(db: &impl ConnectionTrait, chat_id: Uuid) -> Result<Vec<Uui
         .await
 }
 
+/// A group's members and its membership's epoch, if `user` is one of them.
+pub async fn group_members(
+    db: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user: Uuid,
+) -> Result<(Vec<Uuid>, i64), ChatError> {
+    let members = members_if_member(db, chat_id, user).await?;
+    let epoch: Option<i64> = chats::Entity::find_by_id(chat_id)
+        .select_only()
+        .column(chats::Column::MembersEpoch)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok((members, epoch.ok_or(ChatError::NotMember)?))
+}
+
 /// The members of a chat, if `user` is one of them.
 pub async fn members_if_member(db: &impl ConnectionTrait, chat_id: Uuid, user: Uuid) -> Result<Vec<Uuid>, ChatError> {
     let members = members(db, chat_id).await?;
     if members.contains(&user) { Ok(members) } else { Err(ChatError::NotMember) }
+}
+
+/// Where a member stands in a chat they are in: what they may see and how the chat is routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    pub kind: ChatKind,
+    /// They see the messages numbered after it.
+    pub joined_seq: i64,
+    pub members_epoch: i64,
+}
+
+/// `user`'s membership of `chat_id`: [`ChatError::NotMember`] when they are not in it (or
+/// there is no such chat).
+pub async fn membership(db: &impl ConnectionTrait, chat_id: Uuid, user: Uuid) -> Result<Membership, ChatError> {
+    let joined_seq: Option<i64> = chat_members::Entity::find_by_id((chat_id, user))
+        .select_only()
+        .column(chat_members::Column::JoinedSeq)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let joined_seq = joined_seq.ok_or(ChatError::NotMember)?;
+    let chat: Option<(String, i64)> = chats::Entity::find_by_id(chat_id)
+        .select_only()
+        .column(chats::Column::Kind)
+        .column(chats::Column::MembersEpoch)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let (kind, members_epoch) = chat.ok_or(ChatError::NotMember)?;
+    Ok(Membership { kind: ChatKind::stored(&kind), joined_seq, members_epoch })
 }
 
 /// The number of a chat's newest message (0 before the first; none without the chat).
@@ -131,52 +186,131 @@ fn chats_of(user: Uuid) -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
-/// A chat as a connection tracks it: the number of its newest message and the other member.
+/// A chat as a connection tracks it: the number of its newest message, where the member
+/// joined it, and how its events reach them.
 #[derive(Debug, Clone, Copy)]
 pub struct Position {
     pub chat_id: Uuid,
     pub last_seq: i64,
-    pub peer: Uuid,
+    pub joined_seq: i64,
+    pub route: Route,
+}
+
+/// How a chat's events reach a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Through each member's own channel: the other member.
+    Peer(Uuid),
+    /// Through the group's room, at this membership epoch.
+    Room { epoch: i64 },
 }
 
 /// Every chat of `user`, where it stands now.
 pub async fn positions(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<Position>, DbErr> {
-    let seqs: HashMap<Uuid, i64> = chats::Entity::find()
+    let joined: HashMap<Uuid, i64> = chat_members::Entity::find()
         .select_only()
-        .column(chats::Column::Id)
-        .column(chats::Column::LastSeq)
-        .filter(chats::Column::Id.in_subquery(chats_of(user)))
+        .column(chat_members::Column::ChatId)
+        .column(chat_members::Column::JoinedSeq)
+        .filter(chat_members::Column::UserId.eq(user))
         .into_tuple::<(Uuid, i64)>()
         .all(db)
         .await?
         .into_iter()
         .collect();
-    let peers: Vec<(Uuid, Uuid)> = chat_members::Entity::find()
+    let chats: Vec<(Uuid, i64, String, i64)> = chats::Entity::find()
         .select_only()
-        .column(chat_members::Column::ChatId)
-        .column(chat_members::Column::UserId)
-        .filter(chat_members::Column::ChatId.in_subquery(chats_of(user)))
-        .filter(chat_members::Column::UserId.ne(user))
+        .column(chats::Column::Id)
+        .column(chats::Column::LastSeq)
+        .column(chats::Column::Kind)
+        .column(chats::Column::MembersEpoch)
+        .filter(chats::Column::Id.in_subquery(chats_of(user)))
         .into_tuple()
         .all(db)
         .await?;
-    Ok(peers
+    let peers: HashMap<Uuid, Uuid> = private_peers(db, user).await?.into_iter().collect();
+    Ok(chats
         .into_iter()
-        .map(|(chat_id, peer)| Position { chat_id, last_seq: seqs.get(&chat_id).copied().unwrap_or(0), peer })
+        .filter_map(|(chat_id, last_seq, kind, epoch)| {
+            let route = match ChatKind::stored(&kind) {
+                ChatKind::Private => Route::Peer(*peers.get(&chat_id)?),
+                ChatKind::Group => Route::Room { epoch },
+            };
+            Some(Position { chat_id, last_seq, joined_seq: joined.get(&chat_id).copied().unwrap_or(0), route })
+        })
         .collect())
 }
 
-/// Everyone who shares a chat with `user`: who hears of their presence.
-pub async fn peers(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<Uuid>, DbErr> {
+/// The private chats of `user`, with the other member of each.
+async fn private_peers(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+    let private = Query::select()
+        .column((chat_members::Entity, chat_members::Column::ChatId))
+        .from(chat_members::Entity)
+        .inner_join(
+            chats::Entity,
+            Expr::col((chats::Entity, chats::Column::Id)).equals((chat_members::Entity, chat_members::Column::ChatId)),
+        )
+        .and_where(Expr::col((chat_members::Entity, chat_members::Column::UserId)).eq(user))
+        .and_where(Expr::col((chats::Entity, chats::Column::Kind)).eq(ChatKind::Private.as_str()))
+        .to_owned();
     chat_members::Entity::find()
         .select_only()
+        .column(chat_members::Column::ChatId)
         .column(chat_members::Column::UserId)
-        .distinct()
-        .filter(chat_members::Column::ChatId.in_subquery(chats_of(user)))
+        .filter(chat_members::Column::ChatId.in_subquery(private))
         .filter(chat_members::Column::UserId.ne(user))
         .into_tuple()
         .all(db)
         .await
+}
+
+/// Who hears of `user`'s presence: the other member of each private chat, and the small
+/// groups (one event to each group's room).
+#[derive(Debug, Default)]
+pub struct PresenceReach {
+    pub peers: Vec<Uuid>,
+    pub groups: Vec<Uuid>,
+}
+
+pub async fn presence_audience(db: &impl ConnectionTrait, user: Uuid) -> Result<PresenceReach, DbErr> {
+    let mut peers: Vec<Uuid> = private_peers(db, user).await?.into_iter().map(|(_, peer)| peer).collect();
+    peers.sort_unstable();
+    peers.dedup();
+    let groups = small_groups(db, user).await?;
+    Ok(PresenceReach { peers, groups })
+}
+
+/// The groups of `user` small enough to tell presence in.
+async fn small_groups(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<Uuid>, DbErr> {
+    chats::Entity::find()
+        .select_only()
+        .column(chats::Column::Id)
+        .filter(chats::Column::Id.in_subquery(chats_of(user)))
+        .filter(chats::Column::Kind.eq(ChatKind::Group.as_str()))
+        .filter(chats::Column::MemberCount.lte(PRESENCE_MAX_MEMBERS))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Everyone whose presence `user` is told of: the other member of each private chat, and the
+/// members of small groups.
+pub async fn presence_peers(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<Uuid>, DbErr> {
+    let groups = small_groups(db, user).await?;
+    let mut peers: Vec<Uuid> = private_peers(db, user).await?.into_iter().map(|(_, peer)| peer).collect();
+    if !groups.is_empty() {
+        let members: Vec<Uuid> = chat_members::Entity::find()
+            .select_only()
+            .column(chat_members::Column::UserId)
+            .filter(chat_members::Column::ChatId.is_in(groups))
+            .filter(chat_members::Column::UserId.ne(user))
+            .into_tuple()
+            .all(db)
+            .await?;
+        peers.extend(members);
+    }
+    peers.sort_unstable();
+    peers.dedup();
+    Ok(peers)
 }
 
 /// Where a member stands in a chat: everything up to `delivered_up_to` reached one of their
@@ -239,8 +373,21 @@ pub async fn list(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = page.iter().map(|c| c.id).collect();
-    let memberships =
-        chat_members::Entity::find().filter(chat_members::Column::ChatId.is_in(ids.clone())).all(db).await?;
+    // A group's entry names its caller alone (`GET /chats/{chat_id}` lists the rest): a page
+    // of groups of a thousand would otherwise carry tens of thousands of members.
+    let groups: Vec<Uuid> =
+        page.iter().filter(|c| ChatKind::stored(&c.kind) == ChatKind::Group).map(|c| c.id).collect();
+    let memberships = chat_members::Entity::find()
+        .filter(chat_members::Column::ChatId.is_in(ids.clone()))
+        .filter(
+            Condition::any()
+                .add(chat_members::Column::ChatId.is_not_in(groups))
+                .add(chat_members::Column::UserId.eq(user)),
+        )
+        .all(db)
+        .await?;
+    let joined: HashMap<Uuid, i64> =
+        memberships.iter().filter(|m| m.user_id == user).map(|m| (m.chat_id, m.joined_seq)).collect();
     let user_ids: Vec<Uuid> = memberships.iter().map(|m| m.user_id).collect();
     let names: HashMap<Uuid, String> = users::Entity::find()
         .select_only()
@@ -252,9 +399,13 @@ pub async fn list(
         .await?
         .into_iter()
         .collect();
-    let newest = page.iter().filter(|c| c.last_seq > 0).fold(Condition::any(), |cond, c| {
-        cond.add(Condition::all().add(messages::Column::ChatId.eq(c.id)).add(messages::Column::Seq.eq(c.last_seq)))
-    });
+    // The newest message the caller may see: none of a group from before they joined.
+    let newest = page.iter().filter(|c| c.last_seq > joined.get(&c.id).copied().unwrap_or(0)).fold(
+        Condition::any(),
+        |cond, c| {
+            cond.add(Condition::all().add(messages::Column::ChatId.eq(c.id)).add(messages::Column::Seq.eq(c.last_seq)))
+        },
+    );
     let mut last: HashMap<Uuid, messages::Model> = if newest.is_empty() {
         HashMap::new()
     } else {
@@ -266,6 +417,9 @@ pub async fn list(
             Condition::all().add(messages::Column::ChatId.eq(m.chat_id)).add(messages::Column::SenderId.ne(user));
         if let Some(seen) = m.seen_up_to {
             cond = cond.add(messages::Column::Id.gt(seen));
+        }
+        if m.joined_seq > 0 {
+            cond = cond.add(messages::Column::Seq.gt(m.joined_seq));
         }
         unread_cond = unread_cond.add(cond);
     }
@@ -289,7 +443,7 @@ pub async fn list(
                 .map(|m| (Receipts::from(m), names.get(&m.user_id).cloned().unwrap_or_default()))
                 .collect();
             members.sort_by_key(|(r, _)| r.user_id);
-            let unread = unread.get(&chat.id).copied().unwrap_or(0).max(0) as u64;
+            let unread = u64::try_from(unread.get(&chat.id).copied().unwrap_or(0)).unwrap_or(0);
             ChatSummary { last_message: last.remove(&chat.id).map(Message::from), members, unread, chat }
         })
         .collect())

@@ -99,14 +99,19 @@ pub enum Page {
     },
 }
 
-/// A page of history, oldest first, and whether more lie beyond it in the direction asked.
+/// A page of history, oldest first, and whether more lie beyond it in the direction asked:
+/// the messages numbered after `after_seq` only (where a group's member joined).
 pub async fn history(
     db: &DatabaseConnection,
     chat_id: Uuid,
+    after_seq: i64,
     page: Page,
     limit: u64,
 ) -> Result<(Vec<Message>, bool), DbErr> {
-    let query = messages::Entity::find().filter(messages::Column::ChatId.eq(chat_id));
+    let mut query = messages::Entity::find().filter(messages::Column::ChatId.eq(chat_id));
+    if after_seq > 0 {
+        query = query.filter(messages::Column::Seq.gt(after_seq));
+    }
     let query = match page {
         Page::Newest => query.order_by_desc(messages::Column::Id),
         Page::Before(id) => query.filter(messages::Column::Id.lt(id)).order_by_desc(messages::Column::Id),

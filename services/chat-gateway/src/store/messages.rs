@@ -15,7 +15,10 @@ use shared::{
 };
 use uuid::Uuid;
 
-use super::entities::{chats, messages};
+use super::{
+    entities::{chats, messages},
+    locks,
+};
 use crate::{
     domain::{Content, Message},
     error::ChatError,
@@ -145,9 +148,9 @@ fn same_chat(original: messages::Model, chat_id: Uuid) -> Result<messages::Model
 /// recipient. All or nothing: one failure (a resend racing its original) fails the batch.
 ///
 /// Every message involving a user is written while holding that user's lock (Postgres advisory
-/// locks on every member of the batch, taken at once in sorted order so two writers never
-/// deadlock; SQLite has one writer anyway), so a user's messages commit in `id` order: a
-/// client that has every message up to id n has missed none below it.
+/// locks on every member of the batch, or on their stripes for a large group: `locks.rs`;
+/// SQLite has one writer anyway), so a user's messages commit in `id` order: a client that has
+/// every message up to id n has missed none below it.
 ///
 /// On Postgres a batch without pushes is one statement, which is its own transaction: one
 /// round trip in all. With pushes, that statement, the recipients and the outbox share one
@@ -177,9 +180,7 @@ async fn numbered_insert(
     drafts: &[Draft],
     now: DateTime<Utc>,
 ) -> Result<Vec<messages::Model>, DbErr> {
-    let mut keys: Vec<i32> = drafts.iter().flat_map(|d| d.members.iter()).map(|m| lock_key(*m)).collect();
-    keys.sort_unstable();
-    keys.dedup();
+    let locks = locks::for_batch(drafts.iter().map(|d| d.members.as_slice()));
     let mut counts: Vec<(Uuid, i64)> = Vec::new();
     let places: Vec<i64> = drafts
         .iter()
@@ -195,9 +196,10 @@ async fn numbered_insert(
         })
         .collect();
     let column = |f: fn(&Draft) -> String| drafts.iter().map(f).collect::<Vec<String>>();
-    let values: [sea_orm::Value; 11] = [
-        LOCK_CLASS.into(),
-        keys.into(),
+    let values: [sea_orm::Value; 12] = [
+        locks.classes.into(),
+        locks.keys.into(),
+        locks.shared.into(),
         counts.iter().map(|(chat, _)| *chat).collect::<Vec<Uuid>>().into(),
         counts.iter().map(|(_, n)| *n).collect::<Vec<i64>>().into(),
         drafts.iter().map(|d| d.chat_id).collect::<Vec<Uuid>>().into(),
@@ -216,21 +218,24 @@ async fn numbered_insert(
 }
 
 /// Locks before anything is numbered: the UPDATE reads `locked`, which takes every lock (in
-/// the order of the array, sorted), and the INSERT (where ids are drawn, in the batch's order)
-/// reads the UPDATE. A message's number is its chat's counter before the batch plus its place.
+/// the order of the arrays: `locks.rs`), and the INSERT (where ids are drawn, in the batch's
+/// order) reads the UPDATE. A message's number is its chat's counter before the batch plus its
+/// place.
 const NUMBERED_INSERT: &str = "\
 WITH locked AS MATERIALIZED (
-    SELECT count(pg_advisory_xact_lock($1, k)) AS n FROM unnest($2::int4[]) AS k
+    SELECT count(CASE WHEN l.shared THEN pg_advisory_xact_lock_shared(l.class, l.key)
+                      ELSE pg_advisory_xact_lock(l.class, l.key) END) AS n
+    FROM unnest($1::int4[], $2::int4[], $3::bool[]) AS l(class, key, shared)
 ),
 bumped AS (
-    UPDATE chats SET last_seq = chats.last_seq + c.n, last_activity_at = $11
-    FROM unnest($3::uuid[], $4::int8[]) AS c(id, n), locked
+    UPDATE chats SET last_seq = chats.last_seq + c.n, last_activity_at = $12
+    FROM unnest($4::uuid[], $5::int8[]) AS c(id, n), locked
     WHERE chats.id = c.id AND locked.n >= 0
     RETURNING chats.id, chats.last_seq - c.n AS before
 )
 INSERT INTO messages (chat_id, seq, sender_id, kind, content, client_msg_id, sent_at)
-SELECT d.chat_id, bumped.before + d.place, d.sender_id, d.kind, d.content, NULLIF(d.client_msg_id, ''), $11
-FROM unnest($5::uuid[], $6::int8[], $7::uuid[], $8::text[], $9::text[], $10::text[])
+SELECT d.chat_id, bumped.before + d.place, d.sender_id, d.kind, d.content, NULLIF(d.client_msg_id, ''), $12
+FROM unnest($6::uuid[], $7::int8[], $8::uuid[], $9::text[], $10::text[], $11::text[])
     WITH ORDINALITY AS d(chat_id, place, sender_id, kind, content, client_msg_id, ord)
 JOIN bumped ON bumped.id = d.chat_id
 ORDER BY d.ord
@@ -336,12 +341,4 @@ async fn with_pushes(
         sent.push(Sent::New { message: message.into(), pushes });
     }
     Ok(sent)
-}
-
-/// Advisory locks of chat-suite's messages: this class, and a 32-bit key per user.
-const LOCK_CLASS: i32 = 0x6368_6174; // "chat"
-
-fn lock_key(user: Uuid) -> i32 {
-    let b = user.as_bytes();
-    i32::from_be_bytes([b[0], b[1], b[2], b[3]]) ^ i32::from_be_bytes([b[12], b[13], b[14], b[15]])
 }

@@ -1,9 +1,12 @@
-//! What the gateway keeps in the database: chats and their members, messages (stored before
+//! What the gateway keeps in the database: chats and their members (groups' changes in
+//! [`groups`]), messages (stored before
 //! anyone hears of them, by the group-commit [`writer`]), receipts, and the tables' entities.
 
 pub(crate) mod chats;
 pub mod entities;
+pub(crate) mod groups;
 pub(crate) mod history;
+mod locks;
 pub(crate) mod messages;
 pub(crate) mod receipts;
 pub(crate) mod writer;

@@ -11,6 +11,7 @@ mod cluster;
 mod config;
 mod drain;
 mod frames;
+mod groups;
 mod limits;
 mod openapi;
 mod origins;

@@ -89,3 +89,27 @@ async fn a_peer_is_pushed_as_soon_as_their_going_offline_is_announced() {
     a.request("send_message", send("bob left replica 0", 4), json!(4)).await;
     assert_eq!(pushes_for(&suite.db, &bob.id).await.len(), 2);
 }
+
+/// In a group, every member with no live connection anywhere gets a push of each message, and
+/// nobody connected (on either replica) or the sender does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_member_of_a_group_away_gets_a_push() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+    let (alice, bob, carol, dave) =
+        (suite.user("alice").await, suite.user("bob").await, suite.user("carol").await, suite.user("dave").await);
+    let mut a = suite.connect(0, &alice).await;
+    let _b = suite.connect(1, &bob).await;
+    let ids = [&bob.id, &carol.id, &dave.id];
+    let made = a.request("create_group", json!({"title": "Away", "user_ids": ids}), json!("g")).await;
+    let chat_id = made["data"]["chat_id"].as_str().unwrap().to_owned();
+    let sent = a.request("send_message", json!({"chat_id": chat_id, "content": "anyone?"}), json!(1)).await;
+    assert!(pushes_for(&suite.db, &bob.id).await.is_empty(), "bob is online on the other replica");
+    assert!(pushes_for(&suite.db, &alice.id).await.is_empty(), "the sender is not pushed");
+    for away in [&carol, &dave] {
+        let pushes = pushes_for(&suite.db, &away.id).await;
+        assert_eq!(pushes.len(), 1, "{pushes:?}");
+        assert_eq!(pushes[0]["chat_id"], chat_id.as_str());
+        assert_eq!(pushes[0]["message_id"], sent["data"]["message_id"]);
+        assert_eq!(pushes[0]["user_id"], away.id.as_str());
+    }
+}

@@ -192,7 +192,7 @@ async fn a_message_announced_ahead_of_a_lost_one_waits_for_it() {
         .exec(&suite.db)
         .await
         .unwrap();
-    let envelope = message_envelope("another-replica", stored[1].clone());
+    let envelope = message_envelope("another-replica", stored[1].clone(), None);
     let client = redis::Client::open(suite.redis.as_ref().unwrap().url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: i64 =

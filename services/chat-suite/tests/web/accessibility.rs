@@ -1,6 +1,7 @@
 //! The page against WCAG 2.1 AA, as axe-core checks it: no serious or critical violation in
-//! the signed-out view (with an error showing) or in a chat with messages, in the light scheme
-//! and the dark one, on a wide window and a phone's.
+//! the signed-out view (with an error showing), in a chat with messages, in the form that makes
+//! a group or in a group with its members showing, in the light scheme and the dark one, on a
+//! wide window and a phone's.
 //!
 //! axe-core comes from npm, pinned by `testkit/axe/package-lock.json`; `scripts/test` installs
 //! it into the cache once (`ensure_axe` in scripts/lib/services.sh) and sets `AXE_CORE`.
@@ -14,7 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
     driver::{
-        Cdp, Chromedriver, fill, open_chat_with, register, register_over_http, send, wait_for_script, wait_for_texts,
+        Cdp, Chromedriver, click, fill, open_chat_with, register, register_over_http, send, wait_for_script,
+        wait_for_texts,
     },
     suite::Suite,
 };
@@ -54,6 +56,21 @@ async fn the_page_has_no_serious_accessibility_violations_in_either_scheme() {
     wait_for_texts(&browser, "#messages li.mine .status", &statuses).await;
     wait_for_texts(&browser, "#peer-presence", &["online"]).await;
     found.extend(check_everywhere(&browser, &axe, "a chat").await);
+
+    // The form that makes a group, Linus picked (by his name and Enter); then the group, its
+    // members and settings showing, with a message. At the phone's size, as the check left it.
+    click(&browser, "#new-group summary").await;
+    fill(&browser, "#group-title", "Team").await;
+    fill(&browser, "#group-find", "linus\u{E007}").await;
+    wait_for_texts(&browser, "#group-picked .member-name", &["linus"]).await;
+    found.extend(check_everywhere(&browser, &axe, "the new group's form").await);
+    click(&browser, "#create-group").await;
+    wait_for_texts(&browser, "#peer-name", &["Team"]).await;
+    click(&browser, "#group-panel summary").await;
+    wait_for_texts(&browser, "#members .member-name", &["ada", "linus"]).await;
+    send(&browser, "hello team").await;
+    wait_for_texts(&browser, "#messages li.mine .status", &["sent"]).await;
+    found.extend(check_everywhere(&browser, &axe, "a group").await);
     drop(linus);
 
     assert!(found.is_empty(), "serious or critical violations:\n{}", serde_json::to_string_pretty(&found).unwrap());

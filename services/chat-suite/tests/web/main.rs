@@ -1,11 +1,13 @@
 //! The web client at `/`: how it is served (`page.rs`), and the page itself driven by a real
-//! browser (`browser.rs`: two people chatting; `sign_in.rs`; `oversized.rs`: a frame over the
-//! server's limit; `accessibility.rs`: axe-core, light and dark).
+//! browser (`browser.rs`: two people chatting; `groups.rs`: three in a group; `sign_in.rs`;
+//! `oversized.rs`: a frame over the server's limit; `accessibility.rs`: axe-core, light and
+//! dark).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accessibility;
 mod browser;
 mod driver;
+mod groups;
 mod oversized;
 mod page;
 mod sign_in;

@@ -13,8 +13,15 @@ use crate::suite::Suite;
 
 const INDEX: &str = include_str!("../../web/index.html");
 /// What the page loads, with the type each must be served with.
-const FILES: [(&str, &str, &str); 5] = [
+const FILES: [(&str, &str, &str); 12] = [
     ("/web/app.js", "text/javascript; charset=utf-8", include_str!("../../web/app.js")),
+    ("/web/chat.js", "text/javascript; charset=utf-8", include_str!("../../web/chat.js")),
+    ("/web/dom.js", "text/javascript; charset=utf-8", include_str!("../../web/dom.js")),
+    ("/web/groups.js", "text/javascript; charset=utf-8", include_str!("../../web/groups.js")),
+    ("/web/people.js", "text/javascript; charset=utf-8", include_str!("../../web/people.js")),
+    ("/web/state.js", "text/javascript; charset=utf-8", include_str!("../../web/state.js")),
+    ("/web/sync.js", "text/javascript; charset=utf-8", include_str!("../../web/sync.js")),
+    ("/web/view.js", "text/javascript; charset=utf-8", include_str!("../../web/view.js")),
     ("/web/session.js", "text/javascript; charset=utf-8", include_str!("../../web/session.js")),
     ("/web/socket.js", "text/javascript; charset=utf-8", include_str!("../../web/socket.js")),
     ("/web/style.css", "text/css; charset=utf-8", include_str!("../../web/style.css")),

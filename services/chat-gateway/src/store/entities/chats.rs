@@ -1,7 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-/// A one-to-one chat. `pair_key` (the two member ids, sorted) makes it unique per pair;
-/// `last_seq` is the number of the chat's newest message.
+/// A chat: one-to-one (`kind` `private`, `pair_key` the two member ids sorted, unique per
+/// pair) or a group (`kind` `group`, `pair_key` `group:<id>`, a `title`). `last_seq` is the
+/// number of the chat's newest message; `members_epoch` counts its membership changes.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "chats")]
 pub struct Model {
@@ -11,6 +12,10 @@ pub struct Model {
     pub last_seq: i64,
     pub created_at: DateTimeUtc,
     pub last_activity_at: DateTimeUtc,
+    pub kind: String,
+    pub title: Option<String>,
+    pub members_epoch: i64,
+    pub member_count: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,4 @@
-//! The chat tables (migration `m20261125_000005_create_chats`).
+//! The chat tables (migrations `m20261125_000005_create_chats`, `m20261207_000006_group_chats`).
 
 pub mod chat_members;
 pub mod chats;

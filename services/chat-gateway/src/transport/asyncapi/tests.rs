@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::{Binary, document, wire_name};
 use crate::{
     protocol::{
-        Ack, ChatCreated, ErrorCode, MessageReceipt, MessageView, RequestKind, ServerEvent, ServerEventKind,
-        TokenRefreshed, Typing, UserRef, WsError, parse,
+        Ack, ChatCreated, ChatRenamed, ErrorCode, GroupCreated, MemberRemoved, MemberRoleChanged, MembersAdded,
+        MessageReceipt, MessageView, RequestKind, RoleName, ServerEvent, ServerEventKind, TokenRefreshed, Typing,
+        UserRef, WsError, parse,
     },
     session::CloseReason,
 };
@@ -124,14 +125,19 @@ fn every_event_error_and_close_code_is_in_the_document_with_its_words() {
 }
 
 /// A value the schema accepts: its default, else the shortest that fits.
-fn sample(schema: &Value) -> Value {
+fn sample(doc: &Value, schema: &Value) -> Value {
+    let schema = resolve(doc, schema);
     if let Some(default) = schema.get("default") {
         return default.clone();
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|values| values.first()) {
+        return first.clone();
     }
     match (first_type(schema), schema["format"].as_str()) {
         ("string", Some("uuid")) => json!(Uuid::new_v4()),
         ("string", _) => json!("a".repeat(schema["minLength"].as_u64().unwrap_or(1).max(1) as usize)),
         ("integer", _) => json!(1),
+        ("array", _) => json!([sample(doc, &schema["items"])]),
         _ => panic!("no sample for {schema}"),
     }
 }
@@ -157,13 +163,14 @@ fn a_client_event_is_taken_exactly_as_documented() {
         let schema = resolve(&doc, &payload["properties"]["data"]);
         let properties = schema["properties"].as_object().unwrap();
         let required: Vec<&str> = schema["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
-        let minimal: Map<String, Value> = required.iter().map(|p| ((*p).to_owned(), sample(&properties[*p]))).collect();
+        let minimal: Map<String, Value> =
+            required.iter().map(|p| ((*p).to_owned(), sample(&doc, &properties[*p]))).collect();
         let parsed = parse(&json!({"event": name, "data": minimal, "id": 1}).to_string()).unwrap_or_else(|(_, e)| {
             panic!("{name} with its required fields {minimal:?}: {e:?}");
         });
         assert_eq!(parsed.request.event(), name);
 
-        let full: Map<String, Value> = properties.iter().map(|(p, s)| (p.clone(), sample(s))).collect();
+        let full: Map<String, Value> = properties.iter().map(|(p, s)| (p.clone(), sample(&doc, s))).collect();
         assert_eq!(refused(name, &full), None, "{name} with every field: {full:?}");
         for missing in &required {
             let mut data = minimal.clone();
@@ -235,6 +242,27 @@ fn an_event(kind: ServerEventKind) -> ServerEvent {
         ServerEventKind::Typing => ServerEvent::Typing(Typing { chat_id, user_id }),
         ServerEventKind::Online => ServerEvent::Online(UserRef { user_id }),
         ServerEventKind::Offline => ServerEvent::Offline(UserRef { user_id }),
+        ServerEventKind::GroupCreated => ServerEvent::GroupCreated(GroupCreated {
+            chat_id,
+            title: "Weekend hike".into(),
+            owner_id: user_id,
+            user_ids: vec![user_id, Uuid::new_v4()],
+        }),
+        ServerEventKind::MembersAdded => {
+            ServerEvent::MembersAdded(MembersAdded { chat_id, user_ids: vec![Uuid::new_v4()], by: user_id })
+        }
+        ServerEventKind::MemberRemoved => {
+            ServerEvent::MemberRemoved(MemberRemoved { chat_id, user_id: Uuid::new_v4(), by: user_id })
+        }
+        ServerEventKind::MemberRoleChanged => ServerEvent::MemberRoleChanged(MemberRoleChanged {
+            chat_id,
+            user_id: Uuid::new_v4(),
+            role: RoleName::Admin,
+            by: user_id,
+        }),
+        ServerEventKind::ChatRenamed => {
+            ServerEvent::ChatRenamed(ChatRenamed { chat_id, title: "Weekend hike".into(), by: user_id })
+        }
         ServerEventKind::TokenRefreshed => ServerEvent::TokenRefreshed(TokenRefreshed { expires_at: 1_900_000_000 }),
         ServerEventKind::Ack => ServerEvent::Ack(Ack {}),
         ServerEventKind::Error => ServerEvent::Error(WsError::forbidden()),

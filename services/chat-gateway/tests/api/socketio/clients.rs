@@ -226,3 +226,46 @@ async fn a_client_of_a_restarting_replica_reconnects_and_resumes_without_loss() 
     }
     assert_eq!(seen, ["m0", "m1", "m2", "m3", "m4", "m5", "m6"], "in order, each once, nothing lost");
 }
+
+/// A group over Socket.IO, the official client 4 on two replicas: made with an ack, every
+/// event under the names `/chat` uses, a removed member hearing nothing more of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_over_socketio_across_replicas() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+    let (a, b, c) = (suite.user("sio_a").await, suite.user("sio_b").await, suite.user("sio_c").await);
+    let mut clients = NodeClients::start();
+    connect(&mut clients, "a", Version::V4, &url(&suite, 0), &a, &json!(["websocket"])).await;
+    connect(&mut clients, "b", Version::V4, &url(&suite, 1), &b, &json!(["websocket"])).await;
+    connect(&mut clients, "c", Version::V4, &url(&suite, 1), &c, &json!(["websocket"])).await;
+
+    let n = clients.emit_with_ack("a", "create_group", json!({"title": "Trio", "user_ids": [b.id, c.id]})).await;
+    let made = one(clients.ack("a", n).await);
+    let chat_id = made["chat_id"].as_str().unwrap().to_owned();
+    assert_eq!((&made["title"], &made["owner_id"]), (&json!("Trio"), &json!(a.id)));
+    for member in ["b", "c"] {
+        assert_eq!(one(clients.event(member, "group_created").await), made);
+    }
+    let n = clients.emit_with_ack("b", "send_message", json!({"chat_id": chat_id, "content": "hi all"})).await;
+    let stored = one(clients.ack("b", n).await);
+    for member in ["a", "c"] {
+        assert_eq!(one(clients.event(member, "receive_message").await)["message_id"], stored["message_id"]);
+    }
+    clients.emit("c", "seen", json!({"chat_id": chat_id, "message_id": stored["message_id"]})).await;
+    let seen = one(clients.event("b", "message_seen").await);
+    assert_eq!((&seen["user_id"], &seen["message_id"]), (&json!(c.id), &stored["message_id"]));
+
+    let n = clients.emit_with_ack("a", "remove_member", json!({"chat_id": chat_id, "user_id": c.id})).await;
+    let removed = one(clients.ack("a", n).await);
+    assert_eq!(removed, json!({"chat_id": chat_id, "user_id": c.id, "by": a.id}));
+    for member in ["b", "c"] {
+        assert_eq!(one(clients.event(member, "member_removed").await), removed);
+    }
+    let n = clients.emit_with_ack("b", "send_message", json!({"chat_id": chat_id, "content": "just us"})).await;
+    let later = one(clients.ack("b", n).await);
+    assert_eq!(one(clients.event("a", "receive_message").await)["message_id"], later["message_id"]);
+    // c's refusal comes after anything of the group that was on its way to c.
+    let n = clients.emit_with_ack("c", "send_message", json!({"chat_id": chat_id, "content": "me too?"})).await;
+    assert_eq!(one(clients.ack("c", n).await)["error"]["code"], "forbidden");
+    let stray: Vec<Value> = clients.untaken("c").into_iter().filter(|l| l["event"] == "receive_message").collect();
+    assert!(stray.is_empty(), "c heard of the group after leaving it: {stray:?}");
+}

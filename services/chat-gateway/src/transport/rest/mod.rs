@@ -1,4 +1,7 @@
-//! The gateway's REST routes: the caller's chat list and a chat's history. Members only.
+//! The gateway's REST routes: the caller's chat list and a chat's history, a chat's
+//! description and groups made over HTTP (their types and work in [`groups`]). Members only.
+
+mod groups;
 
 use std::sync::Arc;
 
@@ -23,20 +26,22 @@ use uuid::Uuid;
 
 use crate::{
     commands::reads,
+    domain::ChatKind,
     protocol::MessageView,
     state::ChatState,
     store::{chats, history::Page},
 };
 
 #[derive(Tags)]
-enum Tag {
+pub(crate) enum Tag {
     /// Chats and their history.
     Chats,
 }
 
 pub struct ChatsApi;
 
-/// Every chat-gateway REST route, for one `OpenApiService`.
+/// Every chat-gateway REST route, for one `OpenApiService` (one impl: the document keeps one
+/// entry per path, so a second impl's `POST /chats` would hide `GET /chats`).
 pub fn apis() -> ChatsApi {
     ChatsApi
 }
@@ -83,7 +88,15 @@ impl From<chats::Receipts> for MemberReceipts {
 pub struct ChatEntry {
     /// The chat's id, as `/chat`'s events name it.
     pub chat_id: Uuid,
-    /// Both members, the caller included.
+    /// `private` (two users) or `group`.
+    pub kind: groups::ChatKindName,
+    /// A group's title; null for a private chat.
+    #[oai(nullable)]
+    pub title: Option<String>,
+    /// How many members the chat has (2 for a private chat).
+    pub member_count: u32,
+    /// A private chat's two members; a group's entry lists the caller alone (`GET
+    /// /chats/{chat_id}` lists every member, a history page every member's receipts).
     pub members: Vec<Member>,
     /// When the chat was made: RFC 3339, UTC, milliseconds.
     pub created_at: Text<Timestamp>,
@@ -121,9 +134,9 @@ pub struct MessagePage {
     pub members: Vec<MemberReceipts>,
 }
 
-const ALICE: Uuid = Uuid::from_u128(0x3fa8_5f64_5717_4562_b3fc_2c96_3f66_afa6);
-const BOB: Uuid = Uuid::from_u128(0x9b2e_4c1a_7d3f_4e8b_a5c6_1f2d_3e4a_5b6c);
-const CHAT: Uuid = Uuid::from_u128(0x5d1c_8e2f_3a4b_4c6d_9e7f_0a1b_2c3d_4e5f);
+pub(crate) const ALICE: Uuid = Uuid::from_u128(0x3fa8_5f64_5717_4562_b3fc_2c96_3f66_afa6);
+pub(crate) const BOB: Uuid = Uuid::from_u128(0x9b2e_4c1a_7d3f_4e8b_a5c6_1f2d_3e4a_5b6c);
+pub(crate) const CHAT: Uuid = Uuid::from_u128(0x5d1c_8e2f_3a4b_4c6d_9e7f_0a1b_2c3d_4e5f);
 
 fn example_message() -> MessageView {
     MessageView {
@@ -141,6 +154,9 @@ impl Example for ChatList {
     fn example() -> Self {
         let chat = ChatEntry {
             chat_id: CHAT,
+            kind: groups::ChatKindName::Private,
+            title: None,
+            member_count: 2,
             members: vec![
                 Member { user_id: ALICE, username: "alice".into(), delivered_up_to: Some(42), seen_up_to: Some(41) },
                 Member { user_id: BOB, username: "bob".into(), delivered_up_to: Some(41), seen_up_to: Some(41) },
@@ -220,6 +236,9 @@ impl ChatsApi {
             .into_iter()
             .map(|s| ChatEntry {
                 chat_id: s.chat.id,
+                kind: ChatKind::stored(&s.chat.kind).into(),
+                title: s.chat.title,
+                member_count: u32::try_from(s.chat.member_count).unwrap_or(0),
                 members: s
                     .members
                     .into_iter()
@@ -271,6 +290,30 @@ impl ChatsApi {
             has_more: read.has_more,
             members: read.members.into_iter().map(MemberReceipts::from).collect(),
         }))
+    }
+
+    /// Make a group: the caller is its owner, `user_ids` its members. Every member's
+    /// connections get `group_created`, as when it is made over `/chat`.
+    #[oai(path = "/chats", method = "post", operation_id = "create_group")]
+    async fn create_group(
+        &self,
+        state: Data<&Arc<ChatState>>,
+        auth: BearerAuth,
+        body: Json<groups::NewGroup>,
+    ) -> Result<groups::GroupMade, Refused<groups::CreateRefusals>> {
+        Ok(groups::create(&state, &auth.0, body.0).await?)
+    }
+
+    /// A chat and its members (private or group). Members only.
+    #[oai(path = "/chats/:chat_id", method = "get", operation_id = "describe_chat")]
+    async fn describe_chat(
+        &self,
+        state: Data<&Arc<ChatState>>,
+        auth: BearerAuth,
+        /// The chat (`chat_id` of `GET /chats`, `group_created` or `private_chat_room_created`).
+        chat_id: Path<Text<UuidText>>,
+    ) -> Result<Json<groups::ChatDescription>, Refused<groups::DescribeRefusals>> {
+        Ok(Json(groups::describe(&state, &auth.0, &chat_id.0).await?))
     }
 }
 
