@@ -33,6 +33,7 @@ RUN mkdir -p shared/src migrations/src testkit/src \
         services/auth-api/tests/relay/main.rs \
         services/auth-api/benches/login.rs services/user-search/benches/lookup.rs \
         services/user-search/benches/verification.rs services/chat-gateway/benches/delivery.rs \
+        services/chat-gateway/benches/groups.rs \
     && for bin in auth-api user-search chat-gateway chat-suite; do \
         printf 'fn main() {}\n' > "services/${bin}/src/main.rs"; \
     done \
