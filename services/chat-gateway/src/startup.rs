@@ -22,7 +22,7 @@ use crate::{
     metrics::GatewayMetrics,
     node::{ConnectionSlots, Node, NodeTasks, PresenceAudience},
     state::ChatState,
-    store::{chats, writer::Writer},
+    store::{presence_reach, writer::Writer},
     transport::{asyncapi, rest, socketio::SocketIoServer, websocket},
 };
 
@@ -123,7 +123,7 @@ fn chat_peers(db: &sea_orm::DatabaseConnection) -> PresenceAudience {
     Box::new(move |user| {
         let db = db.clone();
         Box::pin(async move {
-            let audience = chats::presence_audience(&db, user).await?;
+            let audience = presence_reach::reach(&db, user).await?;
             Ok((audience.peers, audience.groups))
         })
     })

@@ -5,6 +5,7 @@
 //! (`transport/asyncapi.rs`) is made from these types.
 
 mod events;
+mod group_requests;
 mod requests;
 
 use poem_openapi::{Enum, Object};
@@ -17,10 +18,8 @@ pub use events::{
     Ack, ChatCreated, ChatRenamed, GroupCreated, MemberRemoved, MemberRoleChanged, MembersAdded, MessageReceipt,
     MessageView, RoleName, ServerEvent, ServerEventKind, TokenRefreshed, Typing,
 };
-pub use requests::{
-    AddMembers, CreateGroup, GivenRole, MAX_CLIENT_ID_CHARS, MemberRef, MessageRef, RenameChat, Request, RequestKind,
-    SendMessage, SetRole, parse, request,
-};
+pub use group_requests::{AddMembers, CreateGroup, GivenRole, MemberRef, RenameChat, SetRole};
+pub use requests::{MAX_CLIENT_ID_CHARS, MessageRef, Request, RequestKind, SendMessage, parse, request};
 
 /// What went wrong with a client frame, for a program; the connection goes on.
 // Each variant's doc comment is its entry in the AsyncAPI document.

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use poem_openapi::{
-    Enum, Object,
+    Object,
     registry::{MetaSchemaRef, Registry},
     types::Type,
 };
@@ -16,8 +16,11 @@ use shared::{
 use strum::{EnumDiscriminants, EnumIter, EnumMessage, EnumString, IntoStaticStr};
 use uuid::Uuid;
 
-use super::{ErrorCode, FrameId, UserRef, WsError};
-use crate::domain::{Content, MAX_CONTENT_CHARS, MessageText, Title, TitleText};
+use super::{
+    ErrorCode, FrameId, UserRef, WsError,
+    group_requests::{AddMembers, CreateGroup, MemberRef, RenameChat, SetRole, titled},
+};
+use crate::domain::{Content, MAX_CONTENT_CHARS, MessageText};
 
 /// Longest `client_msg_id` and frame `id`, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 128;
@@ -99,60 +102,6 @@ impl Request {
 #[serde(deny_unknown_fields)]
 pub struct ChatRef {
     pub chat_id: Uuid,
-}
-
-/// A new group.
-#[derive(Debug, Deserialize, Object)]
-#[serde(deny_unknown_fields)]
-pub struct CreateGroup {
-    /// Shown on one line: no control characters; surrounding whitespace is trimmed.
-    pub title: Text<TitleText>,
-    /// The other members; the caller is the owner.
-    pub user_ids: Vec<Uuid>,
-}
-
-/// Members to add to a group.
-#[derive(Debug, Deserialize, Object)]
-#[serde(deny_unknown_fields)]
-pub struct AddMembers {
-    pub chat_id: Uuid,
-    #[oai(validator(min_items = 1))]
-    pub user_ids: Vec<Uuid>,
-}
-
-/// A member of a group.
-#[derive(Debug, Clone, Copy, Deserialize, Object)]
-#[serde(deny_unknown_fields)]
-pub struct MemberRef {
-    pub chat_id: Uuid,
-    pub user_id: Uuid,
-}
-
-/// A role the owner may give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Enum)]
-#[serde(rename_all = "snake_case")]
-#[oai(rename_all = "snake_case", rename = "GivenRole")]
-pub enum GivenRole {
-    Admin,
-    Member,
-}
-
-/// A member's new role.
-#[derive(Debug, Clone, Copy, Deserialize, Object)]
-#[serde(deny_unknown_fields)]
-pub struct SetRole {
-    pub chat_id: Uuid,
-    pub user_id: Uuid,
-    pub role: GivenRole,
-}
-
-/// A group's new title.
-#[derive(Debug, Deserialize, Object)]
-#[serde(deny_unknown_fields)]
-pub struct RenameChat {
-    pub chat_id: Uuid,
-    /// Shown on one line: no control characters; surrounding whitespace is trimmed.
-    pub title: Text<TitleText>,
 }
 
 /// A message of a chat.
@@ -331,11 +280,6 @@ pub fn request(event: &str, data: Value) -> Result<Request, WsError> {
         }
         RequestKind::RefreshToken => Request::RefreshToken(data_of(event, data)?),
     })
-}
-
-/// A group's title keeps its rule, checked where the frame is read like every field.
-fn titled(title: &str) -> Result<(), WsError> {
-    Title::parse(title).map(drop).map_err(|broken| WsError::invalid_data(Title::refusal(&broken)))
 }
 
 fn data_of<T: DeserializeOwned>(event: &str, data: Value) -> Result<T, WsError> {

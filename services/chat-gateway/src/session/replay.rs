@@ -12,7 +12,7 @@ use crate::{
     protocol::{ServerEvent, UserRef},
     store::{
         chats::{self, Route},
-        history,
+        history, presence_reach,
     },
 };
 
@@ -58,7 +58,7 @@ impl<L: Link> Session<L> {
         self.catch_up().await?;
         let in_groups = positions.iter().any(|p| matches!(p.route, Route::Room { .. }));
         let peers: Vec<Uuid> = if in_groups {
-            chats::presence_peers(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?
+            presence_reach::peers(&self.state.db, self.user).await.map_err(|e| self.fault(e.into()))?
         } else {
             positions.iter().filter_map(|p| if let Route::Peer(peer) = p.route { Some(peer) } else { None }).collect()
         };

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::entities::{chat_members, chats, messages};
 use crate::{
-    domain::{ChatKind, Message, PRESENCE_MAX_MEMBERS, Role},
+    domain::{ChatKind, Message, Role},
     error::ChatError,
 };
 
@@ -178,7 +178,7 @@ pub async fn memberships(
     Ok(found.into_iter().collect())
 }
 
-fn chats_of(user: Uuid) -> sea_orm::sea_query::SelectStatement {
+pub(super) fn chats_of(user: Uuid) -> sea_orm::sea_query::SelectStatement {
     Query::select()
         .column(chat_members::Column::ChatId)
         .from(chat_members::Entity)
@@ -241,7 +241,7 @@ pub async fn positions(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<Posi
 }
 
 /// The private chats of `user`, with the other member of each.
-async fn private_peers(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+pub(super) async fn private_peers(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
     let private = Query::select()
         .column((chat_members::Entity, chat_members::Column::ChatId))
         .from(chat_members::Entity)
@@ -261,56 +261,6 @@ async fn private_peers(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<(Uui
         .into_tuple()
         .all(db)
         .await
-}
-
-/// Who hears of `user`'s presence: the other member of each private chat, and the small
-/// groups (one event to each group's room).
-#[derive(Debug, Default)]
-pub struct PresenceReach {
-    pub peers: Vec<Uuid>,
-    pub groups: Vec<Uuid>,
-}
-
-pub async fn presence_audience(db: &impl ConnectionTrait, user: Uuid) -> Result<PresenceReach, DbErr> {
-    let mut peers: Vec<Uuid> = private_peers(db, user).await?.into_iter().map(|(_, peer)| peer).collect();
-    peers.sort_unstable();
-    peers.dedup();
-    let groups = small_groups(db, user).await?;
-    Ok(PresenceReach { peers, groups })
-}
-
-/// The groups of `user` small enough to tell presence in.
-async fn small_groups(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<Uuid>, DbErr> {
-    chats::Entity::find()
-        .select_only()
-        .column(chats::Column::Id)
-        .filter(chats::Column::Id.in_subquery(chats_of(user)))
-        .filter(chats::Column::Kind.eq(ChatKind::Group.as_str()))
-        .filter(chats::Column::MemberCount.lte(PRESENCE_MAX_MEMBERS))
-        .into_tuple()
-        .all(db)
-        .await
-}
-
-/// Everyone whose presence `user` is told of: the other member of each private chat, and the
-/// members of small groups.
-pub async fn presence_peers(db: &impl ConnectionTrait, user: Uuid) -> Result<Vec<Uuid>, DbErr> {
-    let groups = small_groups(db, user).await?;
-    let mut peers: Vec<Uuid> = private_peers(db, user).await?.into_iter().map(|(_, peer)| peer).collect();
-    if !groups.is_empty() {
-        let members: Vec<Uuid> = chat_members::Entity::find()
-            .select_only()
-            .column(chat_members::Column::UserId)
-            .filter(chat_members::Column::ChatId.is_in(groups))
-            .filter(chat_members::Column::UserId.ne(user))
-            .into_tuple()
-            .all(db)
-            .await?;
-        peers.extend(members);
-    }
-    peers.sort_unstable();
-    peers.dedup();
-    Ok(peers)
 }
 
 /// Where a member stands in a chat: everything up to `delivered_up_to` reached one of their

@@ -8,5 +8,6 @@ pub(crate) mod groups;
 pub(crate) mod history;
 mod locks;
 pub(crate) mod messages;
+pub(crate) mod presence_reach;
 pub(crate) mod receipts;
 pub(crate) mod writer;

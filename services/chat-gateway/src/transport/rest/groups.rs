@@ -3,7 +3,6 @@
 
 use poem_openapi::{ApiResponse, Object, payload::Json, types::Example};
 use shared::{
-    ApiError,
     http::{
         Refusal, Refusals, Text,
         refusals::{BEARER, DEPENDENCIES, INVALID_FIELD, JSON_BODY, UNPARSED_PARAMETER},
@@ -178,8 +177,7 @@ pub(super) async fn create(state: &ChatState, auth: &AccessClaims, body: NewGrou
 pub(super) async fn describe(
     state: &ChatState,
     auth: &AccessClaims,
-    chat_id: &str,
-) -> Result<ChatDescription, ApiError> {
-    let chat_id = Uuid::parse_str(chat_id).map_err(|_| ApiError::invalid_field("chat_id", "chat_id: not a UUID"))?;
+    chat_id: Uuid,
+) -> Result<ChatDescription, ChatError> {
     Ok(groups::profile(&state.db, chat_id, auth.sub).await?.into())
 }

@@ -275,8 +275,7 @@ impl ChatsApi {
         /// Messages per page: 1 to 100, 50 when left out.
         limit: Query<Option<Limit>>,
     ) -> Result<Json<MessagePage>, Refused<MessagesRefusals>> {
-        let chat_id =
-            Uuid::parse_str(&chat_id.0).map_err(|_| ApiError::invalid_field("chat_id", "chat_id: not a UUID"))?;
+        let chat_id = chat_id_of(&chat_id.0)?;
         let limit = Limit::resolve(limit.0)?;
         let page = match (before.0, after.0) {
             (Some(before), Some(after)) => Page::Between { after, before },
@@ -313,8 +312,13 @@ impl ChatsApi {
         /// The chat (`chat_id` of `GET /chats`, `group_created` or `private_chat_room_created`).
         chat_id: Path<Text<UuidText>>,
     ) -> Result<Json<groups::ChatDescription>, Refused<groups::DescribeRefusals>> {
-        Ok(Json(groups::describe(&state, &auth.0, &chat_id.0).await?))
+        Ok(Json(groups::describe(&state, &auth.0, chat_id_of(&chat_id.0)?).await?))
     }
+}
+
+/// The `chat_id` path parameter, a UUID (its `Text<UuidText>` type documents it, this checks it).
+fn chat_id_of(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::invalid_field("chat_id", "chat_id: not a UUID"))
 }
 
 /// A chat list cursor's position: the last chat's activity time and id. A time the database
