@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 
 # One image for every binary: Kubernetes picks the service with `command` (["auth-api"],
-# ["chat-gateway"], ["auth-api", "migrate"], ...); without one it runs the all-in-one
+# ["chat-gateway"], ["notifier"], ["auth-api", "migrate"], ...); without one it runs the all-in-one
 # chat-suite on the embedded default, so `docker run -p 8080:8080 IMAGE` works as-is.
 
 # The full (not slim) image: the bundled librdkafka is built with make and a C compiler
@@ -22,22 +22,23 @@ COPY testkit/Cargo.toml testkit/
 COPY services/auth-api/Cargo.toml services/auth-api/
 COPY services/user-search/Cargo.toml services/user-search/
 COPY services/chat-gateway/Cargo.toml services/chat-gateway/
+COPY services/notifier/Cargo.toml services/notifier/
 COPY services/chat-suite/Cargo.toml services/chat-suite/
 RUN mkdir -p shared/src migrations/src testkit/src \
         services/auth-api/src services/auth-api/tests/relay services/auth-api/benches \
         services/user-search/src services/user-search/benches \
         services/chat-gateway/src services/chat-gateway/benches \
-        services/chat-suite/src \
+        services/notifier/src services/chat-suite/src \
     && touch shared/src/lib.rs migrations/src/lib.rs testkit/src/lib.rs \
         services/auth-api/src/lib.rs services/user-search/src/lib.rs services/chat-gateway/src/lib.rs \
-        services/auth-api/tests/relay/main.rs \
+        services/notifier/src/lib.rs services/auth-api/tests/relay/main.rs \
         services/auth-api/benches/login.rs services/user-search/benches/lookup.rs \
         services/user-search/benches/verification.rs services/chat-gateway/benches/delivery.rs \
         services/chat-gateway/benches/groups.rs \
-    && for bin in auth-api user-search chat-gateway chat-suite; do \
+    && for bin in auth-api user-search chat-gateway notifier chat-suite; do \
         printf 'fn main() {}\n' > "services/${bin}/src/main.rs"; \
     done \
-    && cargo build --profile dist --locked -p auth-api -p user-search -p chat-gateway -p chat-suite
+    && cargo build --profile dist --locked -p auth-api -p user-search -p chat-gateway -p notifier -p chat-suite
 
 # testkit is a dev-dependency only: its stub is enough, and its edits do not bust this layer.
 COPY shared shared
@@ -47,24 +48,25 @@ COPY services services
 # judges path crates by mtime, so without the touch it would ship the stubs.
 RUN touch shared/src/lib.rs migrations/src/lib.rs \
         services/auth-api/src/lib.rs services/user-search/src/lib.rs services/chat-gateway/src/lib.rs \
-        services/auth-api/src/main.rs services/user-search/src/main.rs \
-        services/chat-gateway/src/main.rs services/chat-suite/src/main.rs \
-    && cargo build --profile dist --locked -p auth-api -p user-search -p chat-gateway -p chat-suite
+        services/notifier/src/lib.rs services/auth-api/src/main.rs services/user-search/src/main.rs \
+        services/chat-gateway/src/main.rs services/notifier/src/main.rs services/chat-suite/src/main.rs \
+    && cargo build --profile dist --locked -p auth-api -p user-search -p chat-gateway -p notifier -p chat-suite
 
 # glibc, libgcc and CA certificates, no shell, no package manager.
 FROM gcr.io/distroless/cc-debian12:nonroot
 LABEL org.opencontainers.image.title="chat-suite" \
-      org.opencontainers.image.description="chat-suite services: auth-api, user-search, chat-gateway and the all-in-one chat-suite"
+      org.opencontainers.image.description="chat-suite services: auth-api, user-search, chat-gateway, notifier and the all-in-one chat-suite"
 COPY --from=builder \
     /build/target/dist/auth-api \
     /build/target/dist/user-search \
     /build/target/dist/chat-gateway \
+    /build/target/dist/notifier \
     /build/target/dist/chat-suite \
     /usr/local/bin/
 # The embedded default keeps ./data relative to here; the nonroot home is the one writable place.
 WORKDIR /home/nonroot
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532
-EXPOSE 8080 8081 8082 8083
+EXPOSE 8080 8081 8082 8083 8084
 ENTRYPOINT []
 CMD ["chat-suite"]

@@ -3,12 +3,15 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub use self::m20261207_000007_push_devices::device_token_key;
+
 mod m20261124_000001_create_users;
 mod m20261124_000002_create_refresh_tokens;
 mod m20261124_000003_create_notification_outbox;
 mod m20261124_000004_outbox_relay_state;
 mod m20261125_000005_create_chats;
 mod m20261207_000006_group_chats;
+mod m20261207_000007_push_devices;
 
 pub struct Migrator;
 
@@ -22,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_outbox_relay_state::Migration),
             Box::new(m20261125_000005_create_chats::Migration),
             Box::new(m20261207_000006_group_chats::Migration),
+            Box::new(m20261207_000007_push_devices::Migration),
         ]
     }
 }

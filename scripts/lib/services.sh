@@ -100,6 +100,16 @@ ensure_socketio_clients() {
   export SOCKETIO_CLIENTS="$cache/socketio-clients/node_modules"
 }
 
+# http_ece, with which the Web Push stand-in (testkit/push/webpush-receiver.cjs, started by the
+# notifier's tests through testkit::push::webpush) decrypts what the notifier encrypted: an
+# implementation of RFC 8291 independent of ours. Installed into the cache from the committed
+# lock file, again only when that changes; PUSH_TOOLS is the node_modules the receiver loads.
+ensure_push_tools() {
+  npm_ci_into_cache "$(dirname "${BASH_SOURCE[0]}")/../../testkit/push" "$cache/push-tools" \
+    "the Web Push stand-in's packages"
+  export PUSH_TOOLS="$cache/push-tools/node_modules"
+}
+
 # axe-core, which the web client's browser test injects into the page to check it against
 # WCAG 2.1 AA (services/chat-suite/tests/web/accessibility.rs): from the committed lock file of
 # testkit/axe into the cache, again only when that changes.

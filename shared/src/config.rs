@@ -234,13 +234,27 @@ pub fn parse_http_url(raw: &str) -> Result<String, String> {
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}: {reason}")]
 pub struct ConfigError {
-    pub variable: &'static str,
+    pub variable: std::borrow::Cow<'static, str>,
     pub reason: String,
 }
 
 impl ConfigError {
     pub fn new(variable: &'static str, reason: impl Into<String>) -> Self {
-        Self { variable, reason: reason.into() }
+        Self { variable: variable.into(), reason: reason.into() }
+    }
+
+    /// From a message that names its variable first (`VARIABLE: reason`), as the code that
+    /// reads one setting's file says it.
+    pub fn stated(message: &str) -> Self {
+        match message.split_once(": ") {
+            Some((variable, reason))
+                if !variable.is_empty()
+                    && variable.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                Self { variable: variable.to_owned().into(), reason: reason.to_owned() }
+            }
+            _ => Self { variable: "configuration".into(), reason: message.to_owned() },
+        }
     }
 }
 

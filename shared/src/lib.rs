@@ -19,6 +19,7 @@ pub mod kafka;
 pub mod origins;
 pub mod outbox;
 pub mod paging;
+
 pub mod read_replica;
 pub mod readiness;
 pub mod redact;
@@ -31,6 +32,7 @@ pub mod timestamp;
 pub mod tls_provider;
 pub mod tokens;
 pub mod username_key;
+pub mod webpush;
 
 pub use error::{ApiError, ApiResult};
 

@@ -12,6 +12,7 @@ mod http;
 pub mod openapi;
 pub mod postgres_pair;
 pub mod postgres_tls;
+pub mod push;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod redis_tls;

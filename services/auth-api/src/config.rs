@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
-use shared::{config::CommonConfig, outbox::relay::RelaySettings};
+use shared::{config::CommonConfig, outbox::relay::RelaySettings, webpush::WebPushSettings};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -109,4 +109,7 @@ pub struct AuthSettings {
     /// when it is used up, the owner is refused too.
     #[arg(long, env = "RATE_LIMIT_PER_USERNAME_PER_MINUTE", default_value_t = 100)]
     pub rate_limit_per_username_per_minute: u32,
+
+    #[command(flatten)]
+    pub webpush: WebPushSettings,
 }

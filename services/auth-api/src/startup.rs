@@ -10,7 +10,7 @@ use shared::redis_conn::{RedisConn, RedisTarget};
 use shared::{
     config::CommonConfig,
     http::{Metrics, Plumbing},
-    outbox::relay::{self, RelaySettings},
+    outbox::relay::{self, LocalConsumer, RelaySettings},
     readiness::Dependency,
     server::{Application, Listener},
 };
@@ -31,10 +31,12 @@ impl AuthService {
     pub async fn build(common: &CommonConfig, auth: &AuthSettings) -> anyhow::Result<Self> {
         // Configuration first: a bad key is a one-line error before any connection is tried.
         let (key, published) = signing_key::load_key_set(common, auth)?;
+        let vapid_public_key = auth.webpush.vapid_key()?.map(|key| key.public_key_b64url());
         let redis = common.redis()?;
         let db = shared::db::prepare(common).await?;
         let redis = connect_redis(redis.as_ref()).await?;
-        let state = Arc::new(AuthState::build(common, auth, key, published, db.clone(), redis.as_ref())?);
+        let state =
+            Arc::new(AuthState::build(common, auth, key, published, vapid_public_key, db.clone(), redis.as_ref())?);
         Ok(Self { state, dependencies: dependencies(db, redis) })
     }
 
@@ -50,9 +52,16 @@ impl AuthService {
 }
 
 impl AuthService {
-    /// Starts the outbox relay and its gauges beside `app`.
-    pub fn start_relay(&self, app: &mut Application, relay: &RelaySettings, metrics: &Metrics) -> anyhow::Result<()> {
-        relay::start(app, relay, &self.state.db, metrics, &self.state.outbox)
+    /// Starts the outbox relay and its gauges beside `app`; without a broker, `local` (a
+    /// notifier in this process) takes the events.
+    pub fn start_relay(
+        &self,
+        app: &mut Application,
+        relay: &RelaySettings,
+        metrics: &Metrics,
+        local: Option<Arc<dyn LocalConsumer>>,
+    ) -> anyhow::Result<()> {
+        relay::start(app, relay, &self.state.db, metrics, &self.state.outbox, local)
     }
 }
 
@@ -64,7 +73,7 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
     let app = service.provide(plumbing.app(openapi()), &cli.common);
     let mut app = listener.serve(app, (&cli.common).into());
-    service.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
+    service.start_relay(&mut app, &cli.relay, &plumbing.metrics, None)?;
     Ok(app)
 }
 

@@ -9,6 +9,7 @@ use shared::{
     jwks::{KeySet, PublicJwk},
     outbox::Wakeup,
     tokens::{KeySource, TokenVerifier},
+    webpush::EndpointHosts,
 };
 
 use crate::{
@@ -29,6 +30,10 @@ pub struct AuthState {
     pub trusted_proxy_hops: usize,
     /// Poked after a commit that wrote outbox events, so the relay publishes them at once.
     pub outbox: Wakeup,
+    /// Where browsers' Web Push endpoints may be.
+    pub webpush_hosts: EndpointHosts,
+    /// The VAPID key's public half, base64url; None without Web Push.
+    pub vapid_public_key: Option<String>,
 }
 
 impl AuthState {
@@ -37,6 +42,7 @@ impl AuthState {
         auth: &AuthSettings,
         key: SigningKey,
         published: Vec<PublicJwk>,
+        vapid_public_key: Option<String>,
         db: DatabaseConnection,
         redis: Option<&RedisConn>,
     ) -> anyhow::Result<Self> {
@@ -66,6 +72,8 @@ impl AuthState {
             ),
             trusted_proxy_hops: common.trusted_proxy_hops,
             outbox: Wakeup::default(),
+            webpush_hosts: auth.webpush.webpush_endpoint_hosts.clone(),
+            vapid_public_key,
         })
     }
 

@@ -7,13 +7,17 @@ use sea_orm::{
 };
 use shared::{
     ApiError,
-    entities::users::{self, Column, Entity as User},
+    entities::{
+        devices::Platform,
+        users::{self, Column, Entity as User},
+    },
     http::Refusal,
     outbox::{self, NotificationEvent},
 };
 use uuid::Uuid;
 
 use crate::{
+    devices::{self, NewDevice},
     domain::{Email, Username},
     refresh_tokens::RefreshTokens,
 };
@@ -100,6 +104,10 @@ async fn insert(
     };
     let txn = db.begin().await?;
     User::insert(users::ActiveModel::from(user.clone())).exec_without_returning(&txn).await?;
+    if let Some(token) = &user.fcm_token {
+        let device = NewDevice { platform: Platform::Fcm, token: token.clone(), keys: None };
+        devices::register_on(&txn, user.id, &device, true).await?;
+    }
     let event = NotificationEvent::user_registered(user.id, &user.username, user.fcm_token.clone(), now);
     outbox::enqueue(&txn, &event).await?;
     let refresh_token = refresh.issue(&txn, user.id).await?;
@@ -124,10 +132,5 @@ pub async fn upgrade_password_hash(db: &DatabaseConnection, id: Uuid, old: &str,
         .filter(Column::PasswordHash.eq(old))
         .exec(db)
         .await?;
-    Ok(())
-}
-
-pub async fn set_fcm_token(db: &DatabaseConnection, id: Uuid, token: Option<String>) -> Result<(), DbErr> {
-    User::update_many().col_expr(Column::FcmToken, Expr::value(token)).filter(Column::Id.eq(id)).exec(db).await?;
     Ok(())
 }

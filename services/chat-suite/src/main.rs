@@ -1,7 +1,8 @@
 //! chat-suite: every built service in one process on one port, with the paths a client sees
 //! behind the ingress. With no environment at all it runs on the embedded default: SQLite in
 //! ./data/, in-process rate limits, events waiting in the outbox. It also serves a small web
-//! client at `/` (`web.rs`), the newcomer's first look at the whole working.
+//! client at `/` (`web.rs`), the newcomer's first look at the whole working. With a push provider
+//! configured it pushes too: the notifier runs here, on the topic or fed by the outbox relay.
 
 mod web;
 
@@ -16,6 +17,7 @@ use chat_gateway::{
     startup::{AsyncApiBinary, ChatService},
 };
 use clap::Parser;
+use notifier::{config::NotifierSettings, startup::NotifierService};
 use poem_openapi::{OpenApi, OpenApiService};
 use shared::{
     config::CommonConfig,
@@ -51,6 +53,9 @@ struct Cli {
     #[command(flatten)]
     chat: ChatSettings,
 
+    #[command(flatten)]
+    notifier: NotifierSettings,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -68,6 +73,11 @@ fn openapi() -> OpenApiService<impl OpenApi, ()> {
 
 async fn build(cli: &Cli) -> anyhow::Result<Application> {
     cli.chat.validate()?;
+    // A notifier runs here when a provider is configured; its keys are read before anything.
+    let providers = match cli.notifier.any_provider(&cli.auth.webpush) {
+        true => Some(notifier::startup::providers(&cli.notifier, &cli.auth.webpush)?),
+        false => None,
+    };
     // The port before anything is created: on a busy one, `./data`, its signing key and its
     // database used to be made first, and left behind by a start that never served.
     let listener = Listener::bind("chat-suite", cli.listen_addr).await?;
@@ -90,7 +100,20 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let routes = plumbing.app_with(openapi(), web::routes(chat.socket_routes(AsyncApiBinary::Suite)));
     let app = chat.provide(search.provide(auth.provide(routes, &cli.common)));
     let mut app = listener.serve(app, (&cli.common).into());
-    auth.start_relay(&mut app, &cli.relay, &plumbing.metrics)?;
+    let local = match providers {
+        Some(providers) => {
+            let notifier = NotifierService::new(providers, &cli.notifier, auth.state.db.clone(), &plumbing.metrics)?;
+            match &cli.relay.kafka.kafka_brokers {
+                Some(brokers) => {
+                    notifier.start(&mut app, brokers, &cli.relay.kafka, &cli.notifier)?;
+                    None
+                }
+                None => Some(notifier.start_in_process(&mut app)),
+            }
+        }
+        None => None,
+    };
+    auth.start_relay(&mut app, &cli.relay, &plumbing.metrics, local)?;
     chat.start(&mut app, &plumbing)?;
     Ok(app)
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::{JsonBody, Tag, TokenPair};
 use crate::{
+    devices,
     domain::{Email, EmailText, NewPassword, NewUsername, Password, Username},
     passwords::OVERLOADED,
     rate_limit::REGISTER_RATE_LIMITED,
@@ -79,7 +80,8 @@ impl Example for Me {
 }
 
 /// The token is valid, but its account was deleted since it was issued.
-const ACCOUNT_GONE: Refusal = Refusal::new(401, "invalid_token", "The account of this token no longer exists.");
+pub(super) const ACCOUNT_GONE: Refusal =
+    Refusal::new(401, "invalid_token", "The account of this token no longer exists.");
 
 /// What `GET /me` and `DELETE /me/device` refuse.
 pub enum CallerRefusals {}
@@ -170,7 +172,7 @@ impl AccountsApi {
     ) -> Result<DeviceSaved, Refused<PutDeviceRefusals>> {
         let token = parse_fcm_token(Some(body.0.fcm_token.into_string()))?;
         let user = caller(&state, &auth).await?;
-        users::set_fcm_token(&state.db, user.id, token).await?;
+        devices::set_legacy_token(&state.db, user.id, token).await?;
         Ok(DeviceSaved::NoContent)
     }
 
@@ -182,13 +184,13 @@ impl AccountsApi {
         auth: BearerAuth,
     ) -> Result<DeviceSaved, Refused<CallerRefusals>> {
         let user = caller(&state, &auth).await?;
-        users::set_fcm_token(&state.db, user.id, None).await?;
+        devices::set_legacy_token(&state.db, user.id, None).await?;
         Ok(DeviceSaved::NoContent)
     }
 }
 
 /// The caller's account, or 401 when the token outlived it.
-async fn caller(state: &AuthState, auth: &BearerAuth) -> ApiResult<shared::entities::users::Model> {
+pub(super) async fn caller(state: &AuthState, auth: &BearerAuth) -> ApiResult<shared::entities::users::Model> {
     users::find_by_id(&state.db, auth.0.sub)
         .await?
         .ok_or_else(|| ApiError::unauthorized(ACCOUNT_GONE.code, "the account of this token no longer exists"))

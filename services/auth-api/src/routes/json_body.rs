@@ -84,6 +84,10 @@ fn misfit_field<T: Type>(value: &Value) -> Option<String> {
             Some(found) if !allows(expected, found) => {
                 Some(format!("field `{name}`: expected {}, found {}", expected.ty, json_type(found)))
             }
+            Some(found) if !expected.enum_items.is_empty() && !expected.enum_items.contains(found) => {
+                let names: Vec<String> = expected.enum_items.iter().map(Value::to_string).collect();
+                Some(format!("field `{name}`: expected one of {}, found {found}", names.join(", ")))
+            }
             _ => None,
         }
     })
@@ -91,6 +95,10 @@ fn misfit_field<T: Type>(value: &Value) -> Option<String> {
 
 fn inline<'a>(property: &'a MetaSchemaRef, registry: &'a Registry) -> Option<&'a MetaSchema> {
     match property {
+        // A described field of a named type is `allOf: [its $ref, {description}]`.
+        MetaSchemaRef::Inline(schema) if schema.ty.is_empty() && !schema.all_of.is_empty() => {
+            inline(&schema.all_of[0], registry)
+        }
         MetaSchemaRef::Inline(schema) => Some(schema),
         MetaSchemaRef::Reference(name) => registry.schemas.get(name),
     }
@@ -164,6 +172,28 @@ mod tests {
         assert_eq!(
             misfit(json!({"name": "a", "count": 1, "tags": [], "note": true})).as_deref(),
             Some("field `note`: expected string, found a boolean")
+        );
+    }
+
+    #[derive(Debug, poem_openapi::Enum)]
+    #[oai(rename_all = "lowercase")]
+    enum Colour {
+        Red,
+        Blue,
+    }
+
+    #[derive(Debug, Object)]
+    struct Painted {
+        /// Described, so the schema wraps the enum's reference.
+        colour: Colour,
+    }
+
+    #[test]
+    fn names_a_field_whose_value_is_not_one_of_its_enums() {
+        assert_eq!(misfit_field::<Painted>(&json!({"colour": "red"})), None);
+        assert_eq!(
+            misfit_field::<Painted>(&json!({"colour": "green"})).as_deref(),
+            Some(r#"field `colour`: expected one of "red", "blue", found "green""#)
         );
     }
 

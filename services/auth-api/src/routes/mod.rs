@@ -1,6 +1,7 @@
 //! auth-api's routes: one `#[OpenApi]` impl per resource.
 
 mod accounts;
+mod devices;
 mod json_body;
 mod keys;
 mod sessions;
@@ -10,7 +11,7 @@ use shared::{ApiError, ApiResult};
 use uuid::Uuid;
 
 use self::json_body::JsonBody;
-pub use self::{accounts::AccountsApi, keys::KeysApi, sessions::SessionsApi};
+pub use self::{accounts::AccountsApi, devices::DevicesApi, keys::KeysApi, sessions::SessionsApi};
 use crate::tokens::TokenIssuer;
 
 #[derive(Tags)]
@@ -21,13 +22,15 @@ enum Tag {
     Sessions,
     /// Public keys that verify access tokens.
     Keys,
+    /// The caller's devices that get pushes, and the key browsers subscribe with.
+    Devices,
 }
 
 /// Every auth-api route, for one `OpenApiService` (here, or joined with the others in
 /// `chat-suite`).
 /// Handlers find `Arc<AuthState>` in the request data.
-pub fn apis() -> (AccountsApi, SessionsApi, KeysApi) {
-    (AccountsApi, SessionsApi, KeysApi)
+pub fn apis() -> (AccountsApi, DevicesApi, SessionsApi, KeysApi) {
+    (AccountsApi, DevicesApi, SessionsApi, KeysApi)
 }
 
 /// A session: a short-lived access token and the refresh token that renews it.

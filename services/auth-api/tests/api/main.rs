@@ -6,6 +6,7 @@ mod helpers;
 mod config;
 mod cors;
 mod device;
+mod devices;
 mod import;
 mod limits;
 mod login;

@@ -70,6 +70,25 @@ fn each_operation_lists_exactly_the_statuses_and_codes_it_can_answer() {
                 "503": ["unavailable"],
             },
             "DELETE /me/device": {"204": [], "401": bearer, "500": ["internal"], "503": ["unavailable"]},
+            "POST /me/devices": {
+                "201": [],
+                "400": ["invalid_request", "invalid_field"],
+                "401": bearer,
+                "413": ["payload_too_large"],
+                "415": ["invalid_request"],
+                "500": ["internal"],
+                "503": ["unavailable"],
+            },
+            "GET /me/devices": {"200": [], "401": bearer, "500": ["internal"], "503": ["unavailable"]},
+            "DELETE /me/devices/{device_id}": {
+                "204": [],
+                "400": ["invalid_request"],
+                "401": bearer,
+                "404": ["not_found"],
+                "500": ["internal"],
+                "503": ["unavailable"],
+            },
+            "GET /push/vapid-public-key": {"200": [], "404": ["not_found"]},
             "GET /.well-known/jwks.json": {"200": []},
         })
     );

@@ -18,9 +18,10 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::future::join_all;
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 
+pub use self::publisher::LocalConsumer;
 use self::{
     metrics::RelayMetrics,
-    publisher::{PublishError, Publisher},
+    publisher::{PublishError, Publisher, Sink},
     store::Store,
 };
 use super::{WAKEUP_CHANNEL, Wakeup};
@@ -49,37 +50,49 @@ pub struct RelaySettings {
     pub outbox_lease_seconds: u64,
 }
 
-/// Starts the relay (when a broker is configured) and the backlog gauges (always) beside `app`.
+/// Starts the relay (when a broker is configured, or `local` takes the events) and the backlog
+/// gauges (always) beside `app`.
 pub fn start(
     app: &mut Application,
     settings: &RelaySettings,
     db: &DatabaseConnection,
     metrics: &Metrics,
     wakeup: &Wakeup,
+    local: Option<Arc<dyn LocalConsumer>>,
 ) -> anyhow::Result<()> {
     let relay_metrics = Arc::new(RelayMetrics::register(metrics.registry())?);
     let store = Store::new(db.clone(), Duration::from_secs(settings.outbox_lease_seconds));
     let (stats_store, stats_metrics) = (store.clone(), relay_metrics.clone());
     app.spawn_background(move |stopping| refresh_stats(stats_store, stats_metrics, stopping));
 
-    let Some(brokers) = &settings.kafka.kafka_brokers else {
-        tracing::warn!("KAFKA_BROKERS is not set: notification events wait in the outbox until a broker is configured");
-        return Ok(());
+    let sink = match (&settings.kafka.kafka_brokers, local) {
+        (Some(brokers), _) => {
+            tracing::info!(brokers = %brokers, topic = %settings.kafka.notifications_topic, "outbox relay started");
+            Sink::Kafka(Publisher::new(brokers, &settings.kafka)?)
+        }
+        (None, Some(local)) => {
+            tracing::info!("KAFKA_BROKERS is not set: notification events go to the notifier in this process");
+            Sink::Local(local)
+        }
+        (None, None) => {
+            tracing::warn!(
+                "KAFKA_BROKERS is not set: notification events wait in the outbox until a broker is configured"
+            );
+            return Ok(());
+        }
     };
-    let publisher = Publisher::new(brokers, &settings.kafka)?;
     if db.get_database_backend() == DatabaseBackend::Postgres {
         let (db, wakeup) = (db.clone(), wakeup.clone());
         app.spawn_background(move |stopping| forward_notifications(db, wakeup, stopping));
     }
-    let relay = Relay { store, publisher, metrics: relay_metrics, wakeup: wakeup.clone() };
+    let relay = Relay { store, sink, metrics: relay_metrics, wakeup: wakeup.clone() };
     app.spawn_background(move |stopping| relay.run(stopping));
-    tracing::info!(brokers = %brokers, topic = %settings.kafka.notifications_topic, "outbox relay started");
     Ok(())
 }
 
 struct Relay {
     store: Store,
-    publisher: Publisher,
+    sink: Sink,
     metrics: Arc<RelayMetrics>,
     wakeup: Wakeup,
 }
@@ -89,8 +102,8 @@ impl Relay {
         let mut topic_ready = false;
         let mut db_failures = 0u32;
         loop {
-            if !topic_ready {
-                topic_ready = self.publisher.ensure_topic().await;
+            if let (false, Sink::Kafka(publisher)) = (topic_ready, &self.sink) {
+                topic_ready = publisher.ensure_topic().await;
             }
             let idle = match self.store.claim(BATCH).await {
                 Ok(rows) if rows.is_empty() => POLL,
@@ -103,7 +116,9 @@ impl Relay {
                         Round::SomeFailed => topic_ready = false,
                         Round::NoneGotThrough => {
                             topic_ready = false;
-                            self.publisher.reconnect();
+                            if let Sink::Kafka(publisher) = &self.sink {
+                                publisher.reconnect();
+                            }
                         }
                     }
                     continue;
@@ -122,9 +137,16 @@ impl Relay {
         }
     }
 
-    /// Publishes one event per key concurrently; each outcome is recorded on its own row.
+    /// Publishes one event per key concurrently (or hands the round to the local consumer at
+    /// once); each outcome is recorded on its own row.
     async fn publish(&self, rows: Vec<notification_outbox::Model>) -> Round {
-        let outcomes = join_all(rows.iter().map(|row| self.publisher.publish(row))).await;
+        let outcomes = match &self.sink {
+            Sink::Kafka(publisher) => join_all(rows.iter().map(|row| publisher.publish(row))).await,
+            Sink::Local(local) => {
+                let taken = local.consume(rows.iter().map(|row| row.payload.clone()).collect()).await;
+                rows.iter().map(|_| taken.clone().map_err(PublishError::Failed)).collect()
+            }
+        };
         let mut delivered = Vec::new();
         for (row, outcome) in rows.iter().zip(outcomes) {
             let recorded = match outcome {

@@ -27,6 +27,19 @@ pub enum PublishError {
     Failed(String),
 }
 
+/// Where the relay sends events: the topic, or a consumer in this process when there is no
+/// broker (`chat-suite`'s notifier on the embedded default).
+pub enum Sink {
+    Kafka(Publisher),
+    Local(std::sync::Arc<dyn LocalConsumer>),
+}
+
+/// A consumer of the events in this process: takes a round's events (the record values) and
+/// answers once it has settled them; Err leaves them all to be handed over again.
+pub trait LocalConsumer: Send + Sync {
+    fn consume(&self, values: Vec<serde_json::Value>) -> futures_util::future::BoxFuture<'_, Result<(), String>>;
+}
+
 pub struct Publisher {
     config: ClientConfig,
     /// Replaced after a round in which nothing got through: a producer that has lost its
