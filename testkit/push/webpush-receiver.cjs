@@ -5,7 +5,8 @@
 // key and auth secret (RFC 8291) through the http_ece package, an implementation independent
 // of ours, and reads the JSON the service worker would show.
 //
-// Usage: node webpush-receiver.cjs [PORT]   (0 or nothing: any free port)
+// Usage: node webpush-receiver.cjs [PORT [CERT KEY]]   (0 or nothing: any free port; with a
+// certificate and its key, PEM files, it serves https)
 // Prints {"port":N} on stdout once listening; exits when its stdin closes (the test is gone).
 //
 // HTTP API
@@ -19,7 +20,9 @@
 //   POST /control      {respond_next: {n, status, retry_after?}} | {forget: id} | {down: bool}
 'use strict';
 
+const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
 const crypto = require('node:crypto');
 const ece = require('http_ece');
 
@@ -241,16 +244,22 @@ async function route(req, res) {
   return send(res, 404, { error: `no route ${req.method} ${path}` });
 }
 
-const server = http.createServer((req, res) => {
+// With a certificate and its key (argv 3 and 4), https, as every real push service.
+const [certFile, keyFile] = process.argv.slice(3);
+const tls = certFile && keyFile;
+const handler = (req, res) => {
   route(req, res).catch((e) => {
     process.stderr.write(`webpush-receiver: ${req.method} ${req.url}: ${e.stack}\n`);
     if (!res.headersSent) send(res, 500, { error: e.message });
   });
-});
+};
+const server = tls
+  ? https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, handler)
+  : http.createServer(handler);
 
 server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => {
   const { port } = server.address();
-  origin = `http://127.0.0.1:${port}`;
+  origin = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   process.stdout.write(`${JSON.stringify({ port })}\n`);
 });
 

@@ -199,9 +199,12 @@ async fn serve_connection(acceptor: TlsAcceptor, stream: tokio::net::TcpStream, 
         return state.log().refused.push(format!("{peer} did not negotiate h2 by ALPN: APNs speaks HTTP/2 only"));
     }
     state.connections.fetch_add(1, Ordering::AcqRel);
+    // The provider tokens this connection used: APNs holds the 20-minute floor per
+    // connection, so several servers may each renew their own.
+    let renewals = Arc::new(Mutex::new(BTreeSet::new()));
     let service = service_fn(move |request| {
-        let state = state.clone();
-        async move { Ok::<_, Infallible>(state.answer(request).await) }
+        let (state, renewals) = (state.clone(), renewals.clone());
+        async move { Ok::<_, Infallible>(state.answer(request, &renewals).await) }
     });
     let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(tls), service)
@@ -213,7 +216,7 @@ impl State {
         self.log.lock().unwrap()
     }
 
-    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn answer(&self, request: Request<Incoming>, renewals: &Mutex<BTreeSet<i64>>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         let body = Limited::new(body, 64 * 1024).collect().await.map(|body| body.to_bytes());
         self.requests.fetch_add(1, Ordering::AcqRel);
@@ -224,7 +227,7 @@ impl State {
             .and_then(|id| id.to_str().ok())
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let verdict = match body {
-            Ok(body) => self.judge(&parts, &body),
+            Ok(body) => self.judge(&parts, &body, renewals),
             Err(_) => Err(Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", "over 64 KiB")),
         };
         let mut log = self.log();
@@ -247,7 +250,7 @@ impl State {
 
     /// Accepts the push or says why not, in the order APNs does: the service's state, the
     /// request's address, its credentials, its headers, its payload, the device.
-    fn judge(&self, parts: &Parts, body: &[u8]) -> Result<Received, Refusal> {
+    fn judge(&self, parts: &Parts, body: &[u8], renewals: &Mutex<BTreeSet<i64>>) -> Result<Received, Refusal> {
         self.scripted_or_down()?;
         if parts.method != Method::POST {
             return Err(Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", parts.method.as_str()));
@@ -255,7 +258,7 @@ impl State {
         let device = checks::device_token(parts.uri.path())?;
         let now = i64::try_from(now_millis() / 1000).unwrap();
         let iat = checks::provider_token(parts, &self.verifying_key, now)?;
-        self.check_token_renewal(iat)?;
+        self.check_token_renewal(iat, renewals)?;
         checks::check_headers(parts)?;
         let (title, body, data) = checks::read_payload(body)?;
         if let Some(&timestamp) = self.log().forgotten.get(device) {
@@ -267,18 +270,19 @@ impl State {
         Ok(Received { device: device.to_owned(), title, body, data, collapse })
     }
 
-    /// A token not seen before counts as a renewal, which APNs refuses within 20 minutes of
-    /// another for the same key.
-    fn check_token_renewal(&self, iat: i64) -> Result<(), Refusal> {
-        let mut log = self.log();
-        if log.token_iats.contains(&iat) {
+    /// A token not seen on the connection before counts as a renewal, which APNs refuses
+    /// within 20 minutes of another on the same connection.
+    fn check_token_renewal(&self, iat: i64, renewals: &Mutex<BTreeSet<i64>>) -> Result<(), Refusal> {
+        let mut used = renewals.lock().unwrap();
+        if used.contains(&iat) {
             return Ok(());
         }
-        if let Some(near) = log.token_iats.iter().find(|seen| (iat - **seen).abs() < TOKEN_RENEWAL_FLOOR_SECS) {
+        if let Some(near) = used.iter().find(|seen| (iat - **seen).abs() < TOKEN_RENEWAL_FLOOR_SECS) {
             let detail = format!("a new token (iat {iat}) {}s after the one of iat {near}", (iat - near).abs());
             return Err(Refusal::new(StatusCode::TOO_MANY_REQUESTS, "TooManyProviderTokenUpdates", detail));
         }
-        log.token_iats.insert(iat);
+        used.insert(iat);
+        self.log().token_iats.insert(iat);
         Ok(())
     }
 

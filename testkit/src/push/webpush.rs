@@ -16,6 +16,7 @@ use tokio::{
 };
 
 use super::Received;
+use crate::test_ca::TestCa;
 
 /// How long a start or a call lasts before the test fails as hung.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -43,6 +44,8 @@ pub struct Delivery {
 pub struct WebPushReceiver {
     _child: Child,
     _stdin: ChildStdin,
+    /// Its certificate and key, when it serves https.
+    _dir: tempfile::TempDir,
     base: String,
     client: reqwest::Client,
 }
@@ -51,6 +54,17 @@ impl WebPushReceiver {
     /// Starts the receiver on a free port. Panics, saying what to do, when node or the
     /// installed packages (`PUSH_TOOLS`) are missing.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Starts the receiver serving https with a certificate `ca` signed, as browsers' push
+    /// services do (and as `WEBPUSH_ENDPOINT_HOSTS` requires of an endpoint); the client
+    /// that pushes must trust `ca`.
+    pub async fn start_tls(ca: &TestCa) -> Self {
+        Self::start_with(Some(ca)).await
+    }
+
+    async fn start_with(ca: Option<&TestCa>) -> Self {
         let tools = std::env::var_os("PUSH_TOOLS").map(PathBuf::from).unwrap_or_else(|| {
             panic!("PUSH_TOOLS is not set: it names the node_modules that scripts/test installs from testkit/push")
         });
@@ -60,9 +74,18 @@ impl WebPushReceiver {
             tools.display()
         );
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("push/webpush-receiver.cjs");
+        let dir = tempfile::tempdir().unwrap();
+        let tls: Vec<PathBuf> = match ca {
+            Some(ca) => {
+                let files = ca.issue("webpush-receiver").write(dir.path(), "webpush-receiver");
+                vec![files.cert, files.key]
+            }
+            None => Vec::new(),
+        };
         let mut child = Command::new("node")
             .arg(&script)
             .arg("0")
+            .args(&tls)
             .env("NODE_PATH", &tools)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -81,11 +104,16 @@ impl WebPushReceiver {
         let port = serde_json::from_str::<Value>(&line).ok().and_then(|v| v["port"].as_u64()).unwrap_or_else(|| {
             panic!("the Web Push receiver wrote {line:?}, not {{\"port\":N}}");
         });
-        let client = shared::http_client::builder().timeout(PATIENCE).build().unwrap();
-        Self { _child: child, _stdin: stdin, base: format!("http://127.0.0.1:{port}"), client }
+        let mut client = shared::http_client::builder().timeout(PATIENCE);
+        if let Some(ca) = ca {
+            client = client.tls_certs_merge(reqwest::Certificate::from_pem_bundle(ca.pem.as_bytes()).unwrap());
+        }
+        let scheme = if ca.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://127.0.0.1:{port}");
+        Self { _child: child, _stdin: stdin, _dir: dir, base, client: client.build().unwrap() }
     }
 
-    /// The push service's origin, `http://127.0.0.1:PORT`; endpoints are under it.
+    /// The push service's origin, `http(s)://127.0.0.1:PORT`; endpoints are under it.
     pub fn url(&self) -> String {
         self.base.clone()
     }
