@@ -345,3 +345,65 @@ async fn socketio_is_served_beside_chat_on_the_embedded_default() {
     };
     assert_eq!((&received["content"], &received["sender_id"]), (&json!("hi linus"), &users[1]["user_id"]));
 }
+
+/// The embedded default pushes too, once a provider is configured: no broker, the notifier
+/// in the process, fed by the outbox relay. Grace never connects: her phone hears of Ada's
+/// message, and of her own registration.
+#[tokio::test]
+async fn the_embedded_default_pushes_to_an_offline_phone() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let fcm = testkit::push::fcm::FcmStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = shared::http_client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let account = fcm.service_account_file().display().to_string();
+    let suite = start_with(dir.path(), &[("FCM_SERVICE_ACCOUNT_FILE", &account), ("FCM_API_URL", &fcm.url())]);
+    let base = suite.base.clone();
+    let (status, ada) = post(
+        &client,
+        format!("{base}/register"),
+        json!({
+            "username": "ada", "password": "correct horse battery", "email": "ada@example.com"
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{ada}");
+    let (status, grace) = post(
+        &client,
+        format!("{base}/register"),
+        json!({
+            "username": "grace", "password": "correct horse battery", "email": "grace@example.com",
+            "fcm_token": "graces-phone"
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{grace}");
+
+    let url =
+        format!("{}/chat?access_token={}", base.replacen("http://", "ws://", 1), ada["access_token"].as_str().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let start = json!({"event": "start_private_chat", "data": {"user_id": grace["user_id"]}, "id": 1});
+    ws.send(Message::text(start.to_string())).await.unwrap();
+    let chat_id = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(15), ws.next()).await.unwrap().unwrap().unwrap();
+        let Message::Text(text) = frame else { continue };
+        let value: Value = serde_json::from_str(text.as_str()).unwrap();
+        if value["id"] == 1 {
+            break value["data"]["chat_id"].as_str().unwrap().to_owned();
+        }
+    };
+    let send = json!({"event": "send_message", "data": {"chat_id": chat_id, "content": "are you there?"}});
+    ws.send(Message::text(send.to_string())).await.unwrap();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fcm.received().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let received = fcm.received();
+    assert_eq!(received.len(), 2, "{received:?} (refused: {:?})", fcm.refused());
+    assert!(received.iter().all(|push| push.device == "graces-phone"));
+    assert_eq!(received[0].title, "Welcome to chat application: grace");
+    assert_eq!((received[1].title.as_str(), received[1].body.as_str()), ("New message from: ada", "are you there?"));
+    assert_eq!(received[1].data["chat_id"], chat_id);
+}
