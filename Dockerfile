@@ -28,13 +28,13 @@ RUN mkdir -p shared/src migrations/src testkit/src \
         services/auth-api/src services/auth-api/tests/relay services/auth-api/benches \
         services/user-search/src services/user-search/benches \
         services/chat-gateway/src services/chat-gateway/benches \
-        services/notifier/src services/chat-suite/src \
+        services/notifier/src services/notifier/benches services/chat-suite/src \
     && touch shared/src/lib.rs migrations/src/lib.rs testkit/src/lib.rs \
         services/auth-api/src/lib.rs services/user-search/src/lib.rs services/chat-gateway/src/lib.rs \
         services/notifier/src/lib.rs services/auth-api/tests/relay/main.rs \
         services/auth-api/benches/login.rs services/user-search/benches/lookup.rs \
         services/user-search/benches/verification.rs services/chat-gateway/benches/delivery.rs \
-        services/chat-gateway/benches/groups.rs \
+        services/chat-gateway/benches/groups.rs services/notifier/benches/push.rs \
     && for bin in auth-api user-search chat-gateway notifier chat-suite; do \
         printf 'fn main() {}\n' > "services/${bin}/src/main.rs"; \
     done \

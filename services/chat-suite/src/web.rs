@@ -27,13 +27,15 @@ use shared::http::GetRoutes;
 /// The files under `web/` and their types, and the icon, which every service serves as its
 /// `/favicon.ico` too (shared's). A file the page names must be listed here, and a test checks
 /// that it is.
-const FILES: [(&str, &str, &[u8]); 13] = [
+const FILES: [(&str, &str, &[u8]); 15] = [
     ("index.html", "text/html; charset=utf-8", include_bytes!("../web/index.html")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../web/app.js")),
     ("chat.js", "text/javascript; charset=utf-8", include_bytes!("../web/chat.js")),
     ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../web/dom.js")),
     ("groups.js", "text/javascript; charset=utf-8", include_bytes!("../web/groups.js")),
     ("people.js", "text/javascript; charset=utf-8", include_bytes!("../web/people.js")),
+    ("push.js", "text/javascript; charset=utf-8", include_bytes!("../web/push.js")),
+    ("sw.js", "text/javascript; charset=utf-8", include_bytes!("../web/sw.js")),
     ("state.js", "text/javascript; charset=utf-8", include_bytes!("../web/state.js")),
     ("sync.js", "text/javascript; charset=utf-8", include_bytes!("../web/sync.js")),
     ("view.js", "text/javascript; charset=utf-8", include_bytes!("../web/view.js")),

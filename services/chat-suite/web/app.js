@@ -2,7 +2,8 @@
 // history, users, a group's members), the /chat WebSocket for what happens now. session.js
 // holds the tokens, socket.js the connection; state.js what the page holds, chat.js one chat
 // of it, sync.js what the server says of them, view.js their drawing, groups.js the group
-// views, people.js the searches by name. This file takes the user's input and wires the rest.
+// views, people.js the searches by name, push.js the notifications while the page is closed
+// (with sw.js, the service worker). This file takes the user's input and wires the rest.
 //
 // Everything a user wrote (names, titles, messages) reaches the page as text nodes, through
 // `el` (dom.js); nothing is ever parsed as HTML.
@@ -13,6 +14,7 @@ import { $, Refusal, describe, say } from "./dom.js";
 import { Chat, names } from "./chat.js";
 import { suggest, userNamed } from "./people.js";
 import { setUpGroupPanel, setUpNewGroup } from "./groups.js";
+import { forgetDevice, setUpNotifications } from "./push.js";
 import { clear, open, state } from "./state.js";
 import * as sync from "./sync.js";
 import { presenceKnownFrom, renderMessages, setOnline } from "./view.js";
@@ -67,7 +69,11 @@ function holdOff(form, seconds) {
   tick();
 }
 
-$("sign-out").addEventListener("click", () => state.session?.logout());
+// This browser's pushes end with the session: the next person here must not get them.
+$("sign-out").addEventListener("click", async () => {
+  await forgetDevice().catch(() => {});
+  state.session?.logout();
+});
 
 function start(session) {
   state.session = session;
@@ -77,6 +83,7 @@ function start(session) {
   $("sign-in").hidden = true;
   $("whoami").hidden = false;
   $("chat-app").hidden = false;
+  setUpNotifications(session);
   const socket = new ChatSocket(session);
   state.socket = socket;
   const on = (name, handle) => socket.addEventListener(name, (e) => handle(e.detail));
@@ -120,6 +127,8 @@ function signedOut() {
   $("conversation").hidden = true;
   $("chat-app").hidden = true;
   $("whoami").hidden = true;
+  $("notifications").hidden = true;
+  say($("notifications-status"), "");
   $("sign-in").hidden = false;
   say($("connection"), "");
   $("login-username").focus();

@@ -75,7 +75,7 @@ impl Dispatcher {
                 continue;
             };
             for group in collapse(events) {
-                for device in devices {
+                for device in devices.iter().filter(|device| reaches(device, group[0])) {
                     deliveries.extend(self.delivery(device.clone(), &group));
                 }
             }
@@ -255,6 +255,16 @@ impl Dispatcher {
     }
 }
 
+/// Whether `event` is pushed to `device`. The welcome goes, as the original service sent it,
+/// to the device given at registration (the `fcm_token` of `/register`, stored in the same
+/// transaction), not to the devices registered after it, which were not there to welcome.
+fn reaches(device: &devices::Model, event: &Event) -> bool {
+    match event.kind {
+        Kind::MessageCreated => true,
+        Kind::UserRegistered => device.legacy && device.created_at <= event.occurred_at + chrono::Duration::seconds(1),
+    }
+}
+
 /// One recipient's events, in the order read, as the pushes they make: a chat's messages
 /// together, each welcome alone.
 fn collapse<'a>(events: &[&'a Event]) -> Vec<Vec<&'a Event>> {
@@ -325,6 +335,26 @@ mod tests {
         assert_eq!(ids(&groups[1]), [events[1].event_id]);
         assert_eq!(ids(&groups[2]), [events[2].event_id]);
         assert_eq!(ids(&groups[3]), [events[4].event_id]);
+    }
+
+    #[test]
+    fn the_welcome_goes_to_the_device_given_at_registration_only() {
+        let welcome = event(None);
+        let device = |legacy: bool, after: i64| devices::Model {
+            id: Uuid::new_v4(),
+            user_id: Uuid::nil(),
+            platform: shared::entities::devices::Platform::Fcm,
+            token: "t".into(),
+            p256dh: None,
+            auth: None,
+            token_key: "k".into(),
+            legacy,
+            created_at: welcome.occurred_at + chrono::Duration::milliseconds(after),
+        };
+        assert!(reaches(&device(true, 3), &welcome));
+        assert!(!reaches(&device(false, 3), &welcome), "registered after, through /me/devices");
+        assert!(!reaches(&device(true, 60_000), &welcome), "PUT /me/device a minute later");
+        assert!(reaches(&device(false, 60_000), &event(Some(Uuid::new_v4()))), "messages reach every device");
     }
 
     #[test]

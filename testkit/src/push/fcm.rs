@@ -13,7 +13,7 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     sync::{Arc, Mutex, OnceLock},
-    time::Instant,
+    time::{Instant, SystemTime},
 };
 
 use http_body_util::{BodyExt, Full};
@@ -81,6 +81,8 @@ struct State {
 #[derive(Default)]
 struct Book {
     received: Vec<Received>,
+    /// When each of `received` was accepted.
+    accepted_at: Vec<SystemTime>,
     refused: Vec<String>,
     scripted: Option<Scripted>,
     forgotten: HashSet<String>,
@@ -156,6 +158,11 @@ impl FcmStandIn {
     /// Every push accepted, in order.
     pub fn received(&self) -> Vec<Received> {
         self.book().received.clone()
+    }
+
+    /// When each push of [`received`](Self::received) was accepted (a benchmark's latency).
+    pub fn accepted_at(&self) -> Vec<SystemTime> {
+        self.book().accepted_at.clone()
     }
 
     /// Why it refused what it refused, token endpoint and send alike, in order.
@@ -304,6 +311,7 @@ fn send_endpoint(state: &State, project: &str, authorization: Option<&str>, body
         }
         Ok(received) => {
             book.received.push(received);
+            book.accepted_at.push(SystemTime::now());
             let name = format!("projects/{PROJECT_ID}/messages/{}", uuid::Uuid::new_v4().simple());
             answer(StatusCode::OK, json!({"name": name}), None)
         }

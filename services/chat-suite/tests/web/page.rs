@@ -13,12 +13,14 @@ use crate::suite::Suite;
 
 const INDEX: &str = include_str!("../../web/index.html");
 /// What the page loads, with the type each must be served with.
-const FILES: [(&str, &str, &str); 12] = [
+const FILES: [(&str, &str, &str); 14] = [
     ("/web/app.js", "text/javascript; charset=utf-8", include_str!("../../web/app.js")),
     ("/web/chat.js", "text/javascript; charset=utf-8", include_str!("../../web/chat.js")),
     ("/web/dom.js", "text/javascript; charset=utf-8", include_str!("../../web/dom.js")),
     ("/web/groups.js", "text/javascript; charset=utf-8", include_str!("../../web/groups.js")),
     ("/web/people.js", "text/javascript; charset=utf-8", include_str!("../../web/people.js")),
+    ("/web/push.js", "text/javascript; charset=utf-8", include_str!("../../web/push.js")),
+    ("/web/sw.js", "text/javascript; charset=utf-8", include_str!("../../web/sw.js")),
     ("/web/state.js", "text/javascript; charset=utf-8", include_str!("../../web/state.js")),
     ("/web/sync.js", "text/javascript; charset=utf-8", include_str!("../../web/sync.js")),
     ("/web/view.js", "text/javascript; charset=utf-8", include_str!("../../web/view.js")),
@@ -74,6 +76,10 @@ async fn every_file_the_page_loads_is_served_with_its_type() {
         INDEX.split("\"/web/").skip(1).map(|rest| format!("/web/{}", until_quote(rest))).collect();
     for (_, _, source) in FILES {
         named.extend(source.split("from \"./").skip(1).map(|rest| format!("/web/{}", until_quote(rest))));
+        // Files a script names by path: the service worker, the icon.
+        named.extend(
+            source.split("\"/web/").skip(1).map(until_quote).filter(|f| f.contains('.')).map(|f| format!("/web/{f}")),
+        );
     }
     named.sort();
     named.dedup();

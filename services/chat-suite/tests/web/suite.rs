@@ -28,8 +28,13 @@ impl Drop for Suite {
 impl Suite {
     /// On a free port, in a new directory.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with these variables set too.
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (child, addr, ready) = spawn(dir.path(), "127.0.0.1:0");
+        let (child, addr, ready) = spawn(dir.path(), "127.0.0.1:0", env);
         Self { child, dir, base: format!("http://{addr}"), addr, ready }
     }
 
@@ -41,18 +46,19 @@ impl Suite {
 
     /// The same address and data again.
     pub fn start_again(&mut self) {
-        let (child, _, _) = spawn(self.dir.path(), &self.addr);
+        let (child, _, _) = spawn(self.dir.path(), &self.addr, &[]);
         self.child = child;
     }
 }
 
 /// Starts the binary and reads its log up to the line saying it is ready: the child, the
 /// address it bound and that line.
-fn spawn(dir: &Path, listen: &str) -> (Child, String, String) {
+fn spawn(dir: &Path, listen: &str, env: &[(&str, &str)]) -> (Child, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chat-suite"))
         .current_dir(dir)
         .env_clear()
         .env("LISTEN_ADDR", listen)
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

@@ -155,7 +155,8 @@ impl Pipeline {
         let child = Command::new(env!("CARGO_BIN_EXE_notifier"))
             .env_clear()
             .envs(&env)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            // librdkafka warns of the tests' broker settings (testkit::broker) at every start.
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,librdkafka=error".into()))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
