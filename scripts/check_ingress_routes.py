@@ -27,8 +27,8 @@ ROOT = deploy_checks.ROOT
 CONTRACT = ROOT.parent / "shared" / "CONTRACT.md"
 
 # The public routes and the binary that serves each: CONTRACT.md's "HTTP" section plus the
-# README's API tables (which add /me/device). test_table_covers_the_contract fails when the
-# contract gains a route this table lacks.
+# README's API tables (which add /me/device) and the devices of "Push delivery".
+# test_table_covers_the_contract fails when the contract gains a route this table lacks.
 ROUTES = [
     ("POST", "/register", "auth-api"),
     ("POST", "/login", "auth-api"),
@@ -37,6 +37,11 @@ ROUTES = [
     ("GET", "/me", "auth-api"),
     ("PUT", "/me/device", "auth-api"),
     ("DELETE", "/me/device", "auth-api"),
+    # Push devices (CONTRACT.md's "Push delivery"): browsers fetch the VAPID key to subscribe.
+    ("POST", "/me/devices", "auth-api"),
+    ("GET", "/me/devices", "auth-api"),
+    ("DELETE", "/me/devices/{device_id}", "auth-api"),
+    ("GET", "/push/vapid-public-key", "auth-api"),
     ("GET", "/.well-known/jwks.json", "auth-api"),
     ("GET", "/users/show", "user-search"),
     ("GET", "/users/username/{username}", "user-search"),
@@ -51,7 +56,12 @@ ROUTES = [
 ]
 # Every service has these; they stay inside the cluster (metrics and docs are not public).
 INTERNAL = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/asyncapi.json", "/docs"]
-SAMPLE = {"username": "alice", "user_id": "0b6f3a52-6b1e-4c39-9a57-6a0f1e1f0c11", "chat_id": "42"}
+SAMPLE = {
+    "username": "alice",
+    "user_id": "0b6f3a52-6b1e-4c39-9a57-6a0f1e1f0c11",
+    "chat_id": "42",
+    "device_id": "5d1c3e8a-2f4b-4a6e-9c0d-7b8a9e1f2a3b",
+}
 
 
 def concrete(template: str) -> str:

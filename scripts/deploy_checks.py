@@ -13,6 +13,7 @@ is wrong and exits non-zero, or exits 0.
 from __future__ import annotations
 
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -25,7 +26,21 @@ NAMESPACE = "chat-suite"
 # The newest Kubernetes the pinned kubernetes-validate knows, and the oldest the chart claims
 # (Chart.yaml kubeVersion): an object valid for both is valid for the versions between.
 KUBE_VERSIONS = ("1.37.0", "1.30.0")
-BINARIES = {"auth-api", "user-search", "chat-gateway"}
+# The serving binaries a Deployment may run. The first three are behind the ingress (a preStop
+# sleep, Redis) and are always deployed; the notifier is behind nothing, needs no Redis, and
+# the chart deploys it only when enabled.
+ROUTED = {"auth-api", "user-search", "chat-gateway"}
+BINARIES = ROUTED | {"notifier"}
+# Read by every binary, but not through clap (tracing's filter).
+UNDECLARED_VARIABLES = {"RUST_LOG"}
+# The notifier's providers, each on when its key file is set, and what goes with it.
+PUSH_PROVIDERS = {
+    "FCM_SERVICE_ACCOUNT_FILE": (),
+    "APNS_KEY_FILE": ("APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"),
+    "VAPID_PRIVATE_KEY_FILE": ("VAPID_SUBJECT",),
+}
+# The binary's default when NOTIFICATIONS_TOPIC_PARTITIONS is not set.
+DEFAULT_PARTITIONS = 3
 
 
 def render_chart(values: dict | None) -> list[dict]:
@@ -104,15 +119,68 @@ def config_maps(objects: list[dict]) -> dict[str, dict]:
 
 
 def env_value(container: dict, name: str, maps: dict[str, dict]) -> str | None:
-    """A variable's literal value, from `env` or from an envFrom ConfigMap."""
+    """A variable's literal value, from `env` (a value or a ConfigMap key) or from an envFrom
+    ConfigMap; None when it is unset or comes from a Secret."""
     entry = env_of(container).get(name)
     if entry is not None:
+        ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+        if ref is not None:
+            return maps.get(ref["name"], {}).get(ref["key"])
         return entry.get("value")
-    for source in container.get("envFrom", []):
+    # Later envFrom sources win over earlier ones, as in Kubernetes.
+    for source in reversed(container.get("envFrom", [])):
         data = maps.get(source.get("configMapRef", {}).get("name"), {})
         if name in data:
             return data[name]
     return None
+
+
+def env_names(container: dict, maps: dict[str, dict]) -> set[str]:
+    """Every variable the container gets: its `env` and its envFrom ConfigMaps' keys."""
+    names = set(env_of(container))
+    for source in container.get("envFrom", []):
+        names |= set(maps.get(source.get("configMapRef", {}).get("name"), {}))
+    return names
+
+
+def declared_variables(binary: str) -> set[str]:
+    """The variables `binary --help` lists, read from the sources rather than from a built
+    binary: every `env = "NAME"` of its crate and of shared/ (whose settings structs the
+    binaries flatten). A superset, since a binary need not flatten every shared struct; the
+    exact list is `docker run --rm IMAGE BINARY --help`."""
+    names: set[str] = set()
+    for folder in (ROOT / "services" / binary / "src", ROOT / "shared" / "src"):
+        for source in folder.rglob("*.rs"):
+            names |= set(re.findall(r'\benv\s*=\s*"([A-Z][A-Z0-9_]*)"', source.read_text()))
+    return names
+
+
+def file_source(pod: dict, container: dict, path: str, objects: list[dict]) -> tuple[str, str] | str:
+    """Where a file the container reads comes from: (Secret name, key), or what is wrong."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        prefix = mount["mountPath"].rstrip("/") + "/"
+        if not path.startswith(prefix):
+            continue
+        name = path[len(prefix):]
+        volume = volumes.get(mount["name"], {})
+        sources = [s["secret"] for s in volume.get("projected", {}).get("sources", []) if "secret" in s]
+        if "secret" in volume:
+            sources.append({**volume["secret"], "name": volume["secret"]["secretName"]})
+        for secret in sources:
+            if "items" in secret:
+                for item in secret["items"]:
+                    if item["path"] == name:
+                        return secret["name"], item["key"]
+                continue
+            # The whole Secret: its keys are the file names; known when it is among the objects.
+            obj = next((o for o in objects if o["kind"] == "Secret" and o["metadata"]["name"] == secret["name"]), None)
+            if obj is None or name in {**obj.get("stringData", {}), **obj.get("data", {})}:
+                return secret["name"], name
+        if "emptyDir" in volume:
+            return "emptyDir", name
+        return f"volume {mount['name']} at {mount['mountPath']} does not hold {name}"
+    return "no mounted volume holds it"
 
 
 def matches(selector: dict, labels: dict) -> bool:
@@ -158,6 +226,16 @@ def check_deployment(d: dict, objects: list[dict], pre_stop_optional: bool, prob
     binary = c.get("command", [None])[0]
     if binary not in BINARIES or len(c["command"]) != 1:
         problems.append(f"{name}: command {c.get('command')} is not one serving binary")
+    else:
+        # What --help lists: a misspelt or retired variable is silently ignored by the binary.
+        known = declared_variables(binary) | UNDECLARED_VARIABLES
+        for var in sorted(set(env_of(c)) - known):
+            problems.append(f"{name}: {var} is not a variable {binary} reads")
+        # A key file named by a variable must be on a volume that holds it.
+        for var in sorted(v for v in env_names(c, maps) & known if v.endswith("_FILE")):
+            path = env_value(c, var, maps)
+            if path is not None and isinstance(where := file_source(pod, c, path, objects), str):
+                problems.append(f"{name}: {var} {path!r}: {where}")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     listen = env_value(c, "LISTEN_ADDR", maps) or ""
     if not listen.startswith("0.0.0.0:") or ports.get("http") != int(listen.rsplit(":", 1)[-1]):
@@ -171,7 +249,8 @@ def check_deployment(d: dict, objects: list[dict], pre_stop_optional: bool, prob
     pre_stop = c.get("lifecycle", {}).get("preStop")
     sleep = 0
     if pre_stop is None:
-        if not pre_stop_optional:
+        # Only a pod a proxy sends to needs to serve on after its deletion.
+        if not pre_stop_optional and binary in ROUTED:
             problems.append(f"{name}: no preStop sleep, so SIGTERM comes while the ingress still sends")
     elif list(pre_stop) != ["sleep"]:
         problems.append(f"{name}: preStop {sorted(pre_stop)} is not a sleep action (the image has no shell)")
@@ -189,8 +268,9 @@ def check_deployment(d: dict, objects: list[dict], pre_stop_optional: bool, prob
         )
     if binary == "chat-gateway" and pod.get("terminationGracePeriodSeconds", 30) < 40:
         problems.append(f"{name}: the gateway's terminationGracePeriodSeconds is below 40")
-    # More than one replica of anything needs Redis: rate limits and rooms are shared there.
-    for var in ("DATABASE_URL", "REDIS_URL"):
+    # More than one replica of a routed service needs Redis: rate limits and rooms are shared
+    # there. The notifier's replicas share the database alone.
+    for var in ("DATABASE_URL", "REDIS_URL") if binary in ROUTED else ("DATABASE_URL",):
         if var not in env_of(c):
             problems.append(f"{name}: {var} is not set")
     env_entry = env_of(c).get("DATABASE_URL", {})
@@ -211,10 +291,65 @@ def check_deployment(d: dict, objects: list[dict], pre_stop_optional: bool, prob
             problems.append(f"{name}: JWT_SIGNING_KEY_FILE {key_file!r} is not on a mounted volume")
         if "JWT_SIGNING_KEY" in env_of(c):
             problems.append(f"{name}: the signing key is in the environment, not a file")
+    if binary == "notifier":
+        check_notifier(name, d, c, maps, problems)
     for source in c.get("envFrom", []):
         ref = source.get("configMapRef", {}).get("name")
         if ref is not None and ref not in maps:
             problems.append(f"{name}: envFrom ConfigMap {ref!r} is not among the objects")
+
+
+def check_notifier(name: str, d: dict, c: dict, maps: dict[str, dict], problems: list[str]) -> None:
+    """What makes the notifier exit at start-up, and replicas that could get no partition."""
+    if not env_value(c, "KAFKA_BROKERS", maps):
+        problems.append(f"{name}: KAFKA_BROKERS is not set; the notifier exits without it")
+    providers = [var for var in PUSH_PROVIDERS if env_value(c, var, maps)]
+    if not providers:
+        problems.append(f"{name}: no push provider ({', '.join(PUSH_PROVIDERS)}); the notifier exits")
+    for var in providers:
+        for needed in PUSH_PROVIDERS[var]:
+            if not env_value(c, needed, maps):
+                problems.append(f"{name}: {var} without {needed}")
+    partitions = topic_partitions(c, maps)
+    replicas = d["spec"].get("replicas", 1)
+    if replicas > partitions:
+        problems.append(
+            f"{name}: {replicas} replicas for {partitions} partitions; the consumer group leaves"
+            f" {replicas - partitions} idle"
+        )
+
+
+def topic_partitions(container: dict, maps: dict[str, dict]) -> int:
+    return int(env_value(container, "NOTIFICATIONS_TOPIC_PARTITIONS", maps) or DEFAULT_PARTITIONS)
+
+
+def check_push_keys(objects: list[dict], problems: list[str]) -> None:
+    """auth-api publishes the public half of the key the notifier signs with: one Secret key
+    for both, and the same endpoint hosts, or browsers subscribe with a key nobody signs with."""
+    maps = config_maps(objects)
+    found: dict[str, list] = {}
+    for d in (o for o in objects if o["kind"] == "Deployment"):
+        pod = d["spec"]["template"]["spec"]
+        for c in pod["containers"]:
+            binary = (c.get("command") or [None])[0]
+            if binary in ("auth-api", "notifier"):
+                path = env_value(c, "VAPID_PRIVATE_KEY_FILE", maps)
+                key = file_source(pod, c, path, objects) if path else None
+                found.setdefault(binary, []).append((key, env_value(c, "WEBPUSH_ENDPOINT_HOSTS", maps)))
+
+    def named(source: tuple[str, str] | str) -> str:
+        return "/".join(source) if isinstance(source, tuple) else source
+
+    for signer in found.get("notifier", []):
+        if signer[0] is None:
+            continue
+        for publisher in found.get("auth-api", []):
+            if publisher[0] is None:
+                problems.append(f"the notifier pushes with the VAPID key {named(signer[0])}, which auth-api does not publish")
+            elif publisher[0] != signer[0]:
+                problems.append(f"auth-api's VAPID key ({named(publisher[0])}) is not the notifier's ({named(signer[0])})")
+            if publisher[1] != signer[1]:
+                problems.append(f"auth-api's WEBPUSH_ENDPOINT_HOSTS {publisher[1]!r} is not the notifier's {signer[1]!r}")
 
 
 def check_jwks_url(name: str, url: str | None, objects: list[dict], problems: list[str]) -> None:
@@ -243,8 +378,16 @@ def check_references(objects: list[dict], self_contained: bool, problems: list[s
     for o in objects:
         name = f"{o['kind']}/{o['metadata']['name']}"
         if o["kind"] == "HorizontalPodAutoscaler":
-            if o["spec"]["scaleTargetRef"]["name"] not in deployments:
+            target = deployments.get(o["spec"]["scaleTargetRef"]["name"])
+            if target is None:
                 problems.append(f"{name}: scales no Deployment among the objects")
+            elif (c := target["spec"]["template"]["spec"]["containers"][0])["command"][0] == "notifier":
+                partitions = topic_partitions(c, config_maps(objects))
+                if o["spec"]["maxReplicas"] > partitions:
+                    problems.append(
+                        f"{name}: maxReplicas {o['spec']['maxReplicas']} for the notifier, above the topic's"
+                        f" {partitions} partitions: the replicas past them idle"
+                    )
             if o["spec"]["minReplicas"] < 2:
                 problems.append(f"{name}: minReplicas below 2 leaves a single pod during rollouts")
         if o["kind"] in ("PodDisruptionBudget", "Service"):
@@ -253,38 +396,55 @@ def check_references(objects: list[dict], self_contained: bool, problems: list[s
             hits = [d for d in deployments.values() if matches(selector, d["spec"]["template"]["metadata"]["labels"])]
             if len(hits) != 1:
                 problems.append(f"{name}: selects {len(hits)} Deployments, not one")
-    for kind in ("Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
-        have = sorted(
-            o["spec"].get("scaleTargetRef", {}).get("name", o["metadata"]["name"])
-            for o in objects if o["kind"] == kind
-        )
-        if kind != "HorizontalPodAutoscaler" and len(have) != 3:
-            problems.append(f"{len(have)} {kind} objects, expected one per service")
+    # One Deployment per routed service, the notifier's if it is deployed, a budget for each.
+    running = [d["spec"]["template"]["spec"]["containers"][0]["command"][0] for d in deployments.values()]
+    for binary in sorted(BINARIES):
+        count = running.count(binary)
+        if count > 1 or (count == 0 and binary in ROUTED):
+            problems.append(f"{count} Deployments run {binary}, expected one")
+    budgets = sum(1 for o in objects if o["kind"] == "PodDisruptionBudget")
+    if budgets != len(deployments):
+        problems.append(f"{budgets} PodDisruptionBudget objects for {len(deployments)} Deployments, expected one each")
     secrets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Secret"}
     for s in secrets.values():
         for key, value in {**s.get("stringData", {}), **s.get("data", {})}.items():
             if "PRIVATE KEY" in str(value):
                 problems.append(f"Secret/{s['metadata']['name']}: {key} holds a real private key")
     if self_contained:
+        maps = config_maps(objects)
         for o in objects:
             if o["kind"] not in ("Deployment", "Job"):
                 continue
             pod = o["spec"]["template"]["spec"]
-            # An optional reference (the read replica's URL) may name a key the Secret lacks.
+            # An optional reference (the read replica's URL, auth-api's VAPID key) may name a
+            # key the Secret lacks.
             refs = [
                 e["valueFrom"]["secretKeyRef"]
                 for c in pod["containers"] for e in c.get("env", [])
                 if "secretKeyRef" in e.get("valueFrom", {}) and not e["valueFrom"]["secretKeyRef"].get("optional")
             ]
-            refs += [
-                {"name": v["secret"]["secretName"], "key": i["key"]}
-                for v in pod.get("volumes", []) if "secret" in v for i in v["secret"].get("items", [])
+            secret_volumes = [
+                {**v["secret"], "name": v["secret"]["secretName"]} for v in pod.get("volumes", []) if "secret" in v
+            ] + [
+                s["secret"] for v in pod.get("volumes", []) for s in v.get("projected", {}).get("sources", [])
+                if "secret" in s
             ]
+            for volume in secret_volumes:
+                if volume.get("optional"):
+                    continue
+                if volume["name"] not in secrets and "items" not in volume:
+                    problems.append(f"{o['kind']}/{o['metadata']['name']}: Secret {volume['name']} is not among the objects")
+                refs += [{"name": volume["name"], "key": i["key"]} for i in volume.get("items", [])]
             for ref in refs:
                 secret = secrets.get(ref["name"])
                 keys = {**secret.get("stringData", {}), **secret.get("data", {})} if secret else {}
                 if ref["key"] not in keys:
                     problems.append(f"{o['kind']}/{o['metadata']['name']}: Secret {ref['name']} key {ref['key']} is not among the objects")
+            for c in pod["containers"]:
+                for e in c.get("env", []):
+                    ref = e.get("valueFrom", {}).get("configMapKeyRef")
+                    if ref and not ref.get("optional") and ref["key"] not in maps.get(ref["name"], {}):
+                        problems.append(f"{o['kind']}/{o['metadata']['name']}: ConfigMap {ref['name']} key {ref['key']} is not among the objects")
 
 
 def check_job(j: dict, problems: list[str]) -> None:
@@ -309,10 +469,15 @@ def cmd_policy(path: str, *flags: str) -> int:
         elif o["kind"] == "Job":
             check_job(o, problems)
     check_references(objects, "--self-contained" in flags, problems)
+    check_push_keys(objects, problems)
     for p in problems:
         print(p)
     print(f"{len(objects)} objects, {len(problems)} problems")
     return 1 if problems else 0
+
+
+BROKERS = {"brokers": "kafka:9092"}
+WEB_PUSH = {"existingSecret": "push", "subject": "mailto:push-admin@example.com"}
 
 
 def cmd_schema_rejects() -> int:
@@ -346,6 +511,23 @@ def cmd_schema_rejects() -> int:
         "a wildcard CORS origin": {"cors": {"allowedOrigins": ["*"]}},
         "CORS origins as one string": {"cors": {"allowedOrigins": "https://app.example.com"}},
         "autoscaling min above max": {"authApi": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 3}}},
+        "the notifier without Kafka": {"notifier": {"enabled": True, "webPush": WEB_PUSH}},
+        "the notifier without a provider": {"kafka": BROKERS, "notifier": {"enabled": True}},
+        "Web Push without a subject": {
+            "kafka": BROKERS, "notifier": {"enabled": True, "webPush": {"existingSecret": "push"}}
+        },
+        "APNs without its ids": {"kafka": BROKERS, "notifier": {"enabled": True, "apns": {"existingSecret": "push"}}},
+        "an APNs key id not 10 characters": {"notifier": {"apns": {"keyId": "ABC123"}}},
+        "an APNs team id with a dash": {"notifier": {"apns": {"teamId": "ABCDE-1234"}}},
+        "a push preview not an enum value": {"notifier": {"preview": "short"}},
+        "a VAPID subject that is no contact": {"notifier": {"webPush": {"subject": "push-admin@example.com"}}},
+        "a VAPID subject over http": {"notifier": {"webPush": {"subject": "http://example.com"}}},
+        "a push TTL under a minute": {"notifier": {"ttlSeconds": 30}},
+        "an autoscaler for the notifier": {"notifier": {"autoscaling": {"enabled": True}}},
+        "notifier grace not above its drain": {
+            "kafka": BROKERS,
+            "notifier": {"enabled": True, "webPush": WEB_PUSH, "terminationGracePeriodSeconds": 20},
+        },
     }
     failures = 0
     with helm.Chart.load(CHART) as chart:

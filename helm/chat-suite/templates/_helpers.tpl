@@ -29,6 +29,11 @@ Names: every object is "<fullname>-<component>", so two releases can share a nam
 - name: chat-gateway
   key: chatGateway
   port: 8083
+{{- if .Values.notifier.enabled }}
+- name: notifier
+  key: notifier
+  port: 8084
+{{- end }}
 {{- end }}
 
 {{/* "<fullname>-<component>"; call with (dict "root" $ "component" "auth-api"). */}}
@@ -152,10 +157,15 @@ anything reaches the cluster.
 {{- range $c := include "chat-suite.components" . | fromYamlArray }}
 {{- $s := index $.Values $c.key }}
 {{- /* The grace period runs from deletion: the preStop sleep spends part of it. */}}
-{{- if le (int $s.terminationGracePeriodSeconds) (add (int $s.preStopSleepSeconds) (int $s.shutdownGraceSeconds)) }}
+{{- if not (hasKey $s "preStopSleepSeconds") }}
+{{- /* The notifier has none: nothing routes to it. */}}
+{{- if le (int $s.terminationGracePeriodSeconds) (int $s.shutdownGraceSeconds) }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.shutdownGraceSeconds (%v): the pod would be killed mid-drain" $c.key $s.terminationGracePeriodSeconds $c.key $s.shutdownGraceSeconds) }}
+{{- end }}
+{{- else if le (int $s.terminationGracePeriodSeconds) (add (int $s.preStopSleepSeconds) (int $s.shutdownGraceSeconds)) }}
 {{- fail (printf "%s.terminationGracePeriodSeconds (%v) must exceed %s.preStopSleepSeconds (%v) + %s.shutdownGraceSeconds (%v): the pod would be killed mid-drain" $c.key $s.terminationGracePeriodSeconds $c.key $s.preStopSleepSeconds $c.key $s.shutdownGraceSeconds) }}
 {{- end }}
-{{- if and $s.autoscaling.enabled (gt (int $s.autoscaling.minReplicas) (int $s.autoscaling.maxReplicas)) }}
+{{- if and (dig "autoscaling" "enabled" false $s) (gt (int $s.autoscaling.minReplicas) (int $s.autoscaling.maxReplicas)) }}
 {{- fail (printf "%s.autoscaling.minReplicas (%v) must not exceed maxReplicas (%v)" $c.key $s.autoscaling.minReplicas $s.autoscaling.maxReplicas) }}
 {{- end }}
 {{- end }}
@@ -179,4 +189,115 @@ anything reaches the cluster.
 {{- if and $rt.existingSecret (not .Values.redis.existingSecret) (not (hasPrefix "rediss" .Values.redis.url)) }}
 {{- fail "redis.tls.existingSecret needs a TLS redis.url (rediss:// or rediss+cluster://)" }}
 {{- end }}
+{{- $n := .Values.notifier }}
+{{- if $n.enabled }}
+{{- if not .Values.kafka.brokers }}
+{{- fail "notifier.enabled needs kafka.brokers: the notifier reads the notification events from Kafka" }}
+{{- end }}
+{{- if not (or $n.fcm.existingSecret $n.apns.existingSecret $n.webPush.existingSecret) }}
+{{- fail "notifier.enabled needs a push provider: notifier.fcm.existingSecret, notifier.apns.existingSecret or notifier.webPush.existingSecret" }}
+{{- end }}
+{{- if and $n.apns.existingSecret (not (and $n.apns.keyId $n.apns.teamId $n.apns.topic)) }}
+{{- fail "notifier.apns.existingSecret needs notifier.apns.keyId, teamId and topic (the key's id, the team id, the app's bundle id)" }}
+{{- end }}
+{{- if and $n.webPush.existingSecret (not $n.webPush.subject) }}
+{{- fail "notifier.webPush.existingSecret needs notifier.webPush.subject: a mailto: or https: contact push services can reach" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Push (the notifier): each provider is on when its Secret is named. Their files are projected
+into one read-only directory of the notifier, under fixed names whatever the Secrets' keys are
+called; auth-api gets the VAPID key alone, at the same path, when Web Push is on.
+*/}}
+{{- define "chat-suite.pushDir" -}}/etc/chat-suite/push{{- end }}
+{{- define "chat-suite.webPushOn" -}}
+{{- if and .Values.notifier.enabled .Values.notifier.webPush.existingSecret }}true{{ end }}
+{{- end }}
+
+{{/* The notifier's own variables, as env entries. */}}
+{{- define "chat-suite.notifierEnv" -}}
+{{- $n := .Values.notifier }}
+{{- $dir := include "chat-suite.pushDir" . }}
+- name: NOTIFIER_GROUP_ID
+  value: {{ $n.groupId | quote }}
+- name: NOTIFIER_LEASE_SECONDS
+  value: {{ $n.leaseSeconds | quote }}
+- name: PUSH_PREVIEW
+  value: {{ $n.preview | quote }}
+- name: PUSH_TTL_SECONDS
+  value: {{ $n.ttlSeconds | quote }}
+{{- if $n.fcm.existingSecret }}
+- name: FCM_SERVICE_ACCOUNT_FILE
+  value: {{ $dir }}/fcm-service-account.json
+- name: FCM_API_URL
+  value: {{ $n.fcm.apiUrl | quote }}
+{{- end }}
+{{- if $n.apns.existingSecret }}
+- name: APNS_KEY_FILE
+  value: {{ $dir }}/apns-key.p8
+- name: APNS_KEY_ID
+  value: {{ $n.apns.keyId | quote }}
+- name: APNS_TEAM_ID
+  value: {{ $n.apns.teamId | quote }}
+- name: APNS_TOPIC
+  value: {{ $n.apns.topic | quote }}
+- name: APNS_URL
+  value: {{ $n.apns.url | quote }}
+{{- end }}
+{{- if $n.webPush.existingSecret }}
+- name: VAPID_SUBJECT
+  value: {{ $n.webPush.subject | quote }}
+{{- end }}
+{{- if $n.caBundle.existingSecret }}
+- name: PUSH_CA_FILE
+  value: {{ $dir }}/push-ca.pem
+{{- end }}
+{{- end }}
+
+{{/* The notifier's key files: one projected volume of the providers' Secrets. */}}
+{{- define "chat-suite.notifierKeysVolume" -}}
+{{- $n := .Values.notifier }}
+- name: push-keys
+  projected:
+    # Owned by root; group-readable for the pod's fsGroup, as the signing key is.
+    defaultMode: 0440
+    sources:
+      {{- with $n.fcm }}
+      {{- if .existingSecret }}
+      - secret:
+          name: {{ .existingSecret }}
+          items:
+            - key: {{ .existingSecretKey }}
+              path: fcm-service-account.json
+      {{- end }}
+      {{- end }}
+      {{- with $n.apns }}
+      {{- if .existingSecret }}
+      - secret:
+          name: {{ .existingSecret }}
+          items:
+            - key: {{ .existingSecretKey }}
+              path: apns-key.p8
+      {{- end }}
+      {{- end }}
+      {{- with $n.webPush }}
+      {{- if .existingSecret }}
+      - secret:
+          name: {{ .existingSecret }}
+          items:
+            - key: {{ .existingSecretKey }}
+              path: vapid-private-key.pem
+      {{- end }}
+      {{- end }}
+      {{- with $n.caBundle }}
+      {{- if .existingSecret }}
+      - secret:
+          name: {{ .existingSecret }}
+          items:
+            - key: {{ .existingSecretKey }}
+              path: push-ca.pem
+      {{- end }}
+      {{- end }}
 {{- end }}
