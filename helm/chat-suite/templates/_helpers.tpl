@@ -222,6 +222,12 @@ called; auth-api gets the VAPID key alone, at the same path, when Web Push is on
 {{- $dir := include "chat-suite.pushDir" . }}
 - name: NOTIFIER_GROUP_ID
   value: {{ $n.groupId | quote }}
+{{- /* Static membership under the pod's name: a container restarted in its pod takes its
+       partitions back at once, not after the broker gives up on the old one. */}}
+- name: NOTIFIER_INSTANCE_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
 - name: NOTIFIER_LEASE_SECONDS
   value: {{ $n.leaseSeconds | quote }}
 - name: PUSH_PREVIEW

@@ -106,10 +106,10 @@ function recorded() {
 }
 
 let key;
-/** The server's VAPID public key, or null when it has no Web Push (404). */
+/** The server's VAPID public key, or null when it has no Web Push (204). */
 async function serverKey() {
   key ??= fetch("/push/vapid-public-key", { headers: { Accept: "application/json" } })
-    .then((response) => (response.ok ? response.json() : null))
+    .then((response) => (response.status === 200 ? response.json() : null))
     .then((body) => body?.public_key ?? null)
     .catch(() => null);
   return key;

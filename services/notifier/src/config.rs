@@ -45,6 +45,13 @@ pub struct NotifierSettings {
     #[arg(long, env = "NOTIFIER_GROUP_ID", default_value = "chat-suite-notifier")]
     pub notifier_group_id: String,
 
+    /// This replica's lasting name in the group (Kafka's static membership, `group.instance.id`):
+    /// a replica that restarts under the same name (a StatefulSet's pod) takes its partitions
+    /// back at once, instead of after the broker gives up on the old one. Unset: dynamic
+    /// membership.
+    #[arg(long, env = "NOTIFIER_INSTANCE_ID")]
+    pub notifier_instance_id: Option<String>,
+
     /// A Google service-account JSON key (`project_id`, `client_email`, `private_key`,
     /// `token_uri`) allowed to send with Firebase Cloud Messaging. Unset: no FCM.
     #[arg(long, env = "FCM_SERVICE_ACCOUNT_FILE")]
@@ -55,7 +62,7 @@ pub struct NotifierSettings {
     pub fcm_api_url: String,
 
     /// The APNs auth key (`AuthKey_XXXXXXXXXX.p8`, a P-256 key, PKCS#8 PEM). Unset: no APNs.
-    #[arg(long, env = "APNS_KEY_FILE", requires_all = ["apns_key_id", "apns_team_id", "apns_topic"])]
+    #[arg(long, env = "APNS_KEY_FILE")]
     pub apns_key_file: Option<PathBuf>,
 
     /// The APNs key's id (10 characters, from the developer account).
@@ -124,8 +131,21 @@ impl NotifierSettings {
             || webpush.vapid_private_key_file.is_some()
     }
 
-    /// What clap cannot say of the settings together.
+    /// What clap cannot say of the settings together, in the one line of a configuration error.
     pub fn validate(&self, webpush: &WebPushSettings) -> Result<(), ConfigError> {
+        if self.apns_key_file.is_some() {
+            let needed = [
+                ("APNS_KEY_ID", &self.apns_key_id),
+                ("APNS_TEAM_ID", &self.apns_team_id),
+                ("APNS_TOPIC", &self.apns_topic),
+            ];
+            if let Some((variable, _)) = needed.iter().find(|(_, value)| value.is_none()) {
+                return Err(ConfigError::new(
+                    variable,
+                    "required with APNS_KEY_FILE (the key's id, the team id, the app's bundle id)",
+                ));
+            }
+        }
         if webpush.vapid_private_key_file.is_some() && self.vapid_subject.is_none() {
             return Err(ConfigError::new(
                 "VAPID_SUBJECT",

@@ -29,9 +29,10 @@ impl EventConsumer {
         brokers: &str,
         kafka: &KafkaSettings,
         group_id: &str,
+        instance_id: Option<&str>,
         dispatcher: Arc<Dispatcher>,
     ) -> anyhow::Result<Self> {
-        let config = kafka.client_config(
+        let mut config = kafka.client_config(
             brokers,
             &[
                 ("group.id", group_id),
@@ -46,8 +47,16 @@ impl EventConsumer {
                 ("topic.metadata.refresh.interval.ms", "5000"),
                 ("session.timeout.ms", "10000"),
                 ("heartbeat.interval.ms", "1000"),
+                // Also the rebalance timeout: how long a join waits for a member that vanished
+                // (a replica SIGKILLed) on a broker that waits for it, rather than 5 minutes. A
+                // batch taking longer (the database down) leaves the group and joins again;
+                // what it had read is read again, and its claims keep it from pushing twice.
+                ("max.poll.interval.ms", "30000"),
             ],
         );
+        if let Some(instance) = instance_id {
+            config.set("group.instance.id", instance);
+        }
         let refused = |e: KafkaError| ConfigError::new("KAFKA_PROPERTIES", e.to_string());
         let consumer: StreamConsumer = config.create().map_err(refused)?;
         consumer.subscribe(&[&kafka.notifications_topic]).map_err(refused)?;

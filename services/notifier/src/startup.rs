@@ -48,9 +48,8 @@ pub fn providers(settings: &NotifierSettings, webpush: &WebPushSettings) -> anyh
     let extra_ca = extra_ca.as_deref();
     let fcm = match &settings.fcm_service_account_file {
         Some(path) => {
-            let account =
-                ServiceAccount::load(path).map_err(|why| ConfigError::new("FCM_SERVICE_ACCOUNT_FILE", why))?;
-            Some(Fcm::new(account, settings.fcm_api_url.clone(), extra_ca)?)
+            let account = ServiceAccount::load(path).map_err(|why| ConfigError::stated(&why))?;
+            Some(Fcm::new(account, settings.fcm_api_url.clone(), extra_ca).map_err(stated)?)
         }
         None => None,
     };
@@ -67,11 +66,12 @@ pub fn providers(settings: &NotifierSettings, webpush: &WebPushSettings) -> anyh
         }
         _ => None,
     };
+    let webpush_hosts = webpush.webpush_endpoint_hosts.clone();
     let webpush = match (webpush.vapid_key()?, &settings.vapid_subject) {
         (Some(key), Some(subject)) => Some(WebPush::new(key, subject.clone(), extra_ca).map_err(stated)?),
         _ => None,
     };
-    Ok(Providers { fcm, apns, webpush })
+    Ok(Providers { fcm, apns, webpush, webpush_hosts })
 }
 
 /// A provider's refusal of its settings, which names the variable first, as the one-line
@@ -113,7 +113,13 @@ impl NotifierService {
         kafka: &KafkaSettings,
         settings: &NotifierSettings,
     ) -> anyhow::Result<()> {
-        let consumer = EventConsumer::new(brokers, kafka, &settings.notifier_group_id, self.dispatcher.clone())?;
+        let consumer = EventConsumer::new(
+            brokers,
+            kafka,
+            &settings.notifier_group_id,
+            settings.notifier_instance_id.as_deref(),
+            self.dispatcher.clone(),
+        )?;
         app.spawn_background(move |stopping| consumer.run(stopping));
         self.start_retries(app);
         tracing::info!(brokers, topic = %kafka.notifications_topic, group = %settings.notifier_group_id, "notifier started");

@@ -69,9 +69,13 @@ impl From<Platform> for PlatformName {
 pub struct DeviceRegistration {
     /// `fcm`, `apns` or `webpush`: which provider reaches the device.
     pub platform: PlatformName,
-    /// `fcm`: the registration token; `apns`: the device token, hex.
+    /// `fcm`: the registration token; `apns`: the device token, hex. Absent or null for
+    /// `webpush`.
+    #[oai(nullable)]
     pub token: Option<Text<FcmToken>>,
-    /// `webpush`: the browser's `PushSubscription`, as its `toJSON()` gives it.
+    /// `webpush`: the browser's `PushSubscription`, as its `toJSON()` gives it. Absent or null
+    /// for `fcm` and `apns`.
+    #[oai(nullable)]
     pub subscription: Option<PushSubscription>,
 }
 
@@ -88,7 +92,7 @@ pub struct PushSubscription {
     /// The push service's URL for this browser: https, on a push service's host.
     pub endpoint: String,
     /// When the browser lets the subscription lapse (ms since the epoch); not used.
-    #[oai(rename = "expirationTime")]
+    #[oai(rename = "expirationTime", nullable)]
     pub expiration_time: Option<f64>,
     /// The keys the push payload is encrypted to.
     pub keys: SubscriptionKeys,
@@ -172,8 +176,6 @@ impl Example for VapidPublicKey {
 }
 
 const NO_SUCH_DEVICE: Refusal = Refusal::new(404, "not_found", "The caller has no device with this id.");
-const NO_WEB_PUSH: Refusal =
-    Refusal::new(404, "not_found", "Web Push is not configured here (no `VAPID_PRIVATE_KEY_FILE`).");
 
 /// What `POST /me/devices` refuses.
 pub enum RegisterDeviceRefusals {}
@@ -196,11 +198,16 @@ impl Refusals for ForgetDeviceRefusals {
     const LIST: &'static [&'static [Refusal]] = &[BEARER, &[UNPARSED_PARAMETER, NO_SUCH_DEVICE], DEPENDENCIES];
 }
 
-/// What `GET /push/vapid-public-key` refuses.
-pub enum VapidRefusals {}
-
-impl Refusals for VapidRefusals {
-    const LIST: &'static [&'static [Refusal]] = &[&[NO_WEB_PUSH]];
+/// The VAPID key, or that this server has none.
+#[derive(Debug, ApiResponse)]
+pub enum VapidKeyAnswer {
+    /// The key browsers subscribe with.
+    #[oai(status = 200)]
+    Ok(Json<VapidPublicKey>),
+    /// This server has no Web Push (no `VAPID_PRIVATE_KEY_FILE`): an answer, not an error, so
+    /// a page that asks on every load logs nothing.
+    #[oai(status = 204)]
+    NoWebPush,
 }
 
 #[OpenApi(tag = "Tag::Devices")]
@@ -250,13 +257,10 @@ impl DevicesApi {
 
     /// The VAPID public key browsers subscribe with (no authentication).
     #[oai(path = "/push/vapid-public-key", method = "get", operation_id = "vapid_public_key")]
-    async fn vapid_public_key(
-        &self,
-        state: Data<&Arc<AuthState>>,
-    ) -> Result<Json<VapidPublicKey>, Refused<VapidRefusals>> {
+    async fn vapid_public_key(&self, state: Data<&Arc<AuthState>>) -> VapidKeyAnswer {
         match &state.vapid_public_key {
-            Some(key) => Ok(Json(VapidPublicKey { public_key: key.clone() })),
-            None => Err(ApiError::not_found("Web Push is not configured on this server").into()),
+            Some(key) => VapidKeyAnswer::Ok(Json(VapidPublicKey { public_key: key.clone() })),
+            None => VapidKeyAnswer::NoWebPush,
         }
     }
 }

@@ -88,7 +88,7 @@ fn each_operation_lists_exactly_the_statuses_and_codes_it_can_answer() {
                 "500": ["internal"],
                 "503": ["unavailable"],
             },
-            "GET /push/vapid-public-key": {"200": [], "404": ["not_found"]},
+            "GET /push/vapid-public-key": {"200": [], "204": []},
             "GET /.well-known/jwks.json": {"200": []},
         })
     );

@@ -37,7 +37,7 @@ async fn without_web_push_on_the_server_there_is_no_button() {
     let driver = Chromedriver::start();
     let browser = driver.browser().await;
     register(&browser, &format!("{}/", suite.base), "quiet").await;
-    // The page asked the server, which has no key (404): the button stays hidden.
+    // The page asked the server, which has no key (204): the button stays hidden.
     wait_for_script(
         &browser,
         "the key asked for",

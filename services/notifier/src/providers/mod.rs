@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use shared::entities::devices::{self, Platform};
+use shared::{
+    entities::devices::{self, Platform},
+    webpush::EndpointHosts,
+};
 
 use crate::push::Push;
 
@@ -58,6 +61,9 @@ pub struct Providers {
     pub fcm: Option<fcm::Fcm>,
     pub apns: Option<apns::Apns>,
     pub webpush: Option<webpush::WebPush>,
+    /// Where Web Push endpoints may be: checked again here, not only when auth-api took the
+    /// subscription, since the list may have narrowed since.
+    pub webpush_hosts: EndpointHosts,
 }
 
 impl Providers {
@@ -82,6 +88,10 @@ impl Providers {
                 Some(apns) => apns.send(&device.token, push).await,
                 None => unserved(),
             },
+            Platform::Webpush if let Err(why) = self.webpush_hosts.check(&device.token) => {
+                // Kept, not deleted: a list narrowed by mistake must not cost every subscription.
+                Outcome::Rejected { reason: format!("endpoint refused: {why}") }
+            }
             Platform::Webpush => match (&self.webpush, subscription(device)) {
                 (Some(webpush), Some(subscription)) => webpush.send(&subscription, push).await,
                 (Some(_), None) => Outcome::Gone { reason: "a webpush device without its keys".into() },

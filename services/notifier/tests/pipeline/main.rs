@@ -178,7 +178,9 @@ async fn a_provider_down_for_a_minute_loses_nothing_and_holds_up_no_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notifier_killed_mid_stream_loses_nothing_and_pushes_nothing_twice() {
     let pipeline = Pipeline::start().await;
-    let notifier = pipeline.spawn_notifier().await;
+    // The successor comes back under the same name, as a StatefulSet's pod does.
+    let same_name = [("NOTIFIER_INSTANCE_ID", "notifier-0")];
+    let notifier = pipeline.spawn_notifier_with(&same_name).await;
     let alice = pipeline.user("alice").await;
     let mut recipients = Vec::new();
     for _ in 0..6 {
@@ -214,7 +216,7 @@ async fn a_notifier_killed_mid_stream_loses_nothing_and_pushes_nothing_twice() {
     pipeline.fcm.set_down(false);
     pipeline.apns.set_down(false);
     pipeline.webpush.set_down(false).await;
-    let _successor = pipeline.spawn_notifier().await;
+    let _successor = pipeline.spawn_notifier_with(&same_name).await;
 
     // Each message is its own chat: 90 events, 3 devices each, none collapsed.
     let received = pipeline.await_pushes(3 * sent).await;
