@@ -262,3 +262,65 @@ fn in_keys(keys: &[Key]) -> Expr {
     Expr::tuple([Expr::col(col("event_id")), Expr::col(col("device_id"))])
         .in_tuples(keys.iter().map(|k| (k.event_id, k.device_id)))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use testkit::{Backend, TestDatabase};
+
+    use super::*;
+
+    fn push(title: &str) -> Push {
+        Push {
+            title: title.into(),
+            body: String::new(),
+            data: BTreeMap::new(),
+            collapse_key: None,
+            ttl: Duration::from_secs(60),
+        }
+    }
+
+    fn key() -> Key {
+        Key { event_id: Uuid::new_v4(), device_id: Uuid::new_v4() }
+    }
+
+    /// Claims, retries, a dead replica's lease and pruning, on both databases.
+    async fn a_push_is_claimed_once_and_comes_back_when_due(backend: Backend) {
+        let database = TestDatabase::create(backend).await;
+        let db = database.connect().await;
+        shared::db::migrate(&db).await.unwrap();
+        let (first, second) = (key(), key());
+        let mine = Deliveries::new(db.clone(), Duration::from_secs(30), "a".into());
+        let claimed = mine.claim(&[(first, &push("1")), (second, &push("2"))]).await.unwrap();
+        assert_eq!(claimed, HashSet::from([first, second]));
+        // The same event again, from a redelivery or another replica: nobody's to send.
+        let other = Deliveries::new(db.clone(), Duration::from_secs(30), "b".into());
+        assert!(other.claim(&[(first, &push("1"))]).await.unwrap().is_empty());
+        assert!(other.claim_due(10).await.unwrap().is_empty(), "a live claim is not due");
+
+        // A retry whose time has come is claimed again, with its push and one more attempt.
+        mine.retry_at(&[first], Utc::now() - chrono::Duration::seconds(1), "429").await.unwrap();
+        mine.settle(&[second], State::Sent, None).await.unwrap();
+        let due = other.claim_due(10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].key, due[0].attempts), (first, 2));
+        assert_eq!(due[0].push.as_ref().map(|p| p.title.as_str()), Some("1"));
+        assert!(other.claim_due(10).await.unwrap().is_empty(), "claimed: not due twice");
+
+        // A replica that dies holding a claim leaves it to the others when its lease runs out.
+        let dying = Deliveries::new(db.clone(), Duration::ZERO, "c".into());
+        let orphan = key();
+        dying.claim(&[(orphan, &push("3"))]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let due = other.claim_due(10).await.unwrap();
+        assert_eq!(due.iter().map(|d| d.key).collect::<Vec<_>>(), [orphan]);
+
+        assert_eq!(other.backlog().await.unwrap(), 2, "the retried push and the orphan, both being sent");
+        other.settle(&[first, orphan], State::Sent, None).await.unwrap();
+        assert_eq!(other.backlog().await.unwrap(), 0);
+        assert_eq!(other.prune(Utc::now() + chrono::Duration::seconds(1)).await.unwrap(), 3);
+    }
+
+    testkit::on_both_backends!(a_push_is_claimed_once_and_comes_back_when_due);
+}
