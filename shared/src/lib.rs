@@ -7,6 +7,7 @@
 //! request ids, CORS, body limits, graceful shutdown).
 
 pub mod config;
+mod config_error;
 pub mod data_dir;
 pub mod db;
 pub mod entities;

@@ -42,7 +42,7 @@ pub enum State {
 }
 
 impl State {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Sending => "sending",
             Self::Retry => "retry",
@@ -201,11 +201,9 @@ impl Deliveries {
         let until = self.lease_end();
         // One statement, so two replicas never claim the same row: Postgres skips the rows
         // another is claiming, SQLite has one writer at a time anyway.
-        let (sql, lock) = match backend {
-            DatabaseBackend::Postgres => ("$1", " FOR UPDATE SKIP LOCKED"),
-            _ => ("?", ""),
-        };
-        let p = |n: usize| if sql == "$1" { format!("${n}") } else { "?".to_owned() };
+        let postgres = backend == DatabaseBackend::Postgres;
+        let lock = if postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let p = |n: usize| if postgres { format!("${n}") } else { "?".to_owned() };
         let text = format!(
             "UPDATE push_deliveries SET state = 'sending', claimed_until = {until}, claimed_by = {me}, \
              attempts = attempts + 1, updated_at = {now1} \

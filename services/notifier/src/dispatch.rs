@@ -181,7 +181,7 @@ impl Dispatcher {
         let mut gone_devices = Vec::new();
         let mut retries: Vec<(Vec<Key>, DateTime<Utc>, String)> = Vec::new();
         let mut finish = |state: State, keys: &[Key]| {
-            finished.entry(state_name(state)).or_insert_with(|| (state, Vec::new())).1.extend_from_slice(keys);
+            finished.entry(state.as_str()).or_insert_with(|| (state, Vec::new())).1.extend_from_slice(keys);
         };
         let now = Utc::now();
         for (d, outcome) in &sent {
@@ -292,18 +292,6 @@ fn backoff(attempts: i32) -> Duration {
     let jitter = base.as_millis() as u64 / 5;
     let spread = if jitter == 0 { 0 } else { u64::from(Uuid::new_v4().as_u128() as u32) % jitter };
     base - Duration::from_millis(jitter / 2) + Duration::from_millis(spread)
-}
-
-fn state_name(state: State) -> &'static str {
-    match state {
-        State::Sending => "sending",
-        State::Retry => "retry",
-        State::Sent => "sent",
-        State::Collapsed => "collapsed",
-        State::Gone => "gone",
-        State::Rejected => "rejected",
-        State::Expired => "expired",
-    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,16 @@ pub struct Event {
     pub message_id: Option<i64>,
 }
 
+impl Kind {
+    /// The contract's `event_type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessageCreated => "message.created",
+            Self::UserRegistered => "user.registered",
+        }
+    }
+}
+
 /// Why a record is not an event to push.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Unreadable {
@@ -60,10 +70,10 @@ impl Event {
         if record.schema_version != 1 {
             return Err(Unreadable::Poison(format!("schema_version {} is not 1", record.schema_version)));
         }
-        let kind = match record.event_type.as_str() {
-            "message.created" => Kind::MessageCreated,
-            "user.registered" => Kind::UserRegistered,
-            _ => return Err(Unreadable::Ignored(record.event_type)),
+        let Some(kind) =
+            [Kind::MessageCreated, Kind::UserRegistered].into_iter().find(|k| k.as_str() == record.event_type)
+        else {
+            return Err(Unreadable::Ignored(record.event_type));
         };
         if kind == Kind::MessageCreated && (record.chat_id.is_none() || record.message_id.is_none()) {
             return Err(Unreadable::Poison("message.created without chat_id and message_id".into()));

@@ -35,7 +35,7 @@ impl Push {
         let newest = *events.last()?;
         let count = events.len();
         let mut data = BTreeMap::from([
-            ("event_type".to_owned(), kind_name(newest.kind).to_owned()),
+            ("event_type".to_owned(), newest.kind.as_str().to_owned()),
             ("event_id".to_owned(), newest.event_id.to_string()),
         ]);
         if let (Some(chat_id), Some(message_id)) = (newest.chat_id, newest.message_id) {
@@ -58,13 +58,6 @@ impl Push {
         };
         let collapse_key = newest.chat_id.map(|chat| chat.to_string());
         Some(Self { title, body, data, collapse_key, ttl })
-    }
-}
-
-fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::MessageCreated => "message.created",
-        Kind::UserRegistered => "user.registered",
     }
 }
 
