@@ -12,6 +12,7 @@ mod m20261124_000004_outbox_relay_state;
 mod m20261125_000005_create_chats;
 mod m20261207_000006_group_chats;
 mod m20261207_000007_push_devices;
+mod m20261207_000008_message_changes;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_chats::Migration),
             Box::new(m20261207_000006_group_chats::Migration),
             Box::new(m20261207_000007_push_devices::Migration),
+            Box::new(m20261207_000008_message_changes::Migration),
         ]
     }
 }

@@ -75,6 +75,11 @@ impl ApiError {
         Self::Forbidden(body("forbidden", error, None))
     }
 
+    /// A 403 with a code of its own (`blocked`).
+    pub fn forbidden_as(code: &str, error: impl Into<String>) -> Self {
+        Self::Forbidden(body(code, error, None))
+    }
+
     /// A browser page whose origin is not in `CORS_ALLOWED_ORIGINS`: its preflight, or its
     /// WebSocket upgrade.
     pub fn origin_not_allowed(origin: &str) -> Self {

@@ -8,6 +8,7 @@ pub mod asyncapi;
 pub mod auth;
 pub mod bench;
 pub mod broker;
+pub mod erasure;
 mod http;
 pub mod openapi;
 pub mod postgres_pair;

@@ -13,6 +13,12 @@ pub enum ChatError {
     NoSuchUser,
     #[error("no such message in this chat")]
     NoSuchMessage,
+    /// Edited, reacted to or answered after it was deleted.
+    #[error("the message was deleted")]
+    MessageDeleted,
+    /// One of a private chat's two blocked the other.
+    #[error("you cannot message this user")]
+    Blocked,
     #[error("no chat with this user")]
     NoChatWith,
     #[error("no user with id {0}")]
@@ -48,9 +54,12 @@ impl From<ChatError> for WsError {
         match err {
             ChatError::NotMember => WsError::forbidden(),
             ChatError::NoSuchUser => WsError::new(ErrorCode::NotFound, "no user with this id"),
-            ChatError::NoSuchMessage | ChatError::NoChatWith | ChatError::NoSuchUserId(_) | ChatError::NoSuchChat => {
-                WsError::new(ErrorCode::NotFound, err.to_string())
-            }
+            ChatError::NoSuchMessage
+            | ChatError::MessageDeleted
+            | ChatError::NoChatWith
+            | ChatError::NoSuchUserId(_)
+            | ChatError::NoSuchChat => WsError::new(ErrorCode::NotFound, err.to_string()),
+            ChatError::Blocked => WsError::new(ErrorCode::Blocked, err.to_string()),
             ChatError::Refused(why) => WsError::new(ErrorCode::Forbidden, why),
             ChatError::NotAMember(_) => WsError::new(ErrorCode::NotAMember, err.to_string()),
             ChatError::TooManyMembers { .. } => WsError::new(ErrorCode::TooManyMembers, err.to_string()),
@@ -74,10 +83,12 @@ impl From<ChatError> for ApiError {
             ChatError::NotMember => ApiError::forbidden("you are not a member of this chat"),
             ChatError::NoSuchUser
             | ChatError::NoSuchMessage
+            | ChatError::MessageDeleted
             | ChatError::NoChatWith
             | ChatError::NoSuchUserId(_)
             | ChatError::NoSuchChat => ApiError::not_found(err.to_string()),
             ChatError::Refused(why) => ApiError::forbidden(why),
+            ChatError::Blocked => ApiError::forbidden_as("blocked", err.to_string()),
             ChatError::NotAMember(_) => ApiError::forbidden(err.to_string()),
             ChatError::TooManyMembers { .. } => ApiError::bad_request("too_many_members", err.to_string()),
             ChatError::Invalid(why) => ApiError::bad_request("invalid_field", why),

@@ -13,7 +13,7 @@ use crate::{
     state::ChatState,
     store::{
         chats::{self, Route},
-        messages::{Draft, Sent},
+        messages::{self, Draft, Sent},
         writer::{OnCommit, Stored},
     },
 };
@@ -37,6 +37,9 @@ pub(crate) async fn send(
             (members, others, Some(epoch))
         }
     };
+    if let Some(reply_to) = message.reply_to {
+        messages::answerable(&state.db, message.chat_id, reply_to).await?;
+    }
     let offline = offline_among(state, others).await;
     let draft = Draft {
         chat_id: message.chat_id,
@@ -45,6 +48,7 @@ pub(crate) async fn send(
         kind: message.kind.clone(),
         content: message.content.clone(),
         client_msg_id: message.client_msg_id.clone(),
+        reply_to: message.reply_to,
         members: members.clone(),
         offline,
     };

@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::{
-    domain::Message,
+    domain::{Message, Tally},
     error::ChatError,
     state::ChatState,
     store::{
@@ -16,8 +16,8 @@ use crate::{
 
 /// A page of a chat's history, and where every member stands in the chat as it is read.
 pub(crate) struct HistoryPage {
-    /// Oldest first.
-    pub(crate) messages: Vec<Message>,
+    /// Oldest first, each with its reactions as the caller sees them.
+    pub(crate) messages: Vec<(Message, Vec<Tally>)>,
     /// Whether more lie beyond the page in the direction asked.
     pub(crate) has_more: bool,
     pub(crate) members: Vec<Receipts>,
@@ -54,6 +54,15 @@ pub(crate) async fn history_page(
         })
         .await;
     let (messages, has_more) = history::history(db, chat_id, membership.joined_seq, page, limit).await?;
+    let ids: Vec<i64> = messages.iter().map(|m| m.id).collect();
+    let mut reactions = history::reactions(db, &ids, user).await?;
+    let messages = messages
+        .into_iter()
+        .map(|m| {
+            let tallies = reactions.remove(&m.id).unwrap_or_default();
+            (m, tallies)
+        })
+        .collect();
     let members = chats::receipts(db, chat_id).await?;
     Ok(HistoryPage { messages, has_more, members })
 }

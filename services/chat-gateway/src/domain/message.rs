@@ -18,6 +18,11 @@ pub(crate) struct Message {
     pub(crate) content: Content,
     pub(crate) client_msg_id: Option<String>,
     pub(crate) sent_at: DateTime<Utc>,
+    /// The message of the same chat this one answers.
+    pub(crate) reply_to: Option<i64>,
+    pub(crate) edited_at: Option<DateTime<Utc>>,
+    /// A tombstone: its content is erased.
+    pub(crate) deleted: bool,
 }
 
 /// What a message says: text a chat may hold. Made by [`Content::parse`] where a message

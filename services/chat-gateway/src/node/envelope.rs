@@ -44,6 +44,7 @@ pub(crate) struct PresenceChange {
 pub(crate) enum Tracked {
     #[default]
     Plain,
+    /// A message, or a change of one: numbered in its chat's sequence.
     Message {
         chat_id: Uuid,
         seq: i64,
@@ -94,8 +95,13 @@ impl Outgoing {
     /// A stored message; a group's carries the epoch it was sent under.
     pub(crate) fn message(view: MessageView, seq: i64, epoch: Option<i64>) -> Self {
         let chat_id = view.chat_id;
-        let text = ServerEvent::ReceiveMessage(view).to_text(None).into();
-        Self { kind: Tracked::Message { chat_id, seq, epoch }, text, presence: None }
+        Self::numbered(&ServerEvent::ReceiveMessage(view), chat_id, seq, epoch)
+    }
+
+    /// An event numbered in its chat's sequence (a message, or a change of one), kept in
+    /// order with the chat's messages; a group's carries the membership epoch of its time.
+    pub(crate) fn numbered(event: &ServerEvent, chat_id: Uuid, seq: i64, epoch: Option<i64>) -> Self {
+        Self { kind: Tracked::Message { chat_id, seq, epoch }, text: event.to_text(None).into(), presence: None }
     }
 
     /// A group change, as `event` tells it.

@@ -17,8 +17,9 @@ pub struct MessageView {
     pub chat_id: Uuid,
     /// The member who sent it.
     pub sender_id: Uuid,
-    /// The text, as the sender sent it.
-    pub content: String,
+    /// The text, as the sender sent it or last edited it; null once the message is deleted.
+    #[oai(nullable)]
+    pub content: Option<String>,
     /// `text` unless the sender said otherwise.
     #[oai(rename = "type")]
     pub kind: String,
@@ -27,6 +28,30 @@ pub struct MessageView {
     /// The sender's own id for the message, if it gave one.
     #[oai(nullable)]
     pub client_msg_id: Option<String>,
+    /// The message of the same chat this one answers.
+    #[oai(nullable)]
+    pub reply_to: Option<i64>,
+    /// When the text was last edited: RFC 3339, UTC, milliseconds; null if never.
+    #[oai(nullable)]
+    pub edited_at: Option<Text<Timestamp>>,
+    /// A tombstone: the message was deleted and its text erased.
+    pub deleted: bool,
+    /// In history: each emoji members reacted with, how many did, and whether the caller is
+    /// one of them, in the order each emoji was first used. On the socket, reactions come as
+    /// `reaction_added` and `reaction_removed` instead.
+    #[oai(skip_serializing_if_is_none)]
+    pub reactions: Option<Vec<ReactionCount>>,
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Object)]
+pub struct ReactionCount {
+    /// One emoji.
+    pub emoji: String,
+    /// How many members reacted with it.
+    pub count: u32,
+    /// Whether the caller reacted with it.
+    pub me: bool,
 }
 
 /// Every event the server sends, named on the wire by its [`ServerEventKind`] (the variant in
@@ -77,6 +102,18 @@ pub enum ServerEvent {
     /// A group was renamed: the reply to `rename_chat`, and pushed to every member's
     /// connections.
     ChatRenamed(ChatRenamed),
+    /// A message's text changed: the reply to `edit_message`, and pushed to every member's
+    /// connections, in its place among the chat's messages.
+    MessageEdited(MessageEdited),
+    /// A message was deleted (its text erased): the reply to `delete_message`, and pushed to
+    /// every member's connections, in its place among the chat's messages.
+    MessageDeleted(MessageDeleted),
+    /// A member reacted to a message: the reply to `add_reaction`, and pushed to every
+    /// member's connections, in its place among the chat's messages.
+    ReactionAdded(ReactionChange),
+    /// A member took a reaction back: the reply to `remove_reaction`, and pushed to every
+    /// member's connections, in its place among the chat's messages.
+    ReactionRemoved(ReactionChange),
     /// The reply to `refresh_token`: the connection now lives until the new token expires.
     TokenRefreshed(TokenRefreshed),
     /// The reply to a frame with an `id` that has nothing else to answer.
@@ -110,6 +147,9 @@ impl ServerEvent {
             Self::MemberRemoved(data) => data.to_json(),
             Self::MemberRoleChanged(data) => data.to_json(),
             Self::ChatRenamed(data) => data.to_json(),
+            Self::MessageEdited(data) => data.to_json(),
+            Self::MessageDeleted(data) => data.to_json(),
+            Self::ReactionAdded(data) | Self::ReactionRemoved(data) => data.to_json(),
             Self::TokenRefreshed(data) => data.to_json(),
             Self::Ack(data) => data.to_json(),
             Self::Error(data) => data.to_json(),
@@ -194,6 +234,33 @@ pub struct ChatRenamed {
     pub chat_id: Uuid,
     pub title: String,
     pub by: Uuid,
+}
+
+/// A message's new text.
+#[derive(Debug, Clone, Object)]
+pub struct MessageEdited {
+    pub chat_id: Uuid,
+    pub message_id: i64,
+    pub content: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub edited_at: Text<Timestamp>,
+}
+
+/// A deleted message, and who deleted it (its sender, or a group's owner or admin).
+#[derive(Debug, Clone, Copy, Object)]
+pub struct MessageDeleted {
+    pub chat_id: Uuid,
+    pub message_id: i64,
+    pub by: Uuid,
+}
+
+/// A reaction put on a message or taken back, and whose it is.
+#[derive(Debug, Clone, Object)]
+pub struct ReactionChange {
+    pub chat_id: Uuid,
+    pub message_id: i64,
+    pub emoji: String,
+    pub user_id: Uuid,
 }
 
 /// Who acknowledged or read a message: everything up to it in the chat counts.

@@ -4,8 +4,41 @@
 //! What the server sends is a [`ServerEvent`] ([`events`]). The AsyncAPI document
 //! (`transport/asyncapi.rs`) is made from these types.
 
+/// A checked payload (`$checked`, what the session takes) documented as the payload a client
+/// writes (`$data`, read with serde and described by the same derive as every payload).
+macro_rules! documented_as {
+    ($checked:ty, $data:ty) => {
+        impl poem_openapi::types::Type for $checked {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> std::borrow::Cow<'static, str> {
+                <$data as poem_openapi::types::Type>::name()
+            }
+
+            fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+                <$data as poem_openapi::types::Type>::schema_ref()
+            }
+
+            fn register(registry: &mut poem_openapi::registry::Registry) {
+                <$data as poem_openapi::types::Type>::register(registry);
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+    };
+}
+
 mod events;
 mod group_requests;
+mod message_requests;
 mod requests;
 
 use poem_openapi::{Enum, Object};
@@ -15,8 +48,9 @@ use strum::{EnumIter, EnumMessage};
 use uuid::Uuid;
 
 pub use events::{
-    Ack, ChatCreated, ChatRenamed, GroupCreated, MemberRemoved, MemberRoleChanged, MembersAdded, MessageReceipt,
-    MessageView, RoleName, ServerEvent, ServerEventKind, TokenRefreshed, Typing,
+    Ack, ChatCreated, ChatRenamed, GroupCreated, MemberRemoved, MemberRoleChanged, MembersAdded, MessageDeleted,
+    MessageEdited, MessageReceipt, MessageView, ReactionChange, ReactionCount, RoleName, ServerEvent, ServerEventKind,
+    TokenRefreshed, Typing,
 };
 pub use group_requests::{AddMembers, CreateGroup, GivenRole, MemberRef, RenameChat, SetRole};
 pub use requests::{MAX_CLIENT_ID_CHARS, MessageRef, Request, RequestKind, SendMessage, parse, request};
@@ -55,6 +89,8 @@ pub enum ErrorCode {
     /// The replica cannot store messages as fast as they come: this one was not stored. Send
     /// it again after a pause (with its `client_msg_id`, so a message is never stored twice).
     Overloaded,
+    /// The other user of a private chat blocked the caller, or the caller blocked them.
+    Blocked,
     /// A fault of ours: try again.
     Internal,
 }

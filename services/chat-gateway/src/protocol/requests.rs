@@ -1,12 +1,6 @@
 //! Client to server: the frames a client sends, parsed into a [`Request`] each.
 
-use std::borrow::Cow;
-
-use poem_openapi::{
-    Object,
-    registry::{MetaSchemaRef, Registry},
-    types::Type,
-};
+use poem_openapi::Object;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 use shared::{
@@ -19,6 +13,7 @@ use uuid::Uuid;
 use super::{
     ErrorCode, FrameId, UserRef, WsError,
     group_requests::{AddMembers, CreateGroup, MemberRef, RenameChat, SetRole, titled},
+    message_requests::{EditMessage, Reaction, edit, reaction},
 };
 use crate::domain::{Content, MAX_CONTENT_CHARS, MessageText};
 
@@ -84,6 +79,21 @@ pub enum Request {
     /// Rename a group (owner and admins). Replies `chat_renamed`, which every member's
     /// connections get too.
     RenameChat(RenameChat),
+    /// Change the text of a message the caller sent (a `text` one, not deleted). Replies
+    /// `message_edited`, which every member's connections get too; history shows the new text
+    /// and `edited_at`.
+    EditMessage(EditMessage),
+    /// Delete a message: the sender may delete their own, a group's owner and admins anyone's.
+    /// Its text is erased from the database and history keeps a tombstone (`deleted`, no
+    /// content). Replies `message_deleted`, which every member's connections get too.
+    DeleteMessage(MessageRef),
+    /// React to a message with one emoji (at most 16 bytes); a user's reaction counts once per
+    /// emoji. Replies `reaction_added`, which every member's connections get too (not again
+    /// when the caller had reacted so already).
+    AddReaction(Reaction),
+    /// Take a reaction back. Replies `reaction_removed`, which every member's connections get
+    /// too (not when there was no such reaction).
+    RemoveReaction(Reaction),
     /// A fresh access token of the same user, before the current one expires: the connection
     /// then lives until the new token's expiry instead of closing with 4001. Replies
     /// `token_refreshed`.
@@ -119,6 +129,7 @@ pub struct SendMessage {
     pub content: Content,
     pub kind: String,
     pub client_msg_id: Option<String>,
+    pub reply_to: Option<i64>,
 }
 
 /// A message to store and deliver.
@@ -140,6 +151,10 @@ struct SendMessageData {
     #[serde(default)]
     #[oai(nullable)]
     client_msg_id: Option<Text<ClientMsgId>>,
+    /// The `message_id` of a message of the same chat this one answers.
+    #[serde(default)]
+    #[oai(nullable)]
+    reply_to: Option<i64>,
 }
 
 fn text_kind() -> Text<MessageKind> {
@@ -164,33 +179,9 @@ impl TextRule for ClientMsgId {
     const ALPHABET: Option<Alphabet> = Some(Alphabet::NO_CONTROL);
 }
 
-// By hand: the document's `SendMessage` is what a client writes, while the session and the
-// writer take the checked message's fields as they are stored, as strings.
-impl Type for SendMessage {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        SendMessageData::name()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        SendMessageData::schema_ref()
-    }
-
-    fn register(registry: &mut Registry) {
-        SendMessageData::register(registry);
-    }
-
-    fn as_raw_value(&self) -> Option<&Self> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
-}
+// The document's `SendMessage` is what a client writes, while the session and the writer take
+// the checked message's fields as they are stored, as strings.
+documented_as!(SendMessage, SendMessageData);
 
 /// An access token from auth-api (`POST /login`, `POST /token/refresh`).
 #[derive(Deserialize, Object)]
@@ -278,6 +269,10 @@ pub fn request(event: &str, data: Value) -> Result<Request, WsError> {
             titled(&rename.title)?;
             Request::RenameChat(rename)
         }
+        RequestKind::EditMessage => Request::EditMessage(edit(data_of(event, data)?)?),
+        RequestKind::DeleteMessage => Request::DeleteMessage(data_of(event, data)?),
+        RequestKind::AddReaction => Request::AddReaction(reaction(data_of(event, data)?)?),
+        RequestKind::RemoveReaction => Request::RemoveReaction(reaction(data_of(event, data)?)?),
         RequestKind::RefreshToken => Request::RefreshToken(data_of(event, data)?),
     })
 }
@@ -288,14 +283,7 @@ fn data_of<T: DeserializeOwned>(event: &str, data: Value) -> Result<T, WsError> 
 
 /// What serde cannot check: each field's rule. The words and codes are the protocol's.
 fn checked(message: SendMessageData) -> Result<SendMessage, WsError> {
-    let content = Content::parse(message.content.into_string()).map_err(|broken| match broken {
-        Broken::TooLong { chars } => WsError::new(
-            ErrorCode::ContentTooLong,
-            format!("content: at most {MAX_CONTENT_CHARS} characters (got {chars})"),
-        ),
-        Broken::Foreign(_) => WsError::invalid_data("content: control characters are not allowed"),
-        Broken::Malformed | Broken::TooShort { .. } => WsError::invalid_data("content: must not be empty"),
-    })?;
+    let content = content(message.content)?;
     MessageKind::check(&message.kind)
         .map_err(|_| WsError::invalid_data(format!("type: 1 to {MAX_KIND_CHARS} of a-z, 0-9 and _")))?;
     if let Some(client_msg_id) = &message.client_msg_id {
@@ -310,6 +298,19 @@ fn checked(message: SendMessageData) -> Result<SendMessage, WsError> {
         content,
         kind: message.kind.into_string(),
         client_msg_id: message.client_msg_id.map(Text::into_string),
+        reply_to: message.reply_to,
+    })
+}
+
+/// A message's text, checked: what `send_message` and `edit_message` store.
+pub(super) fn content(text: Text<MessageText>) -> Result<Content, WsError> {
+    Content::parse(text.into_string()).map_err(|broken| match broken {
+        Broken::TooLong { chars } => WsError::new(
+            ErrorCode::ContentTooLong,
+            format!("content: at most {MAX_CONTENT_CHARS} characters (got {chars})"),
+        ),
+        Broken::Foreign(_) => WsError::invalid_data("content: control characters are not allowed"),
+        Broken::Malformed | Broken::TooShort { .. } => WsError::invalid_data("content: must not be empty"),
     })
 }
 

@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use super::{Link, Pending, Session, Step};
 use crate::{
-    commands::{self, Caller},
+    commands::{self, Caller, changes::Changing},
     error::ChatError,
     protocol::{Ack, ErrorCode, FrameId, MessageView, Request, SendMessage, ServerEvent, TokenRefreshed, WsError},
-    store::{chats::Route, messages::Sent, receipts::Receipt, writer::Stored},
+    store::{changes::Change, chats::Route, messages::Sent, receipts::Receipt, writer::Stored},
 };
 
 /// What a client asks, whichever transport it came by.
@@ -115,6 +115,18 @@ impl<L: Link> Session<L> {
             Command::Request(Request::RenameChat(request)) => {
                 commands::groups::rename_chat(&self.state, self.caller(), request).await
             }
+            Command::Request(Request::EditMessage(edit)) => {
+                return self.change(edit.chat_id, edit.message_id, Change::Edit(edit.content), id).await;
+            }
+            Command::Request(Request::DeleteMessage(r)) => {
+                return self.change(r.chat_id, r.message_id, Change::Delete, id).await;
+            }
+            Command::Request(Request::AddReaction(r)) => {
+                return self.change(r.chat_id, r.message_id, Change::React { emoji: r.emoji, add: true }, id).await;
+            }
+            Command::Request(Request::RemoveReaction(r)) => {
+                return self.change(r.chat_id, r.message_id, Change::React { emoji: r.emoji, add: false }, id).await;
+            }
             Command::Request(Request::RefreshToken(token)) => {
                 return match self.refresh_token(&token.access_token).await {
                     Ok(reply) => self.write_event(&reply, id).await,
@@ -159,6 +171,21 @@ impl<L: Link> Session<L> {
                 Ok(())
             }
             Err(err) => self.on_stored(Err(err), id).await,
+        }
+    }
+
+    /// Changes a message, and writes the reply in its place among the chat's messages.
+    async fn change(&mut self, chat_id: Uuid, message_id: i64, change: Change, id: Option<&FrameId>) -> Step {
+        let changed = match self.route_of(chat_id).await {
+            Ok(route) => {
+                commands::changes::change(&self.state, self.caller(), chat_id, route, message_id, change).await
+            }
+            Err(err) => Err(err),
+        };
+        match changed {
+            Ok(Changing { reply, seq: Some(seq) }) => self.write_in_order(chat_id, seq, reply.to_text(id)).await,
+            Ok(Changing { reply, seq: None }) => self.write_event(&reply, id).await,
+            Err(err) => self.write_event(&ServerEvent::Error(err.into()), id).await,
         }
     }
 

@@ -61,7 +61,8 @@ enum Wake<I> {
     Ping,
     Expired,
     Gaps,
-    Stored(Stored, Option<FrameId>),
+    // Boxed: a stored message is by far the largest thing a wake carries.
+    Stored(Box<Stored>, Option<FrameId>),
 }
 
 struct Session<L: Link> {
@@ -172,7 +173,7 @@ impl<L: Link> Session<L> {
                 biased;
                 () = async { let _ = draining.wait_for(|draining| *draining).await; } => Wake::Drain,
                 delivery = queue.recv() => Wake::Delivery(delivery),
-                (stored, id) = oldest(&mut self.pending), if !self.pending.is_empty() => Wake::Stored(stored, id),
+                (stored, id) = oldest(&mut self.pending), if !self.pending.is_empty() => Wake::Stored(Box::new(stored), id),
                 item = self.link.next(), if self.pending.len() < max_pending => Wake::Item(item),
                 _ = ping.tick(), if L::PINGS => Wake::Ping,
                 () = tokio::time::sleep_until(expiry) => Wake::Expired,
@@ -185,7 +186,7 @@ impl<L: Link> Session<L> {
                 Wake::Delivery(_) if self.connection.overflowed() => Err(End::Close(CloseReason::SlowReader)),
                 Wake::Delivery(Some(Delivery::Event(event))) => self.deliver(&event).await,
                 Wake::Delivery(Some(Delivery::Resync)) => Box::pin(self.resync()).await,
-                Wake::Stored(stored, id) => Box::pin(self.on_stored(stored, id.as_ref())).await,
+                Wake::Stored(stored, id) => Box::pin(self.on_stored(*stored, id.as_ref())).await,
                 Wake::Delivery(None) => Err(End::Gone),
                 Wake::Item(item) => {
                     last_heard = Instant::now();

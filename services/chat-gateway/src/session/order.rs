@@ -6,6 +6,9 @@
 //! [`GAP_WAIT`], the session reads the missing messages from the database and hands them to
 //! [`ChatOrder::fill`].
 //!
+//! A number whose frame is empty (a change that means nothing to this connection any more)
+//! moves the position on and writes nothing.
+//!
 //! No I/O here: each call says which frames to write, in order, and the session writes them.
 
 use std::{
@@ -72,6 +75,11 @@ impl ChatOrder {
         self.chats.iter().map(|(chat, (seq, _))| (*chat, *seq)).collect()
     }
 
+    /// How far the connection has come in all its chats together: it only grows.
+    pub fn progress(&self) -> i64 {
+        self.chats.values().map(|(seq, _)| *seq).sum()
+    }
+
     fn written(&self, chat_id: Uuid) -> i64 {
         self.chats.get(&chat_id).map_or(0, |(seq, _)| *seq)
     }
@@ -96,6 +104,7 @@ impl ChatOrder {
         self.set_written(chat_id, seq);
         let mut out = vec![text];
         self.release(chat_id, &mut out);
+        out.retain(|frame| !frame.is_empty());
         out
     }
 
@@ -153,6 +162,7 @@ impl ChatOrder {
             }
         }
         self.release(chat_id, &mut out);
+        out.retain(|frame| !frame.is_empty());
         let dropped = self.held.remove(&chat_id).map_or(0, |held| held.len());
         if self.held.is_empty() {
             self.held_since = None;
@@ -221,6 +231,16 @@ mod tests {
         order.forget(group);
         assert_eq!((order.route(group), order.gap_deadline()), (None, None));
         assert!(order.gaps().is_empty() && order.groups().is_empty());
+    }
+
+    #[test]
+    fn an_empty_frame_moves_the_position_and_writes_nothing() {
+        let (mut order, chat) = chat();
+        assert!(order.offer(chat, 5, "5".into()).is_empty());
+        assert_eq!(order.offer(chat, 4, String::new()), ["5"]);
+        let (out, dropped) = order.fill(chat, vec![(6, String::new()), (7, "7".into())]);
+        assert_eq!((out, dropped), (vec!["7".to_owned()], 0));
+        assert_eq!((order.positions(), order.progress()), (vec![(chat, 7)], 7));
     }
 
     #[test]

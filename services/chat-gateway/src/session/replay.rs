@@ -1,19 +1,24 @@
 //! What a connection missed, read from the database: on connecting (from the client's resume
 //! point, or live), a gap that did not close by itself, and everything after the bus was
-//! away. The messages pass through [`ChatOrder`](super::order::ChatOrder) like live ones, so
-//! replay and live traffic meet without a gap or a duplicate.
+//! away. The messages, and the changes numbered among them (edits, deletions, reactions), pass
+//! through [`ChatOrder`](super::order::ChatOrder) like live ones, so replay and live traffic
+//! meet without a gap or a duplicate. A change replays as the message stands now: an edit
+//! carries the latest text, and a deleted message is a tombstone whose text no replay brings
+//! back; a client that saw a change already may see it again, and applies it again to the
+//! same end.
 
 use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use super::{Link, Session, Step};
+use super::{End, Link, Session, Step};
 use crate::{
     protocol::{ServerEvent, UserRef},
     store::{
         chats::{self, Route},
         history, presence_reach,
     },
+    views::change_event,
 };
 
 /// Messages read from the database per round while catching up.
@@ -73,44 +78,64 @@ impl<L: Link> Session<L> {
         self.catch_up_in(None).await
     }
 
-    /// Writes every message after this connection's position in each of `only` (all its chats
-    /// when `None`).
+    /// Writes every message and change after this connection's position in each of `only`
+    /// (all its chats when `None`): messages in `message_id` order (so that a client resuming
+    /// from the newest id it has misses none), each chat's changes in their places among them.
     pub(super) async fn catch_up_in(&mut self, only: Option<&[Uuid]>) -> Step {
         loop {
             let mut positions = self.order.positions();
             if let Some(only) = only {
                 positions.retain(|(chat, _)| only.contains(chat));
             }
-            let mut rows = Vec::new();
+            let mut numbered = Vec::new();
             for chunk in positions.chunks(100) {
-                rows.extend(
-                    history::after_positions(&self.state.db, chunk, CATCH_UP_PAGE)
-                        .await
-                        .map_err(|e| self.fault(e.into()))?,
-                );
+                numbered.extend(self.numbered_after(chunk, CATCH_UP_PAGE).await?);
             }
-            if rows.is_empty() {
+            if numbered.is_empty() {
                 return Ok(());
             }
-            rows.sort_by_key(|m| m.id);
-            for row in rows {
-                let (chat_id, seq) = (row.chat_id, row.seq);
-                let text = ServerEvent::ReceiveMessage(row.into()).to_text(None);
+            let before = self.order.progress();
+            for (chat_id, seq, text) in numbered {
                 self.write_in_order(chat_id, seq, text).await?;
+            }
+            // Two pages that do not meet (one chat's next message beyond the messages' page,
+            // another's next change beyond the changes') move nothing: what is held is filled
+            // chat by chat, as a gap.
+            if self.order.progress() == before {
+                return Ok(());
             }
         }
     }
 
-    /// Gaps that did not close by themselves: the missing messages from the database.
+    /// The frames numbered after each of `positions` in the database, at most `limit` of
+    /// each kind: messages in `message_id` order, then changes by chat and number (an edit of
+    /// a message deleted since is an empty frame, which moves the position and writes nothing).
+    async fn numbered_after(&self, positions: &[(Uuid, i64)], limit: u64) -> Result<Vec<(Uuid, i64, String)>, End> {
+        let db = &self.state.db;
+        let mut messages = history::after_positions(db, positions, limit).await.map_err(|e| self.fault(e.into()))?;
+        messages.sort_by_key(|m| m.id);
+        let changes = history::changes_after(db, positions, limit).await.map_err(|e| self.fault(e.into()))?;
+        let mut numbered: Vec<(Uuid, i64, String)> = messages
+            .into_iter()
+            .map(|m| (m.chat_id, m.seq, ServerEvent::ReceiveMessage(m.into()).to_text(None)))
+            .collect();
+        numbered.extend(changes.into_iter().map(|c| {
+            let (chat_id, seq) = (c.chat_id, c.seq);
+            (chat_id, seq, change_event(c).map(|e| e.to_text(None)).unwrap_or_default())
+        }));
+        Ok(numbered)
+    }
+
+    /// Gaps that did not close by themselves: the missing messages and changes from the
+    /// database.
     pub(super) async fn fill_gaps(&mut self) -> Step {
         for (chat_id, after, last) in self.order.gaps() {
-            let rows = history::after_positions(&self.state.db, &[(chat_id, after)], (last - after) as u64)
-                .await
-                .map_err(|e| self.fault(e.into()))?;
-            let rows = rows
+            let rows = self
+                .numbered_after(&[(chat_id, after)], (last - after) as u64)
+                .await?
                 .into_iter()
-                .filter(|m| m.seq <= last)
-                .map(|m| (m.seq, ServerEvent::ReceiveMessage(m.into()).to_text(None)))
+                .filter(|(_, seq, _)| *seq <= last)
+                .map(|(_, seq, text)| (seq, text))
                 .collect();
             let (frames, dropped) = self.order.fill(chat_id, rows);
             if dropped > 0 {

@@ -46,6 +46,7 @@ pub async fn find_or_create(db: &DatabaseConnection, me: Uuid, other: Uuid) -> R
         id: Set(id),
         pair_key: Set(key.clone()),
         last_seq: Set(0),
+        last_message_seq: Set(0),
         created_at: Set(now),
         last_activity_at: Set(now),
         kind: Set(ChatKind::Private.as_str().to_owned()),
@@ -71,6 +72,7 @@ pub async fn find_or_create(db: &DatabaseConnection, me: Uuid, other: Uuid) -> R
             seen_up_to: Set(None),
             role: Set(Role::Member.as_str().to_owned()),
             joined_seq: Set(0),
+            muted_until: Set(None),
         });
         chat_members::Entity::insert_many(members).exec_without_returning(&txn).await?;
     }
@@ -350,10 +352,14 @@ pub async fn list(
         .into_iter()
         .collect();
     // The newest message the caller may see: none of a group from before they joined.
-    let newest = page.iter().filter(|c| c.last_seq > joined.get(&c.id).copied().unwrap_or(0)).fold(
+    let newest = page.iter().filter(|c| c.last_message_seq > joined.get(&c.id).copied().unwrap_or(0)).fold(
         Condition::any(),
         |cond, c| {
-            cond.add(Condition::all().add(messages::Column::ChatId.eq(c.id)).add(messages::Column::Seq.eq(c.last_seq)))
+            cond.add(
+                Condition::all()
+                    .add(messages::Column::ChatId.eq(c.id))
+                    .add(messages::Column::Seq.eq(c.last_message_seq)),
+            )
         },
     );
     let mut last: HashMap<Uuid, messages::Model> = if newest.is_empty() {
@@ -363,8 +369,11 @@ pub async fn list(
     };
     let mut unread_cond = Condition::any();
     for m in memberships.iter().filter(|m| m.user_id == user) {
-        let mut cond =
-            Condition::all().add(messages::Column::ChatId.eq(m.chat_id)).add(messages::Column::SenderId.ne(user));
+        // A deleted message is nothing to read.
+        let mut cond = Condition::all()
+            .add(messages::Column::ChatId.eq(m.chat_id))
+            .add(messages::Column::SenderId.ne(user))
+            .add(messages::Column::DeletedAt.is_null());
         if let Some(seen) = m.seen_up_to {
             cond = cond.add(messages::Column::Id.gt(seen));
         }

@@ -85,6 +85,7 @@ pub async fn create(
         id: Set(id),
         pair_key: Set(format!("group:{id}")),
         last_seq: Set(0),
+        last_message_seq: Set(0),
         created_at: Set(now),
         last_activity_at: Set(now),
         kind: Set(ChatKind::Group.as_str().to_owned()),
@@ -378,6 +379,7 @@ fn member_row(
         seen_up_to: Set(None),
         role: Set(role.as_str().to_owned()),
         joined_seq: Set(joined_seq),
+        muted_until: Set(None),
     }
 }
 

@@ -9,8 +9,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::entities::messages;
-use crate::domain::Message;
+use super::{
+    changes::ChangeKind,
+    entities::{message_changes, message_reactions, messages},
+};
+use crate::domain::{Changed, Content, Emoji, Message, Tally, What};
 
 /// Messages of the given chats numbered after each chat's position, oldest first, at most
 /// `limit`. What a connection replays on resume and fetches to fill a gap.
@@ -22,11 +25,93 @@ pub async fn after_positions(
     if positions.is_empty() {
         return Ok(Vec::new());
     }
-    let wanted = positions.iter().fold(Condition::any(), |cond, (chat, seq)| {
-        cond.add(Condition::all().add(messages::Column::ChatId.eq(*chat)).add(messages::Column::Seq.gt(*seq)))
-    });
+    let wanted = numbered_after(positions, messages::Column::ChatId, messages::Column::Seq);
     let rows = messages::Entity::find().filter(wanted).order_by_asc(messages::Column::Id).limit(limit).all(db).await?;
     Ok(rows.into_iter().map(Message::from).collect())
+}
+
+/// Rows of the given chats numbered after each chat's position.
+fn numbered_after(positions: &[(Uuid, i64)], chat: impl ColumnTrait, seq: impl ColumnTrait) -> Condition {
+    positions.iter().fold(Condition::any(), |cond, (chat_id, after)| {
+        cond.add(Condition::all().add(chat.eq(*chat_id)).add(seq.gt(*after)))
+    })
+}
+
+/// Changes of the given chats numbered after each chat's position, by chat and number, at
+/// most `limit`: what a connection replays beside the messages. An edit carries the text as it
+/// stands now (none once deleted).
+pub async fn changes_after(
+    db: &impl ConnectionTrait,
+    positions: &[(Uuid, i64)],
+    limit: u64,
+) -> Result<Vec<Changed>, DbErr> {
+    if positions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted = numbered_after(positions, message_changes::Column::ChatId, message_changes::Column::Seq);
+    let rows = message_changes::Entity::find()
+        .filter(wanted)
+        .order_by_asc(message_changes::Column::ChatId)
+        .order_by_asc(message_changes::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let edited: Vec<i64> = rows.iter().filter(|r| r.kind == ChangeKind::EDITED).map(|r| r.message_id).collect();
+    let texts: HashMap<i64, messages::Model> = if edited.is_empty() {
+        HashMap::new()
+    } else {
+        let found = messages::Entity::find().filter(messages::Column::Id.is_in(edited)).all(db).await?;
+        found.into_iter().map(|m| (m.id, m)).collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let emoji = || Emoji::stored(row.emoji.clone().unwrap_or_default());
+            let what = match row.kind.as_str() {
+                ChangeKind::EDITED => {
+                    let now = texts.get(&row.message_id).filter(|m| m.deleted_at.is_none());
+                    What::Edited {
+                        content: now.map(|m| Content::stored(m.content.clone())),
+                        edited_at: now.and_then(|m| m.edited_at).unwrap_or(row.at),
+                    }
+                }
+                ChangeKind::REACTION_ADDED => What::ReactionAdded(emoji()),
+                ChangeKind::REACTION_REMOVED => What::ReactionRemoved(emoji()),
+                _ => What::Deleted,
+            };
+            Changed { chat_id: row.chat_id, seq: row.seq, message_id: row.message_id, by: row.user_id, what }
+        })
+        .collect())
+}
+
+/// The reactions to each of `message_ids` as `viewer` sees them: per emoji, in the order each
+/// was first used.
+pub async fn reactions(
+    db: &impl ConnectionTrait,
+    message_ids: &[i64],
+    viewer: Uuid,
+) -> Result<HashMap<i64, Vec<Tally>>, DbErr> {
+    if message_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = message_reactions::Entity::find()
+        .filter(message_reactions::Column::MessageId.is_in(message_ids.iter().copied()))
+        .order_by_asc(message_reactions::Column::ReactedAt)
+        .all(db)
+        .await?;
+    let mut tallies: HashMap<i64, Vec<Tally>> = HashMap::new();
+    for row in rows {
+        let of_message = tallies.entry(row.message_id).or_default();
+        let me = row.user_id == viewer;
+        match of_message.iter_mut().find(|t| t.emoji.as_str() == row.emoji) {
+            Some(tally) => {
+                tally.count += 1;
+                tally.me |= me;
+            }
+            None => of_message.push(Tally { emoji: Emoji::stored(row.emoji), count: 1, me }),
+        }
+    }
+    Ok(tallies)
 }
 
 /// For each chat, the number of the newest message with an id at most `since` (0 if none):

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    EntityTrait, QueryFilter, SqlErr, Statement, TransactionTrait,
+    EntityTrait, QueryFilter, QuerySelect, SqlErr, Statement, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use shared::{
@@ -34,6 +34,8 @@ pub struct Draft {
     pub kind: String,
     pub content: Content,
     pub client_msg_id: Option<String>,
+    /// The message of the same chat it answers, checked to be there.
+    pub reply_to: Option<i64>,
     pub members: Vec<Uuid>,
     pub offline: Vec<Uuid>,
 }
@@ -45,6 +47,22 @@ pub enum Sent {
     New { message: Message, pushes: usize },
     /// The sender already sent this `client_msg_id`: the original, unchanged.
     Existing(Message),
+}
+
+/// Whether message `message_id` of `chat_id` may be answered: it is there, not deleted.
+pub async fn answerable(db: &DatabaseConnection, chat_id: Uuid, message_id: i64) -> Result<(), ChatError> {
+    let deleted: Option<Option<DateTime<Utc>>> = messages::Entity::find_by_id(message_id)
+        .select_only()
+        .column(messages::Column::DeletedAt)
+        .filter(messages::Column::ChatId.eq(chat_id))
+        .into_tuple()
+        .one(db)
+        .await?;
+    match deleted {
+        None => Err(ChatError::Invalid("reply_to: no such message in this chat".into())),
+        Some(Some(_)) => Err(ChatError::MessageDeleted),
+        Some(None) => Ok(()),
+    }
 }
 
 /// Stores `drafts`, answering each in order. All of them go in one transaction when they can
@@ -196,7 +214,7 @@ async fn numbered_insert(
         })
         .collect();
     let column = |f: fn(&Draft) -> String| drafts.iter().map(f).collect::<Vec<String>>();
-    let values: [sea_orm::Value; 12] = [
+    let values: [sea_orm::Value; 13] = [
         locks.classes.into(),
         locks.keys.into(),
         locks.shared.into(),
@@ -210,6 +228,8 @@ async fn numbered_insert(
         // The driver binds text arrays without NULLs; a client_msg_id is never empty.
         column(|d| d.client_msg_id.clone().unwrap_or_default()).into(),
         now.into(),
+        // Nor without NULLs in integer arrays; a message id is never 0.
+        drafts.iter().map(|d| d.reply_to.unwrap_or(0)).collect::<Vec<i64>>().into(),
     ];
     messages::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(DatabaseBackend::Postgres, NUMBERED_INSERT, values))
@@ -228,15 +248,17 @@ WITH locked AS MATERIALIZED (
     FROM unnest($1::int4[], $2::int4[], $3::bool[]) AS l(class, key, shared)
 ),
 bumped AS (
-    UPDATE chats SET last_seq = chats.last_seq + c.n, last_activity_at = $12
+    UPDATE chats SET last_seq = chats.last_seq + c.n, last_message_seq = chats.last_seq + c.n,
+        last_activity_at = $12
     FROM unnest($4::uuid[], $5::int8[]) AS c(id, n), locked
     WHERE chats.id = c.id AND locked.n >= 0
     RETURNING chats.id, chats.last_seq - c.n AS before
 )
-INSERT INTO messages (chat_id, seq, sender_id, kind, content, client_msg_id, sent_at)
-SELECT d.chat_id, bumped.before + d.place, d.sender_id, d.kind, d.content, NULLIF(d.client_msg_id, ''), $12
-FROM unnest($6::uuid[], $7::int8[], $8::uuid[], $9::text[], $10::text[], $11::text[])
-    WITH ORDINALITY AS d(chat_id, place, sender_id, kind, content, client_msg_id, ord)
+INSERT INTO messages (chat_id, seq, sender_id, kind, content, client_msg_id, sent_at, reply_to)
+SELECT d.chat_id, bumped.before + d.place, d.sender_id, d.kind, d.content, NULLIF(d.client_msg_id, ''), $12,
+    NULLIF(d.reply_to, 0)
+FROM unnest($6::uuid[], $7::int8[], $8::uuid[], $9::text[], $10::text[], $11::text[], $13::int8[])
+    WITH ORDINALITY AS d(chat_id, place, sender_id, kind, content, client_msg_id, reply_to, ord)
 JOIN bumped ON bumped.id = d.chat_id
 ORDER BY d.ord
 RETURNING *";
@@ -260,6 +282,7 @@ async fn sqlite_insert(
     for (chat_id, n) in &per_chat {
         let bumped = chats::Entity::update_many()
             .col_expr(chats::Column::LastSeq, Expr::col(chats::Column::LastSeq).add(*n))
+            .col_expr(chats::Column::LastMessageSeq, Expr::col(chats::Column::LastSeq).add(*n))
             .col_expr(chats::Column::LastActivityAt, Expr::value(now))
             .filter(chats::Column::Id.eq(*chat_id))
             .exec_with_returning(txn)
@@ -284,6 +307,7 @@ async fn sqlite_insert(
             content: Set(draft.content.as_str().to_owned()),
             client_msg_id: Set(draft.client_msg_id.clone()),
             sent_at: Set(now),
+            reply_to: Set(draft.reply_to),
             ..Default::default()
         });
     }

@@ -1,9 +1,12 @@
 //! What the gateway keeps in the database: chats and their members (groups' changes in
-//! [`groups`]), messages (stored before
-//! anyone hears of them, by the group-commit [`writer`]), receipts, and the tables' entities.
+//! [`groups`]), messages (stored before anyone hears of them, by the group-commit [`writer`])
+//! and what changes them after ([`changes`]: edits, deletions, reactions), receipts, and the
+//! tables' entities.
 
+pub(crate) mod changes;
 pub(crate) mod chats;
 pub mod entities;
+mod erasure;
 pub(crate) mod groups;
 pub(crate) mod history;
 mod locks;

@@ -6,6 +6,7 @@ mod helpers;
 
 mod announcements;
 mod asyncapi;
+mod changes;
 mod chatting;
 mod cluster;
 mod config;

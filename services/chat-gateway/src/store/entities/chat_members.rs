@@ -15,6 +15,8 @@ pub struct Model {
     pub seen_up_to: Option<i64>,
     pub role: String,
     pub joined_seq: i64,
+    /// No pushes from the chat before then.
+    pub muted_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,7 +2,8 @@ use sea_orm::entity::prelude::*;
 
 /// A chat: one-to-one (`kind` `private`, `pair_key` the two member ids sorted, unique per
 /// pair) or a group (`kind` `group`, `pair_key` `group:<id>`, a `title`). `last_seq` is the
-/// number of the chat's newest message; `members_epoch` counts its membership changes.
+/// newest number of the chat's sequence (a message's or a change's), `last_message_seq` the
+/// newest message's; `members_epoch` counts its membership changes.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "chats")]
 pub struct Model {
@@ -16,6 +17,7 @@ pub struct Model {
     pub title: Option<String>,
     pub members_epoch: i64,
     pub member_count: i32,
+    pub last_message_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

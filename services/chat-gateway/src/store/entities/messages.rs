@@ -2,7 +2,9 @@ use sea_orm::entity::prelude::*;
 
 use crate::domain::{Content, Message};
 
-/// A message. `id` is its `message_id`; `seq` numbers it within its chat without gaps.
+/// A message. `id` is its `message_id`; `seq` numbers it within its chat's sequence (shared
+/// with the chat's changes, without gaps). A deleted one is a tombstone: `deleted_at` set,
+/// `content` erased to the empty string.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
 pub struct Model {
@@ -15,6 +17,10 @@ pub struct Model {
     pub content: String,
     pub client_msg_id: Option<String>,
     pub sent_at: DateTimeUtc,
+    pub reply_to: Option<i64>,
+    pub edited_at: Option<DateTimeUtc>,
+    pub deleted_at: Option<DateTimeUtc>,
+    pub deleted_by: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -33,6 +39,9 @@ impl From<Model> for Message {
             content: Content::stored(row.content),
             client_msg_id: row.client_msg_id,
             sent_at: row.sent_at,
+            reply_to: row.reply_to,
+            edited_at: row.edited_at,
+            deleted: row.deleted_at.is_some(),
         }
     }
 }

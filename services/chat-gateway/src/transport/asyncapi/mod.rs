@@ -178,6 +178,10 @@ fn request(kind: RequestKind, registry: &mut Registry) -> (MetaSchemaRef, &'stat
         RequestKind::LeaveChat => (data(registry, Request::LeaveChat), &[Reply::MemberRemoved]),
         RequestKind::SetRole => (data(registry, Request::SetRole), &[Reply::MemberRoleChanged]),
         RequestKind::RenameChat => (data(registry, Request::RenameChat), &[Reply::ChatRenamed]),
+        RequestKind::EditMessage => (data(registry, Request::EditMessage), &[Reply::MessageEdited]),
+        RequestKind::DeleteMessage => (data(registry, Request::DeleteMessage), &[Reply::MessageDeleted]),
+        RequestKind::AddReaction => (data(registry, Request::AddReaction), &[Reply::ReactionAdded]),
+        RequestKind::RemoveReaction => (data(registry, Request::RemoveReaction), &[Reply::ReactionRemoved]),
         RequestKind::RefreshToken => (data(registry, Request::RefreshToken), &[Reply::TokenRefreshed]),
     }
 }
@@ -198,6 +202,10 @@ fn event(kind: ServerEventKind, registry: &mut Registry) -> MetaSchemaRef {
         ServerEventKind::MemberRemoved => data(registry, ServerEvent::MemberRemoved),
         ServerEventKind::MemberRoleChanged => data(registry, ServerEvent::MemberRoleChanged),
         ServerEventKind::ChatRenamed => data(registry, ServerEvent::ChatRenamed),
+        ServerEventKind::MessageEdited => data(registry, ServerEvent::MessageEdited),
+        ServerEventKind::MessageDeleted => data(registry, ServerEvent::MessageDeleted),
+        ServerEventKind::ReactionAdded => data(registry, ServerEvent::ReactionAdded),
+        ServerEventKind::ReactionRemoved => data(registry, ServerEvent::ReactionRemoved),
         ServerEventKind::TokenRefreshed => data(registry, ServerEvent::TokenRefreshed),
         ServerEventKind::Ack => data(registry, ServerEvent::Ack),
         ServerEventKind::Error => data(registry, ServerEvent::Error),

@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::{
     commands::reads,
     domain::ChatKind,
-    protocol::MessageView,
+    protocol::{MessageView, ReactionCount},
     state::ChatState,
     store::{chats, history::Page},
 };
@@ -143,10 +143,14 @@ fn example_message() -> MessageView {
         message_id: 42,
         chat_id: CHAT,
         sender_id: BOB,
-        content: "see you at noon".into(),
+        content: Some("see you at noon".into()),
         kind: "text".into(),
         sent_at: "2026-01-05T09:50:00.000Z".into(),
         client_msg_id: Some("c0ffee-1".into()),
+        reply_to: Some(41),
+        edited_at: None,
+        deleted: false,
+        reactions: Some(vec![ReactionCount { emoji: "👍".into(), count: 1, me: false }]),
     }
 }
 
@@ -285,7 +289,14 @@ impl ChatsApi {
         };
         let read = reads::history_page(&state, auth.0.sub, chat_id, page, limit).await?;
         Ok(Json(MessagePage {
-            messages: read.messages.into_iter().map(MessageView::from).collect(),
+            messages: read
+                .messages
+                .into_iter()
+                .map(|(message, tallies)| MessageView {
+                    reactions: Some(tallies.into_iter().map(ReactionCount::from).collect()),
+                    ..MessageView::from(message)
+                })
+                .collect(),
             has_more: read.has_more,
             members: read.members.into_iter().map(MemberReceipts::from).collect(),
         }))

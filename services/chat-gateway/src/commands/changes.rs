@@ -1,0 +1,70 @@
+//! `edit_message`, `delete_message`, `add_reaction`, `remove_reaction`: the change stored in
+//! its chat's sequence, then told to every member's connections in its place among the
+//! chat's messages.
+
+use uuid::Uuid;
+
+use super::Caller;
+use crate::{
+    domain::{Changed, ChatKind, What},
+    error::ChatError,
+    node::Outgoing,
+    protocol::ServerEvent,
+    state::ChatState,
+    store::{
+        changes::{self, Change, Outcome},
+        chats::Route,
+    },
+    views::change_event,
+};
+
+/// A change's reply, and its number in the chat when it changed anything (the connection
+/// writes it in its place; a reaction that was there already changed nothing).
+pub(crate) struct Changing {
+    pub(crate) reply: ServerEvent,
+    pub(crate) seq: Option<i64>,
+}
+
+/// Changes message `message_id` of `chat_id` (routed as `route` says) as the caller asks,
+/// and tells every member's connections but the caller's own, which has it as its reply.
+pub(crate) async fn change(
+    state: &ChatState,
+    caller: Caller<'_>,
+    chat_id: Uuid,
+    route: Route,
+    message_id: i64,
+    change: Change,
+) -> Result<Changing, ChatError> {
+    let outcome = changes::apply(&state.db, chat_id, caller.user, message_id, &change).await?;
+    let what = match change {
+        Change::Edit(content) => {
+            let edited_at = match outcome {
+                Outcome::Applied(applied) => applied.at,
+                Outcome::Unchanged => chrono::Utc::now(),
+            };
+            What::Edited { content: Some(content), edited_at }
+        }
+        Change::Delete => What::Deleted,
+        Change::React { emoji, add: true } => What::ReactionAdded(emoji),
+        Change::React { emoji, add: false } => What::ReactionRemoved(emoji),
+    };
+    let seq = match outcome {
+        Outcome::Applied(applied) => applied.seq,
+        Outcome::Unchanged => 0,
+    };
+    let changed = Changed { chat_id, seq, message_id, by: caller.user, what };
+    let reply = change_event(changed).ok_or(ChatError::MessageDeleted)?;
+    let Outcome::Applied(applied) = outcome else { return Ok(Changing { reply, seq: None }) };
+    match (applied.kind, route) {
+        (ChatKind::Group, _) => {
+            let event = Outgoing::numbered(&reply, chat_id, applied.seq, Some(applied.members_epoch));
+            state.node.publish_room(chat_id, event, caller.connection);
+        }
+        (ChatKind::Private, Route::Peer(peer)) => {
+            let event = Outgoing::numbered(&reply, chat_id, applied.seq, None);
+            state.node.publish(&[caller.user, peer], event, caller.connection);
+        }
+        (ChatKind::Private, Route::Room { .. }) => {}
+    }
+    Ok(Changing { reply, seq: Some(applied.seq) })
+}
