@@ -50,6 +50,12 @@ ROUTES = [
     ("GET", "/chat", "chat-gateway"),
     ("GET", "/chats", "chat-gateway"),
     ("GET", "/chats/{chat_id}/messages", "chat-gateway"),
+    # Messages after they are sent: the gateway keeps blocks and mutes.
+    ("PUT", "/me/blocks/{user_id}", "chat-gateway"),
+    ("DELETE", "/me/blocks/{user_id}", "chat-gateway"),
+    ("GET", "/me/blocks", "chat-gateway"),
+    ("PUT", "/chats/{chat_id}/mute", "chat-gateway"),
+    ("DELETE", "/chats/{chat_id}/mute", "chat-gateway"),
     # Socket.IO: the handshake and long-polling (GET and POST) and the WebSocket upgrade.
     ("GET", "/socket.io/", "chat-gateway"),
     ("POST", "/socket.io/", "chat-gateway"),

@@ -72,5 +72,6 @@ fn legacy_user(row: &QueryResult) -> anyhow::Result<users::Model> {
         password_hash: row.try_get("", "password")?,
         fcm_token: None,
         created_at,
+        deleted_at: None,
     })
 }

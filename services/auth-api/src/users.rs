@@ -101,6 +101,7 @@ async fn insert(
         password_hash: new.password_hash,
         fcm_token: new.fcm_token,
         created_at: now,
+        deleted_at: None,
     };
     let txn = db.begin().await?;
     User::insert(users::ActiveModel::from(user.clone())).exec_without_returning(&txn).await?;

@@ -107,6 +107,7 @@ mod tests {
             password_hash: String::new(),
             fcm_token: None,
             created_at: Utc::now(),
+            deleted_at: None,
         }
     }
 

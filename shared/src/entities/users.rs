@@ -14,6 +14,9 @@ pub struct Model {
     pub password_hash: String,
     pub fcm_token: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The account was deleted: the row stays (its messages stay tombstones), its name, address
+    /// and secrets gone.
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,16 +8,18 @@ use crate::{
     node::Outgoing,
     protocol::{ChatCreated, ServerEvent},
     state::ChatState,
-    store::{chats, entities::chats::Model},
+    store::{blocks, chats, entities::chats::Model},
 };
 
-/// `start_private_chat`: the pair's chat, found or made, pushed to every other connection of
+/// `start_private_chat`: the pair's chat (refused when either blocked the other), found or
+/// made, pushed to every other connection of
 /// both (the calling connection hears it once, as its reply).
 pub(crate) async fn start_private_chat(
     state: &ChatState,
     caller: Caller<'_>,
     other: Uuid,
 ) -> Result<(Model, ChatCreated), ChatError> {
+    blocks::refuse_if_blocked(&state.db, caller.user, other).await?;
     let (chat, _) = chats::find_or_create(&state.db, caller.user, other).await?;
     let created = announce(state, &chat, caller.user, other, caller.connection);
     Ok((chat, created))
@@ -27,6 +29,7 @@ pub(crate) async fn start_private_chat(
 /// made now is announced to every connection of both, the calling one included (it asked for
 /// no chat, so nothing else tells it).
 pub(crate) async fn chat_with(state: &ChatState, caller: Caller<'_>, other: Uuid) -> Result<Model, ChatError> {
+    blocks::refuse_if_blocked(&state.db, caller.user, other).await?;
     let (chat, made) = chats::find_or_create(&state.db, caller.user, other).await?;
     if made {
         announce(state, &chat, caller.user, other, None);

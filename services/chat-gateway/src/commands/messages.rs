@@ -49,6 +49,10 @@ pub(crate) async fn send(
         content: message.content.clone(),
         client_msg_id: message.client_msg_id.clone(),
         reply_to: message.reply_to,
+        peer: match route {
+            Route::Peer(peer) => Some(peer),
+            Route::Room { .. } => None,
+        },
         members: members.clone(),
         offline,
     };

@@ -8,12 +8,14 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
 use super::{
+    blocks,
     entities::{chat_members, chats, message_changes, message_reactions, messages},
     erasure,
 };
@@ -72,8 +74,9 @@ pub enum Outcome {
 
 /// Changes message `message_id` of `chat_id` as `by` asks, if `by` may: only the sender
 /// edits (a text message), the sender or a group's owner and admins delete, any member
-/// reacts; nothing changes a deleted message, and a group's member sees (and changes) only
-/// the messages from after they joined.
+/// reacts; nothing changes a deleted message, a group's member sees (and changes) only the
+/// messages from after they joined, and nothing changes in a private chat where either
+/// blocked the other.
 #[tracing::instrument(skip(db, change))]
 pub async fn apply(
     db: &DatabaseConnection,
@@ -87,6 +90,19 @@ pub async fn apply(
     let txn = db.begin().await?;
     let chat = lock(&txn, chat_id).await?;
     let (role, joined_seq) = member(&txn, chat_id, by).await?;
+    if ChatKind::stored(&chat.kind) == ChatKind::Private {
+        let peer: Option<Uuid> = chat_members::Entity::find()
+            .select_only()
+            .column(chat_members::Column::UserId)
+            .filter(chat_members::Column::ChatId.eq(chat_id))
+            .filter(chat_members::Column::UserId.ne(by))
+            .into_tuple()
+            .one(&txn)
+            .await?;
+        if let Some(peer) = peer {
+            blocks::refuse_if_blocked(&txn, by, peer).await?;
+        }
+    }
     let message = messages::Entity::find_by_id(message_id)
         .filter(messages::Column::ChatId.eq(chat_id))
         .filter(messages::Column::Seq.gt(joined_seq))

@@ -295,6 +295,8 @@ pub struct ChatSummary {
     pub members: Vec<(Receipts, String)>,
     pub last_message: Option<Message>,
     pub unread: u64,
+    /// Until when the caller muted the chat, if they did and it has not run out.
+    pub muted_until: Option<DateTime<Utc>>,
 }
 
 /// Where a chat list page ends: the last chat's activity time and id.
@@ -340,6 +342,12 @@ pub async fn list(
         .await?;
     let joined: HashMap<Uuid, i64> =
         memberships.iter().filter(|m| m.user_id == user).map(|m| (m.chat_id, m.joined_seq)).collect();
+    let now = Utc::now();
+    let muted: HashMap<Uuid, DateTime<Utc>> = memberships
+        .iter()
+        .filter(|m| m.user_id == user)
+        .filter_map(|m| Some((m.chat_id, m.muted_until.filter(|until| *until > now)?)))
+        .collect();
     let user_ids: Vec<Uuid> = memberships.iter().map(|m| m.user_id).collect();
     let names: HashMap<Uuid, String> = users::Entity::find()
         .select_only()
@@ -403,7 +411,8 @@ pub async fn list(
                 .collect();
             members.sort_by_key(|(r, _)| r.user_id);
             let unread = u64::try_from(unread.get(&chat.id).copied().unwrap_or(0)).unwrap_or(0);
-            ChatSummary { last_message: last.remove(&chat.id).map(Message::from), members, unread, chat }
+            let muted_until = muted.get(&chat.id).copied();
+            ChatSummary { last_message: last.remove(&chat.id).map(Message::from), members, unread, muted_until, chat }
         })
         .collect())
 }

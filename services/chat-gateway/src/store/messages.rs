@@ -16,8 +16,9 @@ use shared::{
 use uuid::Uuid;
 
 use super::{
+    blocks,
     entities::{chats, messages},
-    locks,
+    locks, mutes,
 };
 use crate::{
     domain::{Content, Message},
@@ -36,6 +37,8 @@ pub struct Draft {
     pub client_msg_id: Option<String>,
     /// The message of the same chat it answers, checked to be there.
     pub reply_to: Option<i64>,
+    /// A private chat's other member: the message is refused when either blocked the other.
+    pub peer: Option<Uuid>,
     pub members: Vec<Uuid>,
     pub offline: Vec<Uuid>,
 }
@@ -100,6 +103,7 @@ pub(crate) async fn store(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Resu
                 let original = originals_of(db, &fresh[0]).await;
                 vec![original.and_then(|found| found.map(|m| Sent::Existing(m.into())).ok_or(ChatError::Database(err)))]
             }
+            Err(DbErr::RecordNotInserted) => vec![Err(refusal_of(db, &fresh[0]).await)],
             Err(err) => vec![Err(err.into())],
         };
         for (at, answer) in fresh_at.into_iter().zip(stored) {
@@ -107,6 +111,16 @@ pub(crate) async fn store(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Resu
         }
     }
     answers.into_iter().map(|answer| answer.unwrap_or_else(|| Err(DbErr::RecordNotInserted.into()))).collect()
+}
+
+/// Why a message that stored nothing was refused: a block, or else its chat is gone.
+async fn refusal_of(db: &DatabaseConnection, draft: &Draft) -> ChatError {
+    let Some(peer) = draft.peer else { return ChatError::NoSuchChat };
+    match blocks::between(db, draft.sender_id, peer).await {
+        Ok(true) => ChatError::Blocked,
+        Ok(false) => ChatError::NoSuchChat,
+        Err(err) => err,
+    }
 }
 
 async fn one_by_one(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Result<Sent, ChatError>> {
@@ -177,13 +191,13 @@ pub async fn store_batch(db: &DatabaseConnection, drafts: &[Draft]) -> Result<Ve
     let now = Utc::now();
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     if postgres && drafts.iter().all(|d| d.offline.is_empty()) {
-        let stored = in_draft_order(drafts, numbered_insert(db, drafts, now).await?)?;
+        let stored = in_draft_order(drafts, all_of(drafts, numbered_insert(db, drafts, now).await?)?)?;
         return Ok(stored.into_iter().map(|row| Sent::New { message: row.into(), pushes: 0 }).collect());
     }
     let txn = db.begin().await?;
     let stored =
         if postgres { numbered_insert(&txn, drafts, now).await? } else { sqlite_insert(&txn, drafts, now).await? };
-    let sent = with_pushes(&txn, drafts, in_draft_order(drafts, stored)?, now).await?;
+    let sent = with_pushes(&txn, drafts, in_draft_order(drafts, all_of(drafts, stored)?)?, now).await?;
     txn.commit().await?;
     Ok(sent)
 }
@@ -214,7 +228,8 @@ async fn numbered_insert(
         })
         .collect();
     let column = |f: fn(&Draft) -> String| drafts.iter().map(f).collect::<Vec<String>>();
-    let values: [sea_orm::Value; 13] = [
+    let pairs: Vec<(Uuid, Uuid)> = drafts.iter().filter_map(|d| Some((d.sender_id, d.peer?))).collect();
+    let values: [sea_orm::Value; 15] = [
         locks.classes.into(),
         locks.keys.into(),
         locks.shared.into(),
@@ -230,6 +245,8 @@ async fn numbered_insert(
         now.into(),
         // Nor without NULLs in integer arrays; a message id is never 0.
         drafts.iter().map(|d| d.reply_to.unwrap_or(0)).collect::<Vec<i64>>().into(),
+        pairs.iter().map(|(sender, _)| *sender).collect::<Vec<Uuid>>().into(),
+        pairs.iter().map(|(_, peer)| *peer).collect::<Vec<Uuid>>().into(),
     ];
     messages::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(DatabaseBackend::Postgres, NUMBERED_INSERT, values))
@@ -240,9 +257,16 @@ async fn numbered_insert(
 /// Locks before anything is numbered: the UPDATE reads `locked`, which takes every lock (in
 /// the order of the arrays: `locks.rs`), and the INSERT (where ids are drawn, in the batch's
 /// order) reads the UPDATE. A message's number is its chat's counter before the batch plus its
-/// place.
+/// place. A block between the two of a private chat (`refused`: two key lookups per pair)
+/// stores nothing of the batch: no chat moves on, no row comes back, and the batch is stored
+/// again message by message, each refusal found on its own.
 const NUMBERED_INSERT: &str = "\
-WITH locked AS MATERIALIZED (
+WITH refused AS MATERIALIZED (
+    SELECT count(*) AS n FROM unnest($14::uuid[], $15::uuid[]) AS p(sender, peer)
+    WHERE EXISTS (SELECT 1 FROM user_blocks b WHERE b.blocker_id = p.sender AND b.blocked_id = p.peer)
+       OR EXISTS (SELECT 1 FROM user_blocks b WHERE b.blocker_id = p.peer AND b.blocked_id = p.sender)
+),
+locked AS MATERIALIZED (
     SELECT count(CASE WHEN l.shared THEN pg_advisory_xact_lock_shared(l.class, l.key)
                       ELSE pg_advisory_xact_lock(l.class, l.key) END) AS n
     FROM unnest($1::int4[], $2::int4[], $3::bool[]) AS l(class, key, shared)
@@ -250,8 +274,8 @@ WITH locked AS MATERIALIZED (
 bumped AS (
     UPDATE chats SET last_seq = chats.last_seq + c.n, last_message_seq = chats.last_seq + c.n,
         last_activity_at = $12
-    FROM unnest($4::uuid[], $5::int8[]) AS c(id, n), locked
-    WHERE chats.id = c.id AND locked.n >= 0
+    FROM unnest($4::uuid[], $5::int8[]) AS c(id, n), locked, refused
+    WHERE chats.id = c.id AND locked.n >= 0 AND refused.n = 0
     RETURNING chats.id, chats.last_seq - c.n AS before
 )
 INSERT INTO messages (chat_id, seq, sender_id, kind, content, client_msg_id, sent_at, reply_to)
@@ -263,6 +287,18 @@ JOIN bumped ON bumped.id = d.chat_id
 ORDER BY d.ord
 RETURNING *";
 
+/// The batch's rows, unless it stored none (a block refused it).
+fn all_of(drafts: &[Draft], stored: Vec<messages::Model>) -> Result<Vec<messages::Model>, DbErr> {
+    if stored.is_empty() && !drafts.is_empty() { Err(DbErr::RecordNotInserted) } else { Ok(stored) }
+}
+
+fn into_db(err: ChatError) -> DbErr {
+    match err {
+        ChatError::Database(err) => err,
+        other => DbErr::Custom(other.to_string()),
+    }
+}
+
 /// The batch on SQLite, which has one writer: each chat's counter moved on, then the messages
 /// inserted with the numbers just below it.
 async fn sqlite_insert(
@@ -270,6 +306,13 @@ async fn sqlite_insert(
     drafts: &[Draft],
     now: DateTime<Utc>,
 ) -> Result<Vec<messages::Model>, DbErr> {
+    for draft in drafts {
+        if let Some(peer) = draft.peer
+            && blocks::between(txn, draft.sender_id, peer).await.map_err(into_db)?
+        {
+            return Err(DbErr::RecordNotInserted);
+        }
+    }
     let mut per_chat: Vec<(Uuid, i64)> = Vec::new();
     for draft in drafts {
         match per_chat.iter_mut().find(|(chat, _)| *chat == draft.chat_id) {
@@ -331,15 +374,17 @@ fn in_draft_order(drafts: &[Draft], mut stored: Vec<messages::Model>) -> Result<
     Ok(ordered)
 }
 
-/// A `message.created` outbox event for each offline recipient of each stored message, in the
-/// same transaction.
+/// A `message.created` outbox event for each offline recipient of each stored message who has
+/// not muted its chat, in the same transaction.
 async fn with_pushes(
     txn: &DatabaseTransaction,
     drafts: &[Draft],
     stored: Vec<messages::Model>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Sent>, DbErr> {
-    let offline: Vec<Uuid> = drafts.iter().flat_map(|d| d.offline.iter().copied()).collect();
+    let wanted: Vec<(Uuid, Uuid)> = drafts.iter().flat_map(|d| d.offline.iter().map(|u| (d.chat_id, *u))).collect();
+    let muted = mutes::muted_among(txn, &wanted, now).await?;
+    let offline: Vec<Uuid> = wanted.iter().filter(|pair| !muted.contains(pair)).map(|(_, user)| *user).collect();
     let recipients: HashMap<Uuid, users::Model> = if offline.is_empty() {
         HashMap::new()
     } else {
@@ -349,7 +394,8 @@ async fn with_pushes(
     let mut sent = Vec::with_capacity(drafts.len());
     for (draft, message) in drafts.iter().zip(stored) {
         let mut pushes = 0;
-        for recipient in draft.offline.iter().filter_map(|id| recipients.get(id)) {
+        let unmuted = draft.offline.iter().filter(|id| !muted.contains(&(draft.chat_id, **id)));
+        for recipient in unmuted.filter_map(|id| recipients.get(id)) {
             let about =
                 outbox::MessageRef { chat_id: message.chat_id, message_id: message.id, sender_id: draft.sender_id };
             let event = NotificationEvent::message_created(

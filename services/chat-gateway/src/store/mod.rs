@@ -3,6 +3,7 @@
 //! and what changes them after ([`changes`]: edits, deletions, reactions), receipts, and the
 //! tables' entities.
 
+pub(crate) mod blocks;
 pub(crate) mod changes;
 pub(crate) mod chats;
 pub mod entities;
@@ -11,6 +12,7 @@ pub(crate) mod groups;
 pub(crate) mod history;
 mod locks;
 pub(crate) mod messages;
+pub(crate) mod mutes;
 pub(crate) mod presence_reach;
 pub(crate) mod receipts;
 pub(crate) mod writer;

@@ -274,4 +274,28 @@ async fn changes_made_while_away_are_replayed_on_resume(backend: Backend) {
     }
 }
 
-on_both_backends!(a_private_chat_replies_edits_deletes_and_reacts, changes_made_while_away_are_replayed_on_resume);
+/// The push of a message to someone away holds its preview; deleting the message erases the
+/// preview there too (the event still goes out, without the text).
+async fn a_deleted_messages_push_loses_its_text(backend: Backend) {
+    let suite = spawn(backend, Bus::InProcess, 1).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(0, &bob).await;
+    let chat = suite.chat(&mut a, &bob, &mut b).await;
+    b.close().await;
+    let kept = send(&mut a, json!({"chat_id": chat, "content": "kept 1180-plum"}), 1).await;
+    let doomed = send(&mut a, json!({"chat_id": chat, "content": "oops 4412-lime"}), 2).await;
+    assert_eq!(tables_holding(&suite.db, "4412-lime").await.len(), 2, "the message and its push");
+    let deleted =
+        a.request("delete_message", json!({"chat_id": chat, "message_id": doomed["message_id"]}), json!(3)).await;
+    assert_eq!(deleted["event"], "message_deleted", "{deleted}");
+    assert_eq!(tables_holding(&suite.db, "4412-lime").await, Vec::<String>::new());
+    assert!(!tables_holding(&suite.db, "1180-plum").await.is_empty(), "only the deleted message's text goes");
+    assert_eq!(kept["deleted"], false);
+}
+
+on_both_backends!(
+    a_private_chat_replies_edits_deletes_and_reacts,
+    changes_made_while_away_are_replayed_on_resume,
+    a_deleted_messages_push_loses_its_text
+);

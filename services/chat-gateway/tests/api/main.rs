@@ -17,6 +17,7 @@ mod limits;
 mod openapi;
 mod origins;
 mod presence;
+mod privacy;
 mod probes;
 mod push;
 mod replica;

@@ -53,6 +53,40 @@ fn each_operation_lists_exactly_the_statuses_and_codes_it_can_answer() {
                 "500": ["internal"],
                 "503": ["unavailable"],
             },
+            "PUT /me/blocks/{user_id}": {
+                "204": [],
+                "400": ["invalid_request", "invalid_field"],
+                "401": bearer,
+                "404": ["not_found"],
+                "500": ["internal"],
+                "503": ["unavailable"],
+            },
+            "DELETE /me/blocks/{user_id}": {
+                "204": [],
+                "400": ["invalid_request", "invalid_field"],
+                "401": bearer,
+                "500": ["internal"],
+                "503": ["unavailable"],
+            },
+            "GET /me/blocks": {"200": [], "401": bearer, "500": ["internal"], "503": ["unavailable"]},
+            "PUT /chats/{chat_id}/mute": {
+                "200": [],
+                "400": ["invalid_request", "invalid_field"],
+                "401": bearer,
+                "403": ["forbidden"],
+                "413": ["payload_too_large"],
+                "415": ["invalid_request"],
+                "500": ["internal"],
+                "503": ["unavailable"],
+            },
+            "DELETE /chats/{chat_id}/mute": {
+                "204": [],
+                "400": ["invalid_request", "invalid_field"],
+                "401": bearer,
+                "403": ["forbidden"],
+                "500": ["internal"],
+                "503": ["unavailable"],
+            },
         })
     );
 }

@@ -97,6 +97,7 @@ impl Suite {
                 password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2VlZHNlZWQ$c2VlZA".into(),
                 fcm_token: None,
                 created_at: Utc::now(),
+                deleted_at: None,
             })
             .collect();
         for chunk in rows.chunks(500) {

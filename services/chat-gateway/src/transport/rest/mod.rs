@@ -1,7 +1,9 @@
 //! The gateway's REST routes: the caller's chat list and a chat's history, a chat's
-//! description and groups made over HTTP (their types and work in [`groups`]). Members only.
+//! description and groups made over HTTP (their types and work in [`groups`]), for members;
+//! the users the caller blocked and the chats they muted ([`privacy`]).
 
 mod groups;
+mod privacy;
 
 use std::sync::Arc;
 
@@ -36,14 +38,16 @@ use crate::{
 pub(crate) enum Tag {
     /// Chats and their history.
     Chats,
+    /// Blocking users and muting chats.
+    Privacy,
 }
 
 pub struct ChatsApi;
 
-/// Every chat-gateway REST route, for one `OpenApiService` (one impl: the document keeps one
-/// entry per path, so a second impl's `POST /chats` would hide `GET /chats`).
-pub fn apis() -> ChatsApi {
-    ChatsApi
+/// Every chat-gateway REST route, for one `OpenApiService` (one impl per path: the document
+/// keeps one entry per path, so a second impl's `POST /chats` would hide `GET /chats`).
+pub fn apis() -> (ChatsApi, privacy::PrivacyApi) {
+    (ChatsApi, privacy::PrivacyApi)
 }
 
 /// A member of a chat, and how far they have received and read it.
@@ -105,8 +109,13 @@ pub struct ChatEntry {
     /// The newest message; null before any.
     #[oai(nullable)]
     pub last_message: Option<MessageView>,
-    /// Messages from the other member after the caller's last `seen`.
+    /// Messages from the other members after the caller's last `seen` (deleted ones not
+    /// counted).
     pub unread_count: u64,
+    /// Until when the caller muted the chat (no pushes from it before then); null when it is
+    /// not muted. A chat muted with no end reads `9999-12-31T23:59:59.999Z`.
+    #[oai(nullable)]
+    pub muted_until: Option<Text<Timestamp>>,
 }
 
 /// A page of the caller's chats.
@@ -169,6 +178,7 @@ impl Example for ChatList {
             last_activity_at: "2026-01-05T09:50:00.000Z".into(),
             last_message: Some(example_message()),
             unread_count: 1,
+            muted_until: None,
         };
         Self { chats: vec![chat], next_cursor: None }
     }
@@ -257,6 +267,7 @@ impl ChatsApi {
                 last_activity_at: timestamp(s.chat.last_activity_at),
                 last_message: s.last_message.map(MessageView::from),
                 unread_count: s.unread,
+                muted_until: s.muted_until.map(timestamp),
             })
             .collect();
         Ok(Json(ChatList { chats, next_cursor }))
