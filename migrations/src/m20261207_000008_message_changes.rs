@@ -19,7 +19,8 @@ pub struct Migration;
 /// - `user_blocks`: `blocker_id` blocked `blocked_id`.
 /// - `chat_members.muted_until`: no pushes from the chat for that member before then.
 /// - `users.deleted_at`: the account was deleted; the row stays so that the messages it sent
-///   stay tombstones in their chats, with its username and email freed.
+///   stay tombstones in their chats, with its username and email freed. Its index is how
+///   gateways find the deletions of the last day.
 /// - `notification_outbox (key, created_at)`: a deleted message's pushes are found and erased
 ///   (the recipients, around the time it was sent) without reading the whole outbox.
 #[async_trait::async_trait]
@@ -45,6 +46,9 @@ impl MigrationTrait for Migration {
         let mut deleted = timestamp_with_time_zone_null(Users::DeletedAt);
         manager.alter_table(Table::alter().table(Users::Table).add_column(&mut deleted).to_owned()).await?;
 
+        manager
+            .create_index(Index::create().name("users_deleted_at").table(Users::Table).col(Users::DeletedAt).to_owned())
+            .await?;
         manager
             .create_index(
                 Index::create()

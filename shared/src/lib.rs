@@ -1,6 +1,7 @@
 //! What two or more chat-suite services need, and nothing more: configuration, the JSON error
 //! type of the contract, the database and its entities, the embedded default's private files,
-//! the username key, the outbox (and, with the `kafka` feature, its relay to Kafka and the
+//! the username key, erasing what a user wrote (a message, an account), the outbox (and, with
+//! the `kafka` feature, its relay to Kafka and the
 //! Kafka settings), the browser origins allowed to call us, the timestamp format clients read,
 //! the rules of text fields (for the documents and the checks alike), access tokens and their
 //! keys, telemetry, and the HTTP plumbing every service mounts (health, readiness, metrics,
@@ -11,6 +12,7 @@ mod config_error;
 pub mod data_dir;
 pub mod db;
 pub mod entities;
+pub mod erasure;
 pub mod error;
 pub mod http;
 pub mod http_client;

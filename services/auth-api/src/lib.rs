@@ -2,6 +2,7 @@
 //! verify access tokens on its own.
 
 pub mod config;
+mod deletion;
 mod devices;
 // `domain` and `passwords` are public for the login benchmark (another crate), which times
 // auth-api's own hasher alone.

@@ -120,8 +120,9 @@ pub async fn find_by_username_key(db: &DatabaseConnection, key: &str) -> Result<
     User::find().filter(Column::UsernameKey.eq(key)).one(db).await
 }
 
+/// The account with this id, unless it was deleted.
 pub async fn find_by_id(db: &DatabaseConnection, id: Uuid) -> Result<Option<users::Model>, DbErr> {
-    User::find_by_id(id).one(db).await
+    User::find_by_id(id).filter(Column::DeletedAt.is_null()).one(db).await
 }
 
 /// Replaces the stored hash, unless it changed meanwhile (a concurrent upgrade or a password

@@ -3,6 +3,7 @@
 //! subscribed only to the users it serves; messages are stored before they are delivered, so
 //! a client that reconnects and resumes has lost nothing.
 
+mod accounts;
 mod commands;
 pub mod config;
 mod domain;

@@ -18,6 +18,7 @@ use shared::{
 
 pub use crate::transport::asyncapi::Binary as AsyncApiBinary;
 use crate::{
+    accounts::{self, DeletedAccounts},
     config::{ChatSettings, Cli},
     metrics::GatewayMetrics,
     node::{ConnectionSlots, Node, NodeTasks, PresenceAudience},
@@ -68,6 +69,7 @@ impl ChatService {
             origins: common.cors_allowed_origins.clone(),
             metrics,
             wakeup,
+            deleted: DeletedAccounts::default(),
         });
         let (socketio, mount) = SocketIoServer::new(&state);
         Ok(Self {
@@ -94,7 +96,7 @@ impl ChatService {
     }
 
     /// Mounts Socket.IO at `/socket.io/` and starts what runs beside the server: the broker,
-    /// presence upkeep, and the drain that on SIGTERM closes every `/chat` socket with 1012
+    /// presence upkeep, the watch for deleted accounts, and the drain that on SIGTERM closes every `/chat` socket with 1012
     /// and every Socket.IO connection with Engine.IO's `close` (both then reconnect elsewhere).
     pub fn start(&mut self, app: &mut Application, plumbing: &Plumbing) -> anyhow::Result<()> {
         self.state.metrics.register(plumbing.metrics.registry())?;
@@ -112,6 +114,8 @@ impl ChatService {
         if let Some(tasks) = self.node_tasks.take() {
             tasks.start(app);
         }
+        let state = self.state.clone();
+        app.spawn_background(move |stopping| accounts::watch(state, stopping));
         Ok(())
     }
 }

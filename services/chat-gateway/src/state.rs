@@ -6,6 +6,7 @@ use sea_orm::DatabaseConnection;
 use shared::{origins::AllowedOrigins, outbox::Wakeup, read_replica::Reads, tokens::TokenVerifier};
 
 use crate::{
+    accounts::DeletedAccounts,
     config::ChatSettings,
     metrics::GatewayMetrics,
     node::{ConnectionSlots, Node},
@@ -30,4 +31,6 @@ pub(crate) struct ChatState {
     pub(crate) wakeup: Option<Wakeup>,
     /// Stores messages, many to a commit under load, and runs what each commit sets off.
     pub(crate) writer: Writer,
+    /// Accounts deleted lately: their tokens open nothing.
+    pub(crate) deleted: DeletedAccounts,
 }

@@ -27,8 +27,9 @@ use shared::http::GetRoutes;
 /// The files under `web/` and their types, and the icon, which every service serves as its
 /// `/favicon.ico` too (shared's). A file the page names must be listed here, and a test checks
 /// that it is.
-const FILES: [(&str, &str, &[u8]); 15] = [
+const FILES: [(&str, &str, &[u8]); 16] = [
     ("index.html", "text/html; charset=utf-8", include_bytes!("../web/index.html")),
+    ("actions.js", "text/javascript; charset=utf-8", include_bytes!("../web/actions.js")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../web/app.js")),
     ("chat.js", "text/javascript; charset=utf-8", include_bytes!("../web/chat.js")),
     ("dom.js", "text/javascript; charset=utf-8", include_bytes!("../web/dom.js")),

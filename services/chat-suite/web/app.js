@@ -3,7 +3,9 @@
 // holds the tokens, socket.js the connection; state.js what the page holds, chat.js one chat
 // of it, sync.js what the server says of them, view.js their drawing, groups.js the group
 // views, people.js the searches by name, push.js the notifications while the page is closed
-// (with sw.js, the service worker). This file takes the user's input and wires the rest.
+// (with sw.js, the service worker), actions.js what the user does to what was sent (reply,
+// edit, delete, react) and to a chat (mute, block). This file takes the user's input and wires
+// the rest.
 //
 // Everything a user wrote (names, titles, messages) reaches the page as text nodes, through
 // `el` (dom.js); nothing is ever parsed as HTML.
@@ -18,6 +20,7 @@ import { forgetDevice, setUpNotifications } from "./push.js";
 import { clear, open, state } from "./state.js";
 import * as sync from "./sync.js";
 import { presenceKnownFrom, renderMessages, setOnline } from "./view.js";
+import { composed, stopComposing } from "./actions.js";
 
 // How often this page says the user is typing, while they type.
 const TYPING_EVERY_MS = 3000;
@@ -75,6 +78,38 @@ $("sign-out").addEventListener("click", async () => {
   state.session?.logout();
 });
 
+// Deleting the account: the password again, then the account is gone and the page signed out.
+$("delete-account").addEventListener("click", () => {
+  const form = $("delete-account-form");
+  form.hidden = !form.hidden;
+  $("delete-account").setAttribute("aria-expanded", String(!form.hidden));
+  if (!form.hidden) $("delete-password").focus();
+});
+
+$("delete-cancel").addEventListener("click", () => {
+  $("delete-account-form").reset();
+  $("delete-account-form").hidden = true;
+  $("delete-account").setAttribute("aria-expanded", "false");
+});
+
+$("delete-account-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = $("delete-account-form");
+  busy(form, true);
+  try {
+    await state.session.api("/me", { method: "DELETE", body: { password: $("delete-password").value } });
+    form.reset();
+    form.hidden = true;
+    say($("delete-error"), "");
+    state.session.logout();
+    say($("auth-error"), "Your account was deleted.");
+  } catch (error) {
+    say($("delete-error"), describe(error));
+  } finally {
+    busy(form, false);
+  }
+});
+
 function start(session) {
   state.session = session;
   session.addEventListener("ended", signedOut);
@@ -99,6 +134,9 @@ function start(session) {
   on("member_removed", sync.onMemberRemoved);
   on("member_role_changed", sync.onRoleChanged);
   on("chat_renamed", sync.onRenamed);
+  for (const change of ["message_edited", "message_deleted", "reaction_added", "reaction_removed"]) {
+    on(change, (data) => sync.onChanged(change, data));
+  }
   on("problem", (error) => say($("notice"), error.message));
   on("status", (status) => {
     showStatus(status);
@@ -113,14 +151,23 @@ function start(session) {
     // A group the user was removed from while away would have the resume refused (403) for
     // good: the list no longer has it, and the socket forgets it.
     if (status.state === "waiting") sync.loadChats({ quietly: true });
+    // Deleted on another device: this page signs out too.
+    if (status.state === "deleted") {
+      state.session.logout();
+      say($("auth-error"), "Your account was deleted.");
+    }
   });
   // The list first: its newest message per chat is where the socket's replay starts, so
   // nothing that arrives between the two is missed.
   sync.loadChats().finally(() => socket.connect());
+  sync.loadBlocks();
 }
 
 function signedOut() {
   state.socket?.close();
+  stopComposing();
+  $("delete-account-form").hidden = true;
+  $("delete-account").setAttribute("aria-expanded", "false");
   clear();
   newGroup.reset();
   for (const list of ["chats", "found", "messages", "group-found", "members", "add-found"]) $(list).replaceChildren();
@@ -192,10 +239,13 @@ $("send-form").addEventListener("submit", (event) => {
   const content = $("message").value;
   const chat = open();
   if (!content.trim() || !chat || chat.removed) return;
-  const { clientMsgId, stored } = state.socket.sendMessage(chat.id, content);
-  const me = state.session.userId;
-  chat.messages.set(clientMsgId, { chat_id: chat.id, content, client_msg_id: clientMsgId, sender_id: me });
+  const { edited, replyTo } = composed(chat, content);
   $("message").value = "";
+  if (edited) return;
+  const { clientMsgId, stored } = state.socket.sendMessage(chat.id, content, replyTo);
+  const me = state.session.userId;
+  const pending = { chat_id: chat.id, content, client_msg_id: clientMsgId, sender_id: me, reply_to: replyTo };
+  chat.messages.set(clientMsgId, pending);
   typingSentAt = 0;
   renderMessages();
   stored.catch((error) => {
@@ -255,6 +305,7 @@ function showStatus({ state: connection, code, delay }) {
     connecting: "Connecting…",
     connected: "Connected.",
     waiting: `Connection lost (code ${code}); trying again in ${Math.ceil(delay / 1000)} s.`,
+    deleted: "",
   }[connection];
   say($("connection"), text);
   document.body.dataset.connection = connection;

@@ -20,6 +20,8 @@ export class Chat {
     this.memberCount = memberCount;
     this.lastActivity = lastActivity;
     this.unread = unread;
+    // Until when the user muted it (RFC 3339), or null.
+    this.mutedUntil = null;
     this.hasMore = false;
     // message key -> message. A stored message's key is its id; one still on its way is keyed
     // by its client_msg_id until it comes back stored.
@@ -39,6 +41,10 @@ export class Chat {
 
   get isGroup() {
     return this.kind === "group";
+  }
+
+  get muted() {
+    return this.mutedUntil !== null && this.mutedUntil !== undefined && this.mutedUntil > new Date().toISOString();
   }
 
   /** What the list and the header call it. */
@@ -87,10 +93,36 @@ export class Chat {
       .sort((a, b) => a.message_id - b.message_id);
   }
 
-  /** Keeps a stored message, replacing its own pending copy. */
+  /**
+   * Keeps a stored message, replacing its own pending copy. A history page's copy brings the
+   * reactions as they stand; a live copy of a message already held keeps what it has.
+   */
   store(message) {
     if (message.client_msg_id) this.messages.delete(message.client_msg_id);
-    this.messages.set(message.message_id, message);
+    const known = this.messages.get(message.message_id);
+    const reactions = message.reactions ? Reactions.from(message.reactions) : (known?.reactions ?? new Reactions());
+    this.messages.set(message.message_id, { ...message, reactions });
+  }
+
+  /** `message_edited`: the new text. */
+  edited({ message_id: id, content, edited_at: editedAt }) {
+    const message = this.messages.get(id);
+    if (message && !message.deleted) Object.assign(message, { content, edited_at: editedAt });
+    return Boolean(message);
+  }
+
+  /** `message_deleted`: a tombstone, its text and reactions gone. */
+  deleted({ message_id: id }) {
+    const message = this.messages.get(id);
+    if (message) Object.assign(message, { content: null, deleted: true, reactions: new Reactions() });
+    return Boolean(message);
+  }
+
+  /** `reaction_added` (`added`) or `reaction_removed`, by `user_id`; `me` is this user. */
+  reacted({ message_id: id, emoji, user_id: userId }, added, me) {
+    const message = this.messages.get(id);
+    if (message && !message.deleted) message.reactions.change(emoji, userId, added, me);
+    return Boolean(message);
   }
 
   /**
@@ -120,5 +152,44 @@ export class Chat {
     // Both are RFC 3339 in UTC with milliseconds, so they compare as strings.
     const inWhenSent = (m) => !message.sent_at || m.joined_at <= message.sent_at;
     return [...this.members.values()].filter((m) => m.user_id !== me && inWhenSent(m)).map((m) => m.user_id);
+  }
+}
+
+/**
+ * A message's reactions: per emoji, how many reacted and whether this user did, in the order
+ * each emoji was first used. A history page gives the counts; live events move them. The
+ * server may replay an event the page has applied (it resumes from a message, and the changes
+ * after it come again): each user's reactions heard live are kept, so a repeat changes nothing.
+ */
+export class Reactions {
+  #tallies = new Map();
+  // emoji -> user_id -> whether the last event heard of them added it.
+  #heard = new Map();
+
+  static from(list) {
+    const reactions = new Reactions();
+    for (const { emoji, count, me } of list) reactions.#tallies.set(emoji, { count, me });
+    return reactions;
+  }
+
+  change(emoji, userId, added, me) {
+    const heard = this.#heard.get(emoji) ?? new Map();
+    if (heard.get(userId) === added) return;
+    heard.set(userId, added);
+    this.#heard.set(emoji, heard);
+    const tally = this.#tallies.get(emoji) ?? { count: 0, me: false };
+    if (userId === me) {
+      // The page knows its own reactions: a repeat of one it holds changes nothing.
+      if (tally.me === added) return;
+      tally.me = added;
+    }
+    tally.count = Math.max(0, tally.count + (added ? 1 : -1));
+    if (tally.count === 0) this.#tallies.delete(emoji);
+    else this.#tallies.set(emoji, tally);
+  }
+
+  /** [{emoji, count, me}], in the order each emoji was first used. */
+  list() {
+    return [...this.#tallies].map(([emoji, tally]) => ({ emoji, ...tally }));
   }
 }

@@ -11,6 +11,8 @@ const BACKOFF_MAX_MS = 15_000;
 const MAX_RESUME_CHATS = 500;
 // Close code of a connection whose access token expired without a `refresh_token` event.
 const TOKEN_EXPIRED = 4001;
+// The close code for an account deleted.
+const ACCOUNT_DELETED = 4003;
 // Code the page closes with when it is done (sign-out): no reconnecting.
 const NORMAL = 1000;
 // Close code of a connection that sent a frame over the server's limit (64 KiB, the README's
@@ -42,8 +44,9 @@ const tooLarge = () =>
  * (`private_chat_room_created`), `delivered` (`message_received`), `seen` (`message_seen`),
  * `online`, `offline`, `typing`, the groups' events under their own names (`group_created`,
  * `members_added`, `member_removed`, `member_role_changed`, `chat_renamed`: pushed, or the
- * reply to the request that made the change), `problem` (an `error` push), and `status`
- * ({state, code, delay}).
+ * reply to the request that made the change), a sent message's changes the same way
+ * (`message_edited`, `message_deleted`, `reaction_added`, `reaction_removed`), `problem` (an
+ * `error` push), and `status` ({state, code, delay}).
  */
 export class ChatSocket extends EventTarget {
   #session;
@@ -145,10 +148,11 @@ export class ChatSocket extends EventTarget {
    * Sends a message; resolves with it as stored. Its `client_msg_id` makes a repeat after a
    * reconnect return the stored message instead of storing it twice.
    */
-  sendMessage(chatId, content) {
+  sendMessage(chatId, content, replyTo = null) {
     const clientMsgId = crypto.randomUUID();
-    const stored = this.request("send_message", { chat_id: chatId, content, client_msg_id: clientMsgId });
-    return { clientMsgId, stored };
+    const data = { chat_id: chatId, content, client_msg_id: clientMsgId };
+    if (replyTo !== null) data.reply_to = replyTo;
+    return { clientMsgId, stored: this.request("send_message", data) };
   }
 
   #url() {
@@ -211,6 +215,10 @@ export class ChatSocket extends EventTarget {
       case "member_removed":
       case "member_role_changed":
       case "chat_renamed":
+      case "message_edited":
+      case "message_deleted":
+      case "reaction_added":
+      case "reaction_removed":
         this.#emit(event, data);
         break;
       case "error":
@@ -249,6 +257,12 @@ export class ChatSocket extends EventTarget {
     }
     if (event.code === TOO_LARGE) this.#failLargest(ws);
     if (this.#stopped) return;
+    // The account was deleted (here or on another device): nothing to reconnect to.
+    if (event.code === ACCOUNT_DELETED) {
+      this.#stopped = true;
+      this.#status("deleted", { code: event.code });
+      return;
+    }
     // A refused upgrade (401 for a bad token, 429 for too many tabs) reaches the page only as
     // a close before `connected`, with no status. A bad token is the one cause the page can
     // fix, so when connecting keeps failing it renews the token once before trying again.

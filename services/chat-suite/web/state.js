@@ -17,6 +17,8 @@ export const state = {
   seenSent: new Map(),
   /** Per chat, who is typing: user_id -> the timer that forgets it. */
   typing: new Map(),
+  /** The users this user blocked. */
+  blocked: new Set(),
 };
 
 /** The open chat, if any. */
@@ -26,5 +28,5 @@ export const open = () => state.chats.get(state.current);
 export function clear() {
   for (const who of state.typing.values()) for (const timer of who.values()) clearTimeout(timer);
   Object.assign(state, { session: null, socket: null, current: null, presenceKnown: false });
-  for (const each of [state.chats, state.online, state.seenSent, state.typing]) each.clear();
+  for (const each of [state.chats, state.online, state.seenSent, state.typing, state.blocked]) each.clear();
 }

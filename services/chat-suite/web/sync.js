@@ -1,12 +1,13 @@
 // What the server says, taken into the page: the chat list, a chat's history, a group's
-// members (over HTTP), and the socket's events (messages, receipts, typing, the groups'
-// changes). Each handler updates what the page holds (state.js) and draws it again (view.js).
+// members, whom the user blocked (over HTTP), and the socket's events (messages and their
+// changes, receipts, typing, the groups' changes). Each handler updates what the page holds (state.js) and draws it again (view.js).
 
 import { ApiError } from "./session.js";
 import { $, describe, say } from "./dom.js";
 import { Chat, nameOf } from "./chat.js";
 import { open, state } from "./state.js";
 import { renderChats, renderConversation, renderMessages, renderTyping } from "./view.js";
+import { stopComposing } from "./actions.js";
 
 // How long "… is typing" shows after the last `typing` heard.
 const TYPING_SHOWN_MS = 5000;
@@ -24,11 +25,13 @@ export async function loadChats({ quietly = false } = {}) {
       const known = chats.get(entry.chat_id);
       if (known && !known.removed) {
         if (entry.chat_id !== state.current) known.unread = entry.unread_count;
+        known.mutedUntil = entry.muted_until;
         if (known.isGroup) Object.assign(known, { title: entry.title, memberCount: entry.member_count });
         known.applyMarks(entry.members);
         continue;
       }
       const chat = entry.kind === "group" ? groupFrom(entry) : privateFrom(entry);
+      chat.mutedUntil = entry.muted_until;
       chat.applyMarks(entry.members);
       chats.set(entry.chat_id, chat);
       // The page holds this chat's summary, not its history: live messages from here on,
@@ -59,6 +62,17 @@ function groupFrom(entry) {
   return new Chat(entry.chat_id, { kind: "group", title, memberCount, lastActivity, unread });
 }
 
+/** Whom the user blocked (`GET /me/blocks`). */
+export async function loadBlocks() {
+  try {
+    const { user_ids: userIds } = await state.session.api("/me/blocks");
+    state.blocked = new Set(userIds);
+    renderConversation();
+  } catch (error) {
+    say($("notice"), `Could not load whom you blocked: ${describe(error)}`);
+  }
+}
+
 /** A group's title, owner and members with their roles (`GET /chats/{chat_id}`). */
 export async function loadProfile(chatId) {
   try {
@@ -78,6 +92,7 @@ export async function loadProfile(chatId) {
 
 export async function openChat(chatId) {
   const chat = state.chats.get(chatId);
+  if (state.current !== chatId) stopComposing();
   state.current = chatId;
   chat.unread = 0;
   $("conversation").hidden = false;
@@ -145,6 +160,21 @@ export function onMessage(message) {
     renderMessages();
     markSeen();
   }
+}
+
+/** A sent message changed: `message_edited`, `message_deleted`, `reaction_added` or `reaction_removed`. */
+export function onChanged(event, change) {
+  const chat = state.chats.get(change.chat_id);
+  if (!chat) return;
+  const me = state.session.userId;
+  const known = {
+    message_edited: () => chat.edited(change),
+    message_deleted: () => chat.deleted(change),
+    reaction_added: () => chat.reacted(change, true, me),
+    reaction_removed: () => chat.reacted(change, false, me),
+  }[event]();
+  // A change of a message the page does not hold (an older page of history) waits for it.
+  if (known && change.chat_id === state.current) renderMessages();
 }
 
 export function onReceipt({ chat_id: chatId, message_id: messageId, user_id: userId }, kind) {

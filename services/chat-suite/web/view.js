@@ -1,5 +1,6 @@
-// Drawing what the page holds: the chat list, and the open chat (its header, a group's panel,
-// its messages with their receipts, who is typing). Nothing here asks the server.
+// Drawing what the page holds: the chat list, and the open chat (its header with mute and
+// block, a group's panel, its messages with their replies, edits, reactions, receipts and
+// what the user may do to each, who is typing). Nothing here asks the server.
 
 import { $, el, say } from "./dom.js";
 import { nameOf } from "./chat.js";
@@ -68,6 +69,15 @@ export function renderHeader() {
   $("peer-name").textContent = chat.name;
   $("peer-presence").replaceChildren(chat.removed ? "" : stateBadge(chat));
   say($("group-activity"), chat.isGroup && !chat.removed ? chat.activity : "");
+  const mute = $("mute");
+  mute.hidden = Boolean(chat.removed);
+  mute.setAttribute("aria-pressed", String(chat.muted));
+  mute.textContent = chat.muted ? "Unmute" : "Mute";
+  const block = $("block");
+  block.hidden = chat.isGroup;
+  const blocked = !chat.isGroup && state.blocked.has(chat.peer.user_id);
+  block.setAttribute("aria-pressed", String(blocked));
+  block.textContent = blocked ? `Unblock ${chat.name}` : `Block ${chat.name}`;
 }
 
 export function renderTyping() {
@@ -89,19 +99,91 @@ export function renderMessages() {
   if (atBottom) log.scrollTop = log.scrollHeight;
 }
 
+// The reactions a message offers in one click.
+export const QUICK_REACTIONS = ["👍", "❤️", "😂"];
+
 function messageItem(message, chat) {
   const me = state.session.userId;
   const mine = message.sender_id === me;
   const status = mine ? chat.statusOf(message, me) : null;
-  // In a group each message says who sent it; in a private chat, it is the peer.
-  const sender = mine ? "You" : chat.isGroup ? nameOf(message.sender_id) : chat.peer.username;
   return el(
     "li",
-    { class: mine ? "mine" : "theirs", "data-message-id": message.message_id, "data-status": status?.status },
-    el("span", { class: "sender" }, sender),
+    {
+      class: mine ? "mine" : "theirs",
+      "data-message-id": message.message_id,
+      "data-status": status?.status,
+      "data-deleted": message.deleted ? "true" : false,
+    },
+    el("span", { class: "sender" }, senderName(message, chat)),
     message.sent_at ? el("time", { datetime: message.sent_at }, new Date(message.sent_at).toLocaleTimeString()) : "",
-    el("p", { class: "content" }, message.content),
+    message.reply_to ? quoted(chat.messages.get(message.reply_to), chat) : "",
+    message.deleted
+      ? el("p", { class: "content deleted" }, "This message was deleted.")
+      : el("p", { class: "content" }, message.content),
+    message.edited_at && !message.deleted ? el("span", { class: "edited" }, "edited") : "",
+    reactionList(message),
     status ? el("span", { class: "status" }, status.text) : "",
+    actionsOf(message, chat, mine),
+  );
+}
+
+/** In a group each message says who sent it; in a private chat, it is the peer. */
+function senderName(message, chat) {
+  if (message.sender_id === state.session.userId) return "You";
+  return chat.isGroup ? nameOf(message.sender_id) : chat.peer.username;
+}
+
+/** The message a reply answers, in a line: who wrote it and how it begins. */
+function quoted(original, chat) {
+  if (!original) return el("p", { class: "reply-to" }, "Replying to an earlier message");
+  const text = original.deleted ? "a deleted message" : snippet(original.content);
+  const who = original.sender_id === state.session.userId ? "you" : senderName(original, chat);
+  return el("p", { class: "reply-to" }, `Replying to ${who}: ${text}`);
+}
+
+export const snippet = (text) => (text.length > 80 ? `${text.slice(0, 80)}…` : text);
+
+/** Each emoji's count; pressing one adds (or takes back) the user's own. */
+function reactionList(message) {
+  const reactions = message.reactions?.list() ?? [];
+  if (reactions.length === 0) return "";
+  return el(
+    "ul",
+    { class: "reactions", "aria-label": "Reactions" },
+    ...reactions.map(({ emoji, count, me }) =>
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            "data-action": me ? "unreact" : "react",
+            "data-emoji": emoji,
+            "aria-pressed": String(me),
+            "aria-label": `${emoji} ${count}${me ? ", yours: take it back" : ": react so too"}`,
+          },
+          `${emoji} ${count}`,
+        ),
+      ),
+    ),
+  );
+}
+
+/** What the user may do to a stored message: reply, react, and edit or delete what is theirs. */
+function actionsOf(message, chat, mine) {
+  if (message.message_id === undefined || message.deleted || chat.removed) return "";
+  const button = (action, label, text = label, extra = {}) =>
+    el("button", { type: "button", "data-action": action, "aria-label": label, ...extra }, text);
+  const role = chat.roleOf(state.session.userId);
+  const mayDelete = mine || (chat.isGroup && (role === "owner" || role === "admin"));
+  return el(
+    "span",
+    { class: "actions" },
+    button("reply", "Reply"),
+    ...QUICK_REACTIONS.map((emoji) => button("react", `React with ${emoji}`, emoji, { "data-emoji": emoji })),
+    mine && message.type === "text" ? button("edit", "Edit") : "",
+    mayDelete ? button("delete", "Delete") : "",
   );
 }
 

@@ -1,5 +1,6 @@
 //! The four reads of user-search, each an index lookup or index range scan on the bytewise
-//! `username_key` (or the primary key), selecting only the two public columns.
+//! `username_key` (or the primary key), selecting only the two public columns of accounts
+//! not deleted.
 
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -16,8 +17,12 @@ pub struct PublicUser {
     pub username_key: String,
 }
 
+/// The accounts anyone may find: not the deleted ones.
 fn public() -> sea_orm::Select<User> {
-    User::find().select_only().columns([Column::Id, Column::Username, Column::UsernameKey])
+    User::find()
+        .select_only()
+        .columns([Column::Id, Column::Username, Column::UsernameKey])
+        .filter(Column::DeletedAt.is_null())
 }
 
 async fn fetch(

@@ -62,6 +62,23 @@ impl NotificationEvent {
         }
     }
 
+    /// `user.deleted`: consumers forget the account. It names nobody (`username` is empty):
+    /// the name was the account's, and is gone with it.
+    pub fn user_deleted(user_id: Uuid, at: DateTime<Utc>) -> Self {
+        Self {
+            header: "Account deleted".into(),
+            body: String::new(),
+            event_id: Uuid::new_v4(),
+            event_type: "user.deleted",
+            schema_version: Self::SCHEMA_VERSION,
+            occurred_at: crate::timestamp::rfc3339(at),
+            user_id,
+            username: String::new(),
+            fcm_token: None,
+            message: None,
+        }
+    }
+
     /// `message.created`: a push for a recipient with no live connection. `user_id`,
     /// `username` and `fcm_token` are the recipient's; the body is a short preview.
     pub fn message_created(

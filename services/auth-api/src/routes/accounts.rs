@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use chrono::Utc;
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use shared::{
@@ -10,15 +11,16 @@ use shared::{
     },
     text_rule::{Alphabet, TextRule},
     timestamp::{Timestamp, timestamp},
+    username_key::UsernameKey,
 };
 use uuid::Uuid;
 
 use super::{JsonBody, Tag, TokenPair};
 use crate::{
-    devices,
+    deletion, devices,
     domain::{Email, EmailText, NewPassword, NewUsername, Password, Username},
-    passwords::OVERLOADED,
-    rate_limit::REGISTER_RATE_LIMITED,
+    passwords::{OVERLOADED, Verdict},
+    rate_limit::{LOGIN_RATE_LIMITED, REGISTER_RATE_LIMITED},
     state::{AuthState, ip_key},
     users::{self, EMAIL_TAKEN, NewUser, USERNAME_TAKEN},
 };
@@ -82,6 +84,42 @@ impl Example for Me {
 /// The token is valid, but its account was deleted since it was issued.
 pub(super) const ACCOUNT_GONE: Refusal =
     Refusal::new(401, "invalid_token", "The account of this token no longer exists.");
+
+/// The password that confirms deleting the account.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct DeleteAccountRequest {
+    /// The account's password.
+    pub password: String,
+}
+
+impl Example for DeleteAccountRequest {
+    fn example() -> Self {
+        Self { password: "correct horse battery staple".into() }
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum AccountDeleted {
+    /// The account is gone, and everything it wrote erased.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// The password given to confirm a deletion is not the account's.
+const WRONG_PASSWORD: Refusal = Refusal::new(403, "invalid_credentials", "The password is wrong.");
+
+/// What `DELETE /me` refuses.
+pub enum DeleteRefusals {}
+
+impl Refusals for DeleteRefusals {
+    const LIST: &'static [&'static [Refusal]] = &[
+        BEARER,
+        JSON_BODY,
+        &[INVALID_FIELD, ACCOUNT_GONE, WRONG_PASSWORD, LOGIN_RATE_LIMITED, OVERLOADED],
+        DEPENDENCIES,
+    ];
+}
 
 /// What `GET /me` and `DELETE /me/device` refuse.
 pub enum CallerRefusals {}
@@ -159,6 +197,41 @@ impl AccountsApi {
         let user = caller(&state, &auth).await?;
         let created_at = timestamp(user.created_at);
         Ok(Json(Me { user_id: user.id, username: user.username, email: user.email, created_at }))
+    }
+
+    /// Delete the caller's account, confirmed with its password: the username and email are
+    /// freed, every session and push device ends at once (open chat connections are closed),
+    /// every message it sent becomes a tombstone in its chat, its reactions and blocks go, and
+    /// a `user.deleted` event tells consumers to forget it. Wrong passwords count as failed
+    /// logins.
+    #[oai(path = "/me", method = "delete", operation_id = "delete_account")]
+    #[tracing::instrument(name = "delete_account", skip_all)]
+    async fn delete_account(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        req: &Request,
+        auth: BearerAuth,
+        body: JsonBody<DeleteAccountRequest>,
+    ) -> Result<AccountDeleted, Refused<DeleteRefusals>> {
+        let state = state.0;
+        let ip = ip_key(client_ip(req, state.trusted_proxy_hops));
+        state.limits.login_from(&ip).await?;
+        let user = caller(state, &auth).await?;
+        let password = Password::parse_offered(&body.password)?;
+        let key = UsernameKey::parse(&user.username_key)
+            .ok_or_else(|| ApiError::internal(&"a stored username key that is no key"))?;
+        let charge = state.limits.charge_failed_login(&key, &ip).await?;
+        let verdict = state.hasher.verify(&password, Some(&user.password_hash)).await;
+        if !matches!(verdict, Ok(Verdict::Mismatch)) {
+            charge.forgive().await;
+        }
+        if !matches!(verdict?, Verdict::Match { .. }) {
+            return Err(ApiError::forbidden_as(WRONG_PASSWORD.code, "the password is wrong").into());
+        }
+        deletion::delete_account(&state.db, user.id, Utc::now()).await?;
+        state.outbox.wake();
+        tracing::info!(user_id = %user.id, "account deleted");
+        Ok(AccountDeleted::NoContent)
     }
 
     /// Store or replace the push token of the caller's device (a user may log in on a new

@@ -5,6 +5,7 @@ mod helpers;
 
 mod config;
 mod cors;
+mod deletion;
 mod device;
 mod devices;
 mod import;

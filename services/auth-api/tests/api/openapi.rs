@@ -60,6 +60,17 @@ fn each_operation_lists_exactly_the_statuses_and_codes_it_can_answer() {
                 "503": ["unavailable"],
             },
             "GET /me": {"200": [], "401": bearer, "500": ["internal"], "503": ["unavailable"]},
+            "DELETE /me": {
+                "204": [],
+                "400": ["invalid_request", "invalid_field"],
+                "401": bearer,
+                "403": ["invalid_credentials"],
+                "413": ["payload_too_large"],
+                "415": ["invalid_request"],
+                "429": ["rate_limited"],
+                "500": ["internal"],
+                "503": ["overloaded", "unavailable"],
+            },
             "PUT /me/device": {
                 "204": [],
                 "400": ["invalid_request", "invalid_field"],

@@ -6,6 +6,7 @@
 //! The session keeps its loop, its order and its writes; it does not publish. The REST routes
 //! read through here too ([`reads`]).
 
+pub(crate) mod accounts;
 pub(crate) mod changes;
 pub(crate) mod chats;
 pub(crate) mod groups;

@@ -22,6 +22,8 @@ pub(crate) enum Delivery {
     Event(Arc<Outgoing>),
     /// Events may have been lost (the Redis subscription was down): read the chats again.
     Resync,
+    /// The user's account was deleted: the connection ends.
+    AccountDeleted,
 }
 
 /// The hub's side of one connection.
@@ -207,6 +209,14 @@ impl Hub {
         let _ = count.wait_for(|n| *n == 0).await;
     }
 
+    /// Ends every connection here of `user` (its account was deleted).
+    pub(crate) fn end_user(&self, user: Uuid) {
+        let reached = self.routes().reached(Target::User(user), None);
+        for connection in reached {
+            connection.offer(Delivery::AccountDeleted, &self.metrics);
+        }
+    }
+
     /// Hands `event` to every connection here of the user, or in the room, but `except`. The
     /// lock is held only to copy the list: queues are offered to outside it.
     pub(crate) fn deliver_local(&self, target: Target, event: &Arc<Outgoing>, except: Option<u64>) {
@@ -316,6 +326,7 @@ mod tests {
                     .position(|s| Arc::ptr_eq(s, &event))
                     .map_or("unknown".to_owned(), |i| (i + 1).to_string()),
                 Delivery::Resync => "resync".to_owned(),
+                Delivery::AccountDeleted => "account deleted".to_owned(),
             })
             .collect()
     }

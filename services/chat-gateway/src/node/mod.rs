@@ -52,7 +52,7 @@ use shared::{
 };
 pub(crate) use slots::{ConnectionSlots, Slot};
 use subscription_link::LinkSource;
-use target::Target;
+pub(crate) use target::Target;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
@@ -195,6 +195,18 @@ impl Node {
         let target = Target::Room(chat);
         self.hub.deliver_local(target, &event, except);
         self.broker.publish(&[target], &event);
+    }
+
+    /// Hands `event` to the connections of `target` on this replica alone: for what every
+    /// replica works out for itself (a deleted account's chats).
+    pub(crate) fn tell_here(&self, target: Target, event: Outgoing) {
+        self.hub.deliver_local(target, &Arc::new(event), None);
+    }
+
+    /// Ends every connection of `user` on this replica (its account was deleted; every
+    /// replica hears of it by itself).
+    pub(crate) fn end_account(&self, user: Uuid) {
+        self.hub.end_user(user);
     }
 
     /// The rooms connection `connection` is in, in the order it joined them.

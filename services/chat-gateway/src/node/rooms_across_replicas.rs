@@ -63,6 +63,7 @@ async fn next(queue: &mut mpsc::Receiver<Delivery>, ids: &[Uuid]) -> Option<Uuid
             Some(*ids.iter().find(|id| event.text.contains(&id.to_string())).expect("an event of this test"))
         }
         Delivery::Resync => None,
+        Delivery::AccountDeleted => panic!("no account is deleted in this test"),
     }
 }
 

@@ -25,10 +25,14 @@ pub enum CloseReason {
     ProtocolError,
     /// A failure of ours: reconnect and resume.
     Internal,
+    /// The user's account was deleted: do not reconnect.
+    AccountDeleted,
 }
 
 /// Close code for an expired access token (the application range, 4000–4999).
 const TOKEN_EXPIRED: u16 = 4001;
+/// Close code for a deleted account.
+const ACCOUNT_DELETED: u16 = 4003;
 
 impl CloseReason {
     pub fn code(self) -> u16 {
@@ -42,6 +46,7 @@ impl CloseReason {
             Self::InvalidUtf8 => 1007,
             Self::ProtocolError => 1002,
             Self::Internal => 1011,
+            Self::AccountDeleted => ACCOUNT_DELETED,
         }
     }
 
@@ -57,6 +62,7 @@ impl CloseReason {
             Self::InvalidUtf8 => "invalid_utf8",
             Self::ProtocolError => "protocol_error",
             Self::Internal => "error",
+            Self::AccountDeleted => "account_deleted",
         }
     }
 
@@ -72,6 +78,7 @@ impl CloseReason {
             Self::InvalidUtf8 => "text frame is not UTF-8",
             Self::ProtocolError => "WebSocket protocol error",
             Self::Internal => "internal error, reconnect and resume",
+            Self::AccountDeleted => "the account was deleted",
         }
     }
 

@@ -186,6 +186,7 @@ impl<L: Link> Session<L> {
                 Wake::Delivery(_) if self.connection.overflowed() => Err(End::Close(CloseReason::SlowReader)),
                 Wake::Delivery(Some(Delivery::Event(event))) => self.deliver(&event).await,
                 Wake::Delivery(Some(Delivery::Resync)) => Box::pin(self.resync()).await,
+                Wake::Delivery(Some(Delivery::AccountDeleted)) => Err(End::Close(CloseReason::AccountDeleted)),
                 Wake::Stored(stored, id) => Box::pin(self.on_stored(*stored, id.as_ref())).await,
                 Wake::Delivery(None) => Err(End::Gone),
                 Wake::Item(item) => {

@@ -32,7 +32,9 @@ pub async fn find_or_create(db: &DatabaseConnection, me: Uuid, other: Uuid) -> R
     if me == other {
         return Err(ChatError::Invalid("user_id: a private chat needs another user".into()));
     }
-    if users::Entity::find_by_id(other).one(db).await?.is_none() {
+    // A deleted account is no one to talk to, even in the chat the two had.
+    let other_user = users::Entity::find_by_id(other).one(db).await?;
+    if other_user.is_none_or(|u| u.deleted_at.is_some()) {
         return Err(ChatError::NoSuchUser);
     }
     let key = pair_key(me, other);

@@ -1,13 +1,10 @@
 //! Erasing a deleted message's text wherever the database holds it: the message (a
-//! tombstone stays), its reactions, and the previews of the pushes it set off, in the outbox.
+//! tombstone stays), its reactions, and its pushes (through shared's `erasure`, which
+//! auth-api's erasure of an account shares).
 
-use chrono::{DateTime, Duration, Utc};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, sea_query::Expr,
-};
-use serde_json::Value;
-use shared::entities::notification_outbox;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
+use shared::erasure;
 use uuid::Uuid;
 
 use super::{
@@ -15,10 +12,6 @@ use super::{
     entities::{chat_members, message_reactions, messages},
 };
 use crate::error::ChatError;
-
-/// How long after a message its pushes may have been written: they are written in its
-/// transaction, so well within this.
-const PUSHES_WRITTEN_WITHIN: Duration = Duration::seconds(60);
 
 /// Makes `message` a tombstone deleted by `by` at `at`: its text erased, its reactions gone,
 /// and the previews of its pushes in the outbox erased (a push not relayed yet goes out
@@ -46,8 +39,8 @@ pub(super) async fn erase_message(
     erase_previews(txn, message).await
 }
 
-/// The `message.created` events of `message` lose their preview (`body`): they are keyed by
-/// their recipients, members of its chat, and written with it.
+/// The `message.created` events of `message` lose their preview: they are keyed by their
+/// recipients, members of its chat.
 async fn erase_previews(txn: &DatabaseTransaction, message: &messages::Model) -> Result<(), ChatError> {
     let recipients: Vec<String> = chat_members::Entity::find()
         .select_only()
@@ -60,22 +53,6 @@ async fn erase_previews(txn: &DatabaseTransaction, message: &messages::Model) ->
         .into_iter()
         .map(|user| user.to_string())
         .collect();
-    let events = notification_outbox::Entity::find()
-        .filter(notification_outbox::Column::Key.is_in(recipients))
-        .filter(notification_outbox::Column::CreatedAt.gte(message.sent_at))
-        .filter(notification_outbox::Column::CreatedAt.lt(message.sent_at + PUSHES_WRITTEN_WITHIN))
-        .filter(notification_outbox::Column::EventType.eq("message.created"))
-        .all(txn)
-        .await?;
-    for event in events {
-        if event.payload.get("message_id") != Some(&Value::from(message.id)) {
-            continue;
-        }
-        let mut payload = event.payload.clone();
-        payload["body"] = Value::from("");
-        let mut row = event.into_active_model();
-        row.payload = Set(payload);
-        row.update(txn).await?;
-    }
-    Ok(())
+    let events = erasure::pushes_of_message(txn, recipients, message.sent_at, message.id).await?;
+    Ok(erasure::withdraw(txn, events).await?)
 }

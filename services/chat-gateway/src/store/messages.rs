@@ -113,13 +113,19 @@ pub(crate) async fn store(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Resu
     answers.into_iter().map(|answer| answer.unwrap_or_else(|| Err(DbErr::RecordNotInserted.into()))).collect()
 }
 
-/// Why a message that stored nothing was refused: a block, or else its chat is gone.
+/// Why a message that stored nothing was refused: a block, a peer deleted, or else its chat
+/// is gone.
 async fn refusal_of(db: &DatabaseConnection, draft: &Draft) -> ChatError {
     let Some(peer) = draft.peer else { return ChatError::NoSuchChat };
     match blocks::between(db, draft.sender_id, peer).await {
-        Ok(true) => ChatError::Blocked,
-        Ok(false) => ChatError::NoSuchChat,
-        Err(err) => err,
+        Ok(true) => return ChatError::Blocked,
+        Ok(false) => {}
+        Err(err) => return err,
+    }
+    match users::Entity::find_by_id(peer).one(db).await {
+        Ok(Some(user)) if user.deleted_at.is_some() => ChatError::NoSuchUser,
+        Ok(_) => ChatError::NoSuchChat,
+        Err(err) => err.into(),
     }
 }
 
@@ -257,14 +263,15 @@ async fn numbered_insert(
 /// Locks before anything is numbered: the UPDATE reads `locked`, which takes every lock (in
 /// the order of the arrays: `locks.rs`), and the INSERT (where ids are drawn, in the batch's
 /// order) reads the UPDATE. A message's number is its chat's counter before the batch plus its
-/// place. A block between the two of a private chat (`refused`: two key lookups per pair)
-/// stores nothing of the batch: no chat moves on, no row comes back, and the batch is stored
+/// place. A block between the two of a private chat, or a peer whose account was deleted
+/// (`refused`: three key lookups per pair), stores nothing of the batch: no chat moves on, no row comes back, and the batch is stored
 /// again message by message, each refusal found on its own.
 const NUMBERED_INSERT: &str = "\
 WITH refused AS MATERIALIZED (
     SELECT count(*) AS n FROM unnest($14::uuid[], $15::uuid[]) AS p(sender, peer)
     WHERE EXISTS (SELECT 1 FROM user_blocks b WHERE b.blocker_id = p.sender AND b.blocked_id = p.peer)
        OR EXISTS (SELECT 1 FROM user_blocks b WHERE b.blocker_id = p.peer AND b.blocked_id = p.sender)
+       OR EXISTS (SELECT 1 FROM users u WHERE u.id = p.peer AND u.deleted_at IS NOT NULL)
 ),
 locked AS MATERIALIZED (
     SELECT count(CASE WHEN l.shared THEN pg_advisory_xact_lock_shared(l.class, l.key)
@@ -307,10 +314,11 @@ async fn sqlite_insert(
     now: DateTime<Utc>,
 ) -> Result<Vec<messages::Model>, DbErr> {
     for draft in drafts {
-        if let Some(peer) = draft.peer
-            && blocks::between(txn, draft.sender_id, peer).await.map_err(into_db)?
-        {
-            return Err(DbErr::RecordNotInserted);
+        if let Some(peer) = draft.peer {
+            let deleted = users::Entity::find_by_id(peer).one(txn).await?.is_none_or(|u| u.deleted_at.is_some());
+            if deleted || blocks::between(txn, draft.sender_id, peer).await.map_err(into_db)? {
+                return Err(DbErr::RecordNotInserted);
+            }
         }
     }
     let mut per_chat: Vec<(Uuid, i64)> = Vec::new();

@@ -3,6 +3,7 @@
 //! and what changes them after ([`changes`]: edits, deletions, reactions), receipts, and the
 //! tables' entities.
 
+pub(crate) mod accounts;
 pub(crate) mod blocks;
 pub(crate) mod changes;
 pub(crate) mod chats;

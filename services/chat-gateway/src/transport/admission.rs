@@ -72,6 +72,9 @@ pub(crate) async fn admit(
         ApiError::unauthorized("missing_token", format!("an access token is required ({})", places.0))
     })?;
     let claims = state.verifier.verify(token).await.map_err(ApiError::from)?;
+    if state.deleted.contains(claims.sub) {
+        return Err(ApiError::unauthorized("invalid_token", "the account of this token was deleted"));
+    }
     if state.node.is_draining() {
         return Err(ApiError::unavailable("this replica is restarting, connect again"));
     }

@@ -13,7 +13,8 @@ use crate::suite::Suite;
 
 const INDEX: &str = include_str!("../../web/index.html");
 /// What the page loads, with the type each must be served with.
-const FILES: [(&str, &str, &str); 14] = [
+const FILES: [(&str, &str, &str); 15] = [
+    ("/web/actions.js", "text/javascript; charset=utf-8", include_str!("../../web/actions.js")),
     ("/web/app.js", "text/javascript; charset=utf-8", include_str!("../../web/app.js")),
     ("/web/chat.js", "text/javascript; charset=utf-8", include_str!("../../web/chat.js")),
     ("/web/dom.js", "text/javascript; charset=utf-8", include_str!("../../web/dom.js")),

@@ -269,3 +269,59 @@ async fn a_group_over_socketio_across_replicas() {
     let stray: Vec<Value> = clients.untaken("c").into_iter().filter(|l| l["event"] == "receive_message").collect();
     assert!(stray.is_empty(), "c heard of the group after leaving it: {stray:?}");
 }
+
+/// A message changed over Socket.IO, the official client 4 on two replicas: a reply, an edit,
+/// a reaction and a deletion, each answered through the ack callback and heard by the other
+/// under `/chat`'s names; a blocked peer's message refused as `blocked`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_replied_to_edited_reacted_to_and_deleted_over_socketio() {
+    let suite = spawn(Backend::Postgres, Bus::Redis, 2).await;
+    let (a, b) = (suite.user("sio_a").await, suite.user("sio_b").await);
+    let mut clients = NodeClients::start();
+    connect(&mut clients, "a", Version::V4, &url(&suite, 0), &a, &json!(["websocket"])).await;
+    connect(&mut clients, "b", Version::V4, &url(&suite, 1), &b, &Value::Null).await;
+    let n = clients.emit_with_ack("a", "start_private_chat", json!({"receiver_id": b.id})).await;
+    let chat_id = one(clients.ack("a", n).await)["chat_id"].as_str().unwrap().to_owned();
+    clients.event("b", "private_chat_room_created").await;
+
+    let n = clients.emit_with_ack("a", "send_message", json!({"chat_id": chat_id, "content": "noon?"})).await;
+    let question = one(clients.ack("a", n).await);
+    let q = question["message_id"].clone();
+    clients.event("b", "receive_message").await;
+    let n =
+        clients.emit_with_ack("b", "send_message", json!({"chat_id": chat_id, "content": "yes", "reply_to": q})).await;
+    assert_eq!(one(clients.ack("b", n).await)["reply_to"], q);
+    assert_eq!(one(clients.event("a", "receive_message").await)["reply_to"], q);
+
+    let n = clients
+        .emit_with_ack("a", "edit_message", json!({"chat_id": chat_id, "message_id": q, "content": "one?"}))
+        .await;
+    let edited = one(clients.ack("a", n).await);
+    assert_eq!((&edited["content"], &edited["message_id"]), (&json!("one?"), &q));
+    assert_eq!(one(clients.event("b", "message_edited").await), edited);
+
+    let reaction = json!({"chat_id": chat_id, "message_id": q, "emoji": "👍"});
+    let n = clients.emit_with_ack("b", "add_reaction", reaction.clone()).await;
+    let added = one(clients.ack("b", n).await);
+    assert_eq!(added, json!({"chat_id": chat_id, "message_id": q, "emoji": "👍", "user_id": b.id}));
+    assert_eq!(one(clients.event("a", "reaction_added").await), added);
+    let n =
+        clients.emit_with_ack("a", "add_reaction", json!({"chat_id": chat_id, "message_id": q, "emoji": "no"})).await;
+    assert_eq!(one(clients.ack("a", n).await)["error"]["code"], "invalid_data");
+
+    let n = clients.emit_with_ack("a", "delete_message", json!({"chat_id": chat_id, "message_id": q})).await;
+    let deleted = one(clients.ack("a", n).await);
+    assert_eq!(deleted, json!({"chat_id": chat_id, "message_id": q, "by": a.id}));
+    assert_eq!(one(clients.event("b", "message_deleted").await), deleted);
+
+    let blocked = suite
+        .client
+        .put(format!("{}/me/blocks/{}", suite.gateways[1].address, a.id))
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), 204);
+    let n = clients.emit_with_ack("a", "send_message", json!({"chat_id": chat_id, "content": "hello?"})).await;
+    assert_eq!(one(clients.ack("a", n).await)["error"]["code"], "blocked");
+}
