@@ -8,11 +8,7 @@
 //! notification was missed while the listener reconnected, by looking at `users.deleted_at`
 //! now and then; on SQLite (one process) by looking often.
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
@@ -29,31 +25,6 @@ const REMEMBERED: chrono::Duration = chrono::Duration::hours(25);
 /// SQLite, how soon a deleted account's connections close.
 const LOOK_EVERY_LISTENING: Duration = Duration::from_secs(30);
 const LOOK_EVERY_SQLITE: Duration = Duration::from_millis(500);
-
-/// The accounts deleted lately, whose tokens may still verify, and which of them this replica
-/// has settled the chats of.
-#[derive(Default)]
-pub(crate) struct DeletedAccounts(RwLock<Known>);
-
-#[derive(Default)]
-struct Known {
-    deleted: HashSet<Uuid>,
-    settled: HashSet<Uuid>,
-}
-
-impl DeletedAccounts {
-    pub(crate) fn contains(&self, user: Uuid) -> bool {
-        self.known().deleted.contains(&user)
-    }
-
-    fn known(&self) -> std::sync::RwLockReadGuard<'_, Known> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn known_mut(&self) -> std::sync::RwLockWriteGuard<'_, Known> {
-        self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
 
 /// Watches for deleted accounts until the replica stops.
 pub(crate) async fn watch(state: Arc<ChatState>, mut stopping: Stopping) {
@@ -130,15 +101,15 @@ async fn listen(db: DatabaseConnection, heard: tokio::sync::mpsc::UnboundedSende
 /// `user`'s account is gone: its connections here close, and its chats are settled (until
 /// that succeeds once on this replica; one that finds them settled by another does nothing).
 async fn ended(state: &ChatState, user: Uuid) {
-    if state.deleted.known_mut().deleted.insert(user) {
+    if state.deleted.insert(user) {
         state.node.end_account(user);
     }
-    if state.deleted.known().settled.contains(&user) {
+    if state.deleted.is_settled(user) {
         return;
     }
     match commands::accounts::settle(state, user).await {
         Ok(()) => {
-            state.deleted.known_mut().settled.insert(user);
+            state.deleted.settled(user);
         }
         Err(err) => {
             tracing::warn!(error = %err, %user, "a deleted account's chats are not settled yet; trying again later");

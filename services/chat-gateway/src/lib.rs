@@ -6,6 +6,7 @@
 mod accounts;
 mod commands;
 pub mod config;
+mod deleted_accounts;
 mod domain;
 mod error;
 mod metrics;

@@ -18,8 +18,9 @@ use shared::{
 
 pub use crate::transport::asyncapi::Binary as AsyncApiBinary;
 use crate::{
-    accounts::{self, DeletedAccounts},
+    accounts,
     config::{ChatSettings, Cli},
+    deleted_accounts::DeletedAccounts,
     metrics::GatewayMetrics,
     node::{ConnectionSlots, Node, NodeTasks, PresenceAudience},
     state::ChatState,

@@ -6,8 +6,8 @@ use sea_orm::DatabaseConnection;
 use shared::{origins::AllowedOrigins, outbox::Wakeup, read_replica::Reads, tokens::TokenVerifier};
 
 use crate::{
-    accounts::DeletedAccounts,
     config::ChatSettings,
+    deleted_accounts::DeletedAccounts,
     metrics::GatewayMetrics,
     node::{ConnectionSlots, Node},
     store::writer::Writer,

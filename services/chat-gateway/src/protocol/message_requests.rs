@@ -7,8 +7,10 @@ use serde::Deserialize;
 use shared::http::Text;
 use uuid::Uuid;
 
-use super::{WsError, requests::content};
-use crate::domain::{Content, Emoji, EmojiText, MAX_EMOJI_BYTES, MessageText};
+use shared::text_rule::Broken;
+
+use super::{ErrorCode, WsError};
+use crate::domain::{Content, Emoji, EmojiText, MAX_CONTENT_CHARS, MAX_EMOJI_BYTES, MessageText};
 
 /// A message's new text, checked.
 #[derive(Debug)]
@@ -62,4 +64,16 @@ pub(super) fn reaction(data: ReactionData) -> Result<Reaction, WsError> {
     let emoji = Emoji::parse(data.emoji.into_string())
         .ok_or_else(|| WsError::invalid_data(format!("emoji: one emoji, at most {MAX_EMOJI_BYTES} bytes")))?;
     Ok(Reaction { chat_id: data.chat_id, message_id: data.message_id, emoji })
+}
+
+/// A message's text, checked: what `send_message` and `edit_message` store.
+pub(super) fn content(text: Text<MessageText>) -> Result<Content, WsError> {
+    Content::parse(text.into_string()).map_err(|broken| match broken {
+        Broken::TooLong { chars } => WsError::new(
+            ErrorCode::ContentTooLong,
+            format!("content: at most {MAX_CONTENT_CHARS} characters (got {chars})"),
+        ),
+        Broken::Foreign(_) => WsError::invalid_data("content: control characters are not allowed"),
+        Broken::Malformed | Broken::TooShort { .. } => WsError::invalid_data("content: must not be empty"),
+    })
 }

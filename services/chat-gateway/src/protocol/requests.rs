@@ -5,7 +5,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 use shared::{
     http::Text,
-    text_rule::{Alphabet, Broken, TextRule},
+    text_rule::{Alphabet, TextRule},
 };
 use strum::{EnumDiscriminants, EnumIter, EnumMessage, EnumString, IntoStaticStr};
 use uuid::Uuid;
@@ -13,9 +13,9 @@ use uuid::Uuid;
 use super::{
     ErrorCode, FrameId, UserRef, WsError,
     group_requests::{AddMembers, CreateGroup, MemberRef, RenameChat, SetRole, titled},
-    message_requests::{EditMessage, Reaction, edit, reaction},
+    message_requests::{EditMessage, Reaction, content, edit, reaction},
 };
-use crate::domain::{Content, MAX_CONTENT_CHARS, MessageText};
+use crate::domain::{Content, MessageText};
 
 /// Longest `client_msg_id` and frame `id`, in characters.
 pub const MAX_CLIENT_ID_CHARS: usize = 128;
@@ -299,18 +299,6 @@ fn checked(message: SendMessageData) -> Result<SendMessage, WsError> {
         kind: message.kind.into_string(),
         client_msg_id: message.client_msg_id.map(Text::into_string),
         reply_to: message.reply_to,
-    })
-}
-
-/// A message's text, checked: what `send_message` and `edit_message` store.
-pub(super) fn content(text: Text<MessageText>) -> Result<Content, WsError> {
-    Content::parse(text.into_string()).map_err(|broken| match broken {
-        Broken::TooLong { chars } => WsError::new(
-            ErrorCode::ContentTooLong,
-            format!("content: at most {MAX_CONTENT_CHARS} characters (got {chars})"),
-        ),
-        Broken::Foreign(_) => WsError::invalid_data("content: control characters are not allowed"),
-        Broken::Malformed | Broken::TooShort { .. } => WsError::invalid_data("content: must not be empty"),
     })
 }
 

@@ -3,7 +3,9 @@
 //! `message_changes` in the same transaction: changes and messages of a chat commit in the
 //! order of their numbers, and a connection replays what it missed from the database exactly
 //! as it replays messages. A change holds no text (an edit replays the text as it stands), so
-//! erasing a message's text erases it everywhere.
+//! erasing a message's text erases it everywhere: a deleted message keeps a tombstone, its
+//! reactions go, and its pushes are withdrawn (through shared's `erasure`, which auth-api's
+//! erasure of an account shares).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -12,12 +14,12 @@ use sea_orm::{
     TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
+use shared::erasure;
 use uuid::Uuid;
 
 use super::{
     blocks,
     entities::{chat_members, chats, message_changes, message_reactions, messages},
-    erasure,
 };
 use crate::{
     domain::{ChatKind, Content, Emoji, Role},
@@ -137,7 +139,7 @@ pub async fn apply(
                     "only its sender, or a group's owner and admins, may delete a message".into(),
                 ));
             }
-            erasure::erase_message(&txn, &message, by, at).await?;
+            erase_message(&txn, &message, by, at).await?;
         }
         Change::React { emoji, add: true } => {
             let key = (message_id, by, emoji.as_str().to_owned());
@@ -202,7 +204,7 @@ async fn lock(txn: &DatabaseTransaction, chat_id: Uuid) -> Result<chats::Model, 
 }
 
 /// Sets columns of one message.
-pub(super) async fn set<const N: usize>(
+async fn set<const N: usize>(
     txn: &DatabaseTransaction,
     message_id: i64,
     columns: [(messages::Column, Expr); N],
@@ -213,4 +215,48 @@ pub(super) async fn set<const N: usize>(
     }
     update.exec(txn).await?;
     Ok(())
+}
+
+/// Makes `message` a tombstone deleted by `by` at `at`: its text erased, its reactions gone,
+/// and the previews of its pushes in the outbox erased (a push not relayed yet goes out
+/// without the text).
+async fn erase_message(
+    txn: &DatabaseTransaction,
+    message: &messages::Model,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> Result<(), ChatError> {
+    set(
+        txn,
+        message.id,
+        [
+            (messages::Column::Content, Expr::value("")),
+            (messages::Column::DeletedAt, Expr::value(at)),
+            (messages::Column::DeletedBy, Expr::value(by)),
+        ],
+    )
+    .await?;
+    message_reactions::Entity::delete_many()
+        .filter(message_reactions::Column::MessageId.eq(message.id))
+        .exec(txn)
+        .await?;
+    erase_previews(txn, message).await
+}
+
+/// The `message.created` events of `message` lose their preview: they are keyed by their
+/// recipients, members of its chat.
+async fn erase_previews(txn: &DatabaseTransaction, message: &messages::Model) -> Result<(), ChatError> {
+    let recipients: Vec<String> = chat_members::Entity::find()
+        .select_only()
+        .column(chat_members::Column::UserId)
+        .filter(chat_members::Column::ChatId.eq(message.chat_id))
+        .filter(chat_members::Column::UserId.ne(message.sender_id))
+        .into_tuple::<Uuid>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|user| user.to_string())
+        .collect();
+    let events = erasure::pushes_of_message(txn, recipients, message.sent_at, message.id).await?;
+    Ok(erasure::withdraw(txn, events).await?)
 }

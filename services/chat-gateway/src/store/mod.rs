@@ -8,7 +8,6 @@ pub(crate) mod blocks;
 pub(crate) mod changes;
 pub(crate) mod chats;
 pub mod entities;
-mod erasure;
 pub(crate) mod groups;
 pub(crate) mod history;
 mod locks;
