@@ -94,6 +94,16 @@ pub fn is_unreachable(err: &DbErr) -> bool {
     }
 }
 
+/// Whether a transaction failed only for the moment: Postgres chose it to break a deadlock
+/// (40P01), or could not serialise it (40001). Running it again is the cure.
+pub fn is_transient(err: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) = err else {
+        return false;
+    };
+    matches!(sqlx.as_ref(), Error::Database(db) if db.code().is_some_and(|code| code == "40P01" || code == "40001"))
+}
+
 /// Applies every pending migration. Run by the `migrate` subcommand (a Kubernetes Job) and by
 /// the embedded default at start-up; replicas of a deployment never migrate on their own.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {

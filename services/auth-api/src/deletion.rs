@@ -24,9 +24,26 @@ fn vacated(user: Uuid) -> String {
     format!("deleted:{}", user.simple())
 }
 
+/// How often a deletion that lost a deadlock is tried again: it takes the row of every chat the
+/// account wrote in, in no order a concurrent message batch could share.
+const ATTEMPTS: usize = 3;
+
 /// Deletes `user`'s account at `at`; false when it was deleted already.
 #[tracing::instrument(skip(db))]
 pub async fn delete_account(db: &DatabaseConnection, user: Uuid, at: DateTime<Utc>) -> Result<bool, DbErr> {
+    let mut attempt = 1;
+    loop {
+        match delete_once(db, user, at).await {
+            Err(err) if attempt < ATTEMPTS && shared::db::is_transient(&err) => {
+                tracing::debug!(error = %err, attempt, "account deletion lost a deadlock; again");
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn delete_once(db: &DatabaseConnection, user: Uuid, at: DateTime<Utc>) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
     let gone = vacated(user);
     let vacated_row = users::Entity::update_many()
