@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::Caller;
 use crate::{
-    domain::{Changed, ChatKind, What},
+    domain::{Changed, What},
     error::ChatError,
     node::Outgoing,
     protocol::ServerEvent,
@@ -36,35 +36,32 @@ pub(crate) async fn change(
     change: Change,
 ) -> Result<Changing, ChatError> {
     let outcome = changes::apply(&state.db, chat_id, caller.user, message_id, &change).await?;
+    // What the change was; `at` and `seq` are its own when it changed anything (an edit always
+    // does), and unused otherwise.
+    let (at, seq) = match outcome {
+        Outcome::Applied(applied) => (applied.at, applied.seq),
+        Outcome::Unchanged => (chrono::Utc::now(), 0),
+    };
     let what = match change {
-        Change::Edit(content) => {
-            let edited_at = match outcome {
-                Outcome::Applied(applied) => applied.at,
-                Outcome::Unchanged => chrono::Utc::now(),
-            };
-            What::Edited { content: Some(content), edited_at }
-        }
+        Change::Edit(content) => What::Edited { content: Some(content), edited_at: at },
         Change::Delete => What::Deleted,
         Change::React { emoji, add: true } => What::ReactionAdded(emoji),
         Change::React { emoji, add: false } => What::ReactionRemoved(emoji),
     };
-    let seq = match outcome {
-        Outcome::Applied(applied) => applied.seq,
-        Outcome::Unchanged => 0,
-    };
-    let changed = Changed { chat_id, seq, message_id, by: caller.user, what };
-    let reply = change_event(changed).ok_or(ChatError::MessageDeleted)?;
+    let reply =
+        change_event(Changed { chat_id, seq, message_id, by: caller.user, what }).ok_or(ChatError::MessageDeleted)?;
     let Outcome::Applied(applied) = outcome else { return Ok(Changing { reply, seq: None }) };
-    match (applied.kind, route) {
-        (ChatKind::Group, _) => {
-            let event = Outgoing::numbered(&reply, chat_id, applied.seq, Some(applied.members_epoch));
-            state.node.publish_room(chat_id, event, caller.connection);
-        }
-        (ChatKind::Private, Route::Peer(peer)) => {
+    match route {
+        Route::Peer(peer) => {
             let event = Outgoing::numbered(&reply, chat_id, applied.seq, None);
             state.node.publish(&[caller.user, peer], event, caller.connection);
         }
-        (ChatKind::Private, Route::Room { .. }) => {}
+        // With the membership's epoch as the change found it: a member removed since hears
+        // nothing of it.
+        Route::Room { .. } => {
+            let event = Outgoing::numbered(&reply, chat_id, applied.seq, Some(applied.members_epoch));
+            state.node.publish_room(chat_id, event, caller.connection);
+        }
     }
     Ok(Changing { reply, seq: Some(applied.seq) })
 }

@@ -56,12 +56,11 @@ impl ChangeKind {
     pub const REACTION_REMOVED: &'static str = "reaction_removed";
 }
 
-/// A change made: its number in the chat, when, and how the chat's events are routed.
+/// A change made: its number in the chat, when, and the group's membership then.
 #[derive(Debug, Clone, Copy)]
 pub struct Applied {
     pub seq: i64,
     pub at: DateTime<Utc>,
-    pub kind: ChatKind,
     /// The group's membership epoch (a private chat's stays 0).
     pub members_epoch: i64,
 }
@@ -178,12 +177,7 @@ pub async fn apply(
     .exec(&txn)
     .await?;
     txn.commit().await?;
-    Ok(Outcome::Applied(Applied {
-        seq: chat.last_seq,
-        at,
-        kind: ChatKind::stored(&chat.kind),
-        members_epoch: chat.members_epoch,
-    }))
+    Ok(Outcome::Applied(Applied { seq: chat.last_seq, at, members_epoch: chat.members_epoch }))
 }
 
 /// The caller's role in the chat and where they joined it.
