@@ -62,6 +62,9 @@ pub async fn withdraw(conn: &impl ConnectionTrait, events: Vec<notification_outb
     Ok(())
 }
 
+/// The event that tells consumers to forget an account: the erasure keeps it, whenever it runs.
+const USER_DELETED: &str = "user.deleted";
+
 /// What an account's erasure did to its messages: each one deleted, numbered as a change in
 /// its chat (`seq`), for the gateway to announce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +74,8 @@ pub struct Tombstone {
     pub message_id: i64,
 }
 
-/// Erases everything `user` wrote, at `at`, on `conn` (the transaction deleting the account):
+/// Erases everything `user` wrote, at `at`, on `conn` (the transaction deleting the account;
+/// and again by a gateway afterwards, for a message that was being stored in that instant):
 /// every message it sent becomes a tombstone deleted by it, numbered in its chat as a
 /// `deleted` change (so connections and resumes hear of it as of any deletion); its reactions
 /// and blocks go; the pushes its messages set off are withdrawn, and the events about the
@@ -94,6 +98,7 @@ pub async fn erase_account(
     }
     notification_outbox::Entity::delete_many()
         .filter(notification_outbox::Column::Key.eq(user.to_string()))
+        .filter(notification_outbox::Column::EventType.ne(USER_DELETED))
         .exec(conn)
         .await?;
     withdraw(conn, pushes_from(conn, user).await?).await?;

@@ -1,12 +1,16 @@
-//! What a deleted account left in the chats: the groups it is still in, and the newest
-//! tombstone of its messages in each chat.
+//! What a deleted account left in the chats: a message stored as it was deleted, the groups
+//! it is still in, and the newest tombstone of its messages in each chat.
 
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, sea_query::Query};
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionTrait, sea_query::Query,
+};
+use shared::erasure;
 use uuid::Uuid;
 
 use super::{
     changes::ChangeKind,
-    entities::{chat_members, chats, message_changes},
+    entities::{chat_members, chats, message_changes, messages},
 };
 use crate::{
     domain::{Changed, ChatKind, What},
@@ -18,6 +22,28 @@ use crate::{
 pub(crate) struct NewestTombstone {
     pub(crate) change: Changed,
     pub(crate) peer: Option<Uuid>,
+}
+
+/// Erases what a deleted `user` wrote that its account's erasure did not find (a message that
+/// was being stored at that instant): shared's erasure again, in a transaction of its own.
+pub async fn erase_stragglers(db: &DatabaseConnection, user: Uuid) -> Result<(), ChatError> {
+    // Looked for first (the (sender_id, client_msg_id) index finds them): almost always none,
+    // and the erasure reads the whole outbox for the account's pushes.
+    let straggler = messages::Entity::find()
+        .select_only()
+        .column(messages::Column::Id)
+        .filter(messages::Column::SenderId.eq(user))
+        .filter(messages::Column::DeletedAt.is_null())
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    if straggler.is_none() {
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    erasure::erase_account(&txn, user, Utc::now()).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// The groups `user` is a member of.

@@ -98,3 +98,49 @@ async fn on_postgres_across_replicas() {
 async fn on_sqlite() {
     a_deleted_account_leaves_only_tombstones(Backend::Sqlite, Bus::InProcess, 1).await;
 }
+
+/// A message stored in the instant its account was deleted (after the erasure looked) is
+/// erased too: here written straight into the database after the deletion, and erased by a
+/// replica that starts afterwards and settles the account's chats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_stored_as_the_account_went_is_erased_too() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let mut suite = spawn(Backend::Postgres, Bus::Redis, 1).await;
+    let (alice, bob) = (suite.user("alice").await, suite.user("bob").await);
+    let mut a = suite.connect(0, &alice).await;
+    let mut b = suite.connect(0, &bob).await;
+    let chat = suite.chat(&mut a, &bob, &mut b).await;
+    a.request("send_message", json!({"chat_id": chat, "content": "before"}), json!(1)).await;
+    let deleted = suite
+        .client
+        .delete(format!("{}/me", suite.auth.address))
+        .bearer_auth(&alice.token)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(code(&a.closed().await), Some(4003));
+
+    let straggle = format!(
+        "WITH bumped AS (UPDATE chats SET last_seq = last_seq + 1, last_message_seq = last_seq + 1 \
+         WHERE id = '{chat}' RETURNING last_seq) \
+         INSERT INTO messages (chat_id, seq, sender_id, kind, content, sent_at) \
+         SELECT '{chat}', last_seq, '{}', 'text', 'straggler 7781', now() FROM bumped",
+        alice.id
+    );
+    suite.db.execute_raw(Statement::from_string(sea_orm::DatabaseBackend::Postgres, straggle)).await.unwrap();
+    assert!(!tables_holding(&suite.db, "straggler 7781").await.is_empty());
+
+    let late = suite.spawn_gateway().await;
+    suite.gateways.push(late);
+    let erased = async {
+        while !tables_holding(&suite.db, "straggler 7781").await.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(15), erased).await.expect("the straggler is erased");
+    let page = suite.get(0, &format!("/chats/{chat}/messages"), Some(&bob.token)).await;
+    let deleted: Vec<&Value> = page.body["messages"].as_array().unwrap().iter().map(|m| &m["deleted"]).collect();
+    assert_eq!(deleted, [&json!(true), &json!(true)], "{}", page.body);
+}
