@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{JsonBody, Tag, TokenPair};
 use crate::{
     deletion, devices,
-    domain::{Email, EmailText, NewPassword, NewUsername, Password, Username},
+    domain::{Email, EmailText, NewPassword, NewUsername, OfferedPassword, Password, Username},
     passwords::{OVERLOADED, Verdict},
     rate_limit::{LOGIN_RATE_LIMITED, REGISTER_RATE_LIMITED},
     state::{AuthState, ip_key},
@@ -90,7 +90,7 @@ pub(super) const ACCOUNT_GONE: Refusal =
 #[oai(deny_unknown_fields, example)]
 pub struct DeleteAccountRequest {
     /// The account's password.
-    pub password: String,
+    pub password: Text<OfferedPassword>,
 }
 
 impl Example for DeleteAccountRequest {

@@ -43,7 +43,8 @@ impl Example for BlockList {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct Mute {
-    /// Until when (RFC 3339, in the future); muted until unmuted when left out.
+    /// Until when (RFC 3339, in the future); muted until unmuted when null or left out.
+    #[oai(nullable)]
     pub until: Option<Text<Instant>>,
 }
 
