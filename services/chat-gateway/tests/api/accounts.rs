@@ -6,7 +6,20 @@
 use serde_json::{Value, json};
 use testkit::{auth::PASSWORD, erasure::tables_holding};
 
-use crate::helpers::{Backend, Bus, code, spawn};
+use crate::helpers::{Backend, Bus, Suite, User, code, spawn};
+
+/// `user` deletes their account at auth-api (`DELETE /me`), which answers 204.
+async fn delete_account(suite: &Suite, user: &User) {
+    let deleted = suite
+        .client
+        .delete(format!("{}/me", suite.auth.address))
+        .bearer_auth(&user.token)
+        .json(&json!({"password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+}
 
 async fn a_deleted_account_leaves_only_tombstones(backend: Backend, bus: Bus, replicas: usize) {
     let suite = spawn(backend, bus, replicas).await;
@@ -32,15 +45,7 @@ async fn a_deleted_account_leaves_only_tombstones(backend: Backend, bus: Bus, re
     assert!(!tables_holding(&suite.db, "6630-").await.is_empty());
     assert!(!tables_holding(&suite.db, &alice.username).await.is_empty());
 
-    let deleted = suite
-        .client
-        .delete(format!("{}/me", suite.auth.address))
-        .bearer_auth(&alice.token)
-        .json(&json!({"password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    delete_account(&suite, &alice).await;
 
     // Alice's socket closes; her token, still signed, opens nothing.
     assert_eq!(code(&a.closed().await), Some(4003));
@@ -111,15 +116,7 @@ async fn a_message_stored_as_the_account_went_is_erased_too() {
     let mut b = suite.connect(0, &bob).await;
     let chat = suite.chat(&mut a, &bob, &mut b).await;
     a.request("send_message", json!({"chat_id": chat, "content": "before"}), json!(1)).await;
-    let deleted = suite
-        .client
-        .delete(format!("{}/me", suite.auth.address))
-        .bearer_auth(&alice.token)
-        .json(&json!({"password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
+    delete_account(&suite, &alice).await;
     assert_eq!(code(&a.closed().await), Some(4003));
 
     let straggle = format!(
