@@ -264,14 +264,17 @@ async fn numbered_insert(
 /// the order of the arrays: `locks.rs`), and the INSERT (where ids are drawn, in the batch's
 /// order) reads the UPDATE. A message's number is its chat's counter before the batch plus its
 /// place. A block between the two of a private chat, or a peer whose account was deleted
-/// (`refused`: three key lookups per pair), stores nothing of the batch: no chat moves on, no row comes back, and the batch is stored
-/// again message by message, each refusal found on its own.
+/// (`refused`), stores nothing of the batch: no chat moves on, no row comes back, and the
+/// batch is stored again message by message, each refusal found on its own. `refused` looks
+/// each pair up by key, in scalar subqueries: written as `EXISTS`, the planner may hash them
+/// instead, reading every row of `users` (or every deleted one) on every batch, which cost
+/// more than the rest of the statement.
 const NUMBERED_INSERT: &str = "\
 WITH refused AS MATERIALIZED (
     SELECT count(*) AS n FROM unnest($14::uuid[], $15::uuid[]) AS p(sender, peer)
-    WHERE EXISTS (SELECT 1 FROM user_blocks b WHERE b.blocker_id = p.sender AND b.blocked_id = p.peer)
-       OR EXISTS (SELECT 1 FROM user_blocks b WHERE b.blocker_id = p.peer AND b.blocked_id = p.sender)
-       OR EXISTS (SELECT 1 FROM users u WHERE u.id = p.peer AND u.deleted_at IS NOT NULL)
+    WHERE (SELECT u.deleted_at FROM users u WHERE u.id = p.peer) IS NOT NULL
+       OR (SELECT count(*) FROM user_blocks b WHERE (b.blocker_id = p.sender AND b.blocked_id = p.peer)
+                                             OR (b.blocker_id = p.peer AND b.blocked_id = p.sender)) > 0
 ),
 locked AS MATERIALIZED (
     SELECT count(CASE WHEN l.shared THEN pg_advisory_xact_lock_shared(l.class, l.key)
@@ -419,4 +422,40 @@ async fn with_pushes(
         sent.push(Sent::New { message: message.into(), pushes });
     }
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    use testkit::{Backend, TestDatabase};
+
+    use super::NUMBERED_INSERT;
+
+    /// A hashed subplan reads its whole table on every run: `users` grows with every account
+    /// ever made, deleted ones included. The batch statement's plan, generic as the prepared
+    /// statement's is after its first runs, must look each pair up by key.
+    #[tokio::test]
+    async fn the_batch_statement_reads_no_table_whole() {
+        let database = TestDatabase::create(Backend::Postgres).await;
+        let db = database.connect().await;
+        let txn = db.begin().await.unwrap();
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await.unwrap();
+        txn.execute_unprepared(&format!("PREPARE batch AS {NUMBERED_INSERT}")).await.unwrap();
+        let plan = txn
+            .query_all_raw(sea_orm::Statement::from_string(
+                txn.get_database_backend(),
+                "EXPLAIN EXECUTE batch('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', now(), '{}', \
+                 '{}', '{}')",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for whole in ["hashed SubPlan", "Seq Scan on users"] {
+            assert!(!plan.contains(whole), "{whole} in\n{plan}");
+        }
+        assert!(plan.contains("users_pkey"), "a deleted peer is looked up by key:\n{plan}");
+    }
 }
