@@ -3,6 +3,8 @@ use std::net::SocketAddr;
 use clap::Parser;
 use shared::config::{CommonConfig, ConfigError, ReadReplicaConfig, ServiceCommand};
 
+use crate::store::durability::Durability;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "chat-gateway",
@@ -86,11 +88,25 @@ pub struct ChatSettings {
     /// what one group's fan-out was measured at (BENCHMARKS.md).
     #[arg(long, env = "GROUP_MAX_MEMBERS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(2..=100_000))]
     pub group_max_members: u32,
+
+    /// How a message is committed before anyone hears of it: `sync`, flushed to disk; or
+    /// `async`, flushed by Postgres's WAL writer a moment later (`synchronous_commit = off` for
+    /// message transactions only), so a crash of Postgres can lose the last moment's messages.
+    /// Postgres only.
+    #[arg(long, env = "MESSAGE_DURABILITY", value_enum, default_value_t = Durability::Sync)]
+    pub message_durability: Durability,
 }
 
 impl ChatSettings {
-    /// What clap cannot check alone: how the settings relate.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// What clap cannot check alone: how the settings relate, to each other and to the
+    /// database of `common`.
+    pub fn validate(&self, common: &CommonConfig) -> Result<(), ConfigError> {
+        if self.message_durability == Durability::Async && common.database().is_sqlite() {
+            return Err(ConfigError::new(
+                "MESSAGE_DURABILITY",
+                "async needs Postgres (DATABASE_URL); the embedded SQLite database commits every message to disk",
+            ));
+        }
         if self.ws_idle_timeout_seconds <= self.ws_ping_interval_seconds {
             return Err(ConfigError::new(
                 "WS_IDLE_TIMEOUT_SECONDS",

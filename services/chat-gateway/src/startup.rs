@@ -48,7 +48,7 @@ impl ChatService {
         settings: &ChatSettings,
         wakeup: Option<Wakeup>,
     ) -> anyhow::Result<Self> {
-        settings.validate()?;
+        settings.validate(common)?;
         let redis = common.redis()?;
         let metrics = Arc::new(GatewayMetrics::new()?);
         let db = reads.primary().clone();
@@ -60,7 +60,7 @@ impl ChatService {
         let (node, node_tasks) = Node::build(redis.as_ref(), ttl, chat_peers(&db), metrics.clone()).await?;
         dependencies.extend(node.dependency());
         let state = Arc::new(ChatState {
-            writer: Writer::start(db.clone(), metrics.clone()),
+            writer: Writer::start(db.clone(), settings.message_durability, metrics.clone()),
             node,
             db,
             reads,
@@ -138,7 +138,7 @@ fn chat_peers(db: &sea_orm::DatabaseConnection) -> PresenceAudience {
 pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let jwks = JwksClient::required(cli.jwks_url.as_deref())?;
     cli.reads.validate(&cli.common)?;
-    cli.chat.validate()?;
+    cli.chat.validate(&cli.common)?;
     // The port before the database: a busy one must not leave a new DATA_DIR behind.
     let listener = Listener::bind("chat-gateway", cli.listen_addr).await?;
     let db = shared::db::prepare(&cli.common).await?;

@@ -72,7 +72,7 @@ fn openapi() -> OpenApiService<impl OpenApi, ()> {
 }
 
 async fn build(cli: &Cli) -> anyhow::Result<Application> {
-    cli.chat.validate()?;
+    cli.chat.validate(&cli.common)?;
     // A notifier runs here when a provider is configured; its keys are read before anything.
     let providers = match cli.notifier.any_provider(&cli.auth.webpush) {
         true => Some(notifier::startup::providers(&cli.notifier, &cli.auth.webpush)?),

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::{
     blocks,
+    durability::Durability,
     entities::{chats, messages},
     locks, mutes,
 };
@@ -73,10 +74,14 @@ pub async fn answerable(db: &DatabaseConnection, chat_id: Uuid, message_id: i64)
 /// fails only itself. A resend (same sender, same `client_msg_id`) gets its original back
 /// instead of a copy, found beforehand in one query, or afterwards when it raced the original
 /// and the unique index let only one through.
-pub(crate) async fn store(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Result<Sent, ChatError>> {
+pub(crate) async fn store(
+    db: &DatabaseConnection,
+    drafts: &[Draft],
+    durability: Durability,
+) -> Vec<Result<Sent, ChatError>> {
     let originals = match originals(db, drafts).await {
         Ok(found) => found,
-        Err(_) if drafts.len() > 1 => return one_by_one(db, drafts).await,
+        Err(_) if drafts.len() > 1 => return one_by_one(db, drafts, durability).await,
         Err(err) => return vec![Err(err.into())],
     };
     let mut answers: Vec<Option<Result<Sent, ChatError>>> = Vec::with_capacity(drafts.len());
@@ -93,11 +98,11 @@ pub(crate) async fn store(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Resu
         }
     }
     if !fresh.is_empty() {
-        let stored = match store_batch(db, &fresh).await {
+        let stored = match store_batch(db, &fresh, durability).await {
             Ok(sent) => sent.into_iter().map(Ok).collect(),
             Err(err) if fresh.len() > 1 => {
                 tracing::debug!(error = %err, size = fresh.len(), "batch failed; storing its messages one by one");
-                one_by_one(db, &fresh).await
+                one_by_one(db, &fresh, durability).await
             }
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 let original = originals_of(db, &fresh[0]).await;
@@ -129,10 +134,10 @@ async fn refusal_of(db: &DatabaseConnection, draft: &Draft) -> ChatError {
     }
 }
 
-async fn one_by_one(db: &DatabaseConnection, drafts: &[Draft]) -> Vec<Result<Sent, ChatError>> {
+async fn one_by_one(db: &DatabaseConnection, drafts: &[Draft], durability: Durability) -> Vec<Result<Sent, ChatError>> {
     let mut answers = Vec::with_capacity(drafts.len());
     for draft in drafts {
-        let mut answer = Box::pin(store(db, std::slice::from_ref(draft))).await;
+        let mut answer = Box::pin(store(db, std::slice::from_ref(draft), durability)).await;
         answers.push(answer.pop().unwrap_or_else(|| Err(DbErr::RecordNotInserted.into())));
     }
     answers
@@ -192,17 +197,24 @@ fn same_chat(original: messages::Model, chat_id: Uuid) -> Result<messages::Model
 ///
 /// On Postgres a batch without pushes is one statement, which is its own transaction: one
 /// round trip in all. With pushes, that statement, the recipients and the outbox share one
-/// transaction.
-pub async fn store_batch(db: &DatabaseConnection, drafts: &[Draft]) -> Result<Vec<Sent>, DbErr> {
+/// transaction. Either way the statement sets the transaction's durability.
+pub async fn store_batch(
+    db: &DatabaseConnection,
+    drafts: &[Draft],
+    durability: Durability,
+) -> Result<Vec<Sent>, DbErr> {
     let now = Utc::now();
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     if postgres && drafts.iter().all(|d| d.offline.is_empty()) {
-        let stored = in_draft_order(drafts, all_of(drafts, numbered_insert(db, drafts, now).await?)?)?;
+        let stored = in_draft_order(drafts, all_of(drafts, numbered_insert(db, drafts, now, durability).await?)?)?;
         return Ok(stored.into_iter().map(|row| Sent::New { message: row.into(), pushes: 0 }).collect());
     }
     let txn = db.begin().await?;
-    let stored =
-        if postgres { numbered_insert(&txn, drafts, now).await? } else { sqlite_insert(&txn, drafts, now).await? };
+    let stored = if postgres {
+        numbered_insert(&txn, drafts, now, durability).await?
+    } else {
+        sqlite_insert(&txn, drafts, now).await?
+    };
     let sent = with_pushes(&txn, drafts, in_draft_order(drafts, all_of(drafts, stored)?)?, now).await?;
     txn.commit().await?;
     Ok(sent)
@@ -217,6 +229,7 @@ async fn numbered_insert(
     conn: &impl ConnectionTrait,
     drafts: &[Draft],
     now: DateTime<Utc>,
+    durability: Durability,
 ) -> Result<Vec<messages::Model>, DbErr> {
     let locks = locks::for_batch(drafts.iter().map(|d| d.members.as_slice()));
     let mut counts: Vec<(Uuid, i64)> = Vec::new();
@@ -235,7 +248,7 @@ async fn numbered_insert(
         .collect();
     let column = |f: fn(&Draft) -> String| drafts.iter().map(f).collect::<Vec<String>>();
     let pairs: Vec<(Uuid, Uuid)> = drafts.iter().filter_map(|d| Some((d.sender_id, d.peer?))).collect();
-    let values: [sea_orm::Value; 15] = [
+    let values: [sea_orm::Value; 16] = [
         locks.classes.into(),
         locks.keys.into(),
         locks.shared.into(),
@@ -253,6 +266,7 @@ async fn numbered_insert(
         drafts.iter().map(|d| d.reply_to.unwrap_or(0)).collect::<Vec<i64>>().into(),
         pairs.iter().map(|(sender, _)| *sender).collect::<Vec<Uuid>>().into(),
         pairs.iter().map(|(_, peer)| *peer).collect::<Vec<Uuid>>().into(),
+        (durability == Durability::Async).into(),
     ];
     messages::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(DatabaseBackend::Postgres, NUMBERED_INSERT, values))
@@ -268,9 +282,16 @@ async fn numbered_insert(
 /// batch is stored again message by message, each refusal found on its own. `refused` looks
 /// each pair up by key, in scalar subqueries: written as `EXISTS`, the planner may hash them
 /// instead, reading every row of `users` (or every deleted one) on every batch, which cost
-/// more than the rest of the statement.
+/// more than the rest of the statement. With `MESSAGE_DURABILITY=async`
+/// (`durability`) the transaction's commit does not wait for its flush: `set_config(…, true)`
+/// is `SET LOCAL`, which lasts until the transaction ends, commit included, whether the
+/// statement is the transaction or the first of a longer one; and a statement that wrote a
+/// row has read every relation of its join, `durability` among them.
 const NUMBERED_INSERT: &str = "\
-WITH refused AS MATERIALIZED (
+WITH durability AS MATERIALIZED (
+    SELECT CASE WHEN $16 THEN set_config('synchronous_commit', 'off', true) END AS setting
+),
+refused AS MATERIALIZED (
     SELECT count(*) AS n FROM unnest($14::uuid[], $15::uuid[]) AS p(sender, peer)
     WHERE (SELECT u.deleted_at FROM users u WHERE u.id = p.peer) IS NOT NULL
        OR (SELECT count(*) FROM user_blocks b WHERE (b.blocker_id = p.sender AND b.blocked_id = p.peer)
@@ -284,7 +305,7 @@ locked AS MATERIALIZED (
 bumped AS (
     UPDATE chats SET last_seq = chats.last_seq + c.n, last_message_seq = chats.last_seq + c.n,
         last_activity_at = $12
-    FROM unnest($4::uuid[], $5::int8[]) AS c(id, n), locked, refused
+    FROM unnest($4::uuid[], $5::int8[]) AS c(id, n), locked, refused, durability
     WHERE chats.id = c.id AND locked.n >= 0 AND refused.n = 0
     RETURNING chats.id, chats.last_seq - c.n AS before
 )
@@ -445,7 +466,7 @@ mod tests {
             .query_all_raw(sea_orm::Statement::from_string(
                 txn.get_database_backend(),
                 "EXPLAIN EXECUTE batch('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', now(), '{}', \
-                 '{}', '{}')",
+                 '{}', '{}', false)",
             ))
             .await
             .unwrap()

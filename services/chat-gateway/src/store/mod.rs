@@ -7,6 +7,7 @@ pub(crate) mod accounts;
 pub(crate) mod blocks;
 pub(crate) mod changes;
 pub(crate) mod chats;
+pub(crate) mod durability;
 pub mod entities;
 pub(crate) mod groups;
 pub(crate) mod history;

@@ -5,9 +5,15 @@ use std::process::Command;
 
 fn chat_gateway() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-gateway"));
-    for var in
-        ["DATABASE_URL", "JWKS_URL", "LISTEN_ADDR", "REDIS_URL", "WS_PING_INTERVAL_SECONDS", "WS_IDLE_TIMEOUT_SECONDS"]
-    {
+    for var in [
+        "DATABASE_URL",
+        "JWKS_URL",
+        "LISTEN_ADDR",
+        "REDIS_URL",
+        "WS_PING_INTERVAL_SECONDS",
+        "WS_IDLE_TIMEOUT_SECONDS",
+        "MESSAGE_DURABILITY",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -52,12 +58,37 @@ fn an_idle_timeout_not_above_the_ping_interval_is_refused() {
 
 #[test]
 fn a_bad_value_names_its_variable() {
-    for (var, value) in [("WS_SEND_QUEUE", "0"), ("PRESENCE_TTL_SECONDS", "soon"), ("REDIS_URL", "http://x")] {
+    for (var, value) in [
+        ("WS_SEND_QUEUE", "0"),
+        ("PRESENCE_TTL_SECONDS", "soon"),
+        ("REDIS_URL", "http://x"),
+        ("MESSAGE_DURABILITY", "eventually"),
+    ] {
         let (status, stderr) = stderr_of(chat_gateway().env(var, value));
         assert_eq!(status, Some(2), "{var}");
         assert!(stderr.starts_with(&format!("chat-gateway: invalid configuration: {var} (--")), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
+}
+
+/// Asynchronous commits are Postgres's: the embedded SQLite database is refused the setting
+/// rather than silently keep syncing.
+#[test]
+fn async_durability_without_postgres_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (status, stderr) = stderr_of(
+        chat_gateway()
+            .env("DATA_DIR", dir.path().join("data"))
+            .env("JWKS_URL", "http://127.0.0.1:1/jwks")
+            .env("MESSAGE_DURABILITY", "async"),
+    );
+    assert_eq!(status, Some(2));
+    assert_eq!(
+        stderr,
+        "chat-gateway: invalid configuration: MESSAGE_DURABILITY: async needs Postgres (DATABASE_URL); the \
+         embedded SQLite database commits every message to disk\n"
+    );
+    assert!(!dir.path().join("data").exists(), "refused before anything was created");
 }
 
 /// A port another process holds stops the start-up with one line naming `LISTEN_ADDR`, before
@@ -83,6 +114,7 @@ fn help_lists_the_variables() {
         "WS_RATE_LIMIT_PER_SECOND",
         "PRESENCE_TTL_SECONDS",
         "SHUTDOWN_GRACE_SECONDS",
+        "MESSAGE_DURABILITY",
     ] {
         assert!(help.contains(var), "{var} missing from --help");
     }

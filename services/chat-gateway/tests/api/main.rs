@@ -12,6 +12,7 @@ mod chatting;
 mod cluster;
 mod config;
 mod drain;
+mod durability;
 mod frames;
 mod groups;
 mod limits;
