@@ -16,6 +16,7 @@ use shared::{
 use uuid::Uuid;
 
 use super::{
+    batch_sql::NUMBERED_INSERT,
     blocks,
     durability::Durability,
     entities::{chats, messages},
@@ -274,50 +275,6 @@ async fn numbered_insert(
         .await
 }
 
-/// Locks before anything is numbered: the UPDATE reads `locked`, which takes every lock (in
-/// the order of the arrays: `locks.rs`), and the INSERT (where ids are drawn, in the batch's
-/// order) reads the UPDATE. A message's number is its chat's counter before the batch plus its
-/// place. A block between the two of a private chat, or a peer whose account was deleted
-/// (`refused`), stores nothing of the batch: no chat moves on, no row comes back, and the
-/// batch is stored again message by message, each refusal found on its own. `refused` looks
-/// each pair up by key, in scalar subqueries: written as `EXISTS`, the planner may hash them
-/// instead, reading every row of `users` (or every deleted one) on every batch, which cost
-/// more than the rest of the statement. With `MESSAGE_DURABILITY=async`
-/// (`durability`) the transaction's commit does not wait for its flush: `set_config(…, true)`
-/// is `SET LOCAL`, which lasts until the transaction ends, commit included, whether the
-/// statement is the transaction or the first of a longer one; and a statement that wrote a
-/// row has read every relation of its join, `durability` among them.
-const NUMBERED_INSERT: &str = "\
-WITH durability AS MATERIALIZED (
-    SELECT CASE WHEN $16 THEN set_config('synchronous_commit', 'off', true) END AS setting
-),
-refused AS MATERIALIZED (
-    SELECT count(*) AS n FROM unnest($14::uuid[], $15::uuid[]) AS p(sender, peer)
-    WHERE (SELECT u.deleted_at FROM users u WHERE u.id = p.peer) IS NOT NULL
-       OR (SELECT count(*) FROM user_blocks b WHERE (b.blocker_id = p.sender AND b.blocked_id = p.peer)
-                                             OR (b.blocker_id = p.peer AND b.blocked_id = p.sender)) > 0
-),
-locked AS MATERIALIZED (
-    SELECT count(CASE WHEN l.shared THEN pg_advisory_xact_lock_shared(l.class, l.key)
-                      ELSE pg_advisory_xact_lock(l.class, l.key) END) AS n
-    FROM unnest($1::int4[], $2::int4[], $3::bool[]) AS l(class, key, shared)
-),
-bumped AS (
-    UPDATE chats SET last_seq = chats.last_seq + c.n, last_message_seq = chats.last_seq + c.n,
-        last_activity_at = $12
-    FROM unnest($4::uuid[], $5::int8[]) AS c(id, n), locked, refused, durability
-    WHERE chats.id = c.id AND locked.n >= 0 AND refused.n = 0
-    RETURNING chats.id, chats.last_seq - c.n AS before
-)
-INSERT INTO messages (chat_id, seq, sender_id, kind, content, client_msg_id, sent_at, reply_to)
-SELECT d.chat_id, bumped.before + d.place, d.sender_id, d.kind, d.content, NULLIF(d.client_msg_id, ''), $12,
-    NULLIF(d.reply_to, 0)
-FROM unnest($6::uuid[], $7::int8[], $8::uuid[], $9::text[], $10::text[], $11::text[], $13::int8[])
-    WITH ORDINALITY AS d(chat_id, place, sender_id, kind, content, client_msg_id, reply_to, ord)
-JOIN bumped ON bumped.id = d.chat_id
-ORDER BY d.ord
-RETURNING *";
-
 /// The batch's rows, unless it stored none (a block refused it).
 fn all_of(drafts: &[Draft], stored: Vec<messages::Model>) -> Result<Vec<messages::Model>, DbErr> {
     if stored.is_empty() && !drafts.is_empty() { Err(DbErr::RecordNotInserted) } else { Ok(stored) }
@@ -443,40 +400,4 @@ async fn with_pushes(
         sent.push(Sent::New { message: message.into(), pushes });
     }
     Ok(sent)
-}
-
-#[cfg(test)]
-mod tests {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
-    use testkit::{Backend, TestDatabase};
-
-    use super::NUMBERED_INSERT;
-
-    /// A hashed subplan reads its whole table on every run: `users` grows with every account
-    /// ever made, deleted ones included. The batch statement's plan, generic as the prepared
-    /// statement's is after its first runs, must look each pair up by key.
-    #[tokio::test]
-    async fn the_batch_statement_reads_no_table_whole() {
-        let database = TestDatabase::create(Backend::Postgres).await;
-        let db = database.connect().await;
-        let txn = db.begin().await.unwrap();
-        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan").await.unwrap();
-        txn.execute_unprepared(&format!("PREPARE batch AS {NUMBERED_INSERT}")).await.unwrap();
-        let plan = txn
-            .query_all_raw(sea_orm::Statement::from_string(
-                txn.get_database_backend(),
-                "EXPLAIN EXECUTE batch('{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', '{}', now(), '{}', \
-                 '{}', '{}', false)",
-            ))
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.try_get_by_index::<String>(0).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n");
-        for whole in ["hashed SubPlan", "Seq Scan on users"] {
-            assert!(!plan.contains(whole), "{whole} in\n{plan}");
-        }
-        assert!(plan.contains("users_pkey"), "a deleted peer is looked up by key:\n{plan}");
-    }
 }

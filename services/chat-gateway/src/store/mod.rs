@@ -4,6 +4,7 @@
 //! tables' entities.
 
 pub(crate) mod accounts;
+mod batch_sql;
 pub(crate) mod blocks;
 pub(crate) mod changes;
 pub(crate) mod chats;
