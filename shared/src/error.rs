@@ -113,7 +113,13 @@ impl ApiError {
 
     /// Shedding load: more requests wait than the service can answer in good time.
     pub fn overloaded(error: impl Into<String>, retry_after_seconds: u64) -> Self {
-        Self::Unavailable(body("overloaded", error, None), Some(retry_after_seconds.max(1)))
+        Self::unavailable_as("overloaded", error, retry_after_seconds)
+    }
+
+    /// A 503 of another kind than a dependency down (`replica_full`, say): retry later, or
+    /// elsewhere.
+    pub fn unavailable_as(code: &str, error: impl Into<String>, retry_after_seconds: u64) -> Self {
+        Self::Unavailable(body(code, error, None), Some(retry_after_seconds.max(1)))
     }
 
     /// A server fault: the cause goes to the log, the client gets an opaque message.

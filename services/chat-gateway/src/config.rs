@@ -78,6 +78,12 @@ pub struct ChatSettings {
     #[arg(long, env = "WS_CONNECTIONS_PER_USER", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub ws_connections_per_user: u32,
 
+    /// Connections this replica holds at most, of both protocols together; the next upgrade is
+    /// refused with 503 `replica_full` before any database work. Unset: as many as its open-file
+    /// limit allows, less a reserve for its database, Redis and probes (`node/slots.rs`).
+    #[arg(long, env = "WS_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_connections: Option<u32>,
+
     /// Seconds a replica's presence entries live in Redis without being renewed: how long a
     /// crashed replica's users still look online.
     #[arg(long, env = "PRESENCE_TTL_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]

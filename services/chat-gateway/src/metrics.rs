@@ -4,6 +4,9 @@ use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, 
 
 pub struct GatewayMetrics {
     pub connections: IntGauge,
+    /// The most connections this replica holds (`WS_MAX_CONNECTIONS` or its open-file budget).
+    pub connection_capacity: IntGauge,
+    pub refused_full: IntCounter,
     pub messages_total: IntCounter,
     pub offline_pushes_total: IntCounter,
     pub slow_readers_total: IntCounter,
@@ -25,6 +28,14 @@ impl GatewayMetrics {
     pub fn new() -> prometheus::Result<Self> {
         Ok(Self {
             connections: IntGauge::new("chat_suite_ws_connections", "Open WebSocket connections on this replica")?,
+            connection_capacity: IntGauge::new(
+                "chat_suite_ws_connection_capacity",
+                "Connections this replica holds at most: WS_MAX_CONNECTIONS, or what its open-file limit allows",
+            )?,
+            refused_full: IntCounter::new(
+                "chat_suite_ws_refused_full_total",
+                "Connections refused with `replica_full`: the replica held as many as it can",
+            )?,
             messages_total: IntCounter::new("chat_suite_ws_messages_total", "Messages stored by this replica")?,
             offline_pushes_total: IntCounter::new(
                 "chat_suite_ws_offline_pushes_total",
@@ -82,6 +93,8 @@ impl GatewayMetrics {
     pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
         let metrics = self;
         registry.register(Box::new(metrics.connections.clone()))?;
+        registry.register(Box::new(metrics.connection_capacity.clone()))?;
+        registry.register(Box::new(metrics.refused_full.clone()))?;
         registry.register(Box::new(metrics.messages_total.clone()))?;
         registry.register(Box::new(metrics.offline_pushes_total.clone()))?;
         registry.register(Box::new(metrics.slow_readers_total.clone()))?;

@@ -51,6 +51,8 @@ impl ChatService {
         settings.validate(common)?;
         let redis = common.redis()?;
         let metrics = Arc::new(GatewayMetrics::new()?);
+        let capacity = ConnectionSlots::replica_capacity(settings, common);
+        metrics.connection_capacity.set(i64::try_from(capacity).unwrap_or(i64::MAX));
         let db = reads.primary().clone();
         let mut dependencies = Dependency::databases(&reads);
         if let KeySource::Remote(client) = &keys {
@@ -64,7 +66,7 @@ impl ChatService {
             node,
             db,
             reads,
-            slots: ConnectionSlots::new(settings.ws_connections_per_user as usize),
+            slots: ConnectionSlots::new(settings.ws_connections_per_user as usize, capacity),
             verifier: Arc::new(TokenVerifier::new(keys, &common.tokens)),
             settings: settings.clone(),
             origins: common.cors_allowed_origins.clone(),

@@ -21,9 +21,12 @@ use tokio::net::TcpListener;
 
 use crate::config::CommonConfig;
 
+mod accept_failures;
+pub mod descriptors;
 mod linger;
 mod mount;
 
+use accept_failures::AcceptFailures;
 use linger::Lingering;
 pub use mount::Mount;
 
@@ -68,16 +71,22 @@ pub async fn serve(
         .max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut failures = AcceptFailures::default();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    failures.accepted();
+                    accepted
+                }
                 // Out of file descriptors, or a connection reset before it was accepted: the
                 // listener itself is fine.
                 Err(err) => {
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
+                    let wait = failures.failed(&err);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => continue,
+                        () = &mut shutdown => break,
+                    }
                 }
             },
             () = &mut shutdown => break,

@@ -50,7 +50,7 @@ use shared::{
     redis_conn::RedisTarget,
     server::{Application, Stopping},
 };
-pub(crate) use slots::{ConnectionSlots, Slot};
+pub(crate) use slots::{ConnectionSlots, NoSlot, Slot};
 use subscription_link::LinkSource;
 pub(crate) use target::Target;
 use tokio::sync::{mpsc, watch};

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::resume::ResumeRequest;
 use crate::{
-    node::Slot,
+    node::{NoSlot, Slot},
     session::{self, Joined, Link, Resume},
     state::ChatState,
 };
@@ -68,6 +68,11 @@ pub(crate) async fn admit(
     since: Option<i64>,
     last_message_ids: Option<&str>,
 ) -> Result<Admitted, ApiError> {
+    // First, and cheaply: a full replica refuses everyone alike, so a crowd reconnecting to it
+    // costs it no signature checks.
+    if state.slots.is_full() {
+        return Err(replica_full(state));
+    }
     let token = token.or_else(|| bearer_token(headers)).ok_or_else(|| {
         ApiError::unauthorized("missing_token", format!("an access token is required ({})", places.0))
     })?;
@@ -78,15 +83,29 @@ pub(crate) async fn admit(
     if state.node.is_draining() {
         return Err(ApiError::unavailable("this replica is restarting, connect again"));
     }
-    let slot = state.slots.take(claims.sub).ok_or_else(|| {
-        ApiError::too_many(
+    let slot = state.slots.take(claims.sub).map_err(|no_slot| match no_slot {
+        NoSlot::User => ApiError::too_many(
             "too_many_connections",
-            format!("at most {} connections per user at once; close one first", state.slots.limit()),
-            5,
-        )
+            format!("at most {} connections per user at once; close one first", state.slots.per_user()),
+            RETRY_AFTER_SECONDS,
+        ),
+        NoSlot::Replica => replica_full(state),
     })?;
     let resume = ResumeRequest::parse(since, last_message_ids)?;
     Ok(Admitted { claims, slot, resume })
+}
+
+/// When a refused client may try again: a full replica frees places only as its clients leave,
+/// and another replica (where the load balancer sends a retry) may have them now.
+const RETRY_AFTER_SECONDS: u64 = 5;
+
+fn replica_full(state: &ChatState) -> ApiError {
+    state.metrics.refused_full.inc();
+    ApiError::unavailable_as(
+        "replica_full",
+        format!("this replica holds as many connections as it can ({}); connect again", state.slots.capacity()),
+        RETRY_AFTER_SECONDS,
+    )
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {

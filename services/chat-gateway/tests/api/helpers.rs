@@ -66,6 +66,17 @@ macro_rules! on_both_buses {
     };
 }
 
+/// The value of a series of the `/metrics` of the server at `address`; 0 when it is not there
+/// (yet).
+pub async fn metric_at(client: &reqwest::Client, address: &str, series: &str) -> f64 {
+    let metrics = testkit::get(client, &format!("{address}/metrics"), None).await;
+    let metrics = metrics.body.as_str().unwrap();
+    metrics
+        .lines()
+        .find(|l| l.split(' ').next() == Some(series))
+        .map_or(0.0, |line| line.rsplit(' ').next().unwrap().parse().unwrap())
+}
+
 /// Settings loose enough that only the tests about limits meet them.
 pub const ROOMY: [&str; 2] = ["--ws-rate-limit-per-second=10000", "--ws-rate-limit-burst=10000"];
 
@@ -228,12 +239,7 @@ impl Suite {
     /// The value of a series of gateway `replica`'s metrics (`name` or `name{labels}` as the
     /// exposition writes it); 0 when it is not there (yet).
     pub async fn metric(&self, replica: usize, series: &str) -> f64 {
-        let metrics = self.get(replica, "/metrics", None).await;
-        let metrics = metrics.body.as_str().unwrap();
-        metrics
-            .lines()
-            .find(|l| l.split(' ').next() == Some(series))
-            .map_or(0.0, |line| line.rsplit(' ').next().unwrap().parse().unwrap())
+        metric_at(&self.client, &self.gateways[replica].address, series).await
     }
 
     /// The chat between two users, started by `a` (on `a_ws`); `b_ws` hears of it too.

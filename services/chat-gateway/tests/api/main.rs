@@ -14,6 +14,7 @@ mod config;
 mod drain;
 mod durability;
 mod frames;
+mod full;
 mod groups;
 mod limits;
 mod openapi;

@@ -23,7 +23,9 @@ pub(super) fn overview() -> String {
          channel's `ws` binding). The token, the connection limit and the resume point are checked before the \
          upgrade, and refused with an HTTP error `{{error, code}}`: 401 without a valid token, 429 \
          `too_many_connections` past `WS_CONNECTIONS_PER_USER`, 400 for a bad resume point or a plain GET \
-         (`not_websocket`), 403 for a chat the caller is not in, 503 while the replica restarts.\n\n\
+         (`not_websocket`), 403 for a chat the caller is not in, 503 while the replica restarts, and 503 \
+         `replica_full` (with `Retry-After`, before the token is read) while it holds all the connections it can \
+         (`WS_MAX_CONNECTIONS`).\n\n\
          Frames are at most {} KiB. A connection may send `WS_RATE_LIMIT_PER_SECOND` frames a second, in bursts \
          of `WS_RATE_LIMIT_BURST`. The server pings; a connection silent for `WS_IDLE_TIMEOUT_SECONDS` is closed, \
          and so is one whose access token expires without a `refresh_token`. The close codes are in the channel's \

@@ -183,7 +183,7 @@ pub(super) fn overview() -> &'static str {
      `auth.token`, the `access_token` query parameter or the `Authorization` header; resume positions in \
      `auth` as `since` or `last_message_ids` (as `/chat` takes it, or an object of chat ids to message ids). \
      A refused connection is the client's `connect_error`, whose message is the code `/chat` refuses with: \
-     `missing_token`, `invalid_token`, `token_expired`, `too_many_connections`, `unavailable`, \
+     `missing_token`, `invalid_token`, `token_expired`, `too_many_connections`, `replica_full`, `unavailable`, \
      `invalid_field`, `forbidden`.\n\n\
      Each event's one argument is what `/chat` carries in `data`. An event sent with an acknowledgement \
      callback gets its result through it (the reply's data, `{}` for `ack`), or `{error: {code, \

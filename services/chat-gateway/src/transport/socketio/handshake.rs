@@ -4,7 +4,8 @@
 //! point from `auth` (`since`, or `last_message_ids` as `/chat` takes it or as an object of
 //! chat ids to message ids). A refusal reaches the client as `connect_error`, its message the
 //! code `/chat` answers the same refusal with: `missing_token`, `invalid_token`,
-//! `token_expired`, `too_many_connections`, `unavailable`, `invalid_field`, `forbidden`.
+//! `token_expired`, `too_many_connections`, `replica_full`, `unavailable`, `invalid_field`,
+//! `forbidden`.
 
 use std::{
     collections::BTreeMap,

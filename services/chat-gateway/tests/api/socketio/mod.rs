@@ -6,4 +6,4 @@ mod clients;
 mod limits;
 mod original;
 mod packets;
-mod raw;
+pub(crate) mod raw;
