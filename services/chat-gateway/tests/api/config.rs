@@ -13,6 +13,7 @@ fn chat_gateway() -> Command {
         "WS_PING_INTERVAL_SECONDS",
         "WS_IDLE_TIMEOUT_SECONDS",
         "MESSAGE_DURABILITY",
+        "WS_MAX_CONNECTIONS",
     ] {
         cmd.env_remove(var);
     }
@@ -22,6 +23,19 @@ fn chat_gateway() -> Command {
 fn stderr_of(cmd: &mut Command) -> (Option<i32>, String) {
     let out = cmd.output().unwrap();
     (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// The one line a start-up with `vars` (besides a JWKS_URL and a fresh DATA_DIR, which the
+/// returned folder holds) stops with, exit status 2.
+fn refusal_with(vars: &[(&str, &str)]) -> (String, tempfile::TempDir) {
+    // A fresh DATA_DIR: the one in the working directory may be open to others (an older
+    // version made it so), which is logged on this stderr too.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = chat_gateway();
+    cmd.env("DATA_DIR", dir.path().join("data")).env("JWKS_URL", "http://127.0.0.1:1/jwks").envs(vars.iter().copied());
+    let (status, stderr) = stderr_of(&mut cmd);
+    assert_eq!(status, Some(2), "{stderr}");
+    (stderr, dir)
 }
 
 #[test]
@@ -38,17 +52,7 @@ fn without_jwks_url_it_stops_with_one_line_naming_it() {
 
 #[test]
 fn an_idle_timeout_not_above_the_ping_interval_is_refused() {
-    // A fresh DATA_DIR: the one in the working directory may be open to others (an older
-    // version made it so), which is logged on this stderr too.
-    let dir = tempfile::tempdir().unwrap();
-    let (status, stderr) = stderr_of(
-        chat_gateway()
-            .env("DATA_DIR", dir.path().join("data"))
-            .env("JWKS_URL", "http://127.0.0.1:1/jwks")
-            .env("WS_PING_INTERVAL_SECONDS", "30")
-            .env("WS_IDLE_TIMEOUT_SECONDS", "30"),
-    );
-    assert_eq!(status, Some(2));
+    let (stderr, _dir) = refusal_with(&[("WS_PING_INTERVAL_SECONDS", "30"), ("WS_IDLE_TIMEOUT_SECONDS", "30")]);
     assert_eq!(
         stderr,
         "chat-gateway: invalid configuration: WS_IDLE_TIMEOUT_SECONDS: must be longer than \
@@ -63,6 +67,7 @@ fn a_bad_value_names_its_variable() {
         ("PRESENCE_TTL_SECONDS", "soon"),
         ("REDIS_URL", "http://x"),
         ("MESSAGE_DURABILITY", "eventually"),
+        ("WS_MAX_CONNECTIONS", "0"),
     ] {
         let (status, stderr) = stderr_of(chat_gateway().env(var, value));
         assert_eq!(status, Some(2), "{var}");
@@ -75,14 +80,7 @@ fn a_bad_value_names_its_variable() {
 /// rather than silently keep syncing.
 #[test]
 fn async_durability_without_postgres_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (status, stderr) = stderr_of(
-        chat_gateway()
-            .env("DATA_DIR", dir.path().join("data"))
-            .env("JWKS_URL", "http://127.0.0.1:1/jwks")
-            .env("MESSAGE_DURABILITY", "async"),
-    );
-    assert_eq!(status, Some(2));
+    let (stderr, dir) = refusal_with(&[("MESSAGE_DURABILITY", "async")]);
     assert_eq!(
         stderr,
         "chat-gateway: invalid configuration: MESSAGE_DURABILITY: async needs Postgres (DATABASE_URL); the \
@@ -115,6 +113,7 @@ fn help_lists_the_variables() {
         "PRESENCE_TTL_SECONDS",
         "SHUTDOWN_GRACE_SECONDS",
         "MESSAGE_DURABILITY",
+        "WS_MAX_CONNECTIONS",
     ] {
         assert!(help.contains(var), "{var} missing from --help");
     }
