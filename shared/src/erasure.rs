@@ -14,10 +14,6 @@ use uuid::Uuid;
 
 use crate::entities::notification_outbox;
 
-/// The Postgres channel auth-api notifies with a deleted account's id, in the deleting
-/// transaction: every gateway replica closes the account's connections when it hears it.
-pub const ACCOUNTS_CHANNEL: &str = "chat_suite_accounts_deleted";
-
 /// The outbox events that push `message_id` (written with it, for the recipients it had):
 /// keyed by those recipients, written in the message's transaction, a minute at most after
 /// `sent_at` (the outbox's (key, created_at) index finds them).

@@ -1,12 +1,13 @@
 //! What two or more chat-suite services need, and nothing more: configuration, the JSON error
 //! type of the contract, the database and its entities, the embedded default's private files,
-//! the username key, erasing what a user wrote (a message, an account), the outbox (and, with
-//! the `kafka` feature, its relay to Kafka and the
-//! Kafka settings), the browser origins allowed to call us, the timestamp format clients read,
+//! the username key, erasing what a user wrote (a message, an account) and hearing of accounts
+//! deleted, the outbox (and, with the `kafka` feature, its relay to Kafka and the Kafka
+//! settings), the browser origins allowed to call us, the timestamp format clients read,
 //! the rules of text fields (for the documents and the checks alike), access tokens and their
 //! keys, telemetry, and the HTTP plumbing every service mounts (health, readiness, metrics,
 //! request ids, CORS, body limits, graceful shutdown).
 
+pub mod account_deletions;
 pub mod config;
 mod config_error;
 pub mod data_dir;

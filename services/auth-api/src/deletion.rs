@@ -10,6 +10,7 @@ use sea_orm::{
     TransactionTrait, sea_query::Expr,
 };
 use shared::{
+    account_deletions,
     entities::{devices, users},
     erasure,
     outbox::{self, NotificationEvent},
@@ -66,8 +67,8 @@ async fn delete_once(db: &DatabaseConnection, user: Uuid, at: DateTime<Utc>) -> 
     erasure::erase_account(&txn, user, at).await?;
     outbox::enqueue(&txn, &NotificationEvent::user_deleted(user, at)).await?;
     if txn.get_database_backend() == DatabaseBackend::Postgres {
-        // Heard at the commit by every gateway replica.
-        txn.execute_unprepared(&format!("NOTIFY {}, '{user}'", erasure::ACCOUNTS_CHANNEL)).await?;
+        // Heard at the commit by every gateway and user-search replica.
+        txn.execute_unprepared(&format!("NOTIFY {}, '{user}'", account_deletions::CHANNEL)).await?;
     }
     txn.commit().await?;
     Ok(true)

@@ -3,16 +3,19 @@
 //! auth-api erased what they wrote in its transaction; what is left is the chats' side
 //! (`commands::accounts`): their groups, and telling the connections open here.
 //!
-//! Each replica hears of a deletion by itself: on Postgres through `LISTEN` on shared's
-//! `erasure::ACCOUNTS_CHANNEL` (notified in the deleting transaction), and, in case a
-//! notification was missed while the listener reconnected, by looking at `users.deleted_at`
-//! now and then; on SQLite (one process) by looking often.
+//! Each replica hears of a deletion by itself: on Postgres through shared's
+//! `account_deletions` (notified in the deleting transaction), and, in case a notification was
+//! missed while the listener reconnected, by looking at `users.deleted_at` whenever it starts
+//! listening and now and then; on SQLite (one process) by looking often.
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
-use shared::{entities::users, erasure::ACCOUNTS_CHANNEL, server::Stopping};
+use chrono::Utc;
+use sea_orm::DatabaseBackend;
+use shared::{
+    account_deletions::{self, Heard},
+    server::Stopping,
+};
 use uuid::Uuid;
 
 use crate::{commands, state::ChatState};
@@ -30,16 +33,15 @@ const LOOK_EVERY_SQLITE: Duration = Duration::from_millis(500);
 pub(crate) async fn watch(state: Arc<ChatState>, mut stopping: Stopping) {
     let db = state.db.clone();
     let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
-    let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<Uuid>();
+    let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
     if postgres {
-        let listening = stopping.clone();
-        tokio::spawn(listen(db.clone(), tx, listening));
+        tokio::spawn(account_deletions::listen(db.clone(), tx, stopping.clone()));
     }
     let every = if postgres { LOOK_EVERY_LISTENING } else { LOOK_EVERY_SQLITE };
     loop {
         // The whole window each time: an account whose chats could not be settled is tried
         // again (one settled is skipped at once).
-        match deleted_since(&db, Utc::now() - REMEMBERED).await {
+        match account_deletions::deleted_since(&db, Utc::now() - REMEMBERED).await {
             Ok(found) => {
                 for user in found {
                     ended(&state, user).await;
@@ -53,47 +55,13 @@ pub(crate) async fn watch(state: Arc<ChatState>, mut stopping: Stopping) {
             tokio::select! {
                 () = stopping.wait() => return,
                 () = &mut wait => break,
-                Some(user) = heard.recv() => ended(&state, user).await,
+                Some(news) = heard.recv() => match news {
+                    Heard::Deleted(user) => ended(&state, user).await,
+                    // Listening again: what was notified while it was not is looked for now.
+                    Heard::Listening => break,
+                    Heard::Lost => {}
+                },
             }
-        }
-    }
-}
-
-/// Accounts deleted since `since` (`users.deleted_at` has an index of its own).
-async fn deleted_since(db: &DatabaseConnection, since: DateTime<Utc>) -> Result<Vec<Uuid>, DbErr> {
-    users::Entity::find()
-        .select_only()
-        .column(users::Column::Id)
-        .filter(users::Column::DeletedAt.gte(since))
-        .into_tuple()
-        .all(db)
-        .await
-}
-
-/// `LISTEN`s for deletions, reconnecting after a second when the connection is lost.
-async fn listen(db: DatabaseConnection, heard: tokio::sync::mpsc::UnboundedSender<Uuid>, mut stopping: Stopping) {
-    use sea_orm::sqlx::postgres::PgListener;
-    loop {
-        let listening = async {
-            let mut listener = PgListener::connect_with(db.get_postgres_connection_pool()).await?;
-            listener.listen(ACCOUNTS_CHANNEL).await?;
-            loop {
-                let notification = listener.recv().await?;
-                if let Ok(user) = notification.payload().parse::<Uuid>() {
-                    let _ = heard.send(user);
-                }
-            }
-        };
-        let result: Result<(), sea_orm::sqlx::Error> = tokio::select! {
-            () = stopping.wait() => return,
-            result = listening => result,
-        };
-        if let Err(err) = result {
-            tracing::debug!(error = %err, "accounts LISTEN lost, reconnecting");
-        }
-        tokio::select! {
-            () = stopping.wait() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
 }

@@ -27,7 +27,7 @@ use shared::{
     server::{Application, Listener},
     tokens::KeySource,
 };
-use user_search::startup::SearchService;
+use user_search::{config::SearchSettings, startup::SearchService};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +49,9 @@ struct Cli {
 
     #[command(flatten)]
     relay: RelaySettings,
+
+    #[command(flatten)]
+    search: SearchSettings,
 
     #[command(flatten)]
     chat: ChatSettings,
@@ -87,7 +90,7 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let keys = || KeySource::Local(auth.state.keys.clone());
     // Local use: no read replica.
     let reads = Reads::primary_only(db);
-    let search = SearchService::new(reads.clone(), keys(), &cli.common.tokens);
+    let search = SearchService::new(reads.clone(), keys(), &cli.common.tokens, &cli.search);
     let wakeup = Some(auth.state.outbox.clone());
     let mut chat = ChatService::build(reads, keys(), &cli.common, &cli.chat, wakeup).await?;
     let mut dependencies = auth.dependencies.clone();
@@ -114,6 +117,7 @@ async fn build(cli: &Cli) -> anyhow::Result<Application> {
         None => None,
     };
     auth.start_relay(&mut app, &cli.relay, &plumbing.metrics, local)?;
+    search.start(&mut app, &plumbing)?;
     chat.start(&mut app, &plumbing)?;
     Ok(app)
 }

@@ -3,6 +3,7 @@
 //! `username` and `user_id` and nothing else.
 
 pub mod config;
+pub mod lookup_cache;
 pub mod queries;
 pub mod routes;
 pub mod startup;

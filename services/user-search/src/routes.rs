@@ -10,7 +10,6 @@ use poem_openapi::{
     payload::Json,
     types::Example,
 };
-use sea_orm::DatabaseConnection;
 use shared::{
     ApiError, ApiResult,
     http::{
@@ -24,12 +23,16 @@ use shared::{
 };
 use uuid::Uuid;
 
-use crate::queries::{self, PublicUser};
+use crate::{
+    lookup_cache::{Lookup, LookupCache},
+    queries::{self, PublicUser},
+};
 
 /// What the handlers share: every user-search read may lag by a moment, so each goes where
-/// [`Reads::lagging`] says.
+/// [`Reads::lagging`] says; exact lookups go through the cache first.
 pub struct SearchState {
     pub reads: Reads,
+    pub cache: Arc<LookupCache>,
 }
 
 #[derive(Tags)]
@@ -181,7 +184,7 @@ impl UsersApi {
         cursor: Query<Option<String>>,
     ) -> Result<Json<ShowResult>, Refused<ShowRefusals>> {
         if let Some(name) = username.0 {
-            return Ok(Json(ShowResult::User(find_by_name(state.reads.lagging(), &name).await?)));
+            return Ok(Json(ShowResult::User(find_by_name(&state, &name).await?)));
         }
         let limit = Limit::resolve(limit.0)?;
         let after = cursor.0.as_deref().map(|raw| decode_cursor(raw, 1, |parts| username_key(parts[0]))).transpose()?;
@@ -206,7 +209,7 @@ impl UsersApi {
         /// The username, without regard to case.
         username: Path<Text<NameText>>,
     ) -> Result<Json<UserRef>, Refused<ByUsernameRefusals>> {
-        Ok(Json(find_by_name(state.reads.lagging(), &username.0).await?))
+        Ok(Json(find_by_name(&state, &username.0).await?))
     }
 
     /// The user of this id.
@@ -219,7 +222,9 @@ impl UsersApi {
         user_id: Path<Text<UuidText>>,
     ) -> Result<Json<UserRef>, Refused<ByIdRefusals>> {
         let id = Uuid::parse_str(&user_id.0).map_err(|_| ApiError::invalid_field("user_id", "user_id: not a UUID"))?;
-        let user = queries::by_id(state.reads.lagging(), id)
+        let user = state
+            .cache
+            .find(&state.reads, Lookup::Id(id))
             .await?
             .ok_or_else(|| ApiError::not_found("no user with this id"))?;
         Ok(Json(user.into()))
@@ -255,13 +260,13 @@ impl UsersApi {
 /// The lookup behind `/users/show?username=` and `/users/username/{username}` (and the
 /// token benchmark's unguarded twin of the latter). A text that cannot be a name is refused
 /// as the document says (`minLength`, `maxLength`, `pattern`), before the database is asked.
-pub async fn find_by_name(db: &DatabaseConnection, name: &str) -> ApiResult<UserRef> {
+pub async fn find_by_name(state: &SearchState, name: &str) -> ApiResult<UserRef> {
     let key = UsernameKey::parse(name).ok_or_else(|| {
         let (min, max) = (NameText::MIN_CHARS, UsernameKey::MAX_CHARS);
         let reason = format!("must be {min} to {max} characters long, without control characters");
         ApiError::invalid_field("username", format!("username: {reason}"))
     })?;
-    let user = queries::by_username_key(db, key.as_str()).await?;
+    let user = state.cache.find(&state.reads, Lookup::Name(key.into_string())).await?;
     user.map(UserRef::from).ok_or_else(|| ApiError::not_found("no user with this username"))
 }
 

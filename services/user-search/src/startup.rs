@@ -15,7 +15,11 @@ use shared::{
     tokens::{KeySource, TokenVerifier},
 };
 
-use crate::{config::Cli, routes};
+use crate::{
+    config::{Cli, SearchSettings},
+    lookup_cache::{self, LookupCache},
+    routes,
+};
 
 pub struct SearchService {
     pub state: Arc<routes::SearchState>,
@@ -24,13 +28,14 @@ pub struct SearchService {
 }
 
 impl SearchService {
-    pub fn new(reads: Reads, keys: KeySource, tokens: &TokenSettings) -> Self {
+    pub fn new(reads: Reads, keys: KeySource, tokens: &TokenSettings, settings: &SearchSettings) -> Self {
         let mut dependencies = Dependency::databases(&reads);
         if let KeySource::Remote(client) = &keys {
             dependencies.push(Dependency::Jwks(client.clone()));
         }
+        let cache = Arc::new(LookupCache::new(settings.lookup_cache_entries as usize));
         Self {
-            state: Arc::new(routes::SearchState { reads }),
+            state: Arc::new(routes::SearchState { reads, cache }),
             verifier: Arc::new(TokenVerifier::new(keys, tokens)),
             dependencies,
         }
@@ -43,6 +48,14 @@ impl SearchService {
     ) -> impl Endpoint<Output = Response> + use<E> {
         ep.data(self.state.clone()).data(self.verifier.clone())
     }
+
+    /// Registers the lookup cache's metrics and keeps the cache exact while `app` runs.
+    pub fn start(&self, app: &mut Application, plumbing: &Plumbing) -> prometheus::Result<()> {
+        self.state.cache.register(plumbing.metrics.registry())?;
+        let (cache, primary) = (self.state.cache.clone(), self.state.reads.primary().clone());
+        app.spawn_background(move |stopping| lookup_cache::watch(cache, primary, stopping));
+        Ok(())
+    }
 }
 
 /// user-search alone: keys from auth-api's JWKS.
@@ -53,11 +66,12 @@ pub async fn build(cli: &Cli) -> anyhow::Result<Application> {
     let listener = Listener::bind("user-search", cli.listen_addr).await?;
     let db = shared::db::prepare(&cli.common).await?;
     let reads = Reads::new(db, &cli.reads, cli.common.database_max_connections).await?;
-    let service = SearchService::new(reads.clone(), KeySource::Remote(jwks), &cli.common.tokens);
+    let service = SearchService::new(reads.clone(), KeySource::Remote(jwks), &cli.common.tokens, &cli.search);
     let plumbing = Plumbing::new(service.dependencies.clone(), cli.common.cors_allowed_origins.clone());
     reads.register(plumbing.metrics.registry())?;
     let app = service.provide(plumbing.app(openapi()));
     let mut app = listener.serve(app, (&cli.common).into());
+    service.start(&mut app, &plumbing)?;
     app.spawn_background(move |stopping| reads.watch(stopping));
     Ok(app)
 }

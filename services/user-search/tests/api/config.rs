@@ -77,3 +77,22 @@ fn help_lists_the_variables() {
         assert!(help.contains(var), "{var} missing from --help");
     }
 }
+
+#[test]
+fn a_lookup_cache_size_that_is_not_a_count_names_its_variable() {
+    for bad in ["-1", "lots", "10000001"] {
+        let out = user_search()
+            .env("JWKS_URL", "http://127.0.0.1:9/.well-known/jwks.json")
+            .env("LOOKUP_CACHE_ENTRIES", bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with(&format!(
+                "user-search: invalid configuration: LOOKUP_CACHE_ENTRIES (--lookup-cache-entries) = \"{bad}\": "
+            )) && stderr.lines().count() == 1,
+            "{bad}: {stderr}"
+        );
+    }
+}

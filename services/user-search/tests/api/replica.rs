@@ -132,3 +132,42 @@ async fn a_replica_too_far_behind_hands_its_reads_to_the_primary() {
     .await;
     reads_go_to(&suite, "replica").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_behind_a_deletion_does_not_bring_the_account_back() {
+    let (suite, pair) = on_pair(60).await;
+    let (token, _) = suite.register("vera_v").await;
+    let (vic_token, vic) = suite.register("vic_v").await;
+    let pair = blocking(move || {
+        pair.wait_caught_up();
+        pair
+    })
+    .await;
+    reads_go_to(&suite, "replica").await;
+    let path = "/users/username/vic_v";
+    assert_eq!(suite.get(path, Some(&token)).await.status, 200);
+
+    // The replica still has vic when the deletion is heard: its answer is not believed.
+    let _pair = blocking(move || {
+        pair.pause_replay();
+        pair
+    })
+    .await;
+    let deleted = testkit::read(
+        suite
+            .client
+            .delete(format!("{}/me", suite.auth.address))
+            .bearer_auth(&vic_token)
+            .json(&serde_json::json!({"password": testkit::auth::PASSWORD})),
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for path in [path.to_owned(), format!("/users/user_id/{vic}")] {
+        while suite.get(&path, Some(&token)).await.status != 404 {
+            assert!(Instant::now() < deadline, "{path}: the deleted account is still found");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(suite.get(path, Some(&token)).await.status, 404, "and stays gone");
+}
