@@ -191,7 +191,7 @@ async fn main() {
             ceiling: format!("{total} asked"),
             ratio: String::new(),
             goal: format!("{total}, none lost"),
-            met: Some(held == total && lost == 0),
+            met: Some(held >= total && lost == 0),
         })
         .row(Row {
             measure: format!("memory per connection, {step} per replica"),
@@ -266,7 +266,8 @@ async fn main() {
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
-        ));
+        ))
+        .explanation(include_str!("connections.md"));
     report.write();
 }
 
