@@ -34,7 +34,8 @@ RUN mkdir -p shared/src migrations/src testkit/src \
         services/notifier/src/lib.rs services/auth-api/tests/relay/main.rs \
         services/auth-api/benches/login.rs services/user-search/benches/lookup.rs \
         services/user-search/benches/verification.rs services/chat-gateway/benches/delivery.rs \
-        services/chat-gateway/benches/groups.rs services/notifier/benches/push.rs \
+        services/chat-gateway/benches/groups.rs services/chat-gateway/benches/connections.rs \
+        services/notifier/benches/push.rs \
     && for bin in auth-api user-search chat-gateway notifier chat-suite; do \
         printf 'fn main() {}\n' > "services/${bin}/src/main.rs"; \
     done \
