@@ -6,6 +6,7 @@ use std::{
     os::unix::fs::PermissionsExt,
     path::Path,
     process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -14,12 +15,18 @@ use serde_json::{Value, json};
 struct Suite {
     child: Child,
     base: String,
+    /// What the process logged: shown when the test fails, to say why.
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Suite {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            eprintln!("chat-suite's log:\n{}", log.join("\n"));
+        }
     }
 }
 
@@ -49,9 +56,15 @@ fn start_with(dir: &Path, env: &[(&str, &str)]) -> Suite {
             break log["addr"].as_str().unwrap().to_owned();
         }
     };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Suite { child, base: format!("http://{addr}") }
+    // Keep draining the log so the child never blocks on a full pipe; kept for a failure.
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(line);
+        }
+    });
+    Suite { child, base: format!("http://{addr}"), log }
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
